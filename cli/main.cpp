@@ -1,0 +1,119 @@
+// banger: the command-line client. Wires CLI11 to the commands in commands.cpp.
+// Exit codes: 0 ok, 1 failure, 2 usage error, 3 `daemon status` when not running.
+#include <iostream>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.hpp"
+#include "common/paths.hpp"
+
+using namespace banger;
+using namespace banger::cli;
+
+namespace {
+
+constexpr const char* top_footer = R"(Examples:
+  banger status                 # starts the daemon if needed and shows what it holds
+  banger events --follow        # watch every state change as it happens
+  banger daemon logs -f         # the daemon's own log
+
+Every command that lists or shows takes --json. Errors print as `banger: <message> (op-xxxxxx)`;
+quote the op id when reporting a problem: it is on every log line and journal event of that request.)";
+
+constexpr const char* daemon_footer =
+  R"(bangerd is the per-user daemon that owns banger's state: the event journal, and (soon) VMs,
+images and kernels. Other commands start it on demand; these commands manage it explicitly.
+
+Examples:
+  banger daemon start           # start it detached; returns once it answers
+  banger daemon status          # running? pid, uptime, journal position
+  banger daemon logs -n 100 -f  # follow its log
+  banger daemon stop            # stop it cleanly (VMs, once they exist, keep running))";
+
+constexpr const char* events_footer =
+  R"(Every state change banger makes is an event in its journal, numbered by a global sequence.
+Without --follow this prints the events there are and exits; with it, it keeps printing new
+ones. Resume after a disconnect with --since <last seq you saw>: nothing is skipped or repeated.
+
+Examples:
+  banger events                          # everything so far
+  banger events --follow --json          # JSON lines, for automation
+  banger events --since 120 --type daemon_started
+Next: `banger-replay history` reads the same journal offline.)";
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"banger: throwaway and persistent microVMs for developers"};
+  app.footer(top_footer);
+  app.require_subcommand(1);
+  bool system_mode = false;
+  app.add_flag("--system", system_mode, "Talk to the system daemon (/run/banger) instead of your own");
+
+  output_opts out;
+  events_opts ev;
+  logs_opts lg;
+  int rc = 0;
+  std::function<int(const dirs&)> action;
+
+  auto* ping = app.add_subcommand("ping", "Check that the daemon answers, and how fast");
+  ping->add_flag("--json", out.json, "Print JSON");
+  ping->footer("Example:\n  banger ping");
+  ping->callback([&] { action = [&](const dirs& d) { return cmd_ping(d, out); }; });
+
+  auto* version = app.add_subcommand("version", "Show the client's and the daemon's versions");
+  version->add_flag("--json", out.json, "Print JSON");
+  version->callback([&] { action = [&](const dirs& d) { return cmd_version(d, out); }; });
+
+  auto* status = app.add_subcommand("status", "Show the daemon's state: uptime, journal position, entities");
+  status->add_flag("--json", out.json, "Print JSON");
+  status->footer("Example:\n  banger status --json | jq .journal_seq");
+  status->callback([&] { action = [&](const dirs& d) { return cmd_status(d, out); }; });
+
+  auto* events = app.add_subcommand("events", "Print the event journal; --follow to stream it live");
+  events->footer(events_footer);
+  events->add_flag("--json", out.json, "JSON lines, one event per line (schema: docs/events.md)");
+  events->add_flag("-f,--follow", ev.follow, "Keep printing new events until interrupted");
+  events->add_option("--since", ev.since, "Only events with a sequence number above this")
+    ->check(CLI::NonNegativeNumber);
+  events->add_option("--stream", ev.streams, "Only this stream (e.g. daemon); repeatable");
+  events->add_option("--type", ev.kinds, "Only this event kind (e.g. daemon_started); repeatable");
+  events->callback([&] { action = [&](const dirs& d) { return cmd_events(d, out, ev); }; });
+
+  auto* daemon = app.add_subcommand("daemon", "Start, stop and inspect bangerd");
+  daemon->footer(daemon_footer);
+  daemon->require_subcommand(1);
+  auto* dstart = daemon->add_subcommand("start", "Start bangerd detached; returns once it answers");
+  dstart->add_flag("--json", out.json, "Print JSON");
+  dstart->callback([&] { action = [&](const dirs& d) { return cmd_daemon_start(d, out); }; });
+  auto* dstop = daemon->add_subcommand("stop", "Stop bangerd and wait until it has exited");
+  dstop->add_flag("--json", out.json, "Print JSON");
+  dstop->callback([&] { action = [&](const dirs& d) { return cmd_daemon_stop(d, out); }; });
+  auto* dstatus = daemon->add_subcommand("status", "Is bangerd running? (exit 3 when not)");
+  dstatus->add_flag("--json", out.json, "Print JSON");
+  dstatus->callback([&] { action = [&](const dirs& d) { return cmd_daemon_status(d, out); }; });
+  auto* dlogs = daemon->add_subcommand("logs", "Print bangerd's log");
+  dlogs->add_option("-n,--lines", lg.lines, "How many of the last lines to print")->capture_default_str();
+  dlogs->add_flag("-f,--follow", lg.follow, "Keep printing new lines");
+  dlogs->add_flag("--raw", lg.raw, "Print the JSON lines as stored");
+  dlogs->callback([&] { action = [&](const dirs& d) { return cmd_daemon_logs(d, lg); }; });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+  auto d = resolve_dirs(system_mode ? install_mode::system : install_mode::dev, process_env(), ::geteuid());
+  if (!d)
+    return report(d.err(), out);
+  rc = action ? action(*d) : 2;
+  return rc;
+}

@@ -1,0 +1,105 @@
+// Errors as values: the project's one error enum, the error value every layer returns, and
+// a small expected<T>. The numbers of errc never change: they are journaled and sent over the
+// wire (schema/banger.capnp ErrorCode mirrors them). Header-only, no dependencies beyond std.
+#pragma once
+
+#include <cassert>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+namespace banger {
+
+enum class errc : std::uint8_t {
+  none = 0,
+  not_found = 1,
+  already_exists = 2,
+  bad_request = 3,
+  not_running = 4,
+  unauthorized = 5,
+  unavailable = 6,
+  conflict = 7,
+  operation_failed = 8,
+  internal = 9,
+};
+
+/// snake_case name of a code, as printed in `--json` output ("not_found").
+std::string_view to_string(errc code);
+/// Inverse of to_string; errc::internal for anything unknown.
+errc errc_from_string(std::string_view name);
+
+/// A domain failure: what failed and what to do next, plus the op id of the request.
+struct error {
+  errc code = errc::internal;
+  std::string message;
+  std::string op_id; ///< empty when the failure happened outside any request
+};
+
+inline error make_error(errc code, std::string message) { return error{code, std::move(message), {}}; }
+
+/// Holds a T or an error. Accessing the wrong alternative is a bug (asserts).
+template <class T>
+class [[nodiscard]] expected {
+public:
+  expected(T value) : v_(std::in_place_index<0>, std::move(value)) {}
+  expected(error err) : v_(std::in_place_index<1>, std::move(err)) {}
+
+  explicit operator bool() const noexcept { return v_.index() == 0; }
+  bool has_value() const noexcept { return v_.index() == 0; }
+
+  T& value() & {
+    assert(has_value());
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    assert(has_value());
+    return std::get<0>(v_);
+  }
+  T&& value() && {
+    assert(has_value());
+    return std::get<0>(std::move(v_));
+  }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+
+  const error& err() const& {
+    assert(!has_value());
+    return std::get<1>(v_);
+  }
+  error&& err() && {
+    assert(!has_value());
+    return std::get<1>(std::move(v_));
+  }
+
+private:
+  std::variant<T, error> v_;
+};
+
+/// expected<void>: success or an error.
+template <>
+class [[nodiscard]] expected<void> {
+public:
+  expected() = default;
+  expected(error err) : err_(std::move(err)), ok_(false) {}
+
+  explicit operator bool() const noexcept { return ok_; }
+  bool has_value() const noexcept { return ok_; }
+  const error& err() const& {
+    assert(!ok_);
+    return err_;
+  }
+  error&& err() && {
+    assert(!ok_);
+    return std::move(err_);
+  }
+
+private:
+  error err_{errc::none, {}, {}};
+  bool ok_ = true;
+};
+
+} // namespace banger

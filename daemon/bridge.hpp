@@ -1,0 +1,34 @@
+// The CAF <-> KJ bridge. The RPC server runs on one KJ event-loop thread; actors run on CAF's
+// scheduler. `ask` sends a request to an actor from the KJ thread without blocking it: a
+// short-lived actor makes the request and fulfils a cross-thread promise with the answer.
+// Include only from daemon/ .cpp files (pulls in caf/all.hpp).
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include <caf/all.hpp>
+#include <kj/async.h>
+
+#include "common/error.hpp"
+
+namespace banger::daemon {
+
+template <class R, class... Ts>
+kj::Promise<expected<R>> ask(caf::actor_system& sys, const caf::actor& dest, std::chrono::milliseconds timeout,
+                             Ts... xs) {
+  auto paf = kj::newPromiseAndCrossThreadFulfiller<expected<R>>();
+  // CAF needs a copyable handler; the fulfiller is move-only and its methods are thread-safe.
+  auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<expected<R>>>>(kj::mv(paf.fulfiller));
+  sys.spawn([=](caf::event_based_actor* self) {
+    self->request(dest, timeout, xs...)
+      .then([=](R& r) { (*fulfiller)->fulfill(expected<R>(std::move(r))); },
+            [=](caf::error& e) {
+              auto msg = "actor request failed: " + self->system().render(e);
+              (*fulfiller)->fulfill(expected<R>(make_error(errc::unavailable, std::move(msg))));
+            });
+  });
+  return kj::mv(paf.promise);
+}
+
+} // namespace banger::daemon

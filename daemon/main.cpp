@@ -1,0 +1,189 @@
+// bangerd: the banger daemon. main() wires everything explicitly (no globals): directories,
+// the single-instance lock, the log, the journal, the CAF actor system (registry + journal
+// writer), and the RPC server on the KJ event loop of this thread. It stops on SIGTERM, SIGINT
+// or a `shutdown` RPC: actors exit, daemon_stopped is journaled, the journal closes, the
+// socket is removed.
+#include <csignal>
+#include <fcntl.h>
+#include <iostream>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <caf/all.hpp>
+#include <kj/async-io.h>
+#include <kj/async-unix.h>
+
+#include "actors/journal_writer.hpp"
+#include "actors/messages.hpp"
+#include "actors/registry.hpp"
+#include "common/log.hpp"
+#include "common/paths.hpp"
+#include "common/process.hpp"
+#include "daemon/server.hpp"
+#include "journal/journal.hpp"
+
+namespace {
+
+using namespace banger;
+using namespace std::chrono_literals;
+
+int fail(const std::string& msg) {
+  std::cerr << "bangerd: " << msg << "\n";
+  return 1;
+}
+
+/// Appends one event to the "daemon" stream through the writer actor and waits for it.
+expected<journal::append_result> append_daemon_event(caf::actor_system& sys, const caf::actor& writer,
+                                                     journal::payload body, std::string op) {
+  journal::append_request req;
+  req.stream = "daemon";
+  req.expected_version = journal::any_version;
+  req.events.push_back({std::move(op), std::move(body)});
+  caf::scoped_actor self{sys};
+  expected<journal::append_result> out = make_error(errc::unavailable, "journal writer did not answer");
+  self->request(writer, 30s, actors::append_atom::value, std::move(req))
+    .receive(
+      [&](actors::append_reply& r) {
+        if (r.ok)
+          out = r.result;
+        else
+          out = r.err;
+      },
+      [&](caf::error& e) { out = make_error(errc::unavailable, "journal writer: " + sys.render(e)); });
+  return out;
+}
+
+struct stop_request {
+  std::string reason;
+  std::string op; ///< the shutdown RPC's op id, if that is what stopped us
+};
+
+struct caf_setup {
+  caf::actor_system_config cfg;
+  caf_setup() { cfg.set("scheduler.max-threads", 2); }
+};
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"bangerd: the banger daemon (normally started by `banger daemon start`)"};
+  bool foreground = false;
+  bool system_mode = false;
+  app.add_flag("--foreground", foreground, "Also log to stderr");
+  app.add_flag("--system", system_mode, "Use the system directories (/var/lib/banger, /run/banger, /etc/banger)");
+  CLI11_PARSE(app, argc, argv);
+
+  // Signals are captured before any thread exists, so every thread inherits them blocked and
+  // only the KJ loop receives them.
+  kj::UnixEventPort::captureSignal(SIGTERM);
+  kj::UnixEventPort::captureSignal(SIGINT);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  unsigned uid = ::geteuid();
+  auto d = resolve_dirs(system_mode ? install_mode::system : install_mode::dev, process_env(), uid);
+  if (!d)
+    return fail(d.err().message);
+  if (auto r = ensure_dirs(*d, uid); !r)
+    return fail(r.err().message);
+  auto lock = lock_single_instance(d->lock_file());
+  if (!lock)
+    return fail(lock.err().message);
+  auto log = logger::open(d->log_file(), foreground);
+  if (!log)
+    return fail(log.err().message);
+  auto boot_id = read_boot_id();
+  if (!boot_id)
+    return fail(boot_id.err().message);
+
+  auto journal = journal::journal::open(d->journal());
+  if (!journal) {
+    log->error("", "{}", journal.err().message);
+    return fail(journal.err().message);
+  }
+  auto listen_fd = daemon::listen_unix(d->socket());
+  if (!listen_fd) {
+    log->error("", "{}", listen_fd.err().message);
+    return fail(listen_fd.err().message);
+  }
+
+  int rc = 0;
+  {
+    caf_setup setup;
+    caf::actor_system sys{setup.cfg};
+    actors::registry_config kinds;
+    // Entity kinds (vm, image, kernel) are registered here as they are built.
+    caf::actor registry = actors::spawn_registry(sys, std::move(kinds));
+    caf::actor writer = actors::spawn_journal_writer(sys, **journal);
+
+    auto started = append_daemon_event(sys, writer, journal::daemon_started{BANGER_VERSION, ::getpid(), *boot_id}, "");
+    if (!started) {
+      log->error("", "journal daemon_started: {}", started.err().message);
+      rc = fail(started.err().message);
+    } else {
+      auto io = kj::setupAsyncIo();
+      auto stop = kj::newPromiseAndFulfiller<stop_request>();
+      daemon::daemon_context ctx;
+      ctx.paths = *d;
+      ctx.log = *log;
+      ctx.journal = journal->get();
+      ctx.system = &sys;
+      ctx.registry = &registry;
+      ctx.writer = &writer;
+      ctx.owner_uid = uid;
+      ctx.started = std::chrono::steady_clock::now();
+      ctx.request_shutdown = [&stop](std::string op) {
+        stop.fulfiller->fulfill(stop_request{"shutdown rpc", std::move(op)});
+      };
+
+      daemon::server srv(ctx, io, std::move(*listen_fd));
+      (*journal)->set_commit_listener([&srv](std::uint64_t) { srv.notify_commit(); });
+      log->info("", "bangerd {} pid {} listening on {} (state {})", BANGER_VERSION, ::getpid(), d->socket().string(),
+                d->state.string());
+      // A pid file for `banger daemon status` when the socket does not answer.
+      if (FILE* f = std::fopen(d->pid_file().c_str(), "w")) {
+        std::fprintf(f, "%d\n", ::getpid());
+        std::fclose(f);
+      }
+      if (!foreground) {
+        // Started detached by the CLI: from here on, errors go to the log only.
+        int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (devnull >= 0) {
+          ::dup2(devnull, STDIN_FILENO);
+          ::dup2(devnull, STDOUT_FILENO);
+          ::dup2(devnull, STDERR_FILENO);
+          ::close(devnull);
+        }
+      }
+
+      auto accept = srv.run().then(
+        [] {
+          return stop_request{"listener closed", ""};
+        },
+        [](kj::Exception&& e) {
+          return stop_request{std::string("listener failed: ") + e.getDescription().cStr(), ""};
+        });
+      auto sigterm = io.unixEventPort.onSignal(SIGTERM).then([](siginfo_t) { return stop_request{"sigterm", ""}; });
+      auto sigint = io.unixEventPort.onSignal(SIGINT).then([](siginfo_t) { return stop_request{"sigint", ""}; });
+      auto [reason, stop_op] = stop.promise.exclusiveJoin(kj::mv(sigterm))
+                                 .exclusiveJoin(kj::mv(sigint))
+                                 .exclusiveJoin(kj::mv(accept))
+                                 .wait(io.waitScope);
+      log->info(stop_op, "stopping: {}", reason);
+      // Journal the stop first, so `events --follow` streams see it before they end.
+      auto stopped = append_daemon_event(sys, writer, journal::daemon_stopped{reason}, stop_op);
+      if (!stopped)
+        log->error("", "journal daemon_stopped: {}", stopped.err().message);
+      srv.stop(reason).wait(io.waitScope);
+      (*journal)->set_commit_listener(nullptr);
+      ::unlink(d->socket().c_str());
+      ::unlink(d->pid_file().c_str());
+    }
+    caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
+    sys.await_all_actors_done();
+  }
+  journal->reset();
+  log->info("", "stopped");
+  log->flush();
+  return rc;
+}

@@ -1,0 +1,416 @@
+// bangerd's RPC edge; see server.hpp. One KJ thread runs all of it.
+//
+// Per connection: SO_PEERCRED is read once at accept; a peer whose uid is neither 0 nor the
+// daemon's owner is still served, but every method answers `unauthorized` (checked at the
+// entry of each method, not only at accept). The socket's 0600 mode is the first barrier;
+// this is the second.
+#include "daemon/server.hpp"
+
+#include <cerrno>
+#include <set>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <capnp/rpc-twoparty.h>
+#include <kj/mutex.h>
+
+#include "actors/messages.hpp"
+#include "daemon/bridge.hpp"
+#include "journal/codec.hpp"
+#include "journal/journal.hpp"
+#include "schema/banger.capnp.h"
+
+namespace banger::daemon {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+expected<unique_fd> listen_unix(const fs::path& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.native().size() >= sizeof addr.sun_path)
+    return make_error(errc::bad_request, fmt::format("socket path {} is too long for a unix socket ({} bytes max); "
+                                                     "set XDG_RUNTIME_DIR to a shorter directory",
+                                                     path.string(), sizeof addr.sun_path - 1));
+  std::memcpy(addr.sun_path, path.c_str(), path.native().size());
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode))
+      return make_error(errc::already_exists,
+                        fmt::format("{} exists and is not a socket; remove it and start again", path.string()));
+    if (::unlink(path.c_str()) != 0)
+      return make_error(errc::operation_failed,
+                        fmt::format("unlink stale socket {}: {}", path.string(), errno_text(errno)));
+  }
+  unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd)
+    return make_error(errc::operation_failed, fmt::format("socket(AF_UNIX): {}", errno_text(errno)));
+  // The umask makes the socket 0600 from the moment it exists; chmod below is belt and braces.
+  mode_t old = ::umask(0177);
+  int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  int err = errno;
+  ::umask(old);
+  if (rc != 0)
+    return make_error(errc::operation_failed, fmt::format("bind {}: {}", path.string(), errno_text(err)));
+  if (::chmod(path.c_str(), 0600) != 0)
+    return make_error(errc::operation_failed, fmt::format("chmod 0600 {}: {}", path.string(), errno_text(errno)));
+  if (::listen(fd.get(), 64) != 0)
+    return make_error(errc::operation_failed, fmt::format("listen {}: {}", path.string(), errno_text(errno)));
+  return fd;
+}
+
+namespace {
+
+struct peer_cred {
+  bool known = false;
+  pid_t pid = 0;
+  uid_t uid = 0;
+};
+
+peer_cred peer_of(const kj::AsyncIoStream& stream) {
+  peer_cred out;
+  KJ_IF_MAYBE (fd, stream.getFd()) {
+    struct ucred cred {};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(*fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+      out.known = true;
+      out.pid = cred.pid;
+      out.uid = cred.uid;
+    }
+  }
+  return out;
+}
+
+void set_error(rpc::Error::Builder b, const error& e) {
+  b.setCode(static_cast<rpc::ErrorCode>(e.code));
+  b.setMessage(e.message);
+  b.setOpId(e.op_id);
+}
+
+/// Wakes KJ-side waiters when the journal commits. wait() must be called on the KJ thread;
+/// wake() from any thread.
+class commit_waker {
+public:
+  kj::Promise<void> wait() {
+    auto paf = kj::newPromiseAndCrossThreadFulfiller<void>();
+    waiters_.lockExclusive()->add(kj::mv(paf.fulfiller));
+    return kj::mv(paf.promise);
+  }
+  void wake() {
+    auto lock = waiters_.lockExclusive();
+    for (auto& f : *lock)
+      f->fulfill();
+    lock->clear();
+  }
+
+private:
+  kj::MutexGuarded<kj::Vector<kj::Own<kj::CrossThreadPromiseFulfiller<void>>>> waiters_;
+};
+
+struct event_filter {
+  std::set<std::string> streams;
+  std::set<std::string> kinds;
+  bool empty() const { return streams.empty() && kinds.empty(); }
+  bool matches(const journal::stored_event& e) const {
+    if (!streams.empty() && !streams.count(e.stream))
+      return false;
+    return kinds.empty() || kinds.count(std::string(journal::kind_of(e.body)));
+  }
+};
+
+} // namespace
+
+/// One event stream to one sink: delivers events with seq >= next, one push at a time.
+struct event_pump : kj::Refcounted {
+  daemon_context& ctx;
+  commit_waker& waker;
+  event_filter filter;
+  rpc::EventSink::Client sink;
+  std::uint64_t next;
+  std::string op;
+  /// Set when the daemon stops: deliver up to here, then end the sink with end_reason.
+  std::uint64_t stop_at = UINT64_MAX;
+  std::string end_reason;
+
+  event_pump(daemon_context& c, commit_waker& w, event_filter f, rpc::EventSink::Client s, std::uint64_t from,
+             std::string op_id)
+    : ctx(c), waker(w), filter(std::move(f)), sink(kj::mv(s)), next(from), op(std::move(op_id)) {}
+
+  /// Delivers up to and including `until` (UINT64_MAX: forever, waiting for commits).
+  kj::Promise<void> pump(std::uint64_t until) {
+    until = std::min(until, stop_at);
+    if (next > until)
+      return kj::READY_NOW;
+    // Register for the next commit before reading, so a commit between the read and the wait
+    // is not missed.
+    auto woken = waker.wait();
+    auto raw = ctx.journal->read_raw(next, 256);
+    if (!raw)
+      return KJ_EXCEPTION(FAILED, raw.err().message);
+    if (raw->empty()) {
+      if (until != UINT64_MAX || stop_at != UINT64_MAX)
+        return kj::READY_NOW;
+      return woken.then([self = kj::addRef(*this), until]() mutable { return self->pump(until); });
+    }
+    std::vector<const journal::raw_event*> chosen;
+    for (const auto& r : *raw) {
+      if (r.seq > until)
+        break;
+      next = r.seq + 1;
+      if (!filter.empty()) {
+        auto e = journal::decode(r.seq, r.bytes);
+        if (!e || !filter.matches(*e))
+          continue;
+      }
+      chosen.push_back(&r);
+    }
+    if (chosen.empty())
+      return kj::evalLater([self = kj::addRef(*this), until]() mutable { return self->pump(until); });
+    auto req = sink.pushRequest();
+    auto list = req.initEvents(static_cast<unsigned>(chosen.size()));
+    for (unsigned i = 0; i < chosen.size(); ++i) {
+      list[i].setSeq(chosen[i]->seq);
+      list[i].setEvent(
+        kj::arrayPtr(reinterpret_cast<const capnp::byte*>(chosen[i]->bytes.data()), chosen[i]->bytes.size()));
+    }
+    return req.send().then([self = kj::addRef(*this), until](auto&&) mutable { return self->pump(until); });
+  }
+};
+
+/// Server side of a `Handle` for a followed event stream: owns the live pump; dropping the
+/// handle (or the connection) cancels it.
+class follow_handle final : public rpc::Handle::Server {
+public:
+  follow_handle(server::impl& srv, kj::Own<event_pump> pump);
+  ~follow_handle();
+  /// Delivers what is journaled up to `last_seq`, then ends the sink with `reason`.
+  kj::Promise<void> finish(std::uint64_t last_seq, std::string reason) {
+    pump_->stop_at = last_seq;
+    pump_->end_reason = std::move(reason);
+    return done_.addBranch();
+  }
+
+private:
+  server::impl& srv_;
+  kj::Own<event_pump> pump_;
+  kj::ForkedPromise<void> done_;
+};
+
+struct server::impl {
+  daemon_context& ctx;
+  kj::AsyncIoContext& io;
+  kj::Own<kj::ConnectionReceiver> listener;
+  commit_waker waker;
+  op_id_source ops;
+  std::set<follow_handle*> followers;
+
+  struct error_handler : kj::TaskSet::ErrorHandler {
+    logger* log;
+    void taskFailed(kj::Exception&& e) override { log->warn("", "connection ended: {}", e.getDescription().cStr()); }
+  } on_error;
+  kj::TaskSet connections; // after on_error and followers: destroyed before them
+
+  impl(daemon_context& c, kj::AsyncIoContext& i, unique_fd fd)
+    : ctx(c), io(i),
+      listener(io.lowLevelProvider->wrapListenSocketFd(fd.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP |
+                                                                       kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC |
+                                                                       kj::LowLevelAsyncIoProvider::ALREADY_NONBLOCK)),
+      connections(on_error) {
+    on_error.log = &ctx.log;
+  }
+
+  kj::Promise<void> accept_loop();
+};
+
+follow_handle::follow_handle(server::impl& srv, kj::Own<event_pump> pump)
+  : srv_(srv), pump_(kj::mv(pump)), done_(nullptr) {
+  // The chain may outlive this handle (stop() holds branches of done_): it owns a reference to
+  // the pump and captures nothing of `this`.
+  done_ = pump_->pump(UINT64_MAX)
+            .then([p = kj::addRef(*pump_)]() mutable {
+              auto req = p->sink.endRequest();
+              req.setReason(p->end_reason);
+              return req.send().ignoreResult().attach(kj::mv(p));
+            })
+            .catch_([log = srv_.ctx.log, op = pump_->op](kj::Exception&& e) {
+              log.info(op, "event stream ended: {}", e.getDescription().cStr());
+            })
+            .fork();
+  srv_.followers.insert(this);
+}
+
+follow_handle::~follow_handle() { srv_.followers.erase(this); }
+
+namespace {
+
+class daemon_impl final : public rpc::Daemon::Server {
+public:
+  daemon_impl(server::impl& srv, peer_cred peer) : srv_(srv), ctx_(srv.ctx), peer_(peer) {}
+
+  kj::Promise<void> ping(PingContext c) override {
+    auto op = begin("ping");
+    if (auto e = refuse(op)) {
+      set_error(c.getResults().initError(), *e);
+      return kj::READY_NOW;
+    }
+    c.getResults().setOpId(op);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> version(VersionContext c) override {
+    auto op = begin("version");
+    if (auto e = refuse(op)) {
+      set_error(c.getResults().initError(), *e);
+      return kj::READY_NOW;
+    }
+    c.getResults().setVersion(BANGER_VERSION);
+    c.getResults().setJournalSchema(journal::schema_version);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> status(StatusContext c) override {
+    auto op = begin("status");
+    if (auto e = refuse(op)) {
+      set_error(c.getResults().initError(), *e);
+      return kj::READY_NOW;
+    }
+    return ask<actors::entity_counts>(*ctx_.system, *ctx_.registry, 5000ms, actors::count_atom::value)
+      .then([this, c, op](expected<actors::entity_counts> counts) mutable {
+        auto res = c.getResults();
+        if (!counts) {
+          auto err = std::move(counts).err();
+          err.op_id = op;
+          ctx_.log.error(op, "status: {}", err.message);
+          set_error(res.initError(), err);
+          return;
+        }
+        auto s = res.initStatus();
+        s.setVersion(BANGER_VERSION);
+        s.setPid(::getpid());
+        s.setUptimeMs(static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - ctx_.started)
+            .count()));
+        s.setJournalSeq(ctx_.journal->last_seq());
+        auto list = s.initEntities(static_cast<unsigned>(counts->size()));
+        unsigned i = 0;
+        for (const auto& [kind, n] : *counts) {
+          list[i].setKind(kind);
+          list[i].setCount(n);
+          ++i;
+        }
+        s.setStateDir(ctx_.paths.state.string());
+        s.setRuntimeDir(ctx_.paths.runtime.string());
+        s.setLogFile(ctx_.paths.log_file().string());
+      });
+  }
+
+  kj::Promise<void> shutdown(ShutdownContext c) override {
+    auto op = begin("shutdown");
+    if (auto e = refuse(op)) {
+      set_error(c.getResults().initError(), *e);
+      return kj::READY_NOW;
+    }
+    ctx_.log.info(op, "shutdown requested by pid {} uid {}", peer_.pid, peer_.uid);
+    // Reply first; stop on a later turn so the answer reaches the caller.
+    auto& timer = srv_.io.provider->getTimer();
+    srv_.connections.add(timer.afterDelay(20 * kj::MILLISECONDS).then([this, op] { ctx_.request_shutdown(op); }));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> events(EventsContext c) override {
+    auto op = begin("events");
+    if (auto e = refuse(op)) {
+      set_error(c.getResults().initError(), *e);
+      return kj::READY_NOW;
+    }
+    auto p = c.getParams();
+    event_filter filter;
+    for (auto s : p.getFilter().getStreams())
+      filter.streams.insert(s);
+    for (auto k : p.getFilter().getKinds())
+      filter.kinds.insert(k);
+    std::uint64_t since = p.getSince();
+    bool follow = p.getFollow();
+    std::uint64_t until = ctx_.journal->last_seq();
+    ctx_.log.info(op, "events since {} until {}{}", since, until, follow ? " then follow" : "");
+    auto pump = kj::refcounted<event_pump>(ctx_, srv_.waker, std::move(filter), p.getSink(), since + 1, op);
+    auto& pump_ref = *pump;
+    return pump_ref.pump(until).then([this, c, follow, op, pump = kj::mv(pump)]() mutable -> kj::Promise<void> {
+      if (follow) {
+        c.getResults().setHandle(kj::heap<follow_handle>(srv_, kj::mv(pump)));
+        return kj::READY_NOW;
+      }
+      return pump->sink.endRequest().send().ignoreResult();
+    });
+  }
+
+private:
+  std::string begin(const char* method) {
+    auto op = srv_.ops.next();
+    ctx_.log.debug(op, "rpc {} from pid {} uid {}", method, peer_.pid, peer_.uid);
+    return op;
+  }
+
+  /// The authorization check, made at the entry of every method.
+  std::optional<error> refuse(const std::string& op) {
+    if (peer_.known && (peer_.uid == 0 || peer_.uid == ctx_.owner_uid))
+      return std::nullopt;
+    ctx_.log.warn(op, "refused peer pid {} uid {}: not root and not the owner (uid {})", peer_.pid, peer_.uid,
+                  ctx_.owner_uid);
+    return error{errc::unauthorized,
+                 fmt::format("uid {} may not use this bangerd (owned by uid {}); run banger as that user or root",
+                             peer_.uid, ctx_.owner_uid),
+                 op};
+  }
+
+  server::impl& srv_;
+  daemon_context& ctx_;
+  peer_cred peer_;
+};
+
+struct connection {
+  connection(kj::Own<kj::AsyncIoStream> s, capnp::Capability::Client bootstrap)
+    : stream(kj::mv(s)), network(*stream, capnp::rpc::twoparty::Side::SERVER),
+      rpc(capnp::makeRpcServer(network, kj::mv(bootstrap))) {}
+  kj::Own<kj::AsyncIoStream> stream;
+  capnp::TwoPartyVatNetwork network;
+  capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
+};
+
+} // namespace
+
+kj::Promise<void> server::impl::accept_loop() {
+  return listener->accept().then([this](kj::Own<kj::AsyncIoStream>&& stream) {
+    auto peer = peer_of(*stream);
+    if (!peer.known)
+      ctx.log.warn("", "could not read SO_PEERCRED of a new connection; it will be refused");
+    auto conn = kj::heap<connection>(kj::mv(stream), kj::heap<daemon_impl>(*this, peer));
+    auto& net = conn->network;
+    connections.add(net.onDisconnect().attach(kj::mv(conn)));
+    return accept_loop();
+  });
+}
+
+server::server(daemon_context& ctx, kj::AsyncIoContext& io, unique_fd listen_fd)
+  : impl_(std::make_unique<impl>(ctx, io, std::move(listen_fd))) {}
+
+server::~server() = default;
+
+kj::Promise<void> server::run() { return impl_->accept_loop(); }
+
+void server::notify_commit() { impl_->waker.wake(); }
+
+kj::Promise<void> server::stop(std::string reason) {
+  impl_->listener = nullptr;
+  kj::Vector<kj::Promise<void>> ends;
+  auto last = impl_->ctx.journal->last_seq();
+  for (auto* f : impl_->followers)
+    ends.add(f->finish(last, reason));
+  impl_->waker.wake();
+  auto& timer = impl_->io.provider->getTimer();
+  return kj::joinPromises(ends.releaseAsArray()).exclusiveJoin(timer.afterDelay(2 * kj::SECONDS));
+}
+
+} // namespace banger::daemon

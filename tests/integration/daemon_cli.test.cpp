@@ -1,0 +1,309 @@
+// Integration tests: the real banger, bangerd and banger-replay binaries, each test in its own
+// XDG directories under /tmp. The non-owner tests use real second UIDs (65534 nobody and 65533)
+// through setpriv, so they need root; they skip with a message otherwise.
+#include <csignal>
+#include <fstream>
+#include <regex>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/process.hpp"
+#include "tests/support/proc.hpp"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using namespace banger;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::vector<json> json_lines(const std::string& s) {
+  std::vector<json> out;
+  std::istringstream in(s);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty())
+      out.push_back(json::parse(line));
+  return out;
+}
+
+template <class F>
+bool eventually(F&& f, std::chrono::milliseconds limit = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (f())
+      return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return f();
+}
+
+/// One user's banger world: its own state/runtime/config/cache dirs.
+struct sandbox {
+  test::temp_dir root{"banger-it"};
+  std::map<std::string, std::string> env;
+  fs::path bin = test::bin_dir();
+
+  explicit sandbox(const fs::path& base = {}) {
+    fs::path b = base.empty() ? root.path : base;
+    env = {{"XDG_STATE_HOME", (b / "state").string()},
+           {"XDG_RUNTIME_DIR", (b / "run").string()},
+           {"XDG_CONFIG_HOME", (b / "config").string()},
+           {"XDG_CACHE_HOME", (b / "cache").string()},
+           {"NO_COLOR", "1"}};
+  }
+  ~sandbox() { stop_all(); }
+
+  fs::path state() const { return fs::path(env.at("XDG_STATE_HOME")) / "banger"; }
+  fs::path runtime() const { return fs::path(env.at("XDG_RUNTIME_DIR")) / "banger"; }
+  fs::path socket() const { return runtime() / "bangerd.sock"; }
+
+  test::run_result banger(std::vector<std::string> args, std::vector<std::string> prefix = {}) {
+    std::vector<std::string> argv = std::move(prefix);
+    argv.push_back((bin / "banger").string());
+    argv.insert(argv.end(), args.begin(), args.end());
+    return test::run(argv, env);
+  }
+  test::run_result replay(std::vector<std::string> args) {
+    args.insert(args.begin(), (bin / "banger-replay").string());
+    return test::run(args, env);
+  }
+  int daemon_pid() {
+    auto s = read_file(runtime() / "bangerd.pid");
+    return s ? std::stoi(*s) : -1;
+  }
+  void stop_all() {
+    int pid = daemon_pid();
+    banger({"daemon", "stop"});
+    if (pid > 0 && process_alive(pid)) {
+      ::kill(pid, SIGKILL);
+      eventually([&] { return !process_alive(pid); });
+    }
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(daemon_and_cli)
+
+BOOST_AUTO_TEST_CASE(start_ping_status_events_stop) {
+  sandbox sb;
+  auto start = sb.banger({"daemon", "start", "--json"});
+  BOOST_REQUIRE_MESSAGE(start.exit_code == 0, start.err);
+  auto started = json::parse(start.out);
+  BOOST_TEST(started["started"].get<bool>());
+  int pid = started["pid"].get<int>();
+  BOOST_TEST(process_alive(pid));
+
+  // The socket is 0600 and owned by us.
+  struct stat st {};
+  BOOST_REQUIRE(::stat(sb.socket().c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 0777) == 0600u);
+
+  auto ping = sb.banger({"ping", "--json"});
+  BOOST_REQUIRE_MESSAGE(ping.exit_code == 0, ping.err);
+  std::string op = json::parse(ping.out)["op_id"];
+  BOOST_TEST(std::regex_match(op, std::regex("op-[0-9a-f]{6}")), op);
+  // The op id is on the log line of that request.
+  auto log = read_file(sb.state() / "bangerd.log");
+  BOOST_REQUIRE(log.has_value());
+  BOOST_TEST(log->find("\"op\":\"" + op + "\"") != std::string::npos);
+  // Every log line is a JSON object.
+  for (const auto& line : json_lines(*log))
+    BOOST_TEST(line.contains("level"));
+
+  auto status = sb.banger({"status", "--json"});
+  BOOST_REQUIRE_MESSAGE(status.exit_code == 0, status.err);
+  auto s = json::parse(status.out);
+  BOOST_TEST(s["pid"].get<int>() == pid);
+  BOOST_TEST(s["journal_seq"].get<std::uint64_t>() >= 1u);
+  BOOST_TEST(s["state_dir"].get<std::string>() == sb.state().string());
+
+  auto events = sb.banger({"events", "--json"});
+  BOOST_REQUIRE_MESSAGE(events.exit_code == 0, events.err);
+  auto evs = json_lines(events.out);
+  BOOST_REQUIRE(!evs.empty());
+  BOOST_TEST(evs.back()["kind"] == "daemon_started");
+  BOOST_TEST(evs.back()["payload"]["pid"].get<int>() == pid);
+  for (std::size_t i = 0; i < evs.size(); ++i)
+    BOOST_TEST(evs[i]["seq"].get<std::uint64_t>() == i + 1);
+
+  auto stop = sb.banger({"daemon", "stop"});
+  BOOST_REQUIRE_MESSAGE(stop.exit_code == 0, stop.err);
+  BOOST_TEST(!process_alive(pid));
+  BOOST_TEST(!fs::exists(sb.socket()));
+  auto dstatus = sb.banger({"daemon", "status", "--json"});
+  BOOST_TEST(dstatus.exit_code == 3);
+  BOOST_TEST(json::parse(dstatus.out)["running"].get<bool>() == false);
+
+  // The stop is journaled with the op id of the shutdown request; the journal verifies.
+  auto hist = sb.replay({"history", "--json"});
+  BOOST_REQUIRE_MESSAGE(hist.exit_code == 0, hist.err);
+  auto h = json_lines(hist.out);
+  BOOST_REQUIRE(h.size() >= 2u);
+  BOOST_TEST(h.back()["kind"] == "daemon_stopped");
+  BOOST_TEST(std::regex_match(h.back()["op_id"].get<std::string>(), std::regex("op-[0-9a-f]{6}")));
+  auto verify = sb.replay({"verify"});
+  BOOST_TEST(verify.exit_code == 0, verify.err);
+}
+
+BOOST_AUTO_TEST_CASE(commands_autostart_the_daemon_and_events_resume_from_since) {
+  sandbox sb;
+  auto st = sb.banger({"daemon", "status"});
+  BOOST_TEST(st.exit_code == 3);
+  auto ping = sb.banger({"ping"});
+  BOOST_REQUIRE_MESSAGE(ping.exit_code == 0, ping.err);
+  BOOST_TEST(ping.out.find("pong") != std::string::npos);
+  BOOST_TEST(sb.banger({"daemon", "status"}).exit_code == 0);
+  // A second start is a no-op that says so.
+  auto again = sb.banger({"daemon", "start", "--json"});
+  BOOST_TEST(again.exit_code == 0);
+  BOOST_TEST(json::parse(again.out)["started"].get<bool>() == false);
+
+  // Restart twice to have a few events, then read from a midpoint.
+  BOOST_REQUIRE(sb.banger({"daemon", "stop"}).exit_code == 0);
+  BOOST_REQUIRE(sb.banger({"daemon", "start"}).exit_code == 0);
+  auto all = json_lines(sb.banger({"events", "--json"}).out);
+  BOOST_REQUIRE(all.size() == 3u); // started, stopped, started
+  auto tail = json_lines(sb.banger({"events", "--json", "--since", "1"}).out);
+  BOOST_REQUIRE(tail.size() == 2u);
+  BOOST_TEST(tail[0]["seq"].get<int>() == 2);
+  auto only_stops = json_lines(sb.banger({"events", "--json", "--type", "daemon_stopped"}).out);
+  BOOST_REQUIRE(only_stops.size() == 1u);
+  BOOST_TEST(only_stops[0]["kind"] == "daemon_stopped");
+  auto human = sb.banger({"events"});
+  BOOST_TEST(human.out.find("daemon@2") != std::string::npos, human.out);
+}
+
+BOOST_AUTO_TEST_CASE(follow_streams_live_events_until_the_daemon_stops) {
+  sandbox sb;
+  BOOST_REQUIRE(sb.banger({"daemon", "start"}).exit_code == 0);
+  int follower = test::spawn({(sb.bin / "banger").string(), "events", "--follow", "--json"}, sb.env, sb.root.path);
+  auto out_file = sb.root.path / "spawn.out";
+  BOOST_REQUIRE(eventually([&] {
+    auto s = read_file(out_file);
+    return s && s->find("daemon_started") != std::string::npos;
+  }));
+  BOOST_REQUIRE(sb.banger({"daemon", "stop"}).exit_code == 0);
+  int status = 0;
+  BOOST_REQUIRE(eventually([&] { return ::waitpid(follower, &status, WNOHANG) == follower; }));
+  BOOST_TEST(WIFEXITED(status));
+  auto evs = json_lines(*read_file(out_file));
+  BOOST_REQUIRE(evs.size() == 2u);
+  BOOST_TEST(evs[0]["kind"] == "daemon_started");
+  BOOST_TEST(evs[1]["kind"] == "daemon_stopped"); // delivered live, no gap
+  BOOST_TEST(evs[1]["seq"].get<int>() == evs[0]["seq"].get<int>() + 1);
+  auto err = read_file(sb.root.path / "spawn.err");
+  BOOST_TEST(err->find("event stream ended") != std::string::npos, *err);
+}
+
+BOOST_AUTO_TEST_CASE(second_daemon_refused_and_stale_socket_replaced) {
+  sandbox sb;
+  // A stale socket file from a crashed daemon: bound, never unlinked, nobody listening.
+  fs::create_directories(sb.runtime());
+  fs::permissions(sb.runtime(), fs::perms::owner_all);
+  {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strcpy(addr.sun_path, sb.socket().c_str());
+    BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    ::close(fd);
+  }
+  BOOST_REQUIRE(fs::exists(sb.socket()));
+  auto start = sb.banger({"daemon", "start"});
+  BOOST_REQUIRE_MESSAGE(start.exit_code == 0, start.err);
+  BOOST_TEST(sb.banger({"ping"}).exit_code == 0);
+
+  auto second = test::run({(sb.bin / "bangerd").string(), "--foreground"}, sb.env, 10s);
+  BOOST_TEST(second.exit_code == 1);
+  BOOST_TEST(second.err.find("already running") != std::string::npos, second.err);
+  // The first daemon is unharmed.
+  BOOST_TEST(sb.banger({"ping"}).exit_code == 0);
+}
+
+BOOST_AUTO_TEST_CASE(sigterm_stops_cleanly) {
+  sandbox sb;
+  BOOST_REQUIRE(sb.banger({"daemon", "start"}).exit_code == 0);
+  int pid = sb.daemon_pid();
+  BOOST_REQUIRE(pid > 0);
+  BOOST_REQUIRE(::kill(pid, SIGTERM) == 0);
+  BOOST_REQUIRE(eventually([&] { return !process_alive(pid); }));
+  BOOST_TEST(!fs::exists(sb.socket()));
+  auto h = json_lines(sb.replay({"history", "--json"}).out);
+  BOOST_REQUIRE(!h.empty());
+  BOOST_TEST(h.back()["kind"] == "daemon_stopped");
+  BOOST_TEST(h.back()["payload"]["reason"] == "sigterm");
+  BOOST_TEST(sb.replay({"verify"}).exit_code == 0);
+}
+
+BOOST_AUTO_TEST_CASE(usage_errors_exit_2_and_help_exits_0) {
+  sandbox sb;
+  BOOST_TEST(sb.banger({"no-such-command"}).exit_code == 2);
+  BOOST_TEST(sb.banger({"events", "--since", "minus-five"}).exit_code == 2);
+  BOOST_TEST(sb.banger({}).exit_code == 2);
+  auto help = sb.banger({"daemon", "--help"});
+  BOOST_TEST(help.exit_code == 0);
+  BOOST_TEST(help.out.find("Examples:") != std::string::npos);
+  BOOST_TEST(!fs::exists(sb.socket())); // none of that started a daemon
+}
+
+BOOST_AUTO_TEST_CASE(non_owner_is_refused) {
+  if (::geteuid() != 0) {
+    BOOST_TEST_MESSAGE("SKIPPED: non-owner tests switch to uids 65534/65533 with setpriv and need root");
+    return;
+  }
+  // Binaries readable by other uids, whatever the build dir's permissions.
+  test::temp_dir world{"banger-world"};
+  fs::permissions(world.path, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                fs::perms::others_read | fs::perms::others_exec);
+  for (const char* b : {"banger", "bangerd"})
+    fs::copy_file(test::bin_dir() / b, world.path / b);
+
+  // 1. A root daemon; uid 65534 cannot even reach its socket (0600 in a 0700 dir).
+  sandbox rootsb;
+  rootsb.bin = world.path;
+  BOOST_REQUIRE(rootsb.banger({"daemon", "start"}).exit_code == 0);
+  fs::permissions(rootsb.root.path, fs::perms::owner_all | fs::perms::others_exec | fs::perms::group_exec);
+  auto nobody = rootsb.banger({"ping", "--json"}, {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"});
+  BOOST_TEST(nobody.exit_code == 1);
+  auto j = json::parse(nobody.out);
+  BOOST_TEST(j["error"]["code"] == "unauthorized");
+  BOOST_TEST(j["error"]["message"].get<std::string>().find("permission denied") != std::string::npos);
+
+  // 2. A daemon owned by 65534, whose socket a careless admin made world-writable: 65533 connects,
+  //    and SO_PEERCRED refuses it; root and the owner are served.
+  test::temp_dir base{"banger-nobody"};
+  fs::permissions(base.path, fs::perms::all);
+  BOOST_REQUIRE(::chown(base.path.c_str(), 65534, 65534) == 0);
+  sandbox owned(base.path);
+  owned.bin = world.path;
+  std::vector<std::string> as_owner{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+  std::vector<std::string> as_other{"setpriv", "--reuid=65533", "--regid=65533", "--clear-groups"};
+  auto st = owned.banger({"daemon", "start"}, as_owner);
+  BOOST_REQUIRE_MESSAGE(st.exit_code == 0, st.err);
+  fs::permissions(owned.runtime(), fs::perms::owner_all | fs::perms::others_exec);
+  fs::permissions(owned.socket(), fs::perms::all);
+
+  auto other = owned.banger({"ping"}, as_other);
+  BOOST_TEST(other.exit_code == 1);
+  BOOST_TEST(
+    std::regex_search(other.err, std::regex(R"(^banger: uid 65533 may not use this bangerd.*\(op-[0-9a-f]{6}\)\n$)")),
+    other.err);
+  auto other_json = owned.banger({"status", "--json"}, as_other);
+  BOOST_TEST(json::parse(other_json.out)["error"]["code"] == "unauthorized");
+  BOOST_TEST(owned.banger({"ping"}, as_owner).exit_code == 0);
+  BOOST_TEST(owned.banger({"ping"}).exit_code == 0); // root
+  auto log = read_file(owned.state() / "bangerd.log");
+  BOOST_TEST(log->find("refused peer") != std::string::npos);
+  BOOST_TEST(owned.banger({"daemon", "stop"}, as_owner).exit_code == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
