@@ -250,32 +250,27 @@ public:
   daemon_impl(server::impl& srv, peer_cred peer) : srv_(srv), ctx_(srv.ctx), peer_(peer) {}
 
   kj::Promise<void> ping(PingContext c) override {
-    auto op = begin("ping");
-    if (auto e = refuse(op)) {
-      set_error(c.getResults().initError(), *e);
+    auto entered = enter("ping", c);
+    if (!entered)
       return kj::READY_NOW;
-    }
+    auto op = *entered;
     c.getResults().setOpId(op);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> version(VersionContext c) override {
-    auto op = begin("version");
-    if (auto e = refuse(op)) {
-      set_error(c.getResults().initError(), *e);
+    if (!enter("version", c))
       return kj::READY_NOW;
-    }
     c.getResults().setVersion(BANGER_VERSION);
     c.getResults().setJournalSchema(journal::schema_version);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> status(StatusContext c) override {
-    auto op = begin("status");
-    if (auto e = refuse(op)) {
-      set_error(c.getResults().initError(), *e);
+    auto entered = enter("status", c);
+    if (!entered)
       return kj::READY_NOW;
-    }
+    auto op = *entered;
     return ask<actors::entity_counts>(*ctx_.system, *ctx_.registry, 5000ms, actors::count_atom::value)
       .then([this, c, op](expected<actors::entity_counts> counts) mutable {
         auto res = c.getResults();
@@ -307,11 +302,10 @@ public:
   }
 
   kj::Promise<void> shutdown(ShutdownContext c) override {
-    auto op = begin("shutdown");
-    if (auto e = refuse(op)) {
-      set_error(c.getResults().initError(), *e);
+    auto entered = enter("shutdown", c);
+    if (!entered)
       return kj::READY_NOW;
-    }
+    auto op = *entered;
     ctx_.log.info(op, "shutdown requested by pid {} uid {}", peer_.pid, peer_.uid);
     // Reply first; stop on a later turn so the answer reaches the caller.
     auto& timer = srv_.io.provider->getTimer();
@@ -320,11 +314,10 @@ public:
   }
 
   kj::Promise<void> events(EventsContext c) override {
-    auto op = begin("events");
-    if (auto e = refuse(op)) {
-      set_error(c.getResults().initError(), *e);
+    auto entered = enter("events", c);
+    if (!entered)
       return kj::READY_NOW;
-    }
+    auto op = *entered;
     auto p = c.getParams();
     event_filter filter;
     for (auto s : p.getFilter().getStreams())
@@ -347,9 +340,16 @@ public:
   }
 
 private:
-  std::string begin(const char* method) {
+  /// Every method's entry: gives the request its op id, logs it, and checks the peer. Returns
+  /// the op id, or nothing after answering `unauthorized`.
+  template <class Context>
+  std::optional<std::string> enter(const char* method, Context& c) {
     auto op = srv_.ops.next();
     ctx_.log.debug(op, "rpc {} from pid {} uid {}", method, peer_.pid, peer_.uid);
+    if (auto e = refuse(op)) {
+      set_error(c.getResults().initError(), *e);
+      return std::nullopt;
+    }
     return op;
   }
 
