@@ -1,0 +1,31 @@
+// banger-agent's RPC service: the `Agent` interface of schema/agent.capnp. Runs on the one
+// KJ event-loop thread of banger-agent; processes it starts are reaped through
+// kj::UnixEventPort::onChildExit (main() must call captureChildExit() first).
+#pragma once
+
+#include <kj/async-io.h>
+
+#include "schema/agent.capnp.h"
+
+namespace banger::guest {
+
+struct agent_options {
+  /// Whether poweroff may signal PID 1 (false when serving on the host for tests).
+  bool allow_poweroff = true;
+};
+
+/// The shared state behind every connection's Agent capability. Outlives them all.
+class agent_service {
+public:
+  agent_service(kj::AsyncIoContext& io, agent_options opts);
+  ~agent_service();
+  /// A new capability for one connection.
+  agent_rpc::Agent::Client client();
+
+  struct impl;
+
+private:
+  kj::Own<impl> impl_;
+};
+
+} // namespace banger::guest

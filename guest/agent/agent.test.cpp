@@ -1,0 +1,259 @@
+// Drives the real banger-agent binary, serving on a unix socket on the host (its --listen
+// mode), through a Cap'n Proto client: the same RPCs the daemon makes over virtio-serial.
+#include <csignal>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <capnp/rpc-twoparty.h>
+#include <kj/async-io.h>
+
+#include "schema/agent.capnp.h"
+#include "tests/support/proc.hpp"
+
+namespace fs = std::filesystem;
+using namespace banger;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Collects what a process writes to one stream.
+class collect_sink final : public agent_rpc::ByteSink::Server {
+public:
+  explicit collect_sink(std::string& out) : out_(out) {}
+  kj::Promise<void> write(WriteContext c) override {
+    auto d = c.getParams().getData();
+    out_.append(reinterpret_cast<const char*>(d.begin()), d.size());
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> close(CloseContext) override { return kj::READY_NOW; }
+
+private:
+  std::string& out_;
+};
+
+struct exec_result {
+  int failure_code = 0;
+  std::string failure;
+  bool signaled = false;
+  int code = -1;
+  std::string out, err;
+};
+
+struct agent_fixture {
+  test::temp_dir dir{"banger-agent"};
+  fs::path sock = dir.path / "agent.sock";
+  pid_t pid = -1;
+  kj::AsyncIoContext io = kj::setupAsyncIo();
+  kj::Own<kj::AsyncIoStream> stream;
+  kj::Own<capnp::TwoPartyClient> client;
+  kj::Maybe<agent_rpc::Agent::Client> agent_;
+
+  agent_fixture() {
+    pid = test::spawn({(test::bin_dir() / "banger-agent").string(), "--listen", sock.string()}, {}, dir.path);
+    for (int i = 0; i < 500 && !fs::exists(sock); ++i)
+      std::this_thread::sleep_for(10ms);
+    BOOST_TEST_REQUIRE(fs::exists(sock));
+    auto addr = io.provider->getNetwork().parseAddress(kj::str("unix:", sock.c_str())).wait(io.waitScope);
+    stream = addr->connect().wait(io.waitScope);
+    client = kj::heap<capnp::TwoPartyClient>(*stream);
+    agent_ = client->bootstrap().castAs<agent_rpc::Agent>();
+  }
+  ~agent_fixture() {
+    agent_ = nullptr;
+    client = nullptr;
+    stream = nullptr;
+    ::kill(pid, SIGTERM);
+    ::waitpid(pid, nullptr, 0);
+  }
+  agent_rpc::Agent::Client& agent() { return KJ_ASSERT_NONNULL(agent_); }
+
+  exec_result run(std::vector<std::string> argv, std::string stdin_data = {}, bool tty = false) {
+    exec_result r;
+    auto req = agent().execRequest();
+    auto spec = req.initSpec();
+    auto a = spec.initArgv(static_cast<unsigned>(argv.size()));
+    for (unsigned i = 0; i < argv.size(); ++i)
+      a.set(i, argv[i]);
+    spec.setTty(tty);
+    spec.setStdin(!stdin_data.empty());
+    spec.setCwd("/");
+    req.setStdout(kj::heap<collect_sink>(r.out));
+    req.setStderr(kj::heap<collect_sink>(r.err));
+    auto resp = req.send().wait(io.waitScope);
+    if (resp.getFailure().getCode() != 0) {
+      r.failure_code = resp.getFailure().getCode();
+      r.failure = resp.getFailure().getMessage();
+      return r;
+    }
+    auto proc = resp.getProcess();
+    if (!stdin_data.empty()) {
+      auto w = proc.writeStdinRequest();
+      w.setData(kj::arrayPtr(reinterpret_cast<const kj::byte*>(stdin_data.data()), stdin_data.size()));
+      w.send().wait(io.waitScope);
+      proc.closeStdinRequest().send().wait(io.waitScope);
+    }
+    auto st = proc.waitRequest().send().wait(io.waitScope).getStatus();
+    r.signaled = st.isSignaled();
+    r.code = st.isSignaled() ? st.getSignaled() : st.getExited();
+    return r;
+  }
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(guest_agent, agent_fixture)
+
+BOOST_AUTO_TEST_CASE(ping_answers_with_version) {
+  auto r = agent().pingRequest().send().wait(io.waitScope);
+  BOOST_TEST(std::string(r.getVersion().cStr()).size() > 0u);
+  BOOST_TEST(r.getUptimeMs() > 0u);
+}
+
+BOOST_AUTO_TEST_CASE(exit_codes_and_signals) {
+  BOOST_TEST(run({"sh", "-c", "exit 0"}).code == 0);
+  BOOST_TEST(run({"sh", "-c", "exit 1"}).code == 1);
+  auto r42 = run({"sh", "-c", "exit 42"});
+  BOOST_TEST(!r42.signaled);
+  BOOST_TEST(r42.code == 42);
+  auto killed = run({"sh", "-c", "kill -9 $$"});
+  BOOST_TEST(killed.signaled);
+  BOOST_TEST(killed.code == 9);
+}
+
+BOOST_AUTO_TEST_CASE(stdout_and_stderr_are_kept_apart) {
+  auto r = run({"sh", "-c", "echo to-out; echo to-err >&2; echo more-out"});
+  BOOST_TEST(r.out == "to-out\nmore-out\n");
+  BOOST_TEST(r.err == "to-err\n");
+}
+
+BOOST_AUTO_TEST_CASE(ten_megabytes_of_output_arrive_intact) {
+  auto r = run({"seq", "1", "1400000"});
+  std::string expected;
+  expected.reserve(11u << 20);
+  for (int i = 1; i <= 1400000; ++i) {
+    expected += std::to_string(i);
+    expected += '\n';
+  }
+  BOOST_TEST(expected.size() > 10u * 1000 * 1000);
+  BOOST_TEST(r.out.size() == expected.size());
+  BOOST_TEST((r.out == expected));
+  BOOST_TEST(r.code == 0);
+}
+
+BOOST_AUTO_TEST_CASE(stdin_is_passed) {
+  auto r = run({"cat"}, "hello from the host\n");
+  BOOST_TEST(r.out == "hello from the host\n");
+  BOOST_TEST(r.code == 0);
+}
+
+BOOST_AUTO_TEST_CASE(tty_runs_on_a_terminal) {
+  auto r = run({"sh", "-c", "tty; test -t 0 && exit 7"}, {}, true);
+  BOOST_TEST(r.out.find("/dev/pts/") != std::string::npos, r.out);
+  BOOST_TEST(r.code == 7);
+}
+
+BOOST_AUTO_TEST_CASE(missing_program_is_a_not_found_failure) {
+  auto r = run({"/no/such/program"});
+  BOOST_TEST(r.failure_code == 1); // errc::not_found
+  BOOST_TEST(r.failure.find("/no/such/program") != std::string::npos, r.failure);
+}
+
+BOOST_AUTO_TEST_CASE(file_round_trip_with_mode_and_owner) {
+  auto path = (dir.path / "sub/dir/file.txt").string();
+  std::string content = "line one\nline two\n";
+  auto w = agent().writeFileRequest();
+  w.setPath(path);
+  w.setData(kj::arrayPtr(reinterpret_cast<const kj::byte*>(content.data()), content.size()));
+  w.setMode(0640);
+  w.setUid(1234);
+  w.setGid(5678);
+  w.setMakeParents(true);
+  auto wr = w.send().wait(io.waitScope);
+  BOOST_TEST_REQUIRE(wr.getFailure().getCode() == 0, wr.getFailure().getMessage().cStr());
+  struct stat st {};
+  BOOST_REQUIRE(::stat(path.c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 07777) == 0640u);
+  if (::geteuid() == 0) {
+    BOOST_TEST(st.st_uid == 1234u);
+    BOOST_TEST(st.st_gid == 5678u);
+  }
+  auto r = agent().readFileRequest();
+  r.setPath(path);
+  auto rr = r.send().wait(io.waitScope);
+  BOOST_TEST_REQUIRE(rr.getFailure().getCode() == 0, rr.getFailure().getMessage().cStr());
+  auto data = rr.getData();
+  BOOST_TEST(std::string(reinterpret_cast<const char*>(data.begin()), data.size()) == content);
+  BOOST_TEST(rr.getMode() == 0640u);
+
+  auto bad = agent().writeFileRequest();
+  bad.setPath((dir.path / "../escape").string());
+  BOOST_TEST(bad.send().wait(io.waitScope).getFailure().getCode() == 3); // bad_request
+  auto missing = agent().readFileRequest();
+  missing.setPath((dir.path / "nope").string());
+  BOOST_TEST(missing.send().wait(io.waitScope).getFailure().getCode() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(ports_lists_a_listener) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  BOOST_REQUIRE(::listen(fd, 1) == 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  int port = ntohs(a.sin_port);
+  auto r = agent().portsRequest().send().wait(io.waitScope);
+  bool found = false;
+  for (auto p : r.getPorts())
+    if (p.getPort() == port && std::string(p.getAddress().cStr()) == "127.0.0.1") {
+      found = true;
+      BOOST_TEST(std::string(p.getProcess().cStr()).find(std::to_string(::getpid()) + "/") == 0u);
+    }
+  BOOST_TEST(found);
+  ::close(fd);
+}
+
+BOOST_AUTO_TEST_CASE(stats_are_plausible_and_poweroff_is_refused_on_the_host) {
+  auto s = agent().statsRequest().send().wait(io.waitScope).getStats();
+  BOOST_TEST(s.getCpuCount() >= 1u);
+  BOOST_TEST(s.getMemTotalBytes() > s.getMemAvailableBytes());
+  BOOST_TEST(s.getRootTotalBytes() > 0u);
+  auto p = agent().poweroffRequest().send().wait(io.waitScope);
+  BOOST_TEST(p.getFailure().getCode() == 6); // unavailable
+}
+
+BOOST_AUTO_TEST_CASE(dropping_the_process_kills_it) {
+  std::string out, err;
+  auto req = agent().execRequest();
+  auto a = req.initSpec().initArgv(3);
+  a.set(0, "sh");
+  a.set(1, "-c");
+  a.set(2, "echo $$; exec sleep 100");
+  req.setStdout(kj::heap<collect_sink>(out));
+  req.setStderr(kj::heap<collect_sink>(err));
+  {
+    auto resp = req.send().wait(io.waitScope);
+    auto proc = resp.getProcess();
+    for (int i = 0; i < 200 && out.empty(); ++i)
+      io.provider->getTimer().afterDelay(10 * kj::MILLISECONDS).wait(io.waitScope);
+  }
+  BOOST_REQUIRE(!out.empty());
+  int child = std::stoi(out);
+  // The capability is released; the agent kills and reaps the child.
+  bool gone = false;
+  for (int i = 0; i < 300 && !gone; ++i) {
+    agent().pingRequest().send().wait(io.waitScope);
+    gone = !fs::exists("/proc/" + std::to_string(child));
+    if (!gone)
+      std::this_thread::sleep_for(10ms);
+  }
+  BOOST_TEST(gone);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,353 @@
+// banger-init: PID 1 of banger guests (images may opt for their own init instead).
+//   1. mounts proc, sys, dev, devpts, shm, run, tmp
+//   2. sets the hostname (banger.hostname=, else the ip= hostname) and brings networking up from
+//      ip= with plain ioctls (lo, the device's address and netmask, a default route)
+//   3. mounts the work disk (banger.work=, default /dev/vdb) at /root
+//   4. starts sshd when the image has one, generating host keys on first boot (images carry
+//      none, so no two VMs share keys), and banger-agent; restarts either if it dies
+//   5. reaps every zombie; on SIGUSR2/SIGTERM/SIGINT/SIGUSR1 or the ACPI power button (KEY_POWER
+//      on /dev/input/event*) it stops everything, syncs, unmounts and powers off.
+// Single-threaded: one poll loop over a signalfd and the input devices. Statically linked.
+#include <arpa/inet.h>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/input.h>
+#include <map>
+#include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <string>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <vector>
+
+#include "guest/init/cmdline.hpp"
+
+namespace {
+
+using namespace banger::guest;
+
+int console_fd = 2;
+
+void say(const std::string& msg) {
+  std::string line = "banger-init: " + msg + "\n";
+  ssize_t ignored = ::write(console_fd, line.data(), line.size());
+  (void)ignored;
+}
+
+std::string errstr() { return std::strerror(errno); }
+
+bool exists(const char* p) { return ::access(p, F_OK) == 0; }
+
+std::string read_small(const char* path) {
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return {};
+  char buf[4096];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+void mount_fs(const char* src, const char* target, const char* type, unsigned long flags, const char* data) {
+  ::mkdir(target, 0755);
+  if (::mount(src, target, type, flags, data) != 0 && errno != EBUSY)
+    say(std::string("mount ") + type + " on " + target + ": " + errstr());
+}
+
+void mount_basics() {
+  mount_fs("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+  mount_fs("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+  mount_fs("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+  mount_fs("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "gid=5,mode=620,ptmxmode=666");
+  mount_fs("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  mount_fs("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+  mount_fs("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  if (!exists("/dev/ptmx"))
+    ::symlink("pts/ptmx", "/dev/ptmx");
+}
+
+bool set_flags_up(int sock, const std::string& dev) {
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, dev.c_str(), IFNAMSIZ - 1);
+  if (::ioctl(sock, SIOCGIFFLAGS, &ifr) != 0)
+    return false;
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  return ::ioctl(sock, SIOCSIFFLAGS, &ifr) == 0;
+}
+
+bool set_addr(int sock, const std::string& dev, unsigned long req, const std::string& ip) {
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, dev.c_str(), IFNAMSIZ - 1);
+  auto* sin = reinterpret_cast<sockaddr_in*>(&ifr.ifr_addr);
+  sin->sin_family = AF_INET;
+  ::inet_pton(AF_INET, ip.c_str(), &sin->sin_addr);
+  return ::ioctl(sock, req, &ifr) == 0;
+}
+
+void network(const std::map<std::string, std::string>& args) {
+  int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) {
+    say("socket: " + errstr());
+    return;
+  }
+  set_flags_up(sock, "lo");
+  auto it = args.find("ip");
+  if (it == args.end()) {
+    ::close(sock);
+    return;
+  }
+  auto cfg = parse_ip(it->second);
+  if (!cfg) {
+    say("ip=" + it->second + " is not a static configuration; leaving the network alone");
+    ::close(sock);
+    return;
+  }
+  if (!set_addr(sock, cfg->device, SIOCSIFADDR, cfg->address) ||
+      !set_addr(sock, cfg->device, SIOCSIFNETMASK, cfg->netmask) || !set_flags_up(sock, cfg->device)) {
+    if (errno != EEXIST)
+      say("configuring " + cfg->device + " as " + cfg->address + ": " + errstr());
+  }
+  if (!cfg->gateway.empty()) {
+    rtentry rt{};
+    auto* dst = reinterpret_cast<sockaddr_in*>(&rt.rt_dst);
+    auto* gw = reinterpret_cast<sockaddr_in*>(&rt.rt_gateway);
+    auto* mask = reinterpret_cast<sockaddr_in*>(&rt.rt_genmask);
+    dst->sin_family = gw->sin_family = mask->sin_family = AF_INET;
+    ::inet_pton(AF_INET, cfg->gateway.c_str(), &gw->sin_addr);
+    rt.rt_flags = RTF_UP | RTF_GATEWAY;
+    if (::ioctl(sock, SIOCADDRT, &rt) != 0 && errno != EEXIST)
+      say("default route via " + cfg->gateway + ": " + errstr());
+  }
+  ::close(sock);
+  say("network " + cfg->device + " " + cfg->address + (cfg->gateway.empty() ? "" : " via " + cfg->gateway));
+}
+
+void hostname(const std::map<std::string, std::string>& args) {
+  std::string name;
+  if (auto it = args.find("banger.hostname"); it != args.end())
+    name = it->second;
+  else if (auto ip = args.find("ip"); ip != args.end())
+    if (auto cfg = parse_ip(ip->second))
+      name = cfg->hostname;
+  if (!name.empty() && ::sethostname(name.c_str(), name.size()) != 0)
+    say("sethostname " + name + ": " + errstr());
+}
+
+void mount_work(const std::map<std::string, std::string>& args) {
+  std::string dev = "/dev/vdb";
+  if (auto it = args.find("banger.work"); it != args.end())
+    dev = it->second;
+  if (dev == "none")
+    return;
+  for (int i = 0; i < 30 && !exists(dev.c_str()); ++i)
+    ::usleep(100 * 1000);
+  if (!exists(dev.c_str())) {
+    say("no work disk at " + dev + "; /root stays on the root filesystem");
+    return;
+  }
+  ::mkdir("/root", 0700);
+  if (::mount(dev.c_str(), "/root", "ext4", MS_NOATIME, nullptr) != 0)
+    say("mount " + dev + " on /root: " + errstr());
+}
+
+struct service {
+  std::string name;
+  std::vector<std::string> argv;
+  pid_t pid = -1;
+  time_t restart_at = 0;
+};
+
+pid_t spawn(const std::vector<std::string>& argv) {
+  pid_t pid = ::fork();
+  if (pid != 0)
+    return pid;
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::setsid();
+  int devnull = ::open("/dev/null", O_RDONLY);
+  ::dup2(devnull, 0);
+  ::dup2(console_fd, 1);
+  ::dup2(console_fd, 2);
+  std::vector<char*> args;
+  for (const auto& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  char env_path[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  char env_home[] = "HOME=/root";
+  char* envp[] = {env_path, env_home, nullptr};
+  ::execve(args[0], args.data(), envp);
+  std::fprintf(stderr, "banger-init: exec %s: %s\n", args[0], std::strerror(errno));
+  ::_exit(127);
+}
+
+int run_and_wait(const std::vector<std::string>& argv) {
+  pid_t pid = spawn(argv);
+  int status = 0;
+  while (pid > 0 && ::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return pid > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::vector<service> services() {
+  std::vector<service> out;
+  if (exists("/usr/sbin/sshd")) {
+    ::mkdir("/run/sshd", 0755);
+    bool have_keys = false;
+    if (DIR* d = ::opendir("/etc/ssh")) {
+      while (dirent* e = ::readdir(d))
+        if (std::strncmp(e->d_name, "ssh_host_", 9) == 0)
+          have_keys = true;
+      ::closedir(d);
+    }
+    if (!have_keys) {
+      say("generating ssh host keys for this VM");
+      if (run_and_wait({"/usr/bin/ssh-keygen", "-A"}) != 0)
+        say("ssh-keygen -A failed; sshd will not start");
+    }
+    out.push_back({"sshd", {"/usr/sbin/sshd", "-D", "-e"}, -1, 0});
+  }
+  const char* agent = "/usr/local/sbin/banger-agent";
+  if (exists(agent))
+    out.push_back({"banger-agent", {agent}, -1, 0});
+  else
+    say(std::string("no ") + agent + " in this image: the host cannot reach this guest's agent");
+  return out;
+}
+
+std::vector<int> open_power_buttons() {
+  std::vector<int> fds;
+  if (DIR* d = ::opendir("/dev/input")) {
+    while (dirent* e = ::readdir(d)) {
+      if (std::strncmp(e->d_name, "event", 5) != 0)
+        continue;
+      std::string p = std::string("/dev/input/") + e->d_name;
+      int fd = ::open(p.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+      if (fd >= 0)
+        fds.push_back(fd);
+    }
+    ::closedir(d);
+  }
+  return fds;
+}
+
+void reap_all(std::vector<service>& svcs, bool stopping) {
+  for (;;) {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0)
+      return;
+    for (auto& s : svcs)
+      if (s.pid == pid) {
+        s.pid = -1;
+        if (!stopping) {
+          say(s.name + " exited (" +
+              (WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
+                                   : "status " + std::to_string(WEXITSTATUS(status))) +
+              "); restarting in 1 s");
+          s.restart_at = ::time(nullptr) + 1;
+        }
+      }
+  }
+}
+
+[[noreturn]] void power_off(std::vector<service>& svcs, const std::string& why) {
+  say("powering off (" + why + ")");
+  ::kill(-1, SIGTERM);
+  for (int i = 0; i < 30; ++i) {
+    reap_all(svcs, true);
+    if (::kill(-1, 0) != 0 && errno == ESRCH)
+      break;
+    ::usleep(100 * 1000);
+  }
+  ::kill(-1, SIGKILL);
+  reap_all(svcs, true);
+  ::sync();
+  if (::umount2("/root", 0) != 0 && errno != EINVAL && errno != ENOENT)
+    say("umount /root: " + errstr());
+  ::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_RDONLY, nullptr);
+  ::sync();
+  ::reboot(RB_POWER_OFF);
+  say("reboot(POWER_OFF): " + errstr());
+  for (;;)
+    ::pause();
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--version") {
+    std::printf("banger-init %s\n", BANGER_VERSION);
+    return 0;
+  }
+  if (::getpid() != 1) {
+    std::fprintf(stderr, "banger-init: must run as PID 1 (it is the guest's init)\n");
+    return 1;
+  }
+  sigset_t all;
+  sigfillset(&all);
+  ::sigprocmask(SIG_BLOCK, &all, nullptr);
+
+  mount_basics();
+  int con = ::open("/dev/console", O_WRONLY | O_NOCTTY | O_CLOEXEC);
+  if (con >= 0)
+    console_fd = con;
+  auto args = parse_cmdline(read_small("/proc/cmdline"));
+  hostname(args);
+  network(args);
+  mount_work(args);
+
+  sigset_t wanted;
+  sigemptyset(&wanted);
+  for (int s : {SIGCHLD, SIGUSR1, SIGUSR2, SIGTERM, SIGINT, SIGPWR})
+    sigaddset(&wanted, s);
+  int sfd = ::signalfd(-1, &wanted, SFD_CLOEXEC | SFD_NONBLOCK);
+  auto svcs = services();
+  for (auto& s : svcs)
+    s.pid = spawn(s.argv);
+  auto buttons = open_power_buttons();
+  say("ready (" + std::to_string(svcs.size()) + " services, " + std::to_string(buttons.size()) + " input devices)");
+
+  for (;;) {
+    std::vector<pollfd> pfds{{sfd, POLLIN, 0}};
+    for (int fd : buttons)
+      pfds.push_back({fd, POLLIN, 0});
+    ::poll(pfds.data(), pfds.size(), 500);
+    if (pfds[0].revents & POLLIN) {
+      signalfd_siginfo si{};
+      while (::read(sfd, &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGCHLD)
+          reap_all(svcs, false);
+        else
+          power_off(svcs, std::string("signal ") + strsignal(static_cast<int>(si.ssi_signo)));
+      }
+    }
+    for (std::size_t i = 1; i < pfds.size(); ++i) {
+      if (!(pfds[i].revents & POLLIN))
+        continue;
+      input_event ev{};
+      while (::read(pfds[i].fd, &ev, sizeof ev) == sizeof ev)
+        if (ev.type == EV_KEY && ev.code == KEY_POWER && ev.value == 1)
+          power_off(svcs, "power button");
+    }
+    time_t now = ::time(nullptr);
+    for (auto& s : svcs)
+      if (s.pid < 0 && s.restart_at != 0 && now >= s.restart_at) {
+        s.restart_at = 0;
+        s.pid = spawn(s.argv);
+      }
+  }
+}

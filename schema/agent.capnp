@@ -1,0 +1,81 @@
+# The daemon <-> guest-agent interface (DESIGN §5): two-party RPC over the virtio-serial port
+# org.banger.agent.0 (QEMU) or vsock port 52 (Firecracker). The daemon is the client; the
+# guest's banger-agent serves `Agent` as its bootstrap capability. Domain failures are values
+# (`Failure`, code numbered as banger::errc); exceptions mean logistics (disconnect, bug).
+@0xcd08eac1516521f6;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("banger::agent_rpc");
+
+struct Failure {
+  code @0 :UInt8;       # banger::errc; 0 = none
+  message @1 :Text;
+}
+
+struct ExecSpec {
+  argv @0 :List(Text);  # argv[0] is looked up in PATH
+  env @1 :List(Text);   # "KEY=VALUE", added to PATH, HOME=/root, TERM
+  cwd @2 :Text;         # default /root
+  tty @3 :Bool;         # run on a pty: stdout carries both streams, stdin is the terminal
+  rows @4 :UInt16;
+  cols @5 :UInt16;
+  stdin @6 :Bool;       # the caller will send stdin; otherwise stdin is /dev/null
+}
+
+# Implemented by the caller: receives a process's output, in order.
+interface ByteSink {
+  write @0 (data :Data) -> stream;
+  close @1 () -> ();
+}
+
+struct ExitStatus {
+  union {
+    exited @0 :Int32;   # exit code
+    signaled @1 :Int32; # the signal that killed it
+  }
+}
+
+# A process started by exec. Dropping the capability kills the process (SIGKILL) if it runs.
+interface Process {
+  writeStdin @0 (data :Data) -> stream;
+  closeStdin @1 () -> ();
+  signal @2 (signo :Int32) -> ();
+  resize @3 (rows :UInt16, cols :UInt16) -> ();
+  # Resolves once the process has exited and all its output has been written to the sinks.
+  wait @4 () -> (status :ExitStatus);
+}
+
+struct Port {
+  protocol @0 :Text;    # "tcp" or "tcp6"
+  address @1 :Text;     # the listening address, e.g. "0.0.0.0", "::"
+  port @2 :UInt16;
+  process @3 :Text;     # "pid/comm" of the owner when it can be found, else empty
+}
+
+struct Stats {
+  uptimeMs @0 :UInt64;
+  cpuCount @1 :UInt32;
+  cpuBusyMs @2 :UInt64;       # user+nice+system+irq+softirq+steal since boot, all CPUs
+  cpuIdleMs @3 :UInt64;       # idle+iowait since boot
+  load1 @4 :Float32;
+  memTotalBytes @5 :UInt64;
+  memAvailableBytes @6 :UInt64;
+  rootTotalBytes @7 :UInt64;  # filesystem of /
+  rootFreeBytes @8 :UInt64;
+  workTotalBytes @9 :UInt64;  # filesystem of /root (the work disk)
+  workFreeBytes @10 :UInt64;
+}
+
+interface Agent {
+  ping @0 () -> (version :Text, uptimeMs :UInt64, hostname :Text);
+  exec @1 (spec :ExecSpec, stdout :ByteSink, stderr :ByteSink) -> (failure :Failure, process :Process);
+  # Creates or replaces `path` (written to a temporary name, then renamed) with mode/uid/gid.
+  writeFile @2 (path :Text, data :Data, mode :UInt32, uid :UInt32, gid :UInt32, makeParents :Bool)
+      -> (failure :Failure);
+  readFile @3 (path :Text, maxBytes :UInt64)
+      -> (failure :Failure, data :Data, mode :UInt32, uid :UInt32, gid :UInt32);
+  ports @4 () -> (failure :Failure, ports :List(Port));
+  stats @5 () -> (failure :Failure, stats :Stats);
+  # Syncs filesystems and asks PID 1 to power the guest off. Returns before the power goes.
+  poweroff @6 () -> (failure :Failure);
+}
