@@ -1,0 +1,128 @@
+// ext4 images read and edited in-process with libext2fs: no mount, no sudo, no debugfs
+// subprocess (DESIGN.md §7). An ext4_image owns one open filesystem; every method validates its
+// guest path at the time of use (validate_guest_path) before touching the image, so a refused
+// call leaves the image byte-for-byte unchanged. Guest paths are resolved inside the image only:
+// symlinks in intermediate components are followed with the image's root as `/`, never the
+// host's. libext2fs headers stay in ext4.cpp. Not thread-safe: one thread uses an image at a time.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.hpp"
+
+namespace banger::guestfs {
+
+/// Longest guest path accepted (bytes), and longest single component (ext4's name limit).
+inline constexpr std::size_t max_guest_path = 4095;
+inline constexpr std::size_t max_guest_name = 255;
+
+/// Accepts an absolute path of '/'-separated components ("/" alone is the root). Refuses, with
+/// errc::bad_request: empty, relative, empty components ("//", trailing '/'), "." or ".."
+/// components, NUL, control characters (< 0x20, 0x7f), a component over max_guest_name bytes or
+/// a path over max_guest_path bytes. Bytes >= 0x80 (UTF-8) are accepted.
+expected<void> validate_guest_path(std::string_view path);
+
+enum class entry_type : std::uint8_t { regular, directory, symlink, other };
+
+/// One directory entry as list() reports it. `mode` holds the permission bits only (07777).
+struct ext4_entry {
+  std::string name;
+  entry_type type = entry_type::other;
+  std::uint32_t mode = 0;
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+  std::uint64_t size = 0; ///< i_size: bytes for files, target length for symlinks
+};
+
+/// An open ext4 filesystem image. Move-only; the destructor closes it (writing back metadata when
+/// writable, errors ignored): call close() to see them. A writable image holds an exclusive flock
+/// on the image file and a read-only one a shared flock, so two banger writers never share an
+/// image (other tools such as debugfs do not take the lock).
+class ext4_image {
+public:
+  /// Opens `image` (a raw ext4 image file). A writable open refuses a filesystem whose journal
+  /// needs recovery, and fsyncs the file first (libext2fs does), so opening a freshly copied
+  /// image pays for writing the copy back. `fixed_time`, when set, is the timestamp given to every inode this object
+  /// creates or changes (reproducible images); otherwise the current time.
+  static expected<ext4_image> open(const std::filesystem::path& image, bool writable,
+                                   std::optional<std::time_t> fixed_time = std::nullopt);
+
+  ext4_image(ext4_image&&) noexcept;
+  ext4_image& operator=(ext4_image&&) noexcept;
+  ext4_image(const ext4_image&) = delete;
+  ext4_image& operator=(const ext4_image&) = delete;
+  ~ext4_image();
+
+  const std::filesystem::path& path() const;
+  bool writable() const;
+
+  /// Creates `path` and any missing parents as directories with mode/uid/gid. Directories that
+  /// already exist are left as they are (idempotent); a non-directory in the way is
+  /// errc::conflict.
+  expected<void> mkdir_p(std::string_view path, std::uint32_t mode, std::uint32_t uid, std::uint32_t gid);
+
+  /// Creates the regular file `path`, or replaces the content of an existing one in place (all
+  /// its hard links see the new content), then sets mode/uid/gid. The parent must exist
+  /// (errc::not_found naming it); an existing directory, symlink or special file at `path` is
+  /// errc::conflict. A failure part-way (e.g. the image is full) can leave a truncated file.
+  expected<void> write_file(std::string_view path, std::string_view data, std::uint32_t mode, std::uint32_t uid,
+                            std::uint32_t gid);
+
+  /// Creates the symlink `path` -> `target` owned by uid/gid. `target` is stored as given (it is
+  /// resolved by the guest, not here) but must be non-empty, shorter than a block and free of NUL
+  /// and control characters. An existing entry at `path` is errc::already_exists.
+  expected<void> symlink(std::string_view path, std::string_view target, std::uint32_t uid, std::uint32_t gid);
+
+  /// The content of regular file `path` (a symlink at `path` is followed inside the image). A
+  /// file larger than `max_bytes` is refused with errc::bad_request.
+  expected<std::string> read_file(std::string_view path, std::uint64_t max_bytes = 64u << 20) const;
+
+  /// Whether an entry exists at `path` (a symlink counts itself, dangling or not). A missing
+  /// parent is `false`; an invalid path is an error, never `false`.
+  expected<bool> exists(std::string_view path) const;
+
+  /// Set permission bits (07777) / owner of the entry at `path`; a symlink itself is changed,
+  /// not its target.
+  expected<void> chmod(std::string_view path, std::uint32_t mode);
+  expected<void> chown(std::string_view path, std::uint32_t uid, std::uint32_t gid);
+  /// chown of `path` and everything below it, symlinks not followed. From "/", /lost+found is
+  /// left alone (it belongs to the filesystem, not the content).
+  expected<void> chown_tree(std::string_view path, std::uint32_t uid, std::uint32_t gid);
+  /// Mode and owner of the root directory (mkfs gives it 0755 root:root or the -d source's).
+  expected<void> set_root(std::uint32_t mode, std::uint32_t uid, std::uint32_t gid);
+
+  /// Entries of directory `dir` (a symlink is followed), without "." and "..", sorted by name.
+  expected<std::vector<ext4_entry>> list(std::string_view dir) const;
+
+  /// Writes back metadata and releases the image. Every later call fails. Idempotent.
+  expected<void> close();
+
+private:
+  struct impl;
+  explicit ext4_image(std::unique_ptr<impl> p);
+  impl& state() const; ///< asserts: using a moved-from image is a bug
+  std::unique_ptr<impl> impl_;
+};
+
+struct owner {
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+};
+
+/// Creates a new image file of `size_bytes` (a multiple of 4096) with `mkfs.ext4 -q -F -b 4096
+/// [-d source_dir]`, so its content is a copy of `source_dir` when given. When `content_owner`
+/// is set, the copied tree (root included, /lost+found excluded) is then chowned in-process.
+/// Refuses to overwrite an existing file (errc::already_exists); removes a partial image on
+/// failure.
+expected<void> create_image(const std::filesystem::path& image, std::uint64_t size_bytes,
+                            const std::optional<std::filesystem::path>& source_dir = std::nullopt,
+                            const std::optional<owner>& content_owner = std::nullopt);
+
+} // namespace banger::guestfs
