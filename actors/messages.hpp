@@ -4,13 +4,16 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 #include <caf/type_id.hpp>
 
+#include "actors/image/jobs.hpp"
 #include "common/error.hpp"
 #include "journal/journal.hpp"
 
@@ -20,6 +23,10 @@ using append_atom = caf::atom_constant<caf::atom("append")>;
 using spawn_atom = caf::atom_constant<caf::atom("spawn")>;
 using find_atom = caf::atom_constant<caf::atom("find")>;
 using count_atom = caf::atom_constant<caf::atom("count")>;
+
+using build_atom = caf::atom_constant<caf::atom("build")>;
+using job_done_atom = caf::atom_constant<caf::atom("job_done")>;
+using progress_atom = caf::atom_constant<caf::atom("progress")>;
 
 /// Reply to (append_atom, append_request): the journal's outcome as a value.
 struct append_reply {
@@ -31,8 +38,38 @@ struct append_reply {
 /// Entity counts by kind ("vm" -> 3); kinds with no entity are present with 0.
 using entity_counts = std::map<std::string, std::uint32_t>;
 
+struct progress_update {
+  std::string stage;
+  std::uint64_t done = 0;
+  std::uint64_t total = 0; ///< 0: unknown
+};
+
+/// Called by the artifact actor (on a CAF thread) for each progress update; must be
+/// thread-safe and must not block.
+using progress_sink = std::shared_ptr<std::function<void(const progress_update&)>>;
+
+/// A build, import or pull of one kernel or image.
+struct artifact_command {
+  artifact_source source;
+  std::string op_id;
+  progress_sink progress; ///< may be null
+};
+
+struct artifact_reply {
+  bool ok = false;
+  error err;
+  job_result result;   ///< the version made (or, for delete, the version removed)
+  bool joined = false; ///< the request joined a job already running for the same source
+};
+
 } // namespace banger::actors
 
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::artifact_command)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::progress_update)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::artifact_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::artifact_state)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::job_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::error)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::journal::append_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::append_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::entity_counts)

@@ -19,6 +19,13 @@ caf::behavior registry(caf::stateful_actor<registry_state>* self, registry_confi
   self->state.cfg = std::move(cfg);
   for (const auto& [kind, _] : self->state.cfg.kinds)
     self->state.entities[kind];
+  // Entities live as long as the registry: when it is told to exit, so are they.
+  self->set_exit_handler([self](const caf::exit_msg& msg) {
+    for (auto& [kind, by_name] : self->state.entities)
+      for (auto& [name, a] : by_name)
+        caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    self->quit(msg.reason);
+  });
   self->set_down_handler([self](const caf::down_msg& dm) {
     for (auto& [kind, by_name] : self->state.entities)
       for (auto it = by_name.begin(); it != by_name.end(); ++it)

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/artifacts.hpp"
 #include "cli/commands.hpp"
 #include "common/paths.hpp"
 
@@ -41,6 +42,27 @@ Examples:
   banger events --follow --json          # JSON lines, for automation
   banger events --since 120 --type daemon_started
 Next: `banger-replay history` reads the same journal offline.)";
+
+constexpr const char* kernel_footer =
+  R"(A kernel is a vmlinux (or bzImage) plus a small initramfs with the virtio and ext4 modules,
+stored by content with a manifest of sha256s. Debian's cloud kernel is the best guest kernel.
+
+Examples:
+  banger kernel import cloud --apt linux-image-cloud-amd64
+  banger kernel import mine --deb ./linux-image-6.1.0-28-cloud-amd64_6.1.119-1_amd64.deb
+  banger kernel list
+Next: `banger image build NAME --busybox`.)";
+
+constexpr const char* image_footer =
+  R"(An image is an immutable root filesystem (rootfs.ext4) plus the seed of each VM's work disk
+(work-seed.ext4, the image's /root). Rebuilding a name makes a new version; VMs keep theirs.
+banger-init and banger-agent are injected into every image.
+
+Examples:
+  banger image build tiny --busybox
+  banger image build dev --debootstrap --packages build-essential,python3
+  banger image import mine --tar ./rootfs.tar.zst
+  banger image list)";
 
 } // namespace
 
@@ -98,6 +120,72 @@ int main(int argc, char** argv) {
   dlogs->add_flag("-f,--follow", lg.follow, "Keep printing new lines");
   dlogs->add_flag("--raw", lg.raw, "Print the JSON lines as stored");
   dlogs->callback([&] { action = [&](const dirs& d) { return cmd_daemon_logs(d, lg); }; });
+
+  artifact_opts art;
+  std::string art_name;
+  for (bool kernel : {true, false}) {
+    const char* kind = kernel ? "kernel" : "image";
+    auto* grp = app.add_subcommand(kind, kernel ? "Import, list, show and remove guest kernels"
+                                                : "Build, import, list, show and remove guest images");
+    grp->require_subcommand(1);
+    grp->footer(kernel ? kernel_footer : image_footer);
+    auto set_kind = [&art, kernel] { art.kernel = kernel; };
+    if (kernel) {
+      auto* imp = grp->add_subcommand("import", "Import a kernel from a Debian package or a vmlinux/bzImage");
+      imp->add_option("name", art.name, "Kernel name")->required();
+      imp->add_option("--deb", art.deb, "A linux-image .deb file");
+      imp->add_option("--apt", art.apt, "A package to `apt-get download` (e.g. linux-image-cloud-amd64)");
+      imp->add_option("--vmlinux", art.vmlinux, "A vmlinux (PVH ELF) or bzImage file");
+      imp->add_option("--initrd", art.initrd, "With --vmlinux: an initramfs to use as is");
+      imp->add_option("--modules", art.modules, "With --vmlinux: a lib/modules/VERSION dir to build one from");
+      imp->add_flag("--json", out.json, "Print JSON");
+      imp->callback([&, set_kind] {
+        set_kind();
+        action = [&](const dirs& d) { return cmd_artifact_build(d, out, art); };
+      });
+    } else {
+      auto* build = grp->add_subcommand("build", "Build an image: --busybox (seconds) or --debootstrap (a minute)");
+      build->add_option("name", art.name, "Image name")->required();
+      build->add_flag("--busybox", art.busybox, "busybox-static: tiny, for tests and quick starts");
+      build->add_flag("--debootstrap", art.debootstrap, "Debian minbase with openssh-server, curl, git, iproute2, ...");
+      build->add_option("--suite", art.suite, "Debian suite for --debootstrap")->capture_default_str();
+      build->add_option("--packages", art.packages, "Extra packages for --debootstrap (a,b,c)")->delimiter(',');
+      build->add_flag("--json", out.json, "Print JSON");
+      build->callback([&, set_kind] {
+        set_kind();
+        action = [&](const dirs& d) { return cmd_artifact_build(d, out, art); };
+      });
+      auto* imp = grp->add_subcommand("import", "Import an image from a directory tree or a tar file");
+      imp->add_option("name", art.name, "Image name")->required();
+      imp->add_option("--dir", art.dir, "A root filesystem tree");
+      imp->add_option("--tar", art.tar, "A tar file (plain, gzip, xz or zstd)");
+      imp->add_flag("--json", out.json, "Print JSON");
+      imp->callback([&, set_kind] {
+        set_kind();
+        action = [&](const dirs& d) { return cmd_artifact_build(d, out, art); };
+      });
+    }
+    auto* list = grp->add_subcommand("list", std::string("List ") + kind + "s");
+    list->alias("ls");
+    list->add_flag("--json", out.json, "Print JSON");
+    list->callback([&, kernel] { action = [&, kernel](const dirs& d) { return cmd_artifact_list(d, out, kernel); }; });
+    auto* show = grp->add_subcommand("show", std::string("Show one ") + kind + ": versions, files, sha256s");
+    show->add_option("name", art_name, "Name")->required();
+    show->add_flag("--json", out.json, "Print JSON");
+    show->callback(
+      [&, kernel] { action = [&, kernel](const dirs& d) { return cmd_artifact_show(d, out, kernel, art_name); }; });
+    auto* rm = grp->add_subcommand("rm", std::string("Remove a ") + kind + " and all its versions");
+    rm->add_option("name", art_name, "Name")->required();
+    rm->add_flag("--json", out.json, "Print JSON");
+    rm->callback(
+      [&, kernel] { action = [&, kernel](const dirs& d) { return cmd_artifact_remove(d, out, kernel, art_name); }; });
+  }
+  auto* setup = app.add_subcommand("setup", "Import the default kernel and build the default image (once)");
+  setup->add_flag("--json", out.json, "Print JSON");
+  setup->footer("Imports Debian's cloud kernel as kernel \"default\" and builds image \"default\" with debootstrap\n"
+                "(bookworm, openssh-server, curl, git, iproute2); later runs see them and return at once.\n\n"
+                "Example:\n  banger setup");
+  setup->callback([&] { action = [&](const dirs& d) { return cmd_setup(d, out); }; });
 
   try {
     app.parse(argc, argv);

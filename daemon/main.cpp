@@ -13,6 +13,7 @@
 #include <kj/async-io.h>
 #include <kj/async-unix.h>
 
+#include "actors/image/artifact_actor.hpp"
 #include "actors/journal_writer.hpp"
 #include "actors/messages.hpp"
 #include "actors/registry.hpp"
@@ -110,10 +111,17 @@ int main(int argc, char** argv) {
   {
     caf_setup setup;
     caf::actor_system sys{setup.cfg};
-    actors::registry_config kinds;
-    // Entity kinds (vm, image, kernel) are registered here as they are built.
-    caf::actor registry = actors::spawn_registry(sys, std::move(kinds));
     caf::actor writer = actors::spawn_journal_writer(sys, **journal);
+    // Entity kinds: one actor per kernel and per image name (VMs come next).
+    auto self_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path();
+    actors::artifact_deps art{journal->get(), &writer,
+                              actors::artifact_store{d->state, self_dir / "banger-agent", self_dir / "banger-init"}};
+    actors::registry_config kinds;
+    for (auto k : {actors::artifact_kind::kernel, actors::artifact_kind::image})
+      kinds.kinds[std::string(actors::to_string(k))] = [art, k](caf::actor_system& s, const std::string& name) {
+        return actors::spawn_artifact_actor(s, k, name, art);
+      };
+    caf::actor registry = actors::spawn_registry(sys, std::move(kinds));
 
     auto started = append_daemon_event(sys, writer, journal::daemon_started{BANGER_VERSION, ::getpid(), *boot_id}, "");
     if (!started) {
@@ -130,6 +138,8 @@ int main(int argc, char** argv) {
       ctx.registry = &registry;
       ctx.writer = &writer;
       ctx.owner_uid = uid;
+      ctx.agent_bin = art.store.agent_bin;
+      ctx.init_bin = art.store.init_bin;
       ctx.started = std::chrono::steady_clock::now();
       ctx.request_shutdown = [&stop](std::string op) {
         stop.fulfiller->fulfill(stop_request{"shutdown rpc", std::move(op)});

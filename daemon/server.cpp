@@ -16,7 +16,9 @@
 #include <capnp/rpc-twoparty.h>
 #include <kj/mutex.h>
 
+#include "actors/image/artifact.hpp"
 #include "actors/messages.hpp"
+#include "daemon/artifacts.hpp"
 #include "daemon/bridge.hpp"
 #include "journal/codec.hpp"
 #include "journal/journal.hpp"
@@ -81,12 +83,6 @@ peer_cred peer_of(const kj::AsyncIoStream& stream) {
     }
   }
   return out;
-}
-
-void set_error(rpc::Error::Builder b, const error& e) {
-  b.setCode(static_cast<rpc::ErrorCode>(e.code));
-  b.setMessage(e.message);
-  b.setOpId(e.op_id);
 }
 
 /// Wakes KJ-side waiters when the journal commits. wait() must be called on the KJ thread;
@@ -337,6 +333,36 @@ public:
       }
       return pump->sink.endRequest().send().ignoreResult();
     });
+  }
+
+  kj::Promise<void> artifactBuild(ArtifactBuildContext c) override {
+    auto entered = enter("artifactBuild", c);
+    if (!entered)
+      return kj::READY_NOW;
+    return artifact_build(srv_.ctx, *entered, c);
+  }
+
+  kj::Promise<void> artifactList(ArtifactListContext c) override {
+    auto entered = enter("artifactList", c);
+    if (!entered)
+      return kj::READY_NOW;
+    artifact_list(ctx_, *entered, c);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> artifactShow(ArtifactShowContext c) override {
+    auto entered = enter("artifactShow", c);
+    if (!entered)
+      return kj::READY_NOW;
+    artifact_show(ctx_, *entered, c);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> artifactRemove(ArtifactRemoveContext c) override {
+    auto entered = enter("artifactRemove", c);
+    if (!entered)
+      return kj::READY_NOW;
+    return artifact_remove(ctx_, *entered, c);
   }
 
 private:

@@ -33,6 +33,9 @@ struct daemon_context {
   caf::actor* writer = nullptr;
   unsigned owner_uid = 0;
   std::chrono::steady_clock::time_point started;
+  /// Where kernels and images live, and the guest binaries injected into images.
+  std::filesystem::path agent_bin;
+  std::filesystem::path init_bin;
   /// Called (on the KJ thread) when a `shutdown` RPC asks the daemon to stop.
   std::function<void(std::string op_id)> request_shutdown;
 };

@@ -94,6 +94,22 @@ std::string encode(const stored_event& e) {
         body.initDaemonStopped().setReason(text_of(v.reason));
       } else if constexpr (std::is_same_v<t, note>) {
         body.initNote().setText(text_of(v.text));
+      } else if constexpr (std::is_same_v<t, artifact_started>) {
+        body.initArtifactStarted().setSource(text_of(v.source));
+      } else if constexpr (std::is_same_v<t, artifact_stage>) {
+        body.initArtifactStage().setStage(text_of(v.stage));
+      } else if constexpr (std::is_same_v<t, artifact_ready>) {
+        auto b = body.initArtifactReady();
+        b.setVersionId(text_of(v.version_id));
+        b.setManifestSha256(text_of(v.manifest_sha256));
+        b.setBytes(v.bytes);
+        b.setSummary(text_of(v.summary));
+      } else if constexpr (std::is_same_v<t, artifact_failed>) {
+        auto b = body.initArtifactFailed();
+        b.setStage(text_of(v.stage));
+        b.setReason(text_of(v.reason));
+      } else if constexpr (std::is_same_v<t, artifact_removed>) {
+        body.initArtifactRemoved().setVersionId(text_of(v.version_id));
       } else {
         static_assert(std::is_same_v<t, unknown_event>);
         // Keep the tag we could not interpret; the member's body is lost (we never had it).
@@ -141,6 +157,26 @@ expected<stored_event> decode(std::uint64_t seq, std::string_view bytes) {
       e.body = daemon_stopped{to_string(body.getDaemonStopped().getReason())};
       break;
     case schema::Event::Payload::NOTE: e.body = note{to_string(body.getNote().getText())}; break;
+    case schema::Event::Payload::ARTIFACT_STARTED:
+      e.body = artifact_started{to_string(body.getArtifactStarted().getSource())};
+      break;
+    case schema::Event::Payload::ARTIFACT_STAGE:
+      e.body = artifact_stage{to_string(body.getArtifactStage().getStage())};
+      break;
+    case schema::Event::Payload::ARTIFACT_READY: {
+      auto b = body.getArtifactReady();
+      e.body = artifact_ready{to_string(b.getVersionId()), to_string(b.getManifestSha256()), b.getBytes(),
+                              to_string(b.getSummary())};
+      break;
+    }
+    case schema::Event::Payload::ARTIFACT_FAILED: {
+      auto b = body.getArtifactFailed();
+      e.body = artifact_failed{to_string(b.getStage()), to_string(b.getReason())};
+      break;
+    }
+    case schema::Event::Payload::ARTIFACT_REMOVED:
+      e.body = artifact_removed{to_string(body.getArtifactRemoved().getVersionId())};
+      break;
     default: e.body = unknown_event{static_cast<std::uint16_t>(body.which())}; break;
     }
     return e;

@@ -13,19 +13,14 @@ namespace banger::journal {
 namespace {
 
 nlohmann::ordered_json payload_json(const payload& p) {
-  return std::visit(
-    [](const auto& v) -> nlohmann::ordered_json {
-      using t = std::decay_t<decltype(v)>;
-      if constexpr (std::is_same_v<t, daemon_started>)
-        return {{"version", v.version}, {"pid", v.pid}, {"boot_id", v.boot_id}};
-      else if constexpr (std::is_same_v<t, daemon_stopped>)
-        return {{"reason", v.reason}};
-      else if constexpr (std::is_same_v<t, note>)
-        return {{"text", v.text}};
-      else
-        return {{"discriminant", v.discriminant}};
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  std::visit(
+    [&](const auto& v) {
+      for (const auto& f : v.fields())
+        std::visit([&](const auto& x) { j[std::string(f.name)] = x; }, f.value);
     },
     p);
+  return j;
 }
 
 /// A value as it appears after `key=`: bare when it is a plain word, else double-quoted with
@@ -57,19 +52,26 @@ std::string text_value(std::string_view v) {
 }
 
 std::string payload_text(const payload& p) {
-  return std::visit(
-    [](const auto& v) -> std::string {
-      using t = std::decay_t<decltype(v)>;
-      if constexpr (std::is_same_v<t, daemon_started>)
-        return fmt::format("version={} pid={} boot_id={}", text_value(v.version), v.pid, text_value(v.boot_id));
-      else if constexpr (std::is_same_v<t, daemon_stopped>)
-        return fmt::format("reason={}", text_value(v.reason));
-      else if constexpr (std::is_same_v<t, note>)
-        return fmt::format("text={}", text_value(v.text));
-      else
-        return fmt::format("discriminant={}", v.discriminant);
+  std::string out;
+  std::visit(
+    [&](const auto& v) {
+      for (const auto& f : v.fields()) {
+        if (!out.empty())
+          out += ' ';
+        out += f.name;
+        out += '=';
+        std::visit(
+          [&](const auto& x) {
+            if constexpr (std::is_same_v<std::decay_t<decltype(x)>, std::string>)
+              out += text_value(x);
+            else
+              out += std::to_string(x);
+          },
+          f.value);
+      }
     },
     p);
+  return out;
 }
 
 } // namespace

@@ -64,6 +64,57 @@ interface EventSink {
 # Dropping a Handle cancels what it stands for.
 interface Handle {}
 
+# Implemented by the client: progress of a long operation (stage names, bytes).
+interface Progress {
+  update @0 (stage :Text, done :UInt64, total :UInt64) -> stream;
+}
+
+enum ArtifactKind {
+  kernel @0;
+  image @1;
+}
+
+# Where a kernel or image comes from. Paths are absolute paths on the daemon's host, read by
+# the daemon (which runs as the same user in dev mode).
+struct ArtifactSource {
+  union {
+    deb @0 :Text;          # kernel: a Debian linux-image .deb
+    apt @1 :Text;          # kernel: a package `apt-get download` fetches (metapackages resolved)
+    vmlinux :group {       # kernel: a vmlinux or bzImage, with an initramfs or modules to build one
+      path @2 :Text;
+      initrd @3 :Text;
+      modules @4 :Text;
+    }
+    busybox @5 :Void;      # image: busybox-static, seconds
+    debootstrap :group {   # image: Debian minbase + packages
+      suite @6 :Text;
+      packages @7 :List(Text);
+    }
+    dir @8 :Text;          # image: a directory tree
+    tar @9 :Text;          # image: a tar file (plain, gzip, xz, zstd)
+  }
+}
+
+struct ArtifactVersion {
+  id @0 :Text;
+  manifestSha256 @1 :Text;
+  bytes @2 :UInt64;
+  summary @3 :Text;
+  source @4 :Text;
+  createdNs @5 :Int64;
+}
+
+struct ArtifactInfo {
+  kind @0 :ArtifactKind;
+  name @1 :Text;
+  current @2 :Text;                     # current version id; empty: none
+  versions @3 :List(ArtifactVersion);   # oldest first
+  building @4 :Text;                    # source of a job in progress; empty: none
+  stage @5 :Text;
+  lastFailure @6 :Text;
+  path @7 :Text;                        # directory of the current version
+}
+
 interface Daemon {
   ping @0 () -> (error :Error, opId :Text);
   version @1 () -> (error :Error, version :Text, journalSchema :UInt32);
@@ -75,4 +126,12 @@ interface Daemon {
   # Returns once catch-up has been delivered; drop `handle` to stop following.
   events @4 (since :UInt64, filter :EventFilter, follow :Bool, sink :EventSink)
       -> (error :Error, handle :Handle);
+
+  # Builds, imports or pulls a new version of a kernel or image; returns when it is ready. A
+  # second request for the same name and source joins the running job (`joined`).
+  artifactBuild @5 (kind :ArtifactKind, name :Text, source :ArtifactSource, progress :Progress)
+      -> (error :Error, info :ArtifactInfo, version :ArtifactVersion, joined :Bool);
+  artifactList @6 (kind :ArtifactKind) -> (error :Error, items :List(ArtifactInfo));
+  artifactShow @7 (kind :ArtifactKind, name :Text) -> (error :Error, info :ArtifactInfo, manifest :Text);
+  artifactRemove @8 (kind :ArtifactKind, name :Text) -> (error :Error, removed :Text);
 }

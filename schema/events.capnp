@@ -26,6 +26,11 @@ struct Event {
     daemonStarted @4 :DaemonStarted;
     daemonStopped @5 :DaemonStopped;
     note @6 :Note;
+    artifactStarted @7 :ArtifactStarted;
+    artifactStage @8 :ArtifactStage;
+    artifactReady @9 :ArtifactReady;
+    artifactFailed @10 :ArtifactFailed;
+    artifactRemoved @11 :ArtifactRemoved;
   }
 }
 
@@ -42,6 +47,32 @@ struct DaemonStopped {
 # A free-form annotation: tooling and tests use it to mark points in a journal.
 struct Note {
   text @0 :Text;
+}
+
+# Kernels and images ("artifacts"), streams "kernel/<name>" and "image/<name>". A build, import
+# or pull is: started, then stages, then ready (a new immutable version) or failed.
+struct ArtifactStarted {
+  source @0 :Text;       # "deb:/path", "apt:PACKAGE", "catalog:URL", "busybox", "debootstrap:SUITE", "dir:/path", ...
+}
+
+struct ArtifactStage {
+  stage @0 :Text;        # "download", "extract", "convert", "initramfs", "rootfs", "inject", "install", ...
+}
+
+struct ArtifactReady {
+  versionId @0 :Text;    # content id: first 16 hex of the manifest's sha256; the directory name
+  manifestSha256 @1 :Text;
+  bytes @2 :UInt64;      # total size of the version's files
+  summary @3 :Text;      # e.g. "6.1.0-28-cloud-amd64 pvh-elf", "busybox 1.35.0, 64 MiB"
+}
+
+struct ArtifactFailed {
+  stage @0 :Text;
+  reason @1 :Text;
+}
+
+struct ArtifactRemoved {
+  versionId @0 :Text;    # the version that was current; older versions go with it
 }
 
 # A per-stream snapshot (`snapshots` column family, key = stream id): the folded state of

@@ -16,80 +16,16 @@
 
 #include "common/process.hpp"
 #include "tests/support/proc.hpp"
+#include "tests/support/sandbox.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace banger;
 using namespace std::chrono_literals;
 
-namespace {
-
-std::vector<json> json_lines(const std::string& s) {
-  std::vector<json> out;
-  std::istringstream in(s);
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty())
-      out.push_back(json::parse(line));
-  return out;
-}
-
-template <class F>
-bool eventually(F&& f, std::chrono::milliseconds limit = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f())
-      return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return f();
-}
-
-/// One user's banger world: its own state/runtime/config/cache dirs.
-struct sandbox {
-  test::temp_dir root{"banger-it"};
-  std::map<std::string, std::string> env;
-  fs::path bin = test::bin_dir();
-
-  explicit sandbox(const fs::path& base = {}) {
-    fs::path b = base.empty() ? root.path : base;
-    env = {{"XDG_STATE_HOME", (b / "state").string()},
-           {"XDG_RUNTIME_DIR", (b / "run").string()},
-           {"XDG_CONFIG_HOME", (b / "config").string()},
-           {"XDG_CACHE_HOME", (b / "cache").string()},
-           {"NO_COLOR", "1"}};
-  }
-  ~sandbox() { stop_all(); }
-
-  fs::path state() const { return fs::path(env.at("XDG_STATE_HOME")) / "banger"; }
-  fs::path runtime() const { return fs::path(env.at("XDG_RUNTIME_DIR")) / "banger"; }
-  fs::path socket() const { return runtime() / "bangerd.sock"; }
-
-  test::run_result banger(std::vector<std::string> args, std::vector<std::string> prefix = {}) {
-    std::vector<std::string> argv = std::move(prefix);
-    argv.push_back((bin / "banger").string());
-    argv.insert(argv.end(), args.begin(), args.end());
-    return test::run(argv, env);
-  }
-  test::run_result replay(std::vector<std::string> args) {
-    args.insert(args.begin(), (bin / "banger-replay").string());
-    return test::run(args, env);
-  }
-  int daemon_pid() {
-    auto s = read_file(runtime() / "bangerd.pid");
-    return s ? std::stoi(*s) : -1;
-  }
-  void stop_all() {
-    int pid = daemon_pid();
-    banger({"daemon", "stop"});
-    if (pid > 0 && process_alive(pid)) {
-      ::kill(pid, SIGKILL);
-      eventually([&] { return !process_alive(pid); });
-    }
-  }
-};
-
-} // namespace
+using test::eventually;
+using test::json_lines;
+using test::sandbox;
 
 BOOST_AUTO_TEST_SUITE(daemon_and_cli)
 

@@ -1,0 +1,240 @@
+// See artifact_actor.hpp. Event-based; the only blocking call is the fold of its own (short)
+// stream at spawn. Jobs run in detached workers.
+#include "actors/image/artifact_actor.hpp"
+
+#include <deque>
+
+#include <caf/all.hpp>
+#include <fmt/core.h>
+
+#include "actors/messages.hpp"
+#include "journal/journal.hpp"
+
+namespace banger::actors {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+struct waiter {
+  caf::response_promise rp;
+  progress_sink progress;
+};
+
+struct running_job {
+  std::uint64_t id = 0;
+  std::string key;
+  std::vector<waiter> waiters;
+  std::string op_id;
+};
+
+struct queued {
+  artifact_command cmd;
+  caf::response_promise rp;
+};
+
+struct artifact_actor_state {
+  artifact_kind kind = artifact_kind::image;
+  std::string name;
+  artifact_deps deps;
+  artifact_state st;
+  std::optional<running_job> job;
+  std::deque<queued> queue;
+  std::uint64_t next_job = 1;
+  static inline const char* name_ = "artifact";
+};
+
+using self_ptr = caf::stateful_actor<artifact_actor_state>*;
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+/// Appends `events` to the artifact's stream, then applies them and calls `then(ok, error)`.
+/// The actor is its stream's only writer, so appends are ordered by its mailbox.
+void append(self_ptr self, std::vector<journal::payload> events, const std::string& op,
+            std::function<void(bool, const error&)> then) {
+  journal::append_request req;
+  req.stream = stream_of(self->state.kind, self->state.name);
+  req.expected_version = journal::any_version;
+  for (auto& e : events)
+    req.events.push_back({op, e});
+  self->request(*self->state.deps.writer, 30s, append_atom::value, std::move(req))
+    .then(
+      [self, events, then](append_reply& r) {
+        if (!r.ok) {
+          then(false, r.err);
+          return;
+        }
+        std::uint64_t v = r.result.stream_version - events.size();
+        for (const auto& body : events) {
+          journal::stored_event e;
+          e.version = ++v;
+          e.wall_time_ns = now_ns();
+          e.body = body;
+          self->state.st = apply(std::move(self->state.st), e);
+        }
+        then(true, {});
+      },
+      [self, then](caf::error& e) {
+        then(false, make_error(errc::unavailable, "journal: " + self->system().render(e)));
+      });
+}
+
+void start_next(self_ptr self);
+
+void start_job(self_ptr self, artifact_command cmd, caf::response_promise rp) {
+  auto& s = self->state;
+  auto decided = decide_start(s.st, cmd.source.key());
+  if (!decided) {
+    rp.deliver(artifact_reply{false, decided.err(), {}, false});
+    return start_next(self);
+  }
+  auto id = s.next_job++;
+  s.job = running_job{id, cmd.source.key(), {{rp, cmd.progress}}, cmd.op_id};
+  append(self, *decided, cmd.op_id, [self, id, cmd](bool ok, const error& err) {
+    auto& st = self->state;
+    if (!ok) {
+      for (auto& w : st.job->waiters)
+        w.rp.deliver(artifact_reply{false, err, {}, false});
+      st.job.reset();
+      return start_next(self);
+    }
+    caf::actor parent = caf::actor_cast<caf::actor>(self);
+    auto store = st.deps.store;
+    auto kind = st.kind;
+    auto name = st.name;
+    self->system().spawn<caf::detached>([parent, store, kind, name, cmd, id](caf::event_based_actor* worker) {
+      auto progress = [parent](const std::string& stage, std::uint64_t done, std::uint64_t total) {
+        caf::anon_send(parent, progress_atom::value, progress_update{stage, done, total});
+      };
+      auto r = run_artifact_job(store, kind, name, cmd.source, progress);
+      artifact_reply out;
+      out.ok = r.has_value();
+      if (r)
+        out.result = *r;
+      else
+        out.err = r.err();
+      caf::anon_send(parent, job_done_atom::value, id, std::move(out));
+      worker->quit();
+    });
+  });
+}
+
+void start_next(self_ptr self) {
+  auto& s = self->state;
+  if (s.job || s.queue.empty())
+    return;
+  auto next = std::move(s.queue.front());
+  s.queue.pop_front();
+  start_job(self, std::move(next.cmd), std::move(next.rp));
+}
+
+caf::behavior artifact_actor(self_ptr self, artifact_kind kind, std::string name, artifact_deps deps) {
+  auto& s = self->state;
+  s.kind = kind;
+  s.name = name;
+  s.deps = std::move(deps);
+  // Fold the stream (short: a few events per build).
+  if (auto evs = s.deps.journal->read_stream(stream_of(kind, name)))
+    for (const auto& e : *evs)
+      s.st = apply(std::move(s.st), e);
+  if (s.st.in_progress) {
+    // The daemon stopped during a job: record that it failed; its staging dir is garbage.
+    append(self, {journal::artifact_failed{s.st.stage, "interrupted: bangerd stopped during the job"}}, "",
+           [](bool, const error&) {});
+    std::error_code ec;
+    if (std::filesystem::exists(s.deps.store.name_dir(kind, name), ec))
+      for (const auto& e : std::filesystem::directory_iterator(s.deps.store.name_dir(kind, name), ec))
+        if (e.path().filename().string().rfind(".staging-", 0) == 0)
+          std::filesystem::remove_all(e.path(), ec);
+  }
+  return {
+    [self](build_atom, artifact_command& cmd) -> caf::result<artifact_reply> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<artifact_reply>();
+      if (st.job && st.job->key == cmd.source.key()) {
+        st.job->waiters.push_back({rp, cmd.progress}); // same source: share the running job
+        return rp;
+      }
+      if (st.job) {
+        st.queue.push_back({std::move(cmd), rp});
+        return rp;
+      }
+      start_job(self, std::move(cmd), rp);
+      return rp;
+    },
+    [self](progress_atom, const progress_update& u) {
+      auto& st = self->state;
+      if (!st.job)
+        return;
+      for (auto& w : st.job->waiters)
+        if (w.progress && *w.progress)
+          (*w.progress)(u);
+      if (u.stage != st.st.stage)
+        append(self, {journal::artifact_stage{u.stage}}, st.job->op_id, [](bool, const error&) {});
+    },
+    [self](job_done_atom, std::uint64_t id, artifact_reply& out) {
+      auto& st = self->state;
+      if (!st.job || st.job->id != id)
+        return;
+      journal::payload ev =
+        out.ok ? journal::payload{journal::artifact_ready{out.result.version_id, out.result.manifest_sha256,
+                                                          out.result.bytes, out.result.summary}}
+               : journal::payload{journal::artifact_failed{st.st.stage, out.err.message}};
+      append(self, {ev}, st.job->op_id, [self, out](bool ok, const error& err) {
+        auto& s2 = self->state;
+        auto waiters = std::move(s2.job->waiters);
+        s2.job.reset();
+        bool first = true;
+        for (auto& w : waiters) {
+          artifact_reply r = ok ? out : artifact_reply{false, err, {}, false};
+          r.joined = !first;
+          first = false;
+          w.rp.deliver(std::move(r));
+        }
+        start_next(self);
+      });
+    },
+    [self](caf::get_atom) { return self->state.st; },
+    [self](caf::delete_atom, const std::string& op) -> caf::result<artifact_reply> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<artifact_reply>();
+      if (st.job) {
+        rp.deliver(artifact_reply{false,
+                                  make_error(errc::conflict, fmt::format("{} {} is being built ({}); wait for it",
+                                                                         to_string(st.kind), st.name, st.job->key)),
+                                  {},
+                                  false});
+        return rp;
+      }
+      // TODO(soon): count the VMs made from this artifact once VMs exist (issue: VM lifecycle).
+      auto decided = decide_remove(st.st, st.kind, st.name, 0);
+      if (!decided) {
+        rp.deliver(artifact_reply{false, decided.err(), {}, false});
+        return rp;
+      }
+      job_result removed;
+      removed.version_id = st.st.current;
+      append(self, *decided, op, [self, rp, removed](bool ok, const error& err) mutable {
+        if (!ok) {
+          rp.deliver(artifact_reply{false, err, {}, false});
+          return;
+        }
+        auto r = remove_artifact_files(self->state.deps.store, self->state.kind, self->state.name);
+        rp.deliver(r ? artifact_reply{true, {}, removed, false} : artifact_reply{false, r.err(), removed, false});
+      });
+      return rp;
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_artifact_actor(caf::actor_system& sys, artifact_kind kind, const std::string& name,
+                                const artifact_deps& deps) {
+  return sys.spawn(artifact_actor, kind, name, deps);
+}
+
+} // namespace banger::actors

@@ -1,0 +1,33 @@
+// The artifact actor: one per kernel or image name (spawned through the registry), so two
+// commands for one name are serialised in its mailbox while other names proceed in parallel.
+// It folds its journal stream at spawn, appends every transition before applying it, and runs
+// the blocking job (jobs.hpp) in a detached worker that reports progress and its outcome back
+// as messages. A build whose source matches the running job joins it and gets its result; a
+// different one waits its turn.
+//
+// Messages (include actors/messages.hpp):
+//   (build_atom, artifact_command)  -> artifact_reply   after the job (or the joined job) ends
+//   (caf::get_atom)                 -> artifact_state
+//   (caf::delete_atom, op id)       -> artifact_reply   refused while a job runs
+#pragma once
+
+#include <caf/fwd.hpp>
+
+#include "actors/image/jobs.hpp"
+
+namespace banger::journal {
+class journal;
+}
+
+namespace banger::actors {
+
+struct artifact_deps {
+  journal::journal* journal = nullptr; ///< outlives the actor
+  caf::actor* writer = nullptr;        ///< the journal writer; outlives the actor
+  artifact_store store;
+};
+
+caf::actor spawn_artifact_actor(caf::actor_system& sys, artifact_kind kind, const std::string& name,
+                                const artifact_deps& deps);
+
+} // namespace banger::actors

@@ -1,0 +1,312 @@
+// See jobs.hpp.
+#include "actors/image/jobs.hpp"
+
+#include <atomic>
+#include <fstream>
+#include <random>
+#include <unistd.h>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include "common/process.hpp"
+#include "common/subprocess.hpp"
+#include "guestfs/bzimage.hpp"
+#include "guestfs/image.hpp"
+#include "guestfs/initramfs.hpp"
+#include "guestfs/kernel_dir.hpp"
+
+namespace banger::actors {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+std::string artifact_source::key() const {
+  switch (kind) {
+  case type::deb: return "deb:" + path;
+  case type::apt: return "apt:" + package;
+  case type::vmlinux:
+    return "vmlinux:" + path + (initrd.empty() ? "" : "+initrd:" + initrd) +
+           (modules.empty() ? "" : "+modules:" + modules);
+  case type::busybox: return "busybox";
+  case type::debootstrap: {
+    std::string k = "debootstrap:" + suite;
+    for (const auto& p : packages)
+      k += (k.back() == ':' || k.find('+') == std::string::npos ? "+" : ",") + p;
+    return k;
+  }
+  case type::dir: return "dir:" + path;
+  case type::tar: return "tar:" + path;
+  }
+  return "?";
+}
+
+expected<void> check_source(artifact_kind k, const artifact_source& s) {
+  bool kernel_source = s.kind == artifact_source::type::deb || s.kind == artifact_source::type::apt ||
+                       s.kind == artifact_source::type::vmlinux;
+  if (kernel_source != (k == artifact_kind::kernel))
+    return make_error(errc::bad_request, fmt::format("{} cannot be built from {}", to_string(k), s.key()));
+  if ((s.kind == artifact_source::type::deb || s.kind == artifact_source::type::vmlinux ||
+       s.kind == artifact_source::type::dir || s.kind == artifact_source::type::tar) &&
+      (s.path.empty() || s.path[0] != '/'))
+    return make_error(errc::bad_request, fmt::format("{} needs an absolute path, got \"{}\"", s.key(), s.path));
+  if (s.kind == artifact_source::type::apt &&
+      (s.package.empty() ||
+       s.package.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.+-") != std::string::npos))
+    return make_error(errc::bad_request, fmt::format("\"{}\" is not a Debian package name", s.package));
+  for (const auto& p : s.packages)
+    if (p.empty() || p.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.+-") != std::string::npos)
+      return make_error(errc::bad_request, fmt::format("\"{}\" is not a Debian package name", p));
+  return {};
+}
+
+namespace {
+
+std::string random_suffix() {
+  static std::atomic<unsigned> counter{0};
+  std::random_device rd;
+  return fmt::format("{}-{}-{:08x}", ::getpid(), counter++, rd());
+}
+
+struct staging {
+  fs::path root;
+  ~staging() {
+    std::error_code ec;
+    if (!root.empty())
+      fs::remove_all(root, ec);
+  }
+};
+
+expected<std::uint64_t> manifest_bytes(const fs::path& manifest) {
+  auto text = read_file(manifest);
+  if (!text)
+    return std::move(text).err();
+  auto j = json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.contains("files"))
+    return make_error(errc::internal, fmt::format("{} is not a manifest", manifest.string()));
+  std::uint64_t total = 0;
+  for (const auto& f : j["files"])
+    total += f.value("size", std::uint64_t{0});
+  return total;
+}
+
+std::string human_bytes(std::uint64_t b) {
+  if (b >= (1ull << 30))
+    return fmt::format("{:.1f} GiB", static_cast<double>(b) / (1ull << 30));
+  return fmt::format("{:.1f} MiB", static_cast<double>(b) / (1ull << 20));
+}
+
+/// --vmlinux: the file as given (converted to a PVH ELF when it is a convertible bzImage), an
+/// initramfs as given or built from a modules directory, and a manifest like kernel_dir's.
+expected<std::string> import_vmlinux(const std::string& name, const artifact_source& s, const fs::path& dest,
+                                     const job_progress& progress) {
+  auto image = read_file(s.path);
+  if (!image)
+    return std::move(image).err();
+  std::error_code ec;
+  fs::create_directories(dest, ec);
+  if (ec)
+    return make_error(errc::operation_failed, fmt::format("mkdir {}: {}", dest.string(), ec.message()));
+  std::string boot_name, format;
+  if (guestfs::has_pvh_note(*image)) {
+    boot_name = "vmlinux";
+    format = "pvh-elf";
+  } else {
+    progress("convert", 0, 0);
+    auto conv = guestfs::convert_to_pvh(*image);
+    if (!conv)
+      return std::move(conv).err();
+    if (conv->vmlinux) {
+      *image = std::move(*conv->vmlinux);
+      boot_name = "vmlinux";
+      format = "pvh-elf";
+    } else {
+      boot_name = "bzImage";
+      format = "bzimage";
+    }
+  }
+  {
+    std::ofstream out(dest / boot_name, std::ios::binary);
+    out.write(image->data(), static_cast<std::streamsize>(image->size()));
+    if (!out)
+      return make_error(errc::operation_failed, fmt::format("write {}", (dest / boot_name).string()));
+  }
+  std::vector<std::string> files{boot_name};
+  if (!s.initrd.empty()) {
+    fs::copy_file(s.initrd, dest / "initrd.img", ec);
+    if (ec)
+      return make_error(errc::operation_failed, fmt::format("copy {}: {}", s.initrd, ec.message()));
+    files.push_back("initrd.img");
+  } else if (!s.modules.empty()) {
+    progress("initramfs", 0, 0);
+    auto mods = guestfs::resolve_modules(s.modules, guestfs::guest_modules());
+    if (!mods)
+      return std::move(mods).err();
+    guestfs::initramfs_spec spec;
+    spec.modules = *mods;
+    if (auto r = guestfs::build_initramfs(spec, dest / "initrd.img"); !r)
+      return std::move(r).err();
+    files.push_back("initrd.img");
+  }
+  json m = {{"name", name},
+            {"kernel_version", fs::path(s.modules).filename().string()},
+            {"source", s.key()},
+            {"format", format},
+            {"files", json::array()}};
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    auto sha = guestfs::sha256_file(dest / f);
+    if (!sha)
+      return std::move(sha).err();
+    m["files"].push_back({{"name", f}, {"sha256", *sha}, {"size", fs::file_size(dest / f)}});
+  }
+  std::ofstream(dest / "manifest.json") << m.dump(2) << "\n";
+  return fmt::format("{} {}", s.path, format);
+}
+
+} // namespace
+
+expected<std::string> resolve_kernel_package(const std::string& package) {
+  auto r = run_process({"apt-cache", "depends", package});
+  if (r.exit_code != 0)
+    return make_error(errc::not_found, fmt::format("apt-cache depends {}: {}; is the package name right, and has "
+                                                   "`apt-get update` run?",
+                                                   package, r.err.empty() ? r.out : r.err));
+  // A package that ships a kernel image depends on no other linux-image-*; a metapackage does.
+  std::istringstream in(r.out);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto at = line.find("Depends: linux-image-");
+    if (at == std::string::npos)
+      continue;
+    std::string dep = line.substr(at + 9);
+    while (!dep.empty() && (dep.back() == ' ' || dep.back() == '\r'))
+      dep.pop_back();
+    if (dep.find("-unsigned") == std::string::npos && dep.find('<') == std::string::npos)
+      return resolve_kernel_package(dep);
+  }
+  return package;
+}
+
+expected<job_result> run_artifact_job(const artifact_store& store, artifact_kind k, const std::string& name,
+                                      const artifact_source& source, const job_progress& progress) {
+  if (auto v = validate_artifact_name(k, name); !v)
+    return v.err();
+  if (auto c = check_source(k, source); !c)
+    return c.err();
+  auto name_dir = store.name_dir(k, name);
+  std::error_code ec;
+  fs::create_directories(name_dir, ec);
+  if (ec)
+    return make_error(errc::operation_failed, fmt::format("mkdir {}: {}", name_dir.string(), ec.message()));
+  staging stage{name_dir / (".staging-" + random_suffix())};
+  fs::create_directory(stage.root, ec);
+  if (ec)
+    return make_error(errc::operation_failed, fmt::format("mkdir {}: {}", stage.root.string(), ec.message()));
+  fs::path out = stage.root / "version";
+  std::string summary;
+  guestfs::guest_binaries bins{store.agent_bin, store.init_bin};
+  guestfs::progress_fn image_progress = progress;
+
+  switch (source.kind) {
+  case artifact_source::type::deb:
+  case artifact_source::type::apt: {
+    fs::path deb = source.path;
+    if (source.kind == artifact_source::type::apt) {
+      progress("resolve", 0, 0);
+      auto pkg = resolve_kernel_package(source.package);
+      if (!pkg)
+        return std::move(pkg).err();
+      progress("download", 0, 0);
+      fs::path dl = stage.root / "download";
+      fs::create_directory(dl, ec);
+      process_options o;
+      o.cwd = dl;
+      o.timeout = std::chrono::minutes(15);
+      auto r = run_process({"apt-get", "download", "-q", *pkg}, o);
+      if (r.exit_code != 0)
+        return make_error(errc::unavailable,
+                          fmt::format("apt-get download {} failed: {}", *pkg, r.err.empty() ? r.out : r.err));
+      for (const auto& e : fs::directory_iterator(dl))
+        if (e.path().extension() == ".deb")
+          deb = e.path();
+      if (deb.empty())
+        return make_error(errc::operation_failed, fmt::format("apt-get download {} left no .deb", *pkg));
+    }
+    progress("extract", 0, 0);
+    guestfs::kernel_dir_spec spec;
+    spec.name = name;
+    spec.source = source.key();
+    auto m = guestfs::import_kernel_deb(deb, spec, out);
+    if (!m)
+      return std::move(m).err();
+    summary = fmt::format("{} {}", m->kernel_version, guestfs::to_string(m->format));
+    break;
+  }
+  case artifact_source::type::vmlinux: {
+    auto s = import_vmlinux(name, source, out, progress);
+    if (!s)
+      return std::move(s).err();
+    summary = *s;
+    break;
+  }
+  case artifact_source::type::busybox: {
+    auto m = guestfs::build_busybox_image(name, bins, out, image_progress);
+    if (!m)
+      return std::move(m).err();
+    summary = "busybox";
+    break;
+  }
+  case artifact_source::type::debootstrap: {
+    guestfs::debootstrap_spec spec;
+    spec.suite = source.suite;
+    spec.packages = source.packages;
+    auto m = guestfs::build_debootstrap_image(name, spec, bins, out, image_progress);
+    if (!m)
+      return std::move(m).err();
+    summary = fmt::format("debootstrap {} ({} packages)", source.suite, m->packages.size());
+    break;
+  }
+  case artifact_source::type::dir:
+  case artifact_source::type::tar: {
+    auto m = source.kind == artifact_source::type::dir
+               ? guestfs::import_dir_image(name, source.path, bins, out, image_progress)
+               : guestfs::import_tar_image(name, source.path, bins, out, image_progress);
+    if (!m)
+      return std::move(m).err();
+    summary = source.key();
+    break;
+  }
+  }
+
+  progress("install", 0, 0);
+  auto sha = guestfs::sha256_file(out / "manifest.json");
+  if (!sha)
+    return std::move(sha).err();
+  auto bytes = manifest_bytes(out / "manifest.json");
+  if (!bytes)
+    return std::move(bytes).err();
+  job_result res{sha->substr(0, 16), *sha, *bytes, {}};
+  res.summary = fmt::format("{}, {}", summary, human_bytes(*bytes));
+  auto final_dir = store.version_dir(k, name, res.version_id);
+  if (!fs::exists(final_dir)) {
+    fs::rename(out, final_dir, ec);
+    if (ec)
+      return make_error(errc::operation_failed,
+                        fmt::format("rename {} to {}: {}", out.string(), final_dir.string(), ec.message()));
+  }
+  return res;
+}
+
+expected<void> remove_artifact_files(const artifact_store& store, artifact_kind k, const std::string& name) {
+  if (auto v = validate_artifact_name(k, name); !v)
+    return v;
+  std::error_code ec;
+  fs::remove_all(store.name_dir(k, name), ec);
+  if (ec)
+    return make_error(errc::operation_failed,
+                      fmt::format("remove {}: {}", store.name_dir(k, name).string(), ec.message()));
+  return {};
+}
+
+} // namespace banger::actors

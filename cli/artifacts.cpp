@@ -1,0 +1,321 @@
+// Kernel and image commands; see artifacts.hpp. Progress: on a TTY one line rewritten in place
+// ("[image build] rootfs 12.0/64.0 MiB"), elsewhere one line per stage; then
+// "[image build] ready in 3.2s: ...".
+#include "cli/artifacts.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/client.hpp"
+#include "cli/connection.hpp"
+#include "cli/output.hpp"
+#include "journal/render.hpp"
+
+namespace banger::cli {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+rpc::ArtifactKind rpc_kind(bool kernel) { return kernel ? rpc::ArtifactKind::KERNEL : rpc::ArtifactKind::IMAGE; }
+const char* kind_name(bool kernel) { return kernel ? "kernel" : "image"; }
+
+error from_rpc(rpc::Error::Reader r) { return error{static_cast<errc>(r.getCode()), r.getMessage(), r.getOpId()}; }
+
+std::string mib(std::uint64_t b) { return fmt::format("{:.1f} MiB", static_cast<double>(b) / (1 << 20)); }
+
+class progress_printer final : public rpc::Progress::Server {
+public:
+  progress_printer(std::string label, bool quiet) : label_(std::move(label)), tty_(use_colour(2)), quiet_(quiet) {}
+  ~progress_printer() {
+    if (tty_ && drawn_)
+      std::cerr << "\r\x1b[K" << std::flush;
+  }
+
+  kj::Promise<void> update(UpdateContext c) override {
+    if (quiet_)
+      return kj::READY_NOW;
+    auto p = c.getParams();
+    std::string stage = p.getStage();
+    std::string amount;
+    if (p.getTotal() > 0)
+      amount = fmt::format(" {}/{}", mib(p.getDone()), mib(p.getTotal()));
+    else if (p.getDone() > 0)
+      amount = " " + mib(p.getDone());
+    auto now = std::chrono::steady_clock::now();
+    if (tty_) {
+      std::cerr << "\r\x1b[K[" << label_ << "] " << stage << amount << std::flush;
+      drawn_ = true;
+    } else if (stage != last_stage_) {
+      if (!last_stage_.empty())
+        std::cerr << fmt::format("[{}] {} done in {:.1f}s\n", label_, last_stage_,
+                                 std::chrono::duration<double>(now - stage_start_).count());
+      stage_start_ = now;
+    }
+    if (stage != last_stage_) {
+      last_stage_ = stage;
+      stage_start_ = now;
+    }
+    return kj::READY_NOW;
+  }
+
+private:
+  std::string label_;
+  bool tty_;
+  bool quiet_;
+  bool drawn_ = false;
+  std::string last_stage_;
+  std::chrono::steady_clock::time_point stage_start_ = std::chrono::steady_clock::now();
+};
+
+json version_json(rpc::ArtifactVersion::Reader v) {
+  return {{"id", std::string(v.getId())},
+          {"manifest_sha256", std::string(v.getManifestSha256())},
+          {"bytes", v.getBytes()},
+          {"summary", std::string(v.getSummary())},
+          {"source", std::string(v.getSource())},
+          {"created", journal::format_time(v.getCreatedNs())}};
+}
+
+json info_json(rpc::ArtifactInfo::Reader i) {
+  json versions = json::array();
+  for (auto v : i.getVersions())
+    versions.push_back(version_json(v));
+  json j = {{"kind", i.getKind() == rpc::ArtifactKind::KERNEL ? "kernel" : "image"},
+            {"name", std::string(i.getName())},
+            {"current", std::string(i.getCurrent())},
+            {"path", std::string(i.getPath())},
+            {"versions", versions}};
+  if (i.getBuilding().size() > 0)
+    j["building"] = {{"source", std::string(i.getBuilding())}, {"stage", std::string(i.getStage())}};
+  if (i.getLastFailure().size() > 0)
+    j["last_failure"] = std::string(i.getLastFailure());
+  return j;
+}
+
+const rpc::ArtifactVersion::Reader* find_current(rpc::ArtifactInfo::Reader i, rpc::ArtifactVersion::Reader& out) {
+  for (auto v : i.getVersions())
+    if (v.getId() == i.getCurrent()) {
+      out = v;
+      return &out;
+    }
+  return nullptr;
+}
+
+template <class F>
+int with_daemon(const dirs& d, const output_opts& o, F&& fn) {
+  auto c = client::connect(d, true);
+  if (!c)
+    return report(c.err(), o);
+  try {
+    return fn(**c);
+  } catch (const kj::Exception& e) {
+    return report(
+      make_error(errc::unavailable, fmt::format("lost the connection to bangerd: {}", e.getDescription().cStr())), o);
+  }
+}
+
+std::string absolute(const std::string& p) {
+  if (p.empty())
+    return p;
+  std::error_code ec;
+  auto a = fs::absolute(p, ec);
+  return ec ? p : a.lexically_normal().string();
+}
+
+/// Fills the request's source from the options; an error names the flags when not exactly one.
+expected<void> set_source(rpc::ArtifactSource::Builder s, const artifact_opts& a) {
+  int n =
+    !a.deb.empty() + !a.apt.empty() + !a.vmlinux.empty() + a.busybox + a.debootstrap + !a.dir.empty() + !a.tar.empty();
+  if (n != 1)
+    return make_error(errc::bad_request, a.kernel
+                                           ? "give exactly one of --deb FILE, --apt PACKAGE or --vmlinux PATH"
+                                           : "give exactly one of --busybox, --debootstrap, --dir DIR or --tar FILE");
+  for (const auto* p : {&a.deb, &a.vmlinux, &a.dir, &a.tar, &a.initrd, &a.modules})
+    if (!p->empty() && !fs::exists(*p))
+      return make_error(errc::not_found, fmt::format("{} does not exist", *p));
+  if (!a.deb.empty())
+    s.setDeb(absolute(a.deb));
+  else if (!a.apt.empty())
+    s.setApt(a.apt);
+  else if (!a.vmlinux.empty()) {
+    auto v = s.initVmlinux();
+    v.setPath(absolute(a.vmlinux));
+    v.setInitrd(absolute(a.initrd));
+    v.setModules(absolute(a.modules));
+  } else if (a.busybox)
+    s.setBusybox();
+  else if (a.debootstrap) {
+    auto b = s.initDebootstrap();
+    b.setSuite(a.suite);
+    auto l = b.initPackages(static_cast<unsigned>(a.packages.size()));
+    for (unsigned i = 0; i < a.packages.size(); ++i)
+      l.set(i, a.packages[i]);
+  } else if (!a.dir.empty())
+    s.setDir(absolute(a.dir));
+  else
+    s.setTar(absolute(a.tar));
+  return {};
+}
+
+/// One build over an open connection; prints the outcome. Returns the exit code.
+int build_on(client& c, const output_opts& o, const artifact_opts& a, const std::string& verb) {
+  auto req = c.conn().daemon.artifactBuildRequest();
+  req.setKind(rpc_kind(a.kernel));
+  req.setName(a.name);
+  if (auto s = set_source(req.initSource(), a); !s)
+    return report(s.err(), o);
+  std::string label = fmt::format("{} {}", kind_name(a.kernel), verb);
+  req.setProgress(kj::heap<progress_printer>(label, o.json));
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = req.send().wait(c.conn().io.waitScope);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (use_colour(2) && !o.json)
+    std::cerr << "\r\x1b[K" << std::flush;
+  if (r.getError().getCode() != rpc::ErrorCode::NONE)
+    return report(from_rpc(r.getError()), o);
+  if (o.json) {
+    auto j = info_json(r.getInfo());
+    j["seconds"] = secs;
+    j["joined"] = r.getJoined();
+    std::cout << j.dump() << "\n";
+  } else {
+    auto v = r.getVersion();
+    fmt::print("[{}] ready in {:.1f}s: {} {} version {} ({}){}\n", label, secs, kind_name(a.kernel), a.name,
+               v.getId().cStr(), v.getSummary().cStr(), r.getJoined() ? " — joined a build already running" : "");
+  }
+  return 0;
+}
+
+} // namespace
+
+int cmd_artifact_build(const dirs& d, const output_opts& o, const artifact_opts& a) {
+  std::string verb = a.kernel ? "import" : (a.busybox || a.debootstrap ? "build" : "import");
+  return with_daemon(d, o, [&](client& c) { return build_on(c, o, a, verb); });
+}
+
+int cmd_artifact_list(const dirs& d, const output_opts& o, bool kernel) {
+  return with_daemon(d, o, [&](client& c) {
+    auto req = c.conn().daemon.artifactListRequest();
+    req.setKind(rpc_kind(kernel));
+    auto r = req.send().wait(c.conn().io.waitScope);
+    if (r.getError().getCode() != rpc::ErrorCode::NONE)
+      return report(from_rpc(r.getError()), o);
+    if (o.json) {
+      json all = json::array();
+      for (auto i : r.getItems())
+        all.push_back(info_json(i));
+      std::cout << all.dump() << "\n";
+      return 0;
+    }
+    if (r.getItems().size() == 0) {
+      fmt::print("no {}s yet; {}\n", kind_name(kernel),
+                 kernel ? "import one with `banger kernel import NAME --apt linux-image-cloud-amd64`"
+                        : "build one with `banger image build NAME --busybox`");
+      return 0;
+    }
+    fmt::print("{:<20} {:<17} {:<10} {:<24} {}\n", "NAME", "VERSION", "SIZE", "CREATED", "SUMMARY");
+    for (auto i : r.getItems()) {
+      rpc::ArtifactVersion::Reader v;
+      if (find_current(i, v))
+        fmt::print("{:<20} {:<17} {:<10} {:<24} {}\n", i.getName().cStr(), v.getId().cStr(), mib(v.getBytes()),
+                   journal::format_time(v.getCreatedNs()), v.getSummary().cStr());
+      else
+        fmt::print("{:<20} {:<17} {:<10} {:<24} building ({}: {})\n", i.getName().cStr(), "-", "-", "-",
+                   i.getBuilding().cStr(), i.getStage().cStr());
+    }
+    return 0;
+  });
+}
+
+int cmd_artifact_show(const dirs& d, const output_opts& o, bool kernel, const std::string& name) {
+  return with_daemon(d, o, [&](client& c) {
+    auto req = c.conn().daemon.artifactShowRequest();
+    req.setKind(rpc_kind(kernel));
+    req.setName(name);
+    auto r = req.send().wait(c.conn().io.waitScope);
+    if (r.getError().getCode() != rpc::ErrorCode::NONE)
+      return report(from_rpc(r.getError()), o);
+    auto i = r.getInfo();
+    json manifest = json::parse(std::string(r.getManifest()), nullptr, false);
+    if (o.json) {
+      auto j = info_json(i);
+      if (!manifest.is_discarded())
+        j["manifest"] = manifest;
+      std::cout << j.dump() << "\n";
+      return 0;
+    }
+    fmt::print("{} {}\n", kind_name(kernel), name);
+    fmt::print("  current   {}\n", i.getCurrent().size() ? i.getCurrent().cStr() : "-");
+    fmt::print("  path      {}\n", i.getPath().cStr());
+    if (i.getBuilding().size())
+      fmt::print("  building  {} ({})\n", i.getBuilding().cStr(), i.getStage().cStr());
+    if (i.getLastFailure().size())
+      fmt::print("  last failure  {}\n", i.getLastFailure().cStr());
+    for (auto v : i.getVersions())
+      fmt::print("  {} {}  {}  {}  {}\n", v.getId() == i.getCurrent() ? "*" : " ", v.getId().cStr(),
+                 journal::format_time(v.getCreatedNs()), mib(v.getBytes()), v.getSummary().cStr());
+    if (!manifest.is_discarded() && manifest.contains("files")) {
+      fmt::print("  files\n");
+      for (const auto& f : manifest["files"])
+        fmt::print("    {:<16} {:>12}  sha256 {}\n", f.value("name", ""), f.value("size", std::uint64_t{0}),
+                   f.value("sha256", ""));
+    }
+    return 0;
+  });
+}
+
+int cmd_artifact_remove(const dirs& d, const output_opts& o, bool kernel, const std::string& name) {
+  return with_daemon(d, o, [&](client& c) {
+    auto req = c.conn().daemon.artifactRemoveRequest();
+    req.setKind(rpc_kind(kernel));
+    req.setName(name);
+    auto r = req.send().wait(c.conn().io.waitScope);
+    if (r.getError().getCode() != rpc::ErrorCode::NONE)
+      return report(from_rpc(r.getError()), o);
+    if (o.json)
+      std::cout << json{{"removed", name}, {"version", std::string(r.getRemoved())}}.dump() << "\n";
+    else
+      fmt::print("removed {} {} (version {})\n", kind_name(kernel), name, r.getRemoved().cStr());
+    return 0;
+  });
+}
+
+int cmd_setup(const dirs& d, const output_opts& o) {
+  return with_daemon(d, o, [&](client& c) {
+    struct step {
+      bool kernel;
+      artifact_opts opts;
+    };
+    artifact_opts k;
+    k.kernel = true;
+    k.name = "default";
+    k.apt = "linux-image-cloud-amd64";
+    artifact_opts i;
+    i.kernel = false;
+    i.name = "default";
+    i.debootstrap = true;
+    for (const auto& a : {k, i}) {
+      auto show = c.conn().daemon.artifactShowRequest();
+      show.setKind(rpc_kind(a.kernel));
+      show.setName(a.name);
+      auto r = show.send().wait(c.conn().io.waitScope);
+      if (r.getError().getCode() == rpc::ErrorCode::NONE && r.getInfo().getCurrent().size() > 0) {
+        if (!o.json)
+          fmt::print("[setup] {} {} is ready (version {})\n", kind_name(a.kernel), a.name,
+                     r.getInfo().getCurrent().cStr());
+        continue;
+      }
+      if (int rc = build_on(c, o, a, a.kernel ? "import" : "build"); rc != 0)
+        return rc;
+    }
+    return 0;
+  });
+}
+
+} // namespace banger::cli

@@ -1,0 +1,31 @@
+// `banger kernel ...` and `banger image ...` commands.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cli/commands.hpp"
+
+namespace banger::cli {
+
+struct artifact_opts {
+  bool kernel = true; ///< kernel or image
+  std::string name;
+  // sources (exactly one)
+  std::string deb, apt, vmlinux, initrd, modules, dir, tar;
+  bool busybox = false, debootstrap = false;
+  std::string suite = "bookworm";
+  std::vector<std::string> packages;
+  bool force = false;
+};
+
+int cmd_artifact_build(const dirs& d, const output_opts& o, const artifact_opts& a);
+int cmd_artifact_list(const dirs& d, const output_opts& o, bool kernel);
+int cmd_artifact_show(const dirs& d, const output_opts& o, bool kernel, const std::string& name);
+int cmd_artifact_remove(const dirs& d, const output_opts& o, bool kernel, const std::string& name);
+
+/// `banger setup`: the default kernel (Debian's cloud kernel) and image (debootstrap bookworm),
+/// each built only when missing.
+int cmd_setup(const dirs& d, const output_opts& o);
+
+} // namespace banger::cli

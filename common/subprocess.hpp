@@ -1,0 +1,33 @@
+// Running a program to completion: stdout and stderr captured, extra environment, a working
+// directory and a timeout (the whole process group is killed when it passes). Blocking: call
+// from worker threads, never from an event-based actor.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace banger {
+
+struct process_result {
+  int exit_code = -1; ///< -1 when killed by a signal, the timeout, or exec failed to start
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+};
+
+struct process_options {
+  std::map<std::string, std::string> env; ///< added to the environment; a value "" unsets
+  std::filesystem::path cwd;              ///< empty: inherit
+  std::chrono::milliseconds timeout = std::chrono::minutes(10);
+};
+
+/// Runs argv[0] (looked up in PATH) with stdin from /dev/null.
+process_result run_process(const std::vector<std::string>& argv, const process_options& opts = {});
+
+/// "cmd arg1 arg2" for messages; arguments with spaces are single-quoted.
+std::string describe_command(const std::vector<std::string>& argv);
+
+} // namespace banger

@@ -1,0 +1,380 @@
+// See http.hpp. One curl easy handle per call; the write callback is where the cap, the
+// announced-length checks and the hashing happen, so no byte past the cap reaches the disk.
+#include "fetch/http.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <fcntl.h>
+#include <memory>
+#include <mutex>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <fmt/format.h>
+
+#include "common/process.hpp"
+#include "fetch/sha256.hpp"
+
+namespace banger::fetch {
+
+namespace fs = std::filesystem;
+
+staged_file& staged_file::operator=(staged_file&& o) noexcept {
+  if (this != &o) {
+    remove();
+    path_ = std::exchange(o.path_, {});
+  }
+  return *this;
+}
+
+void staged_file::remove() noexcept {
+  if (!path_.empty())
+    ::unlink(path_.c_str());
+  path_.clear();
+}
+
+namespace {
+
+// curl_global_init must run once before any handle exists and is not thread-safe on every
+// libcurl build; this is process-wide library setup, not program state.
+void init_curl_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+struct curl_deleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+using curl_ptr = std::unique_ptr<CURL, curl_deleter>;
+
+struct curlu_deleter {
+  void operator()(CURLU* u) const { curl_url_cleanup(u); }
+};
+using curlu_ptr = std::unique_ptr<CURLU, curlu_deleter>;
+
+struct curl_string {
+  char* p = nullptr;
+  ~curl_string() { curl_free(p); }
+};
+
+// The pieces of a checked URL that error messages need.
+struct url_info {
+  std::string url;  // normalized
+  std::string host; // "host" or "host:port"
+};
+
+expected<url_info> parse_url(CURLU* u, std::string_view shown) {
+  curl_string scheme, host, port, full;
+  if (curl_url_get(u, CURLUPART_SCHEME, &scheme.p, 0) != CURLUE_OK)
+    return make_error(errc::bad_request, fmt::format("{:?} is not an absolute URL", std::string(shown)));
+  std::string_view s = scheme.p;
+  if (s != "http" && s != "https")
+    return make_error(
+      errc::bad_request,
+      fmt::format("{:?} is not an http:// or https:// URL; catalogs and bundles are fetched over HTTP(S)",
+                  std::string(shown)));
+  if (curl_url_get(u, CURLUPART_HOST, &host.p, 0) != CURLUE_OK || *host.p == '\0')
+    return make_error(errc::bad_request, fmt::format("URL {:?} has no host", std::string(shown)));
+  if (curl_url_get(u, CURLUPART_URL, &full.p, 0) != CURLUE_OK)
+    return make_error(errc::bad_request, fmt::format("{:?} is not a valid URL", std::string(shown)));
+  url_info info{full.p, host.p};
+  if (curl_url_get(u, CURLUPART_PORT, &port.p, 0) == CURLUE_OK)
+    info.host += fmt::format(":{}", port.p);
+  return info;
+}
+
+expected<url_info> check_url(std::string_view url) {
+  init_curl_once();
+  curlu_ptr u(curl_url());
+  if (!u)
+    throw std::bad_alloc();
+  std::string s(url);
+  if (s.empty() || curl_url_set(u.get(), CURLUPART_URL, s.c_str(), 0) != CURLUE_OK)
+    return make_error(errc::bad_request, fmt::format("{:?} is not a valid absolute URL", s));
+  return parse_url(u.get(), s);
+}
+
+// Where the body goes: a file (download) or a string (fetch_text).
+struct body_sink {
+  CURL* curl = nullptr;
+  int fd = -1;
+  std::string* text = nullptr;
+  sha256_hasher* hasher = nullptr;
+  const progress_fn* progress = nullptr;
+
+  std::uint64_t max_bytes = 0;
+  std::optional<std::uint64_t> expected_size;
+
+  std::uint64_t received = 0;
+  std::uint64_t announced = 0; // Content-Length of the final response, 0 when absent
+  bool saw_headers = false;
+
+  enum class stop { none, over_cap, announced_over_cap, announced_wrong_size, over_expected, write_failed };
+  stop why = stop::none;
+  int write_errno = 0;
+};
+
+bool write_all(int fd, const char* p, std::size_t n, int& err) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      err = errno;
+      return false;
+    }
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+// Returning anything but `n` makes curl abort the transfer with CURLE_WRITE_ERROR.
+std::size_t on_body(char* ptr, std::size_t size, std::size_t nmemb, void* userdata) {
+  auto& s = *static_cast<body_sink*>(userdata);
+  std::size_t n = size * nmemb;
+  if (!s.saw_headers) {
+    s.saw_headers = true;
+    curl_off_t cl = -1;
+    if (curl_easy_getinfo(s.curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK && cl >= 0) {
+      s.announced = static_cast<std::uint64_t>(cl);
+      // Defense in depth: CURLOPT_MAXFILESIZE_LARGE refuses this before the body too.
+      if (s.announced > s.max_bytes) {
+        s.why = body_sink::stop::announced_over_cap;
+        return n == 0 ? 1 : 0;
+      }
+      if (s.expected_size && s.announced != *s.expected_size) {
+        s.why = body_sink::stop::announced_wrong_size;
+        return n == 0 ? 1 : 0;
+      }
+    }
+  }
+  if (n > s.max_bytes - s.received) {
+    s.why = body_sink::stop::over_cap;
+    return 0;
+  }
+  if (s.expected_size && s.received + n > *s.expected_size) {
+    s.why = body_sink::stop::over_expected;
+    return 0;
+  }
+  if (s.fd >= 0 && !write_all(s.fd, ptr, n, s.write_errno)) {
+    s.why = body_sink::stop::write_failed;
+    return 0;
+  }
+  if (s.text != nullptr)
+    s.text->append(ptr, n);
+  if (s.hasher != nullptr)
+    s.hasher->update(ptr, n);
+  s.received += n;
+  if (s.progress != nullptr && *s.progress)
+    (*s.progress)(s.received, s.announced);
+  return n;
+}
+
+std::string size_text(std::uint64_t n) { return fmt::format("{} bytes", n); }
+
+// Turns a failed transfer into the error a user sees.
+error transfer_error(CURLcode rc, CURL* curl, const body_sink& s, const url_info& u, const char* errbuf) {
+  std::string detail = errbuf[0] != '\0' ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
+  using stop = body_sink::stop;
+  switch (s.why) {
+  case stop::over_cap:
+    return make_error(
+      errc::operation_failed,
+      fmt::format("download of {} refused: the body is larger than the cap of {}", u.url, size_text(s.max_bytes)));
+  case stop::announced_over_cap:
+    return make_error(errc::operation_failed,
+                      fmt::format("download of {} refused: the server announced {}, over the cap of {}", u.url,
+                                  size_text(s.announced), size_text(s.max_bytes)));
+  case stop::announced_wrong_size:
+    return make_error(errc::operation_failed,
+                      fmt::format("download of {} refused: the server announced {} but the catalog says {}; the "
+                                  "catalog or the server is out of date",
+                                  u.url, size_text(s.announced), size_text(*s.expected_size)));
+  case stop::over_expected:
+    return make_error(errc::operation_failed,
+                      fmt::format("download of {} refused: the body is larger than the expected {}", u.url,
+                                  size_text(*s.expected_size)));
+  case stop::write_failed:
+    return make_error(errc::operation_failed,
+                      fmt::format("write downloaded data from {}: {}", u.url, errno_text(s.write_errno)));
+  case stop::none: break;
+  }
+  switch (rc) {
+  case CURLE_HTTP_RETURNED_ERROR: {
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status == 404 || status == 410)
+      return make_error(errc::not_found,
+                        fmt::format("{} not found (HTTP {}); check the name and the catalog URL", u.url, status));
+    if (status >= 500)
+      return make_error(errc::unavailable,
+                        fmt::format("server {} failed with HTTP {} for {}; try again later", u.host, status, u.url));
+    return make_error(errc::operation_failed, fmt::format("GET {} failed with HTTP {}", u.url, status));
+  }
+  case CURLE_FILESIZE_EXCEEDED:
+    return make_error(errc::operation_failed,
+                      fmt::format("download of {} refused: the server announced more than the cap of {}", u.url,
+                                  size_text(s.max_bytes)));
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY:
+  case CURLE_COULDNT_CONNECT:
+  case CURLE_GOT_NOTHING:
+  case CURLE_SEND_ERROR:
+  case CURLE_RECV_ERROR:
+    if (s.received == 0)
+      return make_error(errc::unavailable,
+                        fmt::format("cannot reach {}: {}; check the URL and that the server is up", u.host, detail));
+    return make_error(errc::unavailable, fmt::format("download of {} broke off after {}: {}; try again", u.url,
+                                                     size_text(s.received), detail));
+  case CURLE_OPERATION_TIMEDOUT: {
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status == 0) // no response at all
+      return make_error(errc::unavailable,
+                        fmt::format("cannot reach {}: {}; check the URL and that the server is up", u.host, detail));
+    return make_error(errc::unavailable, fmt::format("download of {} stalled after {}: {}; try again", u.url,
+                                                     size_text(s.received), detail));
+  }
+  case CURLE_PARTIAL_FILE:
+    return make_error(errc::operation_failed,
+                      fmt::format("download of {} was cut short: got {} of the announced {}; try again", u.url,
+                                  size_text(s.received), size_text(s.announced)));
+  case CURLE_UNSUPPORTED_PROTOCOL:
+    return make_error(errc::bad_request,
+                      fmt::format("{} redirects to a URL that is not http:// or https://: {}", u.url, detail));
+  case CURLE_TOO_MANY_REDIRECTS:
+    return make_error(errc::operation_failed, fmt::format("{} redirects more than 5 times", u.url));
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CONNECT_ERROR:
+    return make_error(errc::operation_failed, fmt::format("TLS with {} failed: {}", u.host, detail));
+  default:
+    return make_error(errc::operation_failed,
+                      fmt::format("GET {}: {} (curl error {})", u.url, detail, static_cast<int>(rc)));
+  }
+}
+
+// Runs one GET into `s`.
+expected<void> transfer(const url_info& u, body_sink& s, std::chrono::seconds timeout) {
+  init_curl_once();
+  curl_ptr c(curl_easy_init());
+  if (!c)
+    throw std::bad_alloc();
+  CURL* h = c.get();
+  s.curl = h;
+  char errbuf[CURL_ERROR_SIZE] = {};
+  long secs = static_cast<long>(timeout.count() > 0 ? timeout.count() : 30);
+  curl_easy_setopt(h, CURLOPT_URL, u.url.c_str());
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+  curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, secs);
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L); // bytes/s: abort only on a real stall
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, secs);
+  curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(s.max_bytes));
+  curl_easy_setopt(h, CURLOPT_USERAGENT, "banger/" BANGER_VERSION);
+  // No CURLOPT_ACCEPT_ENCODING: the cap and the hash apply to exactly the bytes served.
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &on_body);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+  CURLcode rc = curl_easy_perform(h);
+  if (rc != CURLE_OK)
+    return transfer_error(rc, h, s, u, errbuf);
+  if (s.announced > 0 && s.received != s.announced) // Defense in depth: curl reports PARTIAL_FILE
+    return make_error(errc::operation_failed,
+                      fmt::format("download of {} was cut short: got {} of the announced {}; try again", u.url,
+                                  size_text(s.received), size_text(s.announced)));
+  return {};
+}
+
+} // namespace
+
+expected<std::string> check_http_url(std::string_view url) {
+  auto u = check_url(url);
+  if (!u)
+    return std::move(u).err();
+  return u->url;
+}
+
+expected<std::string> resolve_http_url(std::string_view base, std::string_view ref) {
+  init_curl_once();
+  curlu_ptr u(curl_url());
+  if (!u)
+    throw std::bad_alloc();
+  std::string b(base), r(ref);
+  auto checked = check_url(b);
+  if (!checked)
+    return std::move(checked).err();
+  if (r.empty() || curl_url_set(u.get(), CURLUPART_URL, b.c_str(), 0) != CURLUE_OK ||
+      curl_url_set(u.get(), CURLUPART_URL, r.c_str(), 0) != CURLUE_OK)
+    return make_error(errc::bad_request, fmt::format("{:?} is not a valid URL relative to {}", r, b));
+  auto resolved = parse_url(u.get(), r);
+  if (!resolved)
+    return std::move(resolved).err();
+  return resolved->url;
+}
+
+expected<download_result> download(const std::string& url, const fs::path& dest_dir, const download_options& opts) {
+  assert(opts.max_bytes > 0 && "download: max_bytes must be set");
+  auto u = check_url(url);
+  if (!u)
+    return std::move(u).err();
+  if (opts.expected_sha256 && !is_sha256_hex(*opts.expected_sha256))
+    return make_error(errc::bad_request, fmt::format("expected sha256 {:?} for {} is not 64 lowercase hex digits",
+                                                     *opts.expected_sha256, u->url));
+  if (opts.expected_size && *opts.expected_size > opts.max_bytes)
+    return make_error(errc::operation_failed, fmt::format("{} is {}, over the cap of {}", u->url,
+                                                          size_text(*opts.expected_size), size_text(opts.max_bytes)));
+
+  std::string tmpl = (dest_dir / ".download-XXXXXX").string();
+  unique_fd fd(::mkostemp(tmpl.data(), O_CLOEXEC)); // mode 0600
+  if (!fd) {
+    int e = errno;
+    return make_error(e == ENOENT ? errc::not_found : errc::operation_failed,
+                      fmt::format("mkstemp {}: {}", tmpl, errno_text(e)));
+  }
+  staged_file file{fs::path(tmpl)}; // unlinked on every early return below
+
+  sha256_hasher hasher;
+  body_sink s;
+  s.fd = fd.get();
+  s.hasher = &hasher;
+  s.progress = &opts.progress;
+  s.max_bytes = opts.max_bytes;
+  s.expected_size = opts.expected_size;
+  if (auto r = transfer(*u, s, opts.timeout); !r)
+    return std::move(r).err();
+
+  std::string digest = hasher.hex_digest();
+  if (opts.expected_size && s.received != *opts.expected_size)
+    return make_error(errc::operation_failed,
+                      fmt::format("download of {} is {} but the catalog says {}; try again, or fix the catalog", u->url,
+                                  size_text(s.received), size_text(*opts.expected_size)));
+  if (opts.expected_sha256 && digest != *opts.expected_sha256)
+    return make_error(errc::operation_failed,
+                      fmt::format("download of {} has sha256 {} but the catalog says {}; the bundle or the catalog "
+                                  "is wrong, nothing was installed",
+                                  u->url, digest, *opts.expected_sha256));
+  if (::fsync(fd.get()) != 0)
+    return make_error(errc::operation_failed, fmt::format("fsync {}: {}", tmpl, errno_text(errno)));
+  return download_result{std::move(file), std::move(digest), s.received};
+}
+
+expected<std::string> fetch_text(const std::string& url, std::uint64_t max_bytes, std::chrono::seconds timeout) {
+  assert(max_bytes > 0 && "fetch_text: max_bytes must be set");
+  auto u = check_url(url);
+  if (!u)
+    return std::move(u).err();
+  std::string text;
+  body_sink s;
+  s.text = &text;
+  s.max_bytes = max_bytes;
+  if (auto r = transfer(*u, s, timeout); !r)
+    return std::move(r).err();
+  return text;
+}
+
+} // namespace banger::fetch

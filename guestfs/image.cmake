@@ -1,0 +1,20 @@
+# banger_guestfs_image: guest images (image.hpp): busybox and debootstrap builds, directory and
+# tar imports, verification. Staging and finishing in image.cpp, imports in image_import.cpp.
+find_package(LibArchive REQUIRED)
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)
+
+add_library(banger_guestfs_image STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/image.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/image_import.cpp)
+target_link_libraries(banger_guestfs_image
+  PUBLIC banger_common
+  PRIVATE banger_guestfs_ext4 banger_guestfs_kernel LibArchive::LibArchive OpenSSL::Crypto
+    nlohmann_json::nlohmann_json)
+
+# Unit tests: real images built from stand-in guest binaries, read back with ext4_image;
+# hostile directories and tar files.
+banger_test(guestfs_image_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/image.test.cpp
+  LIBS banger_guestfs_image banger_guestfs_ext4 banger_test_support LibArchive::LibArchive
+    nlohmann_json::nlohmann_json
+  LABELS unit)

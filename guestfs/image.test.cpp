@@ -1,0 +1,424 @@
+// Unit tests for image.hpp: real images built with stand-in guest binaries (small scripts, so
+// the test needs no static build), read back in-process with ext4_image; manifests checked
+// against sha256sum; hostile directories and tar files refused with nothing left behind.
+#include <boost/test/unit_test.hpp>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "guestfs/ext4.hpp"
+#include "guestfs/image.hpp"
+#include "tests/support/proc.hpp"
+
+namespace banger::guestfs {
+
+namespace {
+
+namespace fs = std::filesystem;
+using banger::test::run;
+using banger::test::temp_dir;
+
+template <class T>
+std::string why(const expected<T>& r) {
+  return r ? std::string() : r.err().message;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void spit(const fs::path& p, std::string_view text, fs::perms mode = fs::perms(0644)) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << text;
+  fs::permissions(p, mode);
+}
+
+constexpr std::string_view fake_agent = "#!/bin/sh\n# stand-in banger-agent\n";
+constexpr std::string_view fake_init = "#!/bin/sh\n# stand-in banger-init\n";
+
+struct image_fixture {
+  temp_dir tmp{"banger-image-test"};
+  fs::path images = tmp.path / "images";
+  guest_binaries bins{tmp.path / "bin/banger-agent", tmp.path / "bin/banger-init"};
+  image_fixture() {
+    spit(bins.agent, fake_agent, fs::perms(0755));
+    spit(bins.init, fake_init, fs::perms(0755));
+    fs::create_directories(images);
+  }
+  /// Whatever is in the images directory besides `keep`: a failed build must leave nothing.
+  std::vector<std::string> leftovers(const std::string& keep = {}) const {
+    std::vector<std::string> out;
+    for (auto& e : fs::directory_iterator(images))
+      if (e.path().filename() != keep)
+        out.push_back(e.path().filename().string());
+    return out;
+  }
+};
+
+std::optional<ext4_entry> entry(const ext4_image& img, const std::string& dir, const std::string& name) {
+  auto l = img.list(dir);
+  if (!l)
+    return std::nullopt;
+  for (auto& e : *l)
+    if (e.name == name)
+      return e;
+  return std::nullopt;
+}
+
+/// The injection every builder performs, checked inside rootfs.ext4.
+void check_injected(const fs::path& rootfs) {
+  auto img = ext4_image::open(rootfs, false);
+  BOOST_TEST_REQUIRE(img.has_value(), why(img));
+  for (auto [name, text] : {std::pair{"banger-init", fake_init}, std::pair{"banger-agent", fake_agent}}) {
+    auto e = entry(*img, "/usr/local/sbin", name);
+    BOOST_TEST_REQUIRE(e.has_value(), name << " missing from /usr/local/sbin");
+    BOOST_TEST((e->type == entry_type::regular));
+    BOOST_TEST(e->mode == 0755u);
+    BOOST_TEST(e->uid == 0u);
+    BOOST_TEST(e->gid == 0u);
+    BOOST_TEST(*img->read_file(std::string("/usr/local/sbin/") + name) == text);
+  }
+  for (auto* d : {"/proc", "/sys", "/dev", "/run", "/tmp", "/root"})
+    BOOST_TEST(*img->exists(d), d << " missing");
+  auto ssh_keys = img->list("/etc/ssh");
+  if (ssh_keys)
+    for (auto& e : *ssh_keys)
+      BOOST_TEST(!e.name.starts_with("ssh_host_"), "host key " << e.name << " left in the image");
+}
+
+void check_manifest_sums(const fs::path& dir) {
+  auto j = nlohmann::json::parse(slurp(dir / "manifest.json"));
+  std::vector<std::string> names;
+  for (auto& f : j["files"]) {
+    auto name = f["name"].get<std::string>();
+    names.push_back(name);
+    auto r = run({"sha256sum", (dir / name).string()});
+    BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+    BOOST_TEST(r.out.substr(0, 64) == f["sha256"].get<std::string>(), name);
+    BOOST_TEST(f["size"].get<std::uint64_t>() == fs::file_size(dir / name), name);
+  }
+  BOOST_TEST((names == std::vector<std::string>{"rootfs.ext4", "work-seed.ext4"}));
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(guestfs_image, image_fixture)
+
+BOOST_AUTO_TEST_CASE(busybox_image_has_busybox_init_and_agent) {
+  std::vector<std::string> stages;
+  auto dest = images / "bb-1";
+  auto m = build_busybox_image(
+    "bb", bins, dest, [&](const std::string& stage, std::uint64_t, std::uint64_t) { stages.push_back(stage); });
+  BOOST_TEST_REQUIRE(m.has_value(), why(m));
+  BOOST_TEST(leftovers("bb-1").empty());
+  BOOST_TEST(!stages.empty());
+  BOOST_TEST(m->name == "bb");
+  BOOST_TEST(m->source == "busybox");
+  BOOST_TEST(m->init == "banger-init");
+  BOOST_TEST(m->packages.empty());
+  BOOST_TEST(m->created_ns > 0);
+  BOOST_TEST(fs::file_size(dest / "rootfs.ext4") == 64u << 20);
+  BOOST_TEST(fs::file_size(dest / "work-seed.ext4") == 16u << 20);
+
+  check_injected(dest / "rootfs.ext4");
+  auto img = ext4_image::open(dest / "rootfs.ext4", false);
+  BOOST_TEST_REQUIRE(img.has_value(), why(img));
+  auto init = entry(*img, "/sbin", "init");
+  BOOST_TEST_REQUIRE(init.has_value());
+  BOOST_TEST((init->type == entry_type::symlink));
+  BOOST_TEST(*img->read_file("/sbin/init") == fake_init); // -> /usr/local/sbin/banger-init
+  auto busybox = entry(*img, "/usr/bin", "busybox");
+  BOOST_TEST_REQUIRE(busybox.has_value());
+  BOOST_TEST(busybox->mode == 0755u);
+  BOOST_TEST(busybox->size == fs::file_size("/usr/bin/busybox"));
+  for (auto* applet : {"/bin/sh", "/bin/mount", "/usr/bin/seq", "/bin/stat", "/usr/sbin/httpd"})
+    BOOST_TEST(*img->exists(applet), applet << " missing");
+  BOOST_TEST(*img->read_file("/bin/sh") == slurp("/usr/bin/busybox")); // the symlink resolves in-image
+  BOOST_TEST(img->read_file("/etc/passwd")->starts_with("root:x:0:0:root:/root:/bin/sh\n"));
+  BOOST_TEST(*img->read_file("/etc/hostname") == "banger\n");
+  BOOST_TEST(!*img->exists("/etc/ssh"));
+  // Everything root-owned, though the tree was built by whoever ran the build.
+  for (auto* dir : {"/", "/etc", "/usr/bin", "/bin", "/sbin"})
+    for (auto& e : *img->list(dir))
+      if (e.name != "lost+found")
+        BOOST_TEST((e.uid == 0u && e.gid == 0u), dir << "/" << e.name << " owned by " << e.uid << ":" << e.gid);
+  auto root = entry(*img, "/", "root");
+  BOOST_TEST(root->mode == 0700u);
+  BOOST_TEST(entry(*img, "/", "tmp")->mode == 01777u);
+
+  auto seed = ext4_image::open(dest / "work-seed.ext4", false);
+  BOOST_TEST_REQUIRE(seed.has_value(), why(seed));
+  auto seed_root = seed->list("/");
+  BOOST_TEST_REQUIRE(seed_root.has_value());
+  BOOST_TEST(seed_root->size() == 1u); // lost+found only: busybox's /root is empty
+
+  check_manifest_sums(dest);
+  auto v = verify_image_dir(dest);
+  BOOST_TEST_REQUIRE(v.has_value(), why(v));
+  BOOST_TEST(v->name == "bb");
+  BOOST_TEST(v->files.size() == 2u);
+  BOOST_TEST(v->created_ns == m->created_ns);
+}
+
+BOOST_AUTO_TEST_CASE(verify_detects_a_tampered_or_missing_file) {
+  auto dest = images / "bb";
+  auto m = build_busybox_image("bb", bins, dest, {});
+  BOOST_TEST_REQUIRE(m.has_value(), why(m));
+  BOOST_TEST(verify_image_dir(dest).has_value());
+  auto seed = dest / "work-seed.ext4";
+  fs::copy_file(seed, tmp.path / "seed.bak");
+  fs::resize_file(seed, 4096);
+  auto short_seed = verify_image_dir(dest);
+  BOOST_TEST_REQUIRE(!short_seed.has_value());
+  BOOST_TEST(short_seed.err().message.find("work-seed.ext4 is 4096 bytes") != std::string::npos,
+             short_seed.err().message);
+  fs::copy_file(tmp.path / "seed.bak", seed, fs::copy_options::overwrite_existing);
+  BOOST_TEST(verify_image_dir(dest).has_value());
+  {
+    // Same size, one byte changed near the end (free space): only the sha256 can tell.
+    std::fstream f(dest / "rootfs.ext4", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-4096, std::ios::end);
+    f.put('\x5a');
+  }
+  auto v = verify_image_dir(dest);
+  BOOST_TEST_REQUIRE(!v.has_value());
+  BOOST_TEST((v.err().code == errc::bad_request));
+  BOOST_TEST(v.err().message.find("rootfs.ext4 has sha256") != std::string::npos, v.err().message);
+
+  spit(dest / "manifest.json", R"({"files": [{"name": "../etc/passwd", "sha256": "", "size": 0}]})");
+  auto v3 = verify_image_dir(dest);
+  BOOST_TEST_REQUIRE(!v3.has_value());
+  BOOST_TEST(v3.err().message.find("unsafe") != std::string::npos, v3.err().message);
+  BOOST_TEST(!verify_image_dir(tmp.path / "nope").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_build_leaves_nothing_and_dest_must_be_new) {
+  auto missing = bins;
+  missing.agent = tmp.path / "no-such-agent";
+  auto r = build_busybox_image("bb", missing, images / "bb", {});
+  BOOST_TEST_REQUIRE(!r.has_value());
+  BOOST_TEST(r.err().message.find("no-such-agent") != std::string::npos, r.err().message);
+  BOOST_TEST(leftovers().empty(), "left behind: " << leftovers().front());
+
+  fs::create_directories(images / "taken");
+  auto again = build_busybox_image("bb", bins, images / "taken", {});
+  BOOST_TEST_REQUIRE(!again.has_value());
+  BOOST_TEST((again.err().code == errc::already_exists));
+  BOOST_TEST(leftovers("taken").empty());
+  auto orphan = build_busybox_image("bb", bins, tmp.path / "no/parent/bb", {});
+  BOOST_TEST_REQUIRE(!orphan.has_value());
+  BOOST_TEST((orphan.err().code == errc::not_found));
+}
+
+BOOST_AUTO_TEST_CASE(debootstrap_spec_is_validated_before_anything_runs) {
+  for (auto bad :
+       {debootstrap_spec{"book worm", "http://deb.debian.org/debian", {}}, debootstrap_spec{"bookworm", "ftp://x", {}},
+        debootstrap_spec{"bookworm", "http://deb.debian.org/debian", {"curl,evil"}},
+        debootstrap_spec{"bookworm", "http://deb.debian.org/debian", {"--option"}}}) {
+    auto r = build_debootstrap_image("d", bad, bins, images / "d", {});
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST((r.err().code == errc::bad_request), r.err().message);
+  }
+  BOOST_TEST(leftovers().empty());
+}
+
+/// A small root filesystem tree with things the import must handle.
+fs::path sample_tree(const fs::path& at) {
+  spit(at / "etc/ssh/ssh_host_ed25519_key", "PRIVATE");
+  spit(at / "etc/ssh/ssh_host_ed25519_key.pub", "PUBLIC");
+  spit(at / "etc/ssh/sshd_config", "Include /etc/ssh/sshd_config.d/*.conf\n");
+  spit(at / "etc/os-release", "ID=sample\n");
+  spit(at / "usr/sbin/sshd", "#!/bin/sh\n", fs::perms(0755));
+  spit(at / "usr/bin/suid", "s", fs::perms(04755));
+  spit(at / "root/.profile", "PS1='# '\n");
+  fs::permissions(at / "root", fs::perms(0700));
+  fs::create_directories(at / "usr/share/zoneinfo");
+  spit(at / "usr/share/zoneinfo/UTC", "TZif");
+  fs::create_symlink("/usr/share/zoneinfo/UTC", at / "etc/localtime"); // absolute: the guest's
+  fs::create_symlink("usr/bin", at / "bin");
+  fs::create_symlink("usr/sbin", at / "sbin");
+  if (::geteuid() == 0)
+    BOOST_REQUIRE(::chown((at / "usr/bin/suid").c_str(), 1234, 5678) == 0);
+  fs::permissions(at / "usr/bin/suid", fs::perms(04755)); // chown cleared set-uid
+  return at;
+}
+
+void check_sample_image(const fs::path& dest) {
+  check_injected(dest / "rootfs.ext4");
+  auto img = ext4_image::open(dest / "rootfs.ext4", false);
+  BOOST_TEST_REQUIRE(img.has_value(), why(img));
+  BOOST_TEST(*img->read_file("/etc/os-release") == "ID=sample\n");
+  BOOST_TEST(*img->read_file("/etc/localtime") == "TZif"); // absolute link resolved in-image
+  BOOST_TEST(*img->exists("/etc/ssh/sshd_config"));
+  BOOST_TEST(!*img->exists("/etc/ssh/ssh_host_ed25519_key"));
+  BOOST_TEST(!*img->exists("/etc/ssh/ssh_host_ed25519_key.pub"));
+  auto dropin = img->read_file("/etc/ssh/sshd_config.d/banger.conf");
+  BOOST_TEST_REQUIRE(dropin.has_value(), why(dropin));
+  BOOST_TEST(dropin->find("PermitRootLogin prohibit-password\n") != std::string::npos);
+  BOOST_TEST(dropin->find("PasswordAuthentication no\n") != std::string::npos);
+  // /sbin -> usr/sbin: init was created through the image's own link.
+  BOOST_TEST(*img->read_file("/usr/sbin/init") == fake_init);
+  auto suid = entry(*img, "/usr/bin", "suid");
+  BOOST_TEST_REQUIRE(suid.has_value());
+  BOOST_TEST(suid->mode == 04755u);
+  if (::geteuid() == 0) {
+    BOOST_TEST(suid->uid == 1234u);
+    BOOST_TEST(suid->gid == 5678u);
+  } else {
+    BOOST_TEST(suid->uid == 0u);
+  }
+  auto seed = ext4_image::open(dest / "work-seed.ext4", false);
+  BOOST_TEST_REQUIRE(seed.has_value(), why(seed));
+  BOOST_TEST(*seed->read_file("/.profile") == "PS1='# '\n");
+  check_manifest_sums(dest);
+  BOOST_TEST(verify_image_dir(dest).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(directory_import_keeps_the_tree_and_injects) {
+  auto src = sample_tree(tmp.path / "src");
+  auto dest = images / "sample";
+  auto m = import_dir_image("sample", src, bins, dest, {});
+  BOOST_TEST_REQUIRE(m.has_value(), why(m));
+  BOOST_TEST(m->source == "dir:" + src.string());
+  BOOST_TEST(leftovers("sample").empty());
+  check_sample_image(dest);
+  BOOST_TEST(fs::exists(src / "etc/ssh/ssh_host_ed25519_key")); // the source is not touched
+}
+
+BOOST_AUTO_TEST_CASE(directory_import_refuses_specials_and_escaping_links) {
+  auto fifo_src = sample_tree(tmp.path / "fifo");
+  BOOST_REQUIRE(::mkfifo((fifo_src / "etc/pipe").c_str(), 0644) == 0);
+  auto r = import_dir_image("x", fifo_src, bins, images / "x", {});
+  BOOST_TEST_REQUIRE(!r.has_value());
+  BOOST_TEST((r.err().code == errc::bad_request));
+  BOOST_TEST(r.err().message.find("etc/pipe") != std::string::npos, r.err().message);
+  BOOST_TEST(leftovers().empty());
+
+  auto link_src = sample_tree(tmp.path / "link");
+  fs::create_symlink("../../../etc/shadow", link_src / "etc/ssh/escape");
+  auto l = import_dir_image("x", link_src, bins, images / "x", {});
+  BOOST_TEST_REQUIRE(!l.has_value());
+  BOOST_TEST(l.err().message.find("etc/ssh/escape") != std::string::npos, l.err().message);
+  BOOST_TEST(leftovers().empty());
+}
+
+namespace {
+
+struct tar_member {
+  std::string name;
+  char type = 'f'; // f file, d dir, l symlink, h hard link, c char device
+  std::string data_or_target;
+};
+
+/// Writes a gzip'd tar holding `members` (with libarchive: `tar` would refuse the hostile ones).
+void write_tar(const fs::path& path, const std::vector<tar_member>& members) {
+  archive* a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  archive_write_add_filter_gzip(a);
+  BOOST_REQUIRE(archive_write_open_filename(a, path.c_str()) == ARCHIVE_OK);
+  for (auto& m : members) {
+    archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, m.name.c_str());
+    archive_entry_set_uid(e, 0);
+    archive_entry_set_gid(e, 0);
+    switch (m.type) {
+    case 'd':
+      archive_entry_set_filetype(e, AE_IFDIR);
+      archive_entry_set_perm(e, 0755);
+      break;
+    case 'l':
+      archive_entry_set_filetype(e, AE_IFLNK);
+      archive_entry_set_perm(e, 0777);
+      archive_entry_set_symlink(e, m.data_or_target.c_str());
+      break;
+    case 'h':
+      archive_entry_set_filetype(e, AE_IFREG);
+      archive_entry_set_perm(e, 0644);
+      archive_entry_set_hardlink(e, m.data_or_target.c_str());
+      break;
+    case 'c':
+      archive_entry_set_filetype(e, AE_IFCHR);
+      archive_entry_set_perm(e, 0600);
+      archive_entry_set_rdev(e, makedev(1, 3));
+      break;
+    default:
+      archive_entry_set_filetype(e, AE_IFREG);
+      archive_entry_set_perm(e, 0644);
+      archive_entry_set_size(e, static_cast<la_int64_t>(m.data_or_target.size()));
+    }
+    BOOST_REQUIRE(archive_write_header(a, e) == ARCHIVE_OK);
+    if (m.type == 'f')
+      archive_write_data(a, m.data_or_target.data(), m.data_or_target.size());
+    archive_entry_free(e);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(tar_import_extracts_and_injects) {
+  auto src = sample_tree(tmp.path / "src");
+  auto tar = tmp.path / "sample.tar.gz";
+  auto r = run({"tar", "--numeric-owner", "-C", src.string(), "-czf", tar.string(), "."});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  auto dest = images / "sample";
+  auto m = import_tar_image("sample", tar, bins, dest, {});
+  BOOST_TEST_REQUIRE(m.has_value(), why(m));
+  BOOST_TEST(m->source == "tar:" + tar.string());
+  BOOST_TEST(leftovers("sample").empty());
+  check_sample_image(dest);
+
+  // A hard link to a file earlier in the archive is fine.
+  auto linked = tmp.path / "linked.tar.gz";
+  write_tar(linked, {{"etc", 'd', ""}, {"etc/a", 'f', "same"}, {"etc/b", 'h', "etc/a"}});
+  auto lm = import_tar_image("linked", linked, bins, images / "linked", {});
+  BOOST_TEST_REQUIRE(lm.has_value(), why(lm));
+  auto img = ext4_image::open(images / "linked/rootfs.ext4", false);
+  BOOST_TEST(*img->read_file("/etc/b") == "same");
+}
+
+BOOST_AUTO_TEST_CASE(tar_import_refuses_hostile_members_and_leaves_nothing) {
+  const std::vector<std::pair<std::string, std::vector<tar_member>>> hostile{
+    {"dotdot", {{"etc", 'd', ""}, {"etc/../../evil", 'f', "x"}}},
+    {"absolute", {{"/tmp/banger-image-test-evil", 'f', "x"}}},
+    {"escaping symlink", {{"etc", 'd', ""}, {"etc/up", 'l', "../../.."}}},
+    {"write through a symlink", {{"etc", 'l', "/tmp"}, {"etc/evil", 'f', "x"}}},
+    {"device node", {{"dev", 'd', ""}, {"dev/null", 'c', ""}}},
+    {"hard link outside", {{"etc", 'd', ""}, {"etc/shadow", 'h', "/etc/shadow"}}},
+    {"hard link to nothing", {{"etc", 'd', ""}, {"etc/x", 'h', "etc/missing"}}},
+  };
+  int i = 0;
+  for (auto& [what, members] : hostile) {
+    BOOST_TEST_CONTEXT(what) {
+      auto tar = tmp.path / ("hostile" + std::to_string(i++) + ".tar.gz");
+      write_tar(tar, members);
+      auto r = import_tar_image("evil", tar, bins, images / "evil", {});
+      BOOST_TEST_REQUIRE(!r.has_value());
+      BOOST_TEST_MESSAGE(what << ": " << r.err().message);
+      BOOST_TEST((r.err().code == errc::bad_request), r.err().message);
+      BOOST_TEST(leftovers().empty());
+    }
+  }
+  BOOST_TEST(!fs::exists("/tmp/banger-image-test-evil"));
+  BOOST_TEST(!fs::exists("/tmp/evil"));
+  BOOST_TEST(!fs::exists(tmp.path / "evil"));
+  auto garbage = tmp.path / "garbage.tar";
+  spit(garbage, std::string(4096, 'x'));
+  auto g = import_tar_image("g", garbage, bins, images / "g", {});
+  BOOST_TEST_REQUIRE(!g.has_value());
+  BOOST_TEST(leftovers().empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+} // namespace banger::guestfs

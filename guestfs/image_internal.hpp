@@ -1,0 +1,75 @@
+// Internal to banger_guestfs_image: the staging machinery image.cpp's builders and
+// image_import.cpp's importers share. Not installed, not included outside guestfs/image*.cpp.
+//
+// Every builder works in one scratch directory beside `dest`:
+//
+//   <dest>.building-XXXXXX/
+//     tree/   the root filesystem as host files (filled by the builder)
+//     out/    rootfs.ext4, work-seed.ext4, manifest.json; renamed to <dest> on success
+//
+// and the scratch directory is removed on every path (after unmounting anything left mounted
+// below it, e.g. by an interrupted debootstrap).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "guestfs/image.hpp"
+
+namespace banger::guestfs::detail {
+
+/// The scratch directory of one build. Move-only; the destructor removes it.
+class staging {
+public:
+  /// Refuses an existing `dest` (errc::already_exists) or a missing parent (errc::not_found).
+  static expected<staging> begin(const std::filesystem::path& dest);
+  staging(staging&& o) noexcept : dir_(std::exchange(o.dir_, {})) {}
+  staging& operator=(staging&&) = delete;
+  staging(const staging&) = delete;
+  ~staging();
+
+  const std::filesystem::path& dir() const { return dir_; }
+  std::filesystem::path tree() const { return dir_ / "tree"; }
+  std::filesystem::path out() const { return dir_ / "out"; }
+
+private:
+  explicit staging(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  std::filesystem::path dir_;
+};
+
+/// Detach-unmounts every mount point at or below `dir` (deepest first). Returns false when one
+/// stays mounted, in which case the caller must not remove `dir`.
+bool unmount_below(const std::filesystem::path& dir);
+
+/// How finish() turns a staged tree into an image directory.
+struct finish_spec {
+  image_manifest manifest;            ///< name, source, init, packages; files and time filled in
+  std::uint64_t rootfs_bytes = 0;     ///< 0: sized from the tree (× 1.3 + 256 MiB)
+  std::uint64_t work_seed_bytes = 0;  ///< 0: sized from the tree's /root (min 16 MiB)
+  bool everything_root_owned = false; ///< chown the whole content to root:root
+};
+
+/// Removes ssh host keys from the tree (resolving /etc/ssh inside it), creates
+/// rootfs.ext4 and work-seed.ext4 from it, injects banger-init / banger-agent (and the sshd
+/// drop-in when the image has sshd) into rootfs.ext4, writes manifest.json and renames out/ to
+/// `dest`.
+expected<image_manifest> finish(staging& stage, finish_spec spec, const guest_binaries& bins,
+                                const std::filesystem::path& dest, const progress_fn& progress);
+
+/// `guest_path` (absolute, e.g. "/etc/ssh") resolved inside `tree` the way the guest would:
+/// symlinks in every component are followed with `tree` as the root, so the result never
+/// leaves `tree`. std::nullopt when a component is missing or symlinks loop.
+std::optional<std::filesystem::path> resolve_in_tree(const std::filesystem::path& tree, std::string_view guest_path);
+
+/// Allocated size estimate of a tree (files rounded up to 4 KiB, one block per directory and
+/// long symlink, 256 bytes of inode per entry). Symlinks are not followed.
+std::uint64_t tree_bytes(const std::filesystem::path& tree);
+
+/// Errors as values from a scratch-directory syscall: "<what> <path>: <errno text>".
+error sys_error(std::string_view what, const std::filesystem::path& path, int err);
+
+} // namespace banger::guestfs::detail
