@@ -4,6 +4,7 @@
 #include "cli/artifacts.hpp"
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -130,12 +131,13 @@ std::string absolute(const std::string& p) {
 
 /// Fills the request's source from the options; an error names the flags when not exactly one.
 expected<void> set_source(rpc::ArtifactSource::Builder s, const artifact_opts& a) {
-  int n =
-    !a.deb.empty() + !a.apt.empty() + !a.vmlinux.empty() + a.busybox + a.debootstrap + !a.dir.empty() + !a.tar.empty();
+  int n = !a.deb.empty() + !a.apt.empty() + !a.vmlinux.empty() + !a.catalog.empty() + a.busybox + a.debootstrap +
+          !a.dir.empty() + !a.tar.empty();
   if (n != 1)
-    return make_error(errc::bad_request, a.kernel
-                                           ? "give exactly one of --deb FILE, --apt PACKAGE or --vmlinux PATH"
-                                           : "give exactly one of --busybox, --debootstrap, --dir DIR or --tar FILE");
+    return make_error(errc::bad_request,
+                      a.kernel
+                        ? "give exactly one of --deb FILE, --apt PACKAGE or --vmlinux PATH (or pull --catalog URL)"
+                        : "give exactly one of --busybox, --debootstrap, --dir DIR or --tar FILE");
   for (const auto* p : {&a.deb, &a.vmlinux, &a.dir, &a.tar, &a.initrd, &a.modules})
     if (!p->empty() && !fs::exists(*p))
       return make_error(errc::not_found, fmt::format("{} does not exist", *p));
@@ -143,6 +145,8 @@ expected<void> set_source(rpc::ArtifactSource::Builder s, const artifact_opts& a
     s.setDeb(absolute(a.deb));
   else if (!a.apt.empty())
     s.setApt(a.apt);
+  else if (!a.catalog.empty())
+    s.setCatalog(a.catalog);
   else if (!a.vmlinux.empty()) {
     auto v = s.initVmlinux();
     v.setPath(absolute(a.vmlinux));
@@ -194,8 +198,35 @@ int build_on(client& c, const output_opts& o, const artifact_opts& a, const std:
 
 } // namespace
 
+std::string default_catalog() {
+  const char* c = std::getenv("BANGER_CATALOG");
+  return c ? c : "";
+}
+
+int cmd_kernel_export(const dirs& d, const output_opts& o, const std::string& name, const std::string& file) {
+  return with_daemon(d, o, [&](client& c) {
+    auto req = c.conn().daemon.kernelExportRequest();
+    req.setName(name);
+    req.setPath(absolute(file));
+    auto r = req.send().wait(c.conn().io.waitScope);
+    if (r.getError().getCode() != rpc::ErrorCode::NONE)
+      return report(from_rpc(r.getError()), o);
+    if (o.json) {
+      json j = {{"bundle", absolute(file)}, {"catalog", std::string(r.getCatalog())}};
+      j["entry"] = json::parse(std::string(r.getEntry()), nullptr, false);
+      std::cout << j.dump() << "\n";
+    } else {
+      fmt::print("wrote {}\nadded to {}:\n{}\nServe that directory over HTTP and pull with\n"
+                 "  banger kernel pull {} --catalog http://HOST/catalog.json\n",
+                 absolute(file), r.getCatalog().cStr(), r.getEntry().cStr(), name);
+    }
+    return 0;
+  });
+}
+
 int cmd_artifact_build(const dirs& d, const output_opts& o, const artifact_opts& a) {
-  std::string verb = a.kernel ? "import" : (a.busybox || a.debootstrap ? "build" : "import");
+  std::string verb =
+    a.kernel ? (a.catalog.empty() ? "import" : "pull") : (a.busybox || a.debootstrap ? "build" : "import");
   return with_daemon(d, o, [&](client& c) { return build_on(c, o, a, verb); });
 }
 

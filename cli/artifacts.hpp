@@ -12,7 +12,7 @@ struct artifact_opts {
   bool kernel = true; ///< kernel or image
   std::string name;
   // sources (exactly one)
-  std::string deb, apt, vmlinux, initrd, modules, dir, tar;
+  std::string deb, apt, vmlinux, initrd, modules, dir, tar, catalog;
   bool busybox = false, debootstrap = false;
   std::string suite = "bookworm";
   std::vector<std::string> packages;
@@ -23,6 +23,12 @@ int cmd_artifact_build(const dirs& d, const output_opts& o, const artifact_opts&
 int cmd_artifact_list(const dirs& d, const output_opts& o, bool kernel);
 int cmd_artifact_show(const dirs& d, const output_opts& o, bool kernel, const std::string& name);
 int cmd_artifact_remove(const dirs& d, const output_opts& o, bool kernel, const std::string& name);
+
+/// `banger kernel export-bundle NAME FILE`.
+int cmd_kernel_export(const dirs& d, const output_opts& o, const std::string& name, const std::string& file);
+
+/// The catalog `kernel pull` uses without --catalog: $BANGER_CATALOG, else none.
+std::string default_catalog();
 
 /// `banger setup`: the default kernel (Debian's cloud kernel) and image (debootstrap bookworm),
 /// each built only when missing.

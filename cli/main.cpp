@@ -51,6 +51,8 @@ Examples:
   banger kernel import cloud --apt linux-image-cloud-amd64
   banger kernel import mine --deb ./linux-image-6.1.0-28-cloud-amd64_6.1.119-1_amd64.deb
   banger kernel list
+  banger kernel export-bundle cloud /srv/kernels/cloud.tar.zst   # and catalog.json beside it
+  banger kernel pull cloud --catalog http://kernels.example/catalog.json
 Next: `banger image build NAME --busybox`.)";
 
 constexpr const char* image_footer =
@@ -122,7 +124,7 @@ int main(int argc, char** argv) {
   dlogs->callback([&] { action = [&](const dirs& d) { return cmd_daemon_logs(d, lg); }; });
 
   artifact_opts art;
-  std::string art_name;
+  std::string art_name, export_file;
   for (bool kernel : {true, false}) {
     const char* kind = kernel ? "kernel" : "image";
     auto* grp = app.add_subcommand(kind, kernel ? "Import, list, show and remove guest kernels"
@@ -143,6 +145,25 @@ int main(int argc, char** argv) {
         set_kind();
         action = [&](const dirs& d) { return cmd_artifact_build(d, out, art); };
       });
+      auto* pull = grp->add_subcommand("pull", "Pull a kernel bundle from a catalog (sha256 and size verified)");
+      pull->add_option("name", art.name, "Kernel name (as listed in the catalog)")->required();
+      pull->add_option("--catalog", art.catalog, "Catalog URL (default: $BANGER_CATALOG)");
+      pull->add_flag("--json", out.json, "Print JSON");
+      pull->callback([&, set_kind] {
+        set_kind();
+        if (art.catalog.empty())
+          art.catalog = default_catalog();
+        action = [&](const dirs& d) {
+          if (art.catalog.empty())
+            return report(make_error(errc::bad_request, "no catalog: pass --catalog URL or set BANGER_CATALOG"), out);
+          return cmd_artifact_build(d, out, art);
+        };
+      });
+      auto* exp = grp->add_subcommand("export-bundle", "Write a kernel as a catalog bundle (tar.zst) + catalog entry");
+      exp->add_option("name", art_name, "Kernel name")->required();
+      exp->add_option("file", export_file, "Bundle file to write (e.g. ./cloud.tar.zst)")->required();
+      exp->add_flag("--json", out.json, "Print JSON");
+      exp->callback([&] { action = [&](const dirs& d) { return cmd_kernel_export(d, out, art_name, export_file); }; });
     } else {
       auto* build = grp->add_subcommand("build", "Build an image: --busybox (seconds) or --debootstrap (a minute)");
       build->add_option("name", art.name, "Image name")->required();

@@ -68,6 +68,10 @@ expected<actors::artifact_source> source_of(rpc::ArtifactSource::Reader r) {
     s.kind = t::tar;
     s.path = r.getTar();
     break;
+  case rpc::ArtifactSource::CATALOG:
+    s.kind = t::catalog;
+    s.url = r.getCatalog();
+    break;
   default: return make_error(errc::bad_request, "unknown artifact source (a newer banger client?)");
   }
   return s;
@@ -310,6 +314,39 @@ artifact_remove(daemon_context& ctx, const std::string& op,
           e.op_id = op;
           set_error(c.getResults().initError(), e);
         });
+    });
+}
+
+kj::Promise<void>
+kernel_export(daemon_context& ctx, const std::string& op,
+              capnp::CallContext<rpc::Daemon::KernelExportParams, rpc::Daemon::KernelExportResults> c) {
+  std::string name = c.getParams().getName();
+  fs::path out = std::string(c.getParams().getPath());
+  auto fail = [c, op](error e) mutable {
+    e.op_id = op;
+    set_error(c.getResults().initError(), e);
+  };
+  if (auto v = actors::validate_artifact_name(artifact_kind::kernel, name); !v) {
+    fail(v.err());
+    return kj::READY_NOW;
+  }
+  auto st = fold(ctx, artifact_kind::kernel, name);
+  if (st.current.empty()) {
+    fail(make_error(errc::not_found, fmt::format("no kernel named \"{}\"; see `banger kernel list`", name)));
+    return kj::READY_NOW;
+  }
+  auto store = store_of(ctx);
+  auto id = st.current;
+  return run_blocking(*ctx.system,
+                      [store, name, id, out] { return actors::export_kernel_bundle(store, name, id, out); })
+    .then([&ctx, c, op, name, out, fail](expected<actors::export_result> r) mutable {
+      if (!r) {
+        fail(r.err());
+        return;
+      }
+      ctx.log.info(op, "kernel {} exported to {}", name, out.string());
+      c.getResults().setEntry(r->entry_json);
+      c.getResults().setCatalog(r->catalog_path);
     });
 }
 

@@ -29,4 +29,8 @@ kj::Promise<void>
 artifact_remove(daemon_context& ctx, const std::string& op,
                 capnp::CallContext<rpc::Daemon::ArtifactRemoveParams, rpc::Daemon::ArtifactRemoveResults> c);
 
+kj::Promise<void>
+kernel_export(daemon_context& ctx, const std::string& op,
+              capnp::CallContext<rpc::Daemon::KernelExportParams, rpc::Daemon::KernelExportResults> c);
+
 } // namespace banger::daemon

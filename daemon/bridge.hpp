@@ -31,4 +31,18 @@ kj::Promise<expected<R>> ask(caf::actor_system& sys, const caf::actor& dest, std
   return kj::mv(paf.promise);
 }
 
+/// Runs blocking `fn` on a detached CAF worker (its own thread) and resolves with its result on
+/// the KJ thread: file I/O and compression never run on the RPC loop.
+template <class F>
+auto run_blocking(caf::actor_system& sys, F fn) -> kj::Promise<decltype(fn())> {
+  using R = decltype(fn());
+  auto paf = kj::newPromiseAndCrossThreadFulfiller<R>();
+  auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<R>>>(kj::mv(paf.fulfiller));
+  sys.spawn<caf::detached>([fulfiller, fn](caf::event_based_actor* self) mutable {
+    (*fulfiller)->fulfill(fn());
+    self->quit();
+  });
+  return kj::mv(paf.promise);
+}
+
 } // namespace banger::daemon

@@ -365,6 +365,13 @@ public:
     return artifact_remove(ctx_, *entered, c);
   }
 
+  kj::Promise<void> kernelExport(KernelExportContext c) override {
+    auto entered = enter("kernelExport", c);
+    if (!entered)
+      return kj::READY_NOW;
+    return kernel_export(ctx_, *entered, c);
+  }
+
 private:
   /// Every method's entry: gives the request its op id, logs it, and checks the peer. Returns
   /// the op id, or nothing after answering `unauthorized`.

@@ -92,6 +92,7 @@ struct ArtifactSource {
     }
     dir @8 :Text;          # image: a directory tree
     tar @9 :Text;          # image: a tar file (plain, gzip, xz, zstd)
+    catalog @10 :Text;     # kernel: the catalog URL to pull the bundle named like the kernel from
   }
 }
 
@@ -134,4 +135,7 @@ interface Daemon {
   artifactList @6 (kind :ArtifactKind) -> (error :Error, items :List(ArtifactInfo));
   artifactShow @7 (kind :ArtifactKind, name :Text) -> (error :Error, info :ArtifactInfo, manifest :Text);
   artifactRemove @8 (kind :ArtifactKind, name :Text) -> (error :Error, removed :Text);
+  # Writes the current version of kernel `name` as a bundle (tar.zst) at `path` (absolute, must
+  # not exist), and adds or replaces its entry in catalog.json beside it.
+  kernelExport @9 (name :Text, path :Text) -> (error :Error, entry :Text, catalog :Text);
 }

@@ -11,6 +11,10 @@
 
 #include "common/process.hpp"
 #include "common/subprocess.hpp"
+#include "fetch/bundle.hpp"
+#include "fetch/catalog.hpp"
+#include "fetch/http.hpp"
+#include "fetch/pull.hpp"
 #include "guestfs/bzimage.hpp"
 #include "guestfs/image.hpp"
 #include "guestfs/initramfs.hpp"
@@ -25,6 +29,7 @@ std::string artifact_source::key() const {
   switch (kind) {
   case type::deb: return "deb:" + path;
   case type::apt: return "apt:" + package;
+  case type::catalog: return "catalog:" + url;
   case type::vmlinux:
     return "vmlinux:" + path + (initrd.empty() ? "" : "+initrd:" + initrd) +
            (modules.empty() ? "" : "+modules:" + modules);
@@ -43,7 +48,10 @@ std::string artifact_source::key() const {
 
 expected<void> check_source(artifact_kind k, const artifact_source& s) {
   bool kernel_source = s.kind == artifact_source::type::deb || s.kind == artifact_source::type::apt ||
-                       s.kind == artifact_source::type::vmlinux;
+                       s.kind == artifact_source::type::vmlinux || s.kind == artifact_source::type::catalog;
+  if (s.kind == artifact_source::type::catalog)
+    if (auto u = fetch::check_http_url(s.url); !u)
+      return u.err();
   if (kernel_source != (k == artifact_kind::kernel))
     return make_error(errc::bad_request, fmt::format("{} cannot be built from {}", to_string(k), s.key()));
   if ((s.kind == artifact_source::type::deb || s.kind == artifact_source::type::vmlinux ||
@@ -243,6 +251,26 @@ expected<job_result> run_artifact_job(const artifact_store& store, artifact_kind
     summary = fmt::format("{} {}", m->kernel_version, guestfs::to_string(m->format));
     break;
   }
+  case artifact_source::type::catalog: {
+    progress("catalog", 0, 0);
+    auto cat = fetch::fetch_catalog(source.url);
+    if (!cat)
+      return std::move(cat).err();
+    auto entry = cat->find(name);
+    if (!entry)
+      return std::move(entry).err();
+    fetch::pull_options opts;
+    opts.progress = [&progress](std::uint64_t done, std::uint64_t total) { progress("download", done, total); };
+    auto pulled = fetch::pull_bundle(*entry, out, opts);
+    if (!pulled)
+      return std::move(pulled).err();
+    progress("verify", 0, 0);
+    auto m = guestfs::verify_kernel_dir(out);
+    if (!m)
+      return std::move(m).err();
+    summary = fmt::format("{} {} from {}", m->kernel_version, guestfs::to_string(m->format), entry->url);
+    break;
+  }
   case artifact_source::type::vmlinux: {
     auto s = import_vmlinux(name, source, out, progress);
     if (!s)
@@ -296,6 +324,68 @@ expected<job_result> run_artifact_job(const artifact_store& store, artifact_kind
                         fmt::format("rename {} to {}: {}", out.string(), final_dir.string(), ec.message()));
   }
   return res;
+}
+
+expected<export_result> export_kernel_bundle(const artifact_store& store, const std::string& name,
+                                             const std::string& id, const fs::path& out) {
+  if (!out.is_absolute())
+    return make_error(errc::bad_request, fmt::format("bundle path {} must be absolute", out.string()));
+  auto dir = store.version_dir(artifact_kind::kernel, name, id);
+  auto m = guestfs::verify_kernel_dir(dir);
+  if (!m)
+    return std::move(m).err();
+  auto files = fetch::list_bundle_files(dir);
+  if (!files)
+    return std::move(files).err();
+  auto written = fetch::write_bundle(dir, *files, out);
+  if (!written)
+    return std::move(written).err();
+  fetch::catalog_entry entry;
+  entry.name = name;
+  entry.version = m->kernel_version.empty() ? id : m->kernel_version;
+  entry.url = out.filename().string();
+  entry.sha256 = written->sha256;
+  entry.size = written->size;
+  auto entry_json = fetch::catalog_entry_json(entry);
+  if (!entry_json) {
+    std::error_code ec;
+    fs::remove(out, ec);
+    return std::move(entry_json).err();
+  }
+  // Merge into catalog.json beside the bundle: same name and arch replaced, others kept.
+  fs::path cat_path = out.parent_path() / "catalog.json";
+  std::vector<fetch::catalog_entry> entries;
+  if (auto existing = read_file(cat_path)) {
+    auto parsed = fetch::parse_catalog(*existing, "http://localhost/catalog.json");
+    if (!parsed)
+      return make_error(errc::bad_request, fmt::format("{} exists but is not a catalog: {}; move it away",
+                                                       cat_path.string(), parsed.err().message));
+    for (auto& e : parsed->kernels) {
+      if (e.name == entry.name && e.arch == entry.arch)
+        continue;
+      // Parsing resolved relative urls against the placeholder: make them relative again.
+      if (e.url.rfind("http://localhost/", 0) == 0)
+        e.url = e.url.substr(17);
+      entries.push_back(e);
+    }
+  }
+  entries.push_back(entry);
+  auto cat = fetch::catalog_json(entries);
+  if (!cat)
+    return std::move(cat).err();
+  fs::path tmp = cat_path;
+  tmp += ".tmp";
+  {
+    std::ofstream f(tmp);
+    f << *cat;
+    if (!f)
+      return make_error(errc::operation_failed, fmt::format("write {}", tmp.string()));
+  }
+  std::error_code ec;
+  fs::rename(tmp, cat_path, ec);
+  if (ec)
+    return make_error(errc::operation_failed, fmt::format("rename {}: {}", cat_path.string(), ec.message()));
+  return export_result{*entry_json, cat_path.string()};
 }
 
 expected<void> remove_artifact_files(const artifact_store& store, artifact_kind k, const std::string& name) {

@@ -38,12 +38,13 @@ struct artifact_store {
 /// Where an artifact comes from. `key()` names it ("deb:/x.deb", "busybox", ...): two requests
 /// with the same key for the same name share one job.
 struct artifact_source {
-  enum class type { deb, apt, vmlinux, busybox, debootstrap, dir, tar };
+  enum class type { deb, apt, vmlinux, catalog, busybox, debootstrap, dir, tar };
   type kind = type::busybox;
   std::string path;                  ///< deb, vmlinux, dir, tar
   std::string initrd;                ///< vmlinux: optional initramfs to use as is
   std::string modules;               ///< vmlinux: optional modules dir to build one from
   std::string package;               ///< apt
+  std::string url;                   ///< catalog: the catalog's URL (the entry is named like the kernel)
   std::string suite = "bookworm";    ///< debootstrap
   std::vector<std::string> packages; ///< debootstrap extras
   std::string key() const;
@@ -65,6 +66,16 @@ using job_progress = std::function<void(const std::string& stage, std::uint64_t 
 /// Builds or imports one version. On failure nothing is left in the store.
 expected<job_result> run_artifact_job(const artifact_store& store, artifact_kind k, const std::string& name,
                                       const artifact_source& source, const job_progress& progress);
+
+struct export_result {
+  std::string entry_json;   ///< the bundle's catalog entry
+  std::string catalog_path; ///< catalog.json beside the bundle, with the entry added or replaced
+};
+
+/// Writes kernel `name`'s version `id` as a bundle at `out` (absolute; must not exist) and
+/// merges its entry into catalog.json in the same directory.
+expected<export_result> export_kernel_bundle(const artifact_store& store, const std::string& name,
+                                             const std::string& id, const std::filesystem::path& out);
 
 /// Removes every version of an artifact from disk.
 expected<void> remove_artifact_files(const artifact_store& store, artifact_kind k, const std::string& name);
