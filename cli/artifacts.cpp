@@ -49,11 +49,16 @@ public:
     else if (p.getDone() > 0)
       amount = " " + mib(p.getDone());
     auto now = std::chrono::steady_clock::now();
+    if (stage == last_stage_ && p.getDone() > 0) {
+      double secs = std::chrono::duration<double>(now - stage_start_).count();
+      if (secs > 0.2)
+        amount += fmt::format(" ({}/s)", mib(static_cast<std::uint64_t>(static_cast<double>(p.getDone()) / secs)));
+    }
     if (tty_) {
       std::cerr << "\r\x1b[K[" << label_ << "] " << stage << amount << std::flush;
       drawn_ = true;
     } else if (stage != last_stage_) {
-      if (!last_stage_.empty())
+      if (!last_stage_.empty() && last_stage_ != "done")
         std::cerr << fmt::format("[{}] {} done in {:.1f}s\n", label_, last_stage_,
                                  std::chrono::duration<double>(now - stage_start_).count());
       stage_start_ = now;
