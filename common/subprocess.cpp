@@ -1,5 +1,5 @@
-// See subprocess.hpp. fork/exec in a new process group; both pipes drained with poll so a chatty
-// child never blocks on a full pipe.
+// See subprocess.hpp. run_process: fork/exec in a new process group; both pipes drained with poll
+// so a chatty child never blocks on a full pipe. spawn_process: the same child setup onto files.
 #include "common/subprocess.hpp"
 
 #include <cerrno>
@@ -12,6 +12,37 @@
 #include <unistd.h>
 
 namespace banger {
+
+namespace {
+
+/// In a forked child: stdin from /dev/null, stdout/stderr onto the given descriptors, the extra
+/// environment and working directory applied, then argv exec'd. Never returns.
+[[noreturn]] void exec_child(const std::vector<std::string>& argv, const process_options& opts, int out_fd,
+                             int err_fd) {
+  int devnull = ::open("/dev/null", O_RDONLY);
+  ::dup2(devnull, STDIN_FILENO);
+  ::dup2(out_fd, STDOUT_FILENO);
+  ::dup2(err_fd, STDERR_FILENO);
+  for (const auto& [k, v] : opts.env) {
+    if (v.empty())
+      ::unsetenv(k.c_str());
+    else
+      ::setenv(k.c_str(), v.c_str(), 1);
+  }
+  if (!opts.cwd.empty() && ::chdir(opts.cwd.c_str()) != 0) {
+    std::fprintf(stderr, "chdir %s: %s\n", opts.cwd.c_str(), std::strerror(errno));
+    ::_exit(127);
+  }
+  std::vector<char*> args;
+  for (const auto& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  ::execvp(args[0], args.data());
+  std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
+  ::_exit(127);
+}
+
+} // namespace
 
 process_result run_process(const std::vector<std::string>& argv, const process_options& opts) {
   process_result r;
@@ -28,27 +59,7 @@ process_result run_process(const std::vector<std::string>& argv, const process_o
   pid_t pid = ::fork();
   if (pid == 0) {
     ::setpgid(0, 0);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    ::dup2(devnull, STDIN_FILENO);
-    ::dup2(out_pipe[1], STDOUT_FILENO);
-    ::dup2(err_pipe[1], STDERR_FILENO);
-    for (const auto& [k, v] : opts.env) {
-      if (v.empty())
-        ::unsetenv(k.c_str());
-      else
-        ::setenv(k.c_str(), v.c_str(), 1);
-    }
-    if (!opts.cwd.empty() && ::chdir(opts.cwd.c_str()) != 0) {
-      std::fprintf(stderr, "chdir %s: %s\n", opts.cwd.c_str(), std::strerror(errno));
-      ::_exit(127);
-    }
-    std::vector<char*> args;
-    for (const auto& a : argv)
-      args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
-    ::_exit(127);
+    exec_child(argv, opts, out_pipe[1], err_pipe[1]);
   }
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
@@ -91,6 +102,19 @@ process_result run_process(const std::vector<std::string>& argv, const process_o
   }
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+int spawn_process(const std::vector<std::string>& argv, const process_options& opts,
+                  const std::filesystem::path& out_file, const std::filesystem::path& err_file) {
+  if (argv.empty())
+    return -1;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int out = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    exec_child(argv, opts, out, err);
+  }
+  return pid;
 }
 
 std::string describe_command(const std::vector<std::string>& argv) {

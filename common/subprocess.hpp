@@ -1,6 +1,7 @@
 // Running a program to completion: stdout and stderr captured, extra environment, a working
 // directory and a timeout (the whole process group is killed when it passes). Blocking: call
-// from worker threads, never from an event-based actor.
+// from worker threads, never from an event-based actor. Also starting one in the background
+// with its output going to files (the caller reaps it).
 #pragma once
 
 #include <chrono>
@@ -26,6 +27,12 @@ struct process_options {
 
 /// Runs argv[0] (looked up in PATH) with stdin from /dev/null.
 process_result run_process(const std::vector<std::string>& argv, const process_options& opts = {});
+
+/// Starts argv[0] (looked up in PATH) in the background, in the caller's process group, with
+/// stdin from /dev/null and stdout/stderr appended to `out_file`/`err_file` (created 0644).
+/// opts.timeout does not apply. Returns the pid for the caller to reap, or -1 when fork failed.
+int spawn_process(const std::vector<std::string>& argv, const process_options& opts,
+                  const std::filesystem::path& out_file, const std::filesystem::path& err_file);
 
 /// "cmd arg1 arg2" for messages; arguments with spaces are single-quoted.
 std::string describe_command(const std::vector<std::string>& argv);

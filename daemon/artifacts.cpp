@@ -30,7 +30,7 @@ artifact_kind kind_of(rpc::ArtifactKind k) {
 }
 
 actors::artifact_store store_of(const daemon_context& ctx) {
-  return actors::artifact_store{ctx.paths.state, ctx.agent_bin, ctx.init_bin};
+  return actors::artifact_store{ctx.paths.state, ctx.agent_bin, ctx.init_bin, ctx.paths.cache};
 }
 
 expected<actors::artifact_source> source_of(rpc::ArtifactSource::Reader r) {

@@ -114,8 +114,9 @@ int main(int argc, char** argv) {
     caf::actor writer = actors::spawn_journal_writer(sys, **journal);
     // Entity kinds: one actor per kernel and per image name (VMs come next).
     auto self_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path();
-    actors::artifact_deps art{journal->get(), &writer,
-                              actors::artifact_store{d->state, self_dir / "banger-agent", self_dir / "banger-init"}};
+    actors::artifact_deps art{
+      journal->get(), &writer,
+      actors::artifact_store{d->state, self_dir / "banger-agent", self_dir / "banger-init", d->cache}};
     actors::registry_config kinds;
     for (auto k : {actors::artifact_kind::kernel, actors::artifact_kind::image})
       kinds.kinds[std::string(actors::to_string(k))] = [art, k](caf::actor_system& s, const std::string& name) {

@@ -4,17 +4,14 @@
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
 
+#include "fetch/test_support.hpp"
+
 using namespace banger;
 using namespace banger::fetch;
+using banger::fetch::test_support::why;
 using nlohmann::json;
 
 namespace {
-
-/// The error message of a failed result, "" otherwise (Boost evaluates messages eagerly).
-template <class T>
-std::string why(const banger::expected<T>& r) {
-  return r ? std::string() : r.err().message;
-}
 
 constexpr const char* base = "http://127.0.0.1:8123/kernels/catalog.json";
 const std::string sha(64, 'a');

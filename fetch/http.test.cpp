@@ -25,37 +25,16 @@
 #include "fetch/catalog.hpp"
 #include "fetch/pull.hpp"
 #include "fetch/sha256.hpp"
+#include "fetch/test_support.hpp"
 #include "tests/support/proc.hpp"
 
 using namespace banger;
 using namespace banger::fetch;
+using namespace banger::fetch::test_support;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 namespace {
-
-/// The error message of a failed result, "" otherwise (Boost evaluates messages eagerly).
-template <class T>
-std::string why(const banger::expected<T>& r) {
-  return r ? std::string() : r.err().message;
-}
-
-void write_text(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::vector<std::string> listing(const fs::path& dir) {
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(dir))
-    names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
-}
 
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 

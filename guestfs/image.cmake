@@ -1,10 +1,12 @@
 # banger_guestfs_image: guest images (image.hpp): busybox and debootstrap builds, directory and
-# tar imports, verification. Staging and finishing in image.cpp, imports in image_import.cpp.
+# tar imports, verification. Staging and finishing in image.cpp, imports in image_import.cpp,
+# the debootstrap cache's tar writer in image_cache.cpp.
 find_package(LibArchive REQUIRED)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 
 add_library(banger_guestfs_image STATIC
   ${CMAKE_CURRENT_LIST_DIR}/image.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/image_cache.cpp
   ${CMAKE_CURRENT_LIST_DIR}/image_import.cpp)
 target_link_libraries(banger_guestfs_image
   PUBLIC banger_common

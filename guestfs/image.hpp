@@ -7,6 +7,15 @@
 //     manifest.json   {"name", "source", "init", "created_ns", "packages" (list), "packages_sha256",
 //                      "files": [{"name", "sha256", "size"}, ...]}   (files sorted by name)
 //
+// The debootstrap builder can keep Debian's tree in a cache directory, keyed by content:
+//
+//   <cache_dir>/debootstrap-<suite>-<first 16 hex of debootstrap_cache_key>.tar.zst
+//                   pax tar, zstd; members relative ("etc/passwd"), numeric owners, modes,
+//                   mtimes, symlinks, hard links, xattrs; no device nodes, fifos or sockets.
+//                   The tree after debootstrap, trimming and host key removal, before anything
+//                   of banger's is added. Written as "<name>.tmp-XXXXXX" and renamed, so a
+//                   reader sees a whole file or none; read with the tar import's refusals.
+//
 // Builders fill `dest` (which must not exist) through a scratch tree beside it and leave nothing
 // behind on failure. Blocking (subprocesses, file I/O): call from a worker thread, never from
 // an event-based actor. `progress` is called on the calling thread.
@@ -55,9 +64,24 @@ struct debootstrap_spec {
   std::string mirror = "http://deb.debian.org/debian";
   /// Added to the defaults: openssh-server, ca-certificates, curl, git, iproute2.
   std::vector<std::string> packages;
+  /// Where Debian trees are cached between builds (created when missing); empty: no cache.
+  std::filesystem::path cache_dir;
 };
 
-/// debootstrap --variant=minbase (needs root). Host keys removed, apt caches and docs trimmed.
+/// Bumped whenever what the builder caches changes (trimming, tar layout), so old cache files
+/// stop matching.
+constexpr int debootstrap_cache_format = 1;
+
+/// sha256 (64 hex digits) over the suite, the mirror, the sorted package list including the
+/// defaults, and debootstrap_cache_format. cache_dir plays no part.
+std::string debootstrap_cache_key(const debootstrap_spec& spec);
+
+/// debootstrap --variant=minbase (needs root). Host keys removed, apt caches and docs trimmed,
+/// device nodes, fifos and sockets dropped (banger-init mounts /dev). With `spec.cache_dir`, a
+/// cached tree for the same key replaces the debootstrap run (progress stage "cache-hit" instead
+/// of "debootstrap"); an unreadable or hostile cache file counts as a miss and is replaced. A
+/// miss fills the cache; failing to write it is reported as a progress stage starting with
+/// "cache: " and does not fail the build. Either way the image's packages are the same.
 expected<image_manifest> build_debootstrap_image(const std::string& name, const debootstrap_spec& spec,
                                                  const guest_binaries& bins, const std::filesystem::path& dest,
                                                  const progress_fn& progress);

@@ -1,11 +1,16 @@
 // Unit tests for image.hpp: real images built with stand-in guest binaries (small scripts, so
 // the test needs no static build), read back in-process with ext4_image; manifests checked
-// against sha256sum; hostile directories and tar files refused with nothing left behind.
+// against sha256sum; hostile directories and tar files refused with nothing left behind. The
+// debootstrap cache is tested offline: a stand-in `debootstrap` first in PATH either copies a
+// small Debian-like tree or fails, so a hit is a build that never ran it.
 #include <boost/test/unit_test.hpp>
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <cstdlib>
+#include <fmt/format.h>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <sys/stat.h>
@@ -220,10 +225,10 @@ BOOST_AUTO_TEST_CASE(a_failed_build_leaves_nothing_and_dest_must_be_new) {
 }
 
 BOOST_AUTO_TEST_CASE(debootstrap_spec_is_validated_before_anything_runs) {
-  for (auto bad :
-       {debootstrap_spec{"book worm", "http://deb.debian.org/debian", {}}, debootstrap_spec{"bookworm", "ftp://x", {}},
-        debootstrap_spec{"bookworm", "http://deb.debian.org/debian", {"curl,evil"}},
-        debootstrap_spec{"bookworm", "http://deb.debian.org/debian", {"--option"}}}) {
+  for (auto bad : {debootstrap_spec{"book worm", "http://deb.debian.org/debian", {}, {}},
+                   debootstrap_spec{"bookworm", "ftp://x", {}, {}},
+                   debootstrap_spec{"bookworm", "http://deb.debian.org/debian", {"curl,evil"}, {}},
+                   debootstrap_spec{"bookworm", "http://deb.debian.org/debian", {"--option"}, {}}}) {
     auto r = build_debootstrap_image("d", bad, bins, images / "d", {});
     BOOST_TEST_REQUIRE(!r.has_value());
     BOOST_TEST((r.err().code == errc::bad_request), r.err().message);
@@ -417,6 +422,355 @@ BOOST_AUTO_TEST_CASE(tar_import_refuses_hostile_members_and_leaves_nothing) {
   auto g = import_tar_image("g", garbage, bins, images / "g", {});
   BOOST_TEST_REQUIRE(!g.has_value());
   BOOST_TEST(leftovers().empty());
+}
+
+namespace {
+
+/// Debootstrap builds need root (the tree's owners); as anyone else these tests are skipped.
+struct running_as_root {
+  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
+    boost::test_tools::assertion_result r(::geteuid() == 0);
+    r.message() << "debootstrap image builds need root (the tree keeps its owners): run the unit tests as root";
+    return r;
+  }
+};
+
+/// Puts `dir` first in PATH for the guard's lifetime, so the builder finds a stand-in debootstrap.
+struct path_prepended {
+  std::string old;
+  explicit path_prepended(const fs::path& dir) : old(std::getenv("PATH") ? std::getenv("PATH") : "") {
+    ::setenv("PATH", (dir.string() + ":" + old).c_str(), 1);
+  }
+  ~path_prepended() { ::setenv("PATH", old.c_str(), 1); }
+  path_prepended(const path_prepended&) = delete;
+  path_prepended& operator=(const path_prepended&) = delete;
+};
+
+const std::vector<std::string> debian_packages{"base-files", "busybox", "openssh-server"};
+
+/// A small stand-in for Debian's tree: /etc/debian_version, a dpkg status file, files with
+/// varied owners and modes, symlinks (one owned by a non-root user), a hard link, ssh host keys.
+fs::path debian_like_tree(const fs::path& at) {
+  spit(at / "etc/debian_version", "12.8\n");
+  spit(at / "var/lib/dpkg/status", "Package: base-files\nStatus: install ok installed\n\n"
+                                   "Package: busybox\nStatus: install ok installed\n\n"
+                                   "Package: gone\nStatus: deinstall ok config-files\n\n"
+                                   "Package: openssh-server\nStatus: install ok installed\n");
+  spit(at / "usr/bin/busybox", "#!/bin/sh\n# busybox\n", fs::perms(0755));
+  spit(at / "usr/sbin/sshd", "#!/bin/sh\n", fs::perms(0755));
+  spit(at / "etc/ssh/sshd_config", "Include /etc/ssh/sshd_config.d/*.conf\n");
+  spit(at / "etc/ssh/ssh_host_ed25519_key", "PRIVATE", fs::perms(0600));
+  spit(at / "etc/shadow", "root:*:19000:0:99999:7:::\n", fs::perms(0640));
+  spit(at / "home/user/.bashrc", "# user\n", fs::perms(0600));
+  spit(at / "usr/bin/passwd", "p", fs::perms(0755));
+  spit(at / "usr/bin/perl", "#!perl\n", fs::perms(0755));
+  spit(at / "root/.profile", "PS1='# '\n");
+  fs::create_directories(at / "var/mail");
+  fs::create_directories(at / "dev");
+  fs::create_hard_link(at / "usr/bin/perl", at / "usr/bin/perl5.36");
+  fs::create_symlink("usr/bin", at / "bin");
+  fs::create_symlink("usr/sbin", at / "sbin");
+  fs::create_symlink("/usr/bin/busybox", at / "usr/bin/sh");
+  fs::create_symlink("../../etc/debian_version", at / "home/user/version");
+  BOOST_REQUIRE(::chown((at / "etc/shadow").c_str(), 0, 42) == 0);
+  BOOST_REQUIRE(::chown((at / "home/user").c_str(), 1000, 1000) == 0);
+  BOOST_REQUIRE(::chown((at / "home/user/.bashrc").c_str(), 1000, 1000) == 0);
+  BOOST_REQUIRE(::lchown((at / "home/user/version").c_str(), 1000, 1000) == 0);
+  BOOST_REQUIRE(::chown((at / "var/mail").c_str(), 0, 8) == 0);
+  BOOST_REQUIRE(::chown((at / "usr/bin/passwd").c_str(), 0, 0) == 0);
+  fs::permissions(at / "var/mail", fs::perms(02775));
+  fs::permissions(at / "home/user", fs::perms(0750));
+  fs::permissions(at / "usr/bin/passwd", fs::perms(04755));
+  fs::permissions(at / "root", fs::perms(0700));
+  return at;
+}
+
+/// A stand-in debootstrap: `body` runs with the target directory in $4 (the builder's argv is
+/// --variant=minbase --include=... <suite> <target> <mirror>).
+void fake_debootstrap(const fs::path& dir, std::string_view body) {
+  spit(dir / "debootstrap", fmt::format("#!/bin/sh\nset -e\n{}\n", body), fs::perms(0755));
+}
+
+/// debootstrap copying the stand-in tree, plus what trimming must remove: docs, a fifo and a
+/// device node in /dev. Records its arguments in `args`.
+std::string copying_debootstrap(const fs::path& tree, const fs::path& args) {
+  return fmt::format("echo \"$@\" > '{}'\nmkdir -p \"$4\"\ncp -a '{}'/. \"$4\"/\n"
+                     "mkdir -p \"$4/usr/share/doc/busybox\" && echo doc > \"$4/usr/share/doc/busybox/README\"\n"
+                     "mkfifo \"$4/dev/initctl\"\nmknod \"$4/dev/null\" c 1 3 || true",
+                     args.string(), tree.string());
+}
+
+bool has_stage(const std::vector<std::string>& stages, std::string_view prefix) {
+  return std::any_of(stages.begin(), stages.end(), [&](auto& s) { return s.starts_with(prefix); });
+}
+
+std::string stage_list(const std::vector<std::string>& stages) {
+  std::string out;
+  for (auto& s : stages)
+    if (out.empty() || !out.ends_with(s + " "))
+      out += s + " ";
+  return out;
+}
+
+std::string cache_name(const debootstrap_spec& spec) {
+  return "debootstrap-" + spec.suite + "-" + debootstrap_cache_key(spec).substr(0, 16) + ".tar.zst";
+}
+
+/// The stand-in tree as the image must hold it, whichever way it was built.
+void check_debian_like_image(const fs::path& dest) {
+  check_injected(dest / "rootfs.ext4");
+  auto img = ext4_image::open(dest / "rootfs.ext4", false);
+  BOOST_TEST_REQUIRE(img.has_value(), why(img));
+  BOOST_TEST(*img->read_file("/etc/debian_version") == "12.8\n");
+  BOOST_TEST(*img->read_file("/etc/hostname") == "banger\n");
+  BOOST_TEST(!*img->exists("/etc/ssh/ssh_host_ed25519_key"));
+  BOOST_TEST(img->read_file("/etc/ssh/sshd_config.d/banger.conf").has_value());
+  BOOST_TEST(*img->read_file("/usr/sbin/init") == fake_init); // through the image's /sbin link
+  BOOST_TEST(*img->read_file("/bin/sh") == "#!/bin/sh\n# busybox\n");
+  BOOST_TEST(*img->read_file("/usr/bin/perl5.36") == "#!perl\n");
+  BOOST_TEST(!*img->exists("/dev/initctl"));
+  BOOST_TEST(!*img->exists("/dev/null"));
+  BOOST_TEST(!*img->exists("/usr/share/doc/busybox"));
+  struct want {
+    const char* dir;
+    const char* name;
+    entry_type type;
+    std::uint32_t mode, uid, gid;
+  };
+  for (auto w : {want{"/etc", "shadow", entry_type::regular, 0640, 0, 42},
+                 want{"/home", "user", entry_type::directory, 0750, 1000, 1000},
+                 want{"/home/user", ".bashrc", entry_type::regular, 0600, 1000, 1000},
+                 want{"/var", "mail", entry_type::directory, 02775, 0, 8},
+                 want{"/usr/bin", "passwd", entry_type::regular, 04755, 0, 0},
+                 want{"/usr/bin", "busybox", entry_type::regular, 0755, 0, 0}}) {
+    auto e = entry(*img, w.dir, w.name);
+    BOOST_TEST_REQUIRE(e.has_value(), w.dir << "/" << w.name << " missing");
+    BOOST_TEST((e->type == w.type), w.dir << "/" << w.name);
+    BOOST_TEST(e->mode == w.mode, w.dir << "/" << w.name);
+    BOOST_TEST(e->uid == w.uid, w.dir << "/" << w.name);
+    BOOST_TEST(e->gid == w.gid, w.dir << "/" << w.name);
+  }
+  auto link = entry(*img, "/home/user", "version");
+  BOOST_TEST_REQUIRE(link.has_value());
+  BOOST_TEST((link->type == entry_type::symlink));
+  BOOST_TEST(link->uid == 1000u);
+  BOOST_TEST(*img->read_file("/home/user/version") == "12.8\n");
+  BOOST_TEST((entry(*img, "/", "bin")->type == entry_type::symlink));
+  auto seed = ext4_image::open(dest / "work-seed.ext4", false);
+  BOOST_TEST_REQUIRE(seed.has_value(), why(seed));
+  BOOST_TEST(*seed->read_file("/.profile") == "PS1='# '\n");
+  check_manifest_sums(dest);
+  BOOST_TEST(verify_image_dir(dest).has_value());
+}
+
+std::string sha256_of(std::string_view text, const fs::path& scratch) {
+  spit(scratch, text);
+  auto r = run({"sha256sum", scratch.string()});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  return r.out.substr(0, 64);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(debootstrap_cache_key_covers_suite_mirror_and_packages) {
+  debootstrap_spec base;
+  auto key = debootstrap_cache_key(base);
+  BOOST_TEST(key.size() == 64u);
+  BOOST_TEST(key.find_first_not_of("0123456789abcdef") == std::string::npos, key);
+  auto with = [&](auto change) {
+    auto s = base;
+    change(s);
+    return debootstrap_cache_key(s);
+  };
+  // The same package set, however spelled, and wherever cached: the same key.
+  BOOST_TEST(with([](auto& s) { s.packages = {"curl", "git"}; }) == key); // defaults named again
+  BOOST_TEST(with([](auto& s) { s.cache_dir = "/elsewhere"; }) == key);
+  BOOST_TEST(with([](auto& s) {
+               s.packages = {"procps", "vim"};
+             }) == with([](auto& s) {
+               s.packages = {"vim", "procps", "vim"};
+             }));
+  for (auto other :
+       {with([](auto& s) { s.suite = "trixie"; }), with([](auto& s) { s.mirror = "http://ftp.de.debian.org/debian"; }),
+        with([](auto& s) { s.packages = {"procps"}; })})
+    BOOST_TEST(other != key);
+}
+
+BOOST_AUTO_TEST_CASE(debootstrap_cache_hit_builds_without_running_debootstrap,
+                     *boost::unit_test::precondition(running_as_root{})) {
+  auto seed = debian_like_tree(tmp.path / "seed");
+  debootstrap_spec spec;
+  spec.packages = {"procps"};
+  spec.cache_dir = tmp.path / "cache";
+  fs::create_directories(spec.cache_dir);
+  auto cached = spec.cache_dir / cache_name(spec);
+  auto tar = run({"tar", "--numeric-owner", "--xattrs", "--zstd", "-C", seed.string(), "-cf", cached.string(), "."});
+  BOOST_TEST_REQUIRE(tar.exit_code == 0, tar.err);
+  auto cached_bytes = slurp(cached);
+  auto fake = tmp.path / "fake-bin";
+  fake_debootstrap(fake, fmt::format("touch '{}'\nexit 1", (tmp.path / "debootstrap-ran").string()));
+  path_prepended path(fake);
+
+  std::vector<std::string> stages;
+  auto dest = images / "deb";
+  auto m = build_debootstrap_image(
+    "deb", spec, bins, dest, [&](const std::string& stage, std::uint64_t, std::uint64_t) { stages.push_back(stage); });
+  BOOST_TEST_REQUIRE(m.has_value(), why(m));
+  BOOST_TEST(has_stage(stages, "cache-hit"), stage_list(stages));
+  BOOST_TEST(!has_stage(stages, "debootstrap"), stage_list(stages));
+  BOOST_TEST(!fs::exists(tmp.path / "debootstrap-ran"));
+  BOOST_TEST(leftovers("deb").empty());
+  BOOST_TEST(m->source == "debootstrap:bookworm");
+  BOOST_TEST(m->packages == debian_packages);
+  BOOST_TEST(m->packages_sha256 == sha256_of("base-files\nbusybox\nopenssh-server", tmp.path / "joined"));
+  check_debian_like_image(dest);
+  BOOST_TEST((slurp(cached) == cached_bytes)); // a hit leaves the cache alone
+  BOOST_TEST(fs::exists(seed / "etc/ssh/ssh_host_ed25519_key"));
+}
+
+BOOST_AUTO_TEST_CASE(debootstrap_cache_miss_fills_the_cache_and_the_next_build_hits,
+                     *boost::unit_test::precondition(running_as_root{})) {
+  auto seed = debian_like_tree(tmp.path / "seed");
+  debootstrap_spec spec;
+  spec.packages = {"procps"};
+  spec.cache_dir = tmp.path / "cache/debootstrap"; // created by the build
+  auto fake = tmp.path / "fake-bin";
+  auto args = tmp.path / "debootstrap-args";
+  fake_debootstrap(fake, copying_debootstrap(seed, args));
+  path_prepended path(fake);
+
+  std::vector<std::string> stages;
+  auto collect = [&](const std::string& stage, std::uint64_t, std::uint64_t) { stages.push_back(stage); };
+  auto first = build_debootstrap_image("deb", spec, bins, images / "first", collect);
+  BOOST_TEST_REQUIRE(first.has_value(), why(first));
+  BOOST_TEST(has_stage(stages, "debootstrap"), stage_list(stages));
+  BOOST_TEST(!has_stage(stages, "cache-hit"), stage_list(stages));
+  BOOST_TEST(!has_stage(stages, "cache:"), stage_list(stages)); // no failure to report
+  auto argv = slurp(args);
+  BOOST_TEST(argv.starts_with("--variant=minbase --include=openssh-server,ca-certificates,curl,git,iproute2,procps "
+                              "bookworm " +
+                              (images / "first.building-").string()),
+             argv);
+  BOOST_TEST(argv.ends_with("/tree http://deb.debian.org/debian\n"), argv);
+  check_debian_like_image(images / "first");
+
+  // The cache holds exactly one whole file, named by the key, with Debian's tree only.
+  std::vector<std::string> cache_files;
+  for (auto& e : fs::directory_iterator(spec.cache_dir))
+    cache_files.push_back(e.path().filename().string());
+  BOOST_TEST_REQUIRE((cache_files == std::vector<std::string>{cache_name(spec)}), cache_files.size() << " files");
+  auto unpacked = tmp.path / "unpacked";
+  fs::create_directories(unpacked);
+  auto x = run({"tar", "--numeric-owner", "--zstd", "-C", unpacked.string(), "-xf",
+                (spec.cache_dir / cache_files.front()).string()});
+  BOOST_TEST_REQUIRE(x.exit_code == 0, x.err);
+  BOOST_TEST(slurp(unpacked / "etc/debian_version") == "12.8\n");
+  BOOST_TEST(fs::exists(unpacked / "var/lib/dpkg/status"));
+  for (auto* absent : {"etc/ssh/ssh_host_ed25519_key", "etc/hostname", "etc/ssh/sshd_config.d", "usr/local/sbin",
+                       "usr/share/doc/busybox", "dev/initctl", "dev/null"})
+    BOOST_TEST(!fs::exists(fs::symlink_status(unpacked / absent)), absent << " in the cache");
+  struct stat st {};
+  BOOST_TEST_REQUIRE(::lstat((unpacked / "home/user/version").c_str(), &st) == 0);
+  BOOST_TEST(S_ISLNK(st.st_mode));
+  BOOST_TEST(st.st_uid == 1000u);
+  BOOST_TEST_REQUIRE(::stat((unpacked / "usr/bin/perl5.36").c_str(), &st) == 0);
+  BOOST_TEST(st.st_nlink == 2u);
+
+  // The next build for the same spec never runs debootstrap and makes the same image.
+  fake_debootstrap(fake, "exit 1");
+  stages.clear();
+  auto second = build_debootstrap_image("deb", spec, bins, images / "second", collect);
+  BOOST_TEST_REQUIRE(second.has_value(), why(second));
+  BOOST_TEST(has_stage(stages, "cache-hit"), stage_list(stages));
+  BOOST_TEST(!has_stage(stages, "debootstrap"), stage_list(stages));
+  BOOST_TEST(second->packages == first->packages);
+  BOOST_TEST(second->packages_sha256 == first->packages_sha256);
+  check_debian_like_image(images / "second");
+
+  // Another package set is another key: a miss, and debootstrap (now failing) runs.
+  auto other = spec;
+  other.packages = {"vim"};
+  stages.clear();
+  auto third = build_debootstrap_image("deb", other, bins, images / "third", collect);
+  BOOST_TEST_REQUIRE(!third.has_value());
+  BOOST_TEST(third.err().message.find("debootstrap bookworm") != std::string::npos, third.err().message);
+  BOOST_TEST(has_stage(stages, "debootstrap"), stage_list(stages));
+  BOOST_TEST(leftovers("second").size() == 1u); // "first" only
+}
+
+BOOST_AUTO_TEST_CASE(unusable_debootstrap_cache_files_are_misses_and_are_replaced,
+                     *boost::unit_test::precondition(running_as_root{})) {
+  auto seed = debian_like_tree(tmp.path / "seed");
+  auto fake = tmp.path / "fake-bin";
+  fake_debootstrap(fake, copying_debootstrap(seed, tmp.path / "args"));
+  path_prepended path(fake);
+  debootstrap_spec spec;
+  spec.cache_dir = tmp.path / "cache";
+  fs::create_directories(spec.cache_dir);
+  auto cached = spec.cache_dir / cache_name(spec);
+  const std::vector<std::pair<std::string, std::function<void()>>> unusable{
+    {"garbage", [&] { spit(cached, std::string(4096, 'x')); }},
+    {"empty", [&] { spit(cached, ""); }},
+    {"hostile member",
+     [&] {
+       write_tar(cached, {{"etc", 'd', ""}, {"etc/../../evil", 'f', "x"}});
+     }},
+    {"no dpkg status",
+     [&] {
+       write_tar(cached, {{"etc", 'd', ""}, {"etc/debian_version", 'f', "12\n"}});
+     }},
+  };
+  int i = 0;
+  for (auto& [what, corrupt] : unusable) {
+    BOOST_TEST_CONTEXT(what) {
+      corrupt();
+      auto bad_bytes = slurp(cached);
+      std::vector<std::string> stages;
+      auto dest = images / ("deb" + std::to_string(i++));
+      auto m =
+        build_debootstrap_image("deb", spec, bins, dest, [&](const std::string& stage, std::uint64_t, std::uint64_t) {
+          stages.push_back(stage);
+        });
+      BOOST_TEST_REQUIRE(m.has_value(), why(m));
+      BOOST_TEST(has_stage(stages, "cache: " + cached.string() + " unusable"), stage_list(stages));
+      BOOST_TEST(has_stage(stages, "debootstrap"), stage_list(stages));
+      BOOST_TEST(!has_stage(stages, "cache-hit"), stage_list(stages));
+      BOOST_TEST(m->packages == debian_packages);
+      check_debian_like_image(dest);
+      BOOST_TEST((slurp(cached) != bad_bytes)); // replaced by a good one
+      BOOST_TEST(std::distance(fs::directory_iterator(spec.cache_dir), fs::directory_iterator()) == 1);
+    }
+  }
+  BOOST_TEST(!fs::exists(tmp.path / "evil"));
+
+  // The replacement serves the next build.
+  fake_debootstrap(fake, "exit 1");
+  std::vector<std::string> stages;
+  auto hit =
+    build_debootstrap_image("deb", spec, bins, images / "hit",
+                            [&](const std::string& stage, std::uint64_t, std::uint64_t) { stages.push_back(stage); });
+  BOOST_TEST_REQUIRE(hit.has_value(), why(hit));
+  BOOST_TEST(has_stage(stages, "cache-hit"), stage_list(stages));
+  check_debian_like_image(images / "hit");
+}
+
+BOOST_AUTO_TEST_CASE(a_cache_that_cannot_be_written_does_not_fail_the_build,
+                     *boost::unit_test::precondition(running_as_root{})) {
+  auto seed = debian_like_tree(tmp.path / "seed");
+  auto fake = tmp.path / "fake-bin";
+  fake_debootstrap(fake, copying_debootstrap(seed, tmp.path / "args"));
+  path_prepended path(fake);
+  spit(tmp.path / "not-a-dir", "x");
+  debootstrap_spec spec;
+  spec.cache_dir = tmp.path / "not-a-dir/cache";
+  std::vector<std::string> stages;
+  auto m =
+    build_debootstrap_image("deb", spec, bins, images / "deb",
+                            [&](const std::string& stage, std::uint64_t, std::uint64_t) { stages.push_back(stage); });
+  BOOST_TEST_REQUIRE(m.has_value(), why(m));
+  BOOST_TEST(has_stage(stages, "cache: not written: mkdir " + spec.cache_dir.string()), stage_list(stages));
+  check_debian_like_image(images / "deb");
+  BOOST_TEST(leftovers("deb").empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

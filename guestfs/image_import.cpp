@@ -3,7 +3,8 @@
 // a whole (nothing is left behind): names that are absolute or contain "..", device nodes,
 // fifos and sockets, hard links to anything not already extracted, and relative symlinks
 // climbing above the image root. Absolute symlink targets are fine: the guest resolves them
-// in its own root, and the staging code never follows them (resolve_in_tree, libext2fs).
+// in its own root, and the staging code never follows them (resolve_in_tree, libext2fs). The
+// debootstrap cache (image.cpp) reads its tar files through the same extract_tar.
 //
 // Ownership: kept as found when running as root (the image's uids are the guest's), otherwise
 // everything becomes root:root (an unprivileged copy cannot keep them). Extended attributes
@@ -171,8 +172,21 @@ std::string archive_text(archive* a) {
   return s ? s : "unknown libarchive error";
 }
 
+detail::finish_spec import_spec(const std::string& name, std::string source, bool as_root) {
+  detail::finish_spec spec;
+  spec.manifest.name = name;
+  spec.manifest.source = std::move(source);
+  spec.manifest.init = "banger-init";
+  spec.everything_root_owned = !as_root;
+  return spec;
+}
+
+} // namespace
+
+namespace detail {
+
 expected<void> extract_tar(const fs::path& tar, const fs::path& tree, const std::string& what, bool as_root,
-                           const progress_fn& progress) {
+                           const std::string& stage, const progress_fn& progress) {
   std::unique_ptr<archive, archive_deleter> in(archive_read_new());
   archive_read_support_filter_all(in.get());
   archive_read_support_format_tar(in.get());
@@ -249,7 +263,7 @@ expected<void> extract_tar(const fs::path& tar, const fs::path& tree, const std:
       return make_error(errc::operation_failed,
                         fmt::format("{}: writing {}: {}", what, *name, archive_text(out.get())));
     if (progress && entries % 1000 == 0)
-      progress("extract", bytes, 0);
+      progress(stage, bytes, 0);
   }
   if (archive_write_close(out.get()) < ARCHIVE_WARN)
     return make_error(errc::operation_failed,
@@ -257,16 +271,7 @@ expected<void> extract_tar(const fs::path& tar, const fs::path& tree, const std:
   return {};
 }
 
-detail::finish_spec import_spec(const std::string& name, std::string source, bool as_root) {
-  detail::finish_spec spec;
-  spec.manifest.name = name;
-  spec.manifest.source = std::move(source);
-  spec.manifest.init = "banger-init";
-  spec.everything_root_owned = !as_root;
-  return spec;
-}
-
-} // namespace
+} // namespace detail
 
 expected<image_manifest> import_dir_image(const std::string& name, const fs::path& dir, const guest_binaries& bins,
                                           const fs::path& dest, const progress_fn& progress) {
@@ -318,7 +323,7 @@ expected<image_manifest> import_tar_image(const std::string& name, const fs::pat
   auto tree = fs::canonical(stage->tree(), ec);
   if (ec)
     return sys_error("realpath", stage->tree(), ec.value());
-  if (auto r = extract_tar(source, tree, what, as_root, progress); !r)
+  if (auto r = detail::extract_tar(source, tree, what, as_root, "extract", progress); !r)
     return std::move(r).err();
   return detail::finish(*stage, import_spec(name, "tar:" + source.string(), as_root), bins, dest, progress);
 }

@@ -1,5 +1,6 @@
 // Internal to banger_guestfs_image: the staging machinery image.cpp's builders and
-// image_import.cpp's importers share. Not installed, not included outside guestfs/image*.cpp.
+// image_import.cpp's importers share, and the tar reading and writing behind the debootstrap
+// cache (image_import.cpp, image_cache.cpp). Not installed, not included outside guestfs/image*.cpp.
 //
 // Every builder works in one scratch directory beside `dest`:
 //
@@ -68,6 +69,20 @@ std::optional<std::filesystem::path> resolve_in_tree(const std::filesystem::path
 /// Allocated size estimate of a tree (files rounded up to 4 KiB, one block per directory and
 /// long symlink, 256 bytes of inode per entry). Symlinks are not followed.
 std::uint64_t tree_bytes(const std::filesystem::path& tree);
+
+/// Extracts tar file `tar` (any compression libarchive reads) into the existing directory
+/// `tree` (canonical: no symlinks in it), refusing hostile members as image.hpp's tar import
+/// does (errc::bad_request, "<what>: refusing member ..."). Owners and xattrs are kept when
+/// `as_root`. Reports stage `stage` with bytes extracted. Defined in image_import.cpp.
+expected<void> extract_tar(const std::filesystem::path& tar, const std::filesystem::path& tree, const std::string& what,
+                           bool as_root, const std::string& stage, const progress_fn& progress);
+
+/// Writes `tree` as a pax + zstd tar to `file` in the cache layout image.hpp draws: first as
+/// "<file>.tmp-XXXXXX" beside it, fsynced, then renamed over `file`; the temporary is removed on
+/// failure. Creates `file`'s directory when missing. Refuses device nodes, fifos and sockets.
+/// Reports stage "cache" with bytes written. Defined in image_cache.cpp.
+expected<void> write_cache_tar(const std::filesystem::path& tree, const std::filesystem::path& file,
+                               const progress_fn& progress);
 
 /// Errors as values from a scratch-directory syscall: "<what> <path>: <errno text>".
 error sys_error(std::string_view what, const std::filesystem::path& path, int err);

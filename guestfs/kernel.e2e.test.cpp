@@ -4,27 +4,25 @@
 // (TCG) with the initramfs built here and a busybox ext4 root whose /sbin/init prints a marker
 // and powers off. One guest at a time. No network means a failure with a message, never a pass.
 //
-// Cache: $BANGER_TEST_CACHE (default /var/cache/banger-test)/kernels/<package>_<version>.deb.
+// Cache: tests/support/kernel_cache.hpp (shared with tests/e2e).
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <csignal>
-#include <cstdlib>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <fstream>
 #include <iostream>
 #include <set>
 #include <sstream>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
 
 #include "guestfs/deb.hpp"
 #include "guestfs/initramfs.hpp"
 #include "guestfs/kernel_dir.hpp"
+#include "tests/support/kernel_cache.hpp"
 #include "tests/support/proc.hpp"
 
 namespace banger::guestfs {
@@ -33,7 +31,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using banger::test::cloud_kernel_deb;
+using banger::test::microvm_argv;
 using banger::test::run;
+using banger::test::slurp;
 using banger::test::temp_dir;
 
 template <class T>
@@ -42,78 +43,6 @@ std::string why(const expected<T>& r) {
 }
 
 constexpr std::string_view marker = "BANGER-INIT-OK";
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string field(const std::string& text, const std::string& key) {
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    auto at = line.find(key);
-    if (at != std::string::npos) {
-      auto v = line.substr(at + key.size());
-      while (!v.empty() && (v.front() == ' ' || v.front() == ':' || v.front() == '\t'))
-        v.erase(v.begin());
-      while (!v.empty() && (v.back() == ' ' || v.back() == '\r'))
-        v.pop_back();
-      return v;
-    }
-  }
-  return {};
-}
-
-struct cached_deb {
-  std::string package, version;
-  fs::path path;
-};
-
-/// The cloud kernel package's .deb, downloaded once per version into the cache.
-cached_deb cloud_kernel_deb() {
-  auto deps = run({"apt-cache", "depends", "linux-image-cloud-amd64"});
-  auto pkg = field(deps.out, "Depends:");
-  BOOST_TEST_REQUIRE(!pkg.empty(), "cannot find the Debian cloud kernel package: `apt-cache depends "
-                                   "linux-image-cloud-amd64` printed no Depends (run apt-get update?): "
-                                     << deps.out << deps.err);
-  auto show = run({"apt-cache", "show", "--no-all-versions", pkg});
-  auto version = field(show.out, "Version:");
-  BOOST_TEST_REQUIRE(!version.empty(), "`apt-cache show " << pkg << "` printed no Version: " << show.err);
-
-  const char* env = std::getenv("BANGER_TEST_CACHE");
-  fs::path cache = fs::path(env && *env ? env : "/var/cache/banger-test") / "kernels";
-  fs::create_directories(cache);
-  auto safe_version = version;
-  for (auto& c : safe_version)
-    if (c == ':')
-      c = '%';
-  auto path = cache / (pkg + "_" + safe_version + ".deb");
-  if (!fs::exists(path)) {
-    temp_dir dl("banger-kernel-download");
-    ::chmod(dl.path.c_str(), 0755); // apt's _apt user downloads into it when it can
-    auto r =
-      run({"sh", "-c", "cd '" + dl.path.string() + "' && apt-get download -q '" + pkg + "=" + version + "'"}, {}, 300s);
-    BOOST_TEST_REQUIRE(r.exit_code == 0, "apt-get download " << pkg << "=" << version
-                                                             << " failed (no network or no Debian mirror?): " << r.err);
-    fs::path got;
-    for (auto& e : fs::directory_iterator(dl.path))
-      if (e.path().extension() == ".deb")
-        got = e.path();
-    BOOST_TEST_REQUIRE(!got.empty(), "apt-get download left no .deb in " << dl.path);
-    fs::copy_file(got, path.string() + ".tmp", fs::copy_options::overwrite_existing);
-    fs::rename(path.string() + ".tmp", path);
-  }
-  return {pkg, version, path};
-}
-
-/// Host TSC rate for tsc_early_khz: /proc/cpuinfo's "cpu MHz" x 1000.
-long host_khz() {
-  auto mhz = field(slurp("/proc/cpuinfo"), "cpu MHz");
-  BOOST_TEST_REQUIRE(!mhz.empty(), "no cpu MHz in /proc/cpuinfo");
-  return std::lround(std::stod(mhz) * 1000);
-}
 
 /// A 64 MiB ext4 root holding busybox and an /sbin/init that prints the marker, the address
 /// the initramfs configured from ip=, and powers off.
@@ -147,41 +76,17 @@ struct boot_result {
 boot_result boot(const fs::path& dir, const fs::path& kernel, const fs::path& initrd, const fs::path& root) {
   auto console = dir / "console.log";
   fs::remove(console); // a previous boot's marker must not count
-  std::vector<std::string> argv{
-    "qemu-system-x86_64",
-    "-M",
-    "microvm",
-    "-accel",
-    "tcg,tb-size=128",
-    "-cpu",
-    "max",
-    "-m",
-    "128",
-    "-smp",
-    "1",
-    "-no-reboot",
-    "-nodefaults",
-    "-no-user-config",
-    "-display",
-    "none",
-    "-serial",
-    "file:" + console.string(),
-    "-kernel",
-    kernel.string(),
-    "-initrd",
-    initrd.string(),
-    "-append",
-    fmt::format("console=ttyS0 reboot=k panic=1 root=/dev/vda rw quiet tsc_early_khz={} "
-                "tsc=reliable no_timer_check ip=10.0.2.15::10.0.2.2:255.255.255.0:e2e:eth0:off",
-                host_khz()),
-    "-drive",
-    "id=root,file=" + root.string() + ",format=raw,if=none",
-    "-device",
-    "virtio-blk-device,drive=root",
-    "-netdev",
-    "user,id=n0",
-    "-device",
-    "virtio-net-device,netdev=n0"};
+  auto argv = microvm_argv(console, kernel, initrd, "ip=10.0.2.15::10.0.2.2:255.255.255.0:e2e:eth0:off");
+  argv.insert(argv.end(), {
+                            "-drive",
+                            "id=root,file=" + root.string() + ",format=raw,if=none",
+                            "-device",
+                            "virtio-blk-device,drive=root",
+                            "-netdev",
+                            "user,id=n0",
+                            "-device",
+                            "virtio-net-device,netdev=n0",
+                          });
   auto start = std::chrono::steady_clock::now();
   int pid = banger::test::spawn(argv, {}, dir);
   boot_result res;

@@ -289,6 +289,8 @@ expected<job_result> run_artifact_job(const artifact_store& store, artifact_kind
     guestfs::debootstrap_spec spec;
     spec.suite = source.suite;
     spec.packages = source.packages;
+    if (!store.cache.empty())
+      spec.cache_dir = store.cache / "debootstrap";
     auto m = guestfs::build_debootstrap_image(name, spec, bins, out, image_progress);
     if (!m)
       return std::move(m).err();

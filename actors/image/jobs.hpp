@@ -25,6 +25,7 @@ struct artifact_store {
   std::filesystem::path state;     ///< the daemon's state dir
   std::filesystem::path agent_bin; ///< static banger-agent, injected into images
   std::filesystem::path init_bin;  ///< static banger-init
+  std::filesystem::path cache;     ///< the daemon's cache dir (debootstrap trees live in cache/debootstrap)
 
   std::filesystem::path kind_dir(artifact_kind k) const {
     return state / (k == artifact_kind::kernel ? "kernels" : "images");

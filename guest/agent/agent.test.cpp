@@ -9,10 +9,8 @@
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
-#include <capnp/rpc-twoparty.h>
-#include <kj/async-io.h>
 
-#include "schema/agent.capnp.h"
+#include "tests/support/agent_client.hpp"
 #include "tests/support/proc.hpp"
 
 namespace fs = std::filesystem;
@@ -21,86 +19,29 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// Collects what a process writes to one stream.
-class collect_sink final : public agent_rpc::ByteSink::Server {
-public:
-  explicit collect_sink(std::string& out) : out_(out) {}
-  kj::Promise<void> write(WriteContext c) override {
-    auto d = c.getParams().getData();
-    out_.append(reinterpret_cast<const char*>(d.begin()), d.size());
-    return kj::READY_NOW;
-  }
-  kj::Promise<void> close(CloseContext) override { return kj::READY_NOW; }
-
-private:
-  std::string& out_;
-};
-
-struct exec_result {
-  int failure_code = 0;
-  std::string failure;
-  bool signaled = false;
-  int code = -1;
-  std::string out, err;
-};
-
 struct agent_fixture {
   test::temp_dir dir{"banger-agent"};
   fs::path sock = dir.path / "agent.sock";
   pid_t pid = -1;
   kj::AsyncIoContext io = kj::setupAsyncIo();
-  kj::Own<kj::AsyncIoStream> stream;
-  kj::Own<capnp::TwoPartyClient> client;
-  kj::Maybe<agent_rpc::Agent::Client> agent_;
+  test::agent_connection conn;
 
   agent_fixture() {
     pid = test::spawn({(test::bin_dir() / "banger-agent").string(), "--listen", sock.string()}, {}, dir.path);
     for (int i = 0; i < 500 && !fs::exists(sock); ++i)
       std::this_thread::sleep_for(10ms);
     BOOST_TEST_REQUIRE(fs::exists(sock));
-    auto addr = io.provider->getNetwork().parseAddress(kj::str("unix:", sock.c_str())).wait(io.waitScope);
-    stream = addr->connect().wait(io.waitScope);
-    client = kj::heap<capnp::TwoPartyClient>(*stream);
-    agent_ = client->bootstrap().castAs<agent_rpc::Agent>();
+    conn.open(io, sock);
   }
   ~agent_fixture() {
-    agent_ = nullptr;
-    client = nullptr;
-    stream = nullptr;
+    conn.close();
     ::kill(pid, SIGTERM);
     ::waitpid(pid, nullptr, 0);
   }
-  agent_rpc::Agent::Client& agent() { return KJ_ASSERT_NONNULL(agent_); }
+  agent_rpc::Agent::Client& agent() { return conn.agent(); }
 
-  exec_result run(std::vector<std::string> argv, std::string stdin_data = {}, bool tty = false) {
-    exec_result r;
-    auto req = agent().execRequest();
-    auto spec = req.initSpec();
-    auto a = spec.initArgv(static_cast<unsigned>(argv.size()));
-    for (unsigned i = 0; i < argv.size(); ++i)
-      a.set(i, argv[i]);
-    spec.setTty(tty);
-    spec.setStdin(!stdin_data.empty());
-    spec.setCwd("/");
-    req.setStdout(kj::heap<collect_sink>(r.out));
-    req.setStderr(kj::heap<collect_sink>(r.err));
-    auto resp = req.send().wait(io.waitScope);
-    if (resp.getFailure().getCode() != 0) {
-      r.failure_code = resp.getFailure().getCode();
-      r.failure = resp.getFailure().getMessage();
-      return r;
-    }
-    auto proc = resp.getProcess();
-    if (!stdin_data.empty()) {
-      auto w = proc.writeStdinRequest();
-      w.setData(kj::arrayPtr(reinterpret_cast<const kj::byte*>(stdin_data.data()), stdin_data.size()));
-      w.send().wait(io.waitScope);
-      proc.closeStdinRequest().send().wait(io.waitScope);
-    }
-    auto st = proc.waitRequest().send().wait(io.waitScope).getStatus();
-    r.signaled = st.isSignaled();
-    r.code = st.isSignaled() ? st.getSignaled() : st.getExited();
-    return r;
+  test::exec_result run(const std::vector<std::string>& argv, const std::string& stdin_data = {}, bool tty = false) {
+    return conn.run(io, argv, stdin_data, tty);
   }
 };
 
@@ -235,8 +176,8 @@ BOOST_AUTO_TEST_CASE(dropping_the_process_kills_it) {
   a.set(0, "sh");
   a.set(1, "-c");
   a.set(2, "echo $$; exec sleep 100");
-  req.setStdout(kj::heap<collect_sink>(out));
-  req.setStderr(kj::heap<collect_sink>(err));
+  req.setStdout(kj::heap<test::collect_sink>(out));
+  req.setStderr(kj::heap<test::collect_sink>(err));
   {
     auto resp = req.send().wait(io.waitScope);
     auto proc = resp.getProcess();

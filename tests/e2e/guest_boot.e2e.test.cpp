@@ -6,7 +6,8 @@
 // daemon will use it. Also measured and printed (never asserted): the image build time, and
 // QEMU start -> agent answering, median of 5 boots, against QEMU start -> a marker from a
 // trivial init on the same kernel and rootfs. One guest at a time; QEMU is killed on every
-// failure path (qemu_vm's destructor).
+// failure path (qemu_vm's destructor). The debootstrap image goes through the build cache in
+// /var/cache/banger-test/debootstrap; whether it was a hit is printed with the build time.
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -38,6 +39,10 @@ std::string why(const expected<T>& r) {
 double seconds_since(clock_type::time_point t) { return std::chrono::duration<double>(clock_type::now() - t).count(); }
 
 constexpr std::string_view raw_marker = "RAW-INIT-MARKER";
+
+/// Outside the repository and kept between runs: the first run on a machine fills it
+/// (debootstrap, minutes), later runs extract the cached tree (seconds).
+const fs::path debootstrap_cache = "/var/cache/banger-test/debootstrap";
 
 /// The kernel directory and the busybox image, built once for the test module.
 struct assets {
@@ -307,10 +312,26 @@ BOOST_AUTO_TEST_CASE(debootstrap_image_boots_with_sshd_and_agent) {
   auto dest = a.tmp.path / "images/bookworm";
   guestfs::debootstrap_spec spec;
   spec.packages = {"procps"};
+  spec.cache_dir = debootstrap_cache;
+  std::error_code ec;
+  fs::create_directories(spec.cache_dir, ec);
+  BOOST_TEST_REQUIRE(!ec, "mkdir " << spec.cache_dir << ": " << ec.message());
+  bool hit = false;
+  std::string cache_trouble;
   auto t0 = clock_type::now();
-  auto m = guestfs::build_debootstrap_image("bookworm", spec, bins, dest, {});
+  auto m = guestfs::build_debootstrap_image("bookworm", spec, bins, dest,
+                                            [&](const std::string& stage, std::uint64_t, std::uint64_t) {
+                                              hit = hit || stage == "cache-hit";
+                                              if (stage.starts_with("cache: "))
+                                                cache_trouble += stage + "\n";
+                                            });
   auto build_s = seconds_since(t0);
   BOOST_TEST_REQUIRE(m.has_value(), "debootstrap image: " << why(m));
+  std::cout << fmt::format("guest_boot e2e: debootstrap cache {} ({}), image built in {:.1f} s\n{}",
+                           hit                     ? "hit"
+                           : cache_trouble.empty() ? "miss, filled"
+                                                   : "miss",
+                           spec.cache_dir.string(), build_s, cache_trouble);
   BOOST_TEST(m->source == "debootstrap:bookworm");
   for (auto* pkg : {"openssh-server", "ca-certificates", "curl", "git", "iproute2", "procps"})
     BOOST_TEST(std::binary_search(m->packages.begin(), m->packages.end(), pkg), pkg << " not installed");

@@ -3,42 +3,15 @@
 
 #include "common/subprocess.hpp"
 
-#include <cerrno>
-#include <csignal>
 #include <cstdlib>
-#include <cstring>
-#include <fcntl.h>
-#include <poll.h>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
-#include <sys/wait.h>
 #include <unistd.h>
 
 namespace banger::test {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-void apply_env(const std::map<std::string, std::string>& env) {
-  for (const auto& [k, v] : env) {
-    if (v.empty())
-      ::unsetenv(k.c_str());
-    else
-      ::setenv(k.c_str(), v.c_str(), 1);
-  }
-}
-
-[[noreturn]] void exec_argv(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const auto& a : argv)
-    args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  ::execvp(args[0], args.data());
-  std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
-  ::_exit(127);
-}
-
-} // namespace
 
 run_result run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                std::chrono::milliseconds timeout) {
@@ -51,20 +24,19 @@ run_result run(const std::vector<std::string>& argv, const std::map<std::string,
 
 int spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
           const fs::path& log_dir) {
-  pid_t pid = ::fork();
+  process_options opts;
+  opts.env = env;
+  int pid = spawn_process(argv, opts, log_dir / "spawn.out", log_dir / "spawn.err");
   if (pid < 0)
     throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    int devnull = ::open("/dev/null", O_RDONLY);
-    ::dup2(devnull, STDIN_FILENO);
-    int out = ::open((log_dir / "spawn.out").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    int err = ::open((log_dir / "spawn.err").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    ::dup2(out, STDOUT_FILENO);
-    ::dup2(err, STDERR_FILENO);
-    apply_env(env);
-    exec_argv(argv);
-  }
   return pid;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 fs::path bin_dir() {

@@ -1,5 +1,6 @@
 // Test support: run a program to completion (or a timeout) capturing stdout and stderr, with
-// extra environment variables; and temporary directories that clean up after themselves.
+// extra environment variables, or start one in the background (both over common/subprocess);
+// read a whole file; and temporary directories that clean up after themselves.
 #pragma once
 
 #include <chrono>
@@ -24,6 +25,9 @@ run_result run(const std::vector<std::string>& argv, const std::map<std::string,
 /// Starts a program in the background (stdout/stderr to files in `log_dir`); returns its pid.
 int spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
           const std::filesystem::path& log_dir);
+
+/// The whole file as a string ("" when it cannot be read).
+std::string slurp(const std::filesystem::path& p);
 
 /// The directory holding banger's binaries (BANGER_BIN_DIR, set by ctest).
 std::filesystem::path bin_dir();
