@@ -59,7 +59,7 @@ process_result run_process(const std::vector<std::string>& argv, const process_o
   pid_t pid = ::fork();
   if (pid == 0) {
     ::setpgid(0, 0);
-    exec_child(argv, opts, out_pipe[1], err_pipe[1]);
+    exec_child(argv, opts, out_pipe[1], opts.merge_stderr ? out_pipe[1] : err_pipe[1]);
   }
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
@@ -71,6 +71,7 @@ process_result run_process(const std::vector<std::string>& argv, const process_o
   auto deadline = std::chrono::steady_clock::now() + opts.timeout;
   pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
   int open_fds = 2;
+  std::size_t line_start = 0; // start of the first line of `out` not yet given to on_line
   while (open_fds > 0) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
@@ -87,6 +88,11 @@ process_result run_process(const std::vector<std::string>& argv, const process_o
       ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
       if (n > 0) {
         (i == 0 ? r.out : r.err).append(buf, static_cast<size_t>(n));
+        if (i == 0 && opts.on_line)
+          for (auto nl = r.out.find('\n', line_start); nl != std::string::npos; nl = r.out.find('\n', line_start)) {
+            opts.on_line(std::string_view(r.out).substr(line_start, nl - line_start));
+            line_start = nl + 1;
+          }
       } else {
         ::close(fds[i].fd);
         fds[i].fd = -1;
@@ -115,6 +121,25 @@ int spawn_process(const std::vector<std::string>& argv, const process_options& o
     exec_child(argv, opts, out, err);
   }
   return pid;
+}
+
+std::optional<std::filesystem::path> find_program(std::string_view name) {
+  const char* env_path = std::getenv("PATH");
+  std::string dirs = env_path ? env_path : "";
+  dirs += ":/usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin";
+  std::size_t start = 0;
+  while (start <= dirs.size()) {
+    auto end = dirs.find(':', start);
+    if (end == std::string::npos)
+      end = dirs.size();
+    if (end > start) {
+      auto candidate = std::filesystem::path(dirs.substr(start, end - start)) / name;
+      if (::access(candidate.c_str(), X_OK) == 0)
+        return candidate;
+    }
+    start = end + 1;
+  }
+  return std::nullopt;
 }
 
 std::string describe_command(const std::vector<std::string>& argv) {

@@ -6,8 +6,11 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace banger {
@@ -23,6 +26,9 @@ struct process_options {
   std::map<std::string, std::string> env; ///< added to the environment; a value "" unsets
   std::filesystem::path cwd;              ///< empty: inherit
   std::chrono::milliseconds timeout = std::chrono::minutes(10);
+  bool merge_stderr = false; ///< stderr goes to `out` too, interleaved as written (err stays empty)
+  /// Called with each complete line of `out` as it arrives (progress from chatty tools).
+  std::function<void(std::string_view line)> on_line;
 };
 
 /// Runs argv[0] (looked up in PATH) with stdin from /dev/null.
@@ -33,6 +39,10 @@ process_result run_process(const std::vector<std::string>& argv, const process_o
 /// opts.timeout does not apply. Returns the pid for the caller to reap, or -1 when fork failed.
 int spawn_process(const std::vector<std::string>& argv, const process_options& opts,
                   const std::filesystem::path& out_file, const std::filesystem::path& err_file);
+
+/// `name` in PATH, then /usr/local/sbin, /usr/sbin, /sbin, /usr/bin and /bin (system tools
+/// such as mkfs.ext4 and debootstrap live in sbin, which a user's PATH often lacks).
+std::optional<std::filesystem::path> find_program(std::string_view name);
 
 /// "cmd arg1 arg2" for messages; arguments with spaces are single-quoted.
 std::string describe_command(const std::vector<std::string>& argv);

@@ -25,6 +25,7 @@
 #include <system_error>
 
 #include "common/process.hpp"
+#include "common/subprocess.hpp"
 
 namespace banger::guestfs {
 
@@ -110,67 +111,6 @@ expected<void> check_mode(std::uint32_t mode) {
   if (mode > 07777)
     return make_error(errc::bad_request, fmt::format("mode {:o} has bits beyond 07777 (permission bits only)", mode));
   return {};
-}
-
-/// `name` in PATH, then /usr/sbin and /sbin (e2fsprogs lives there; PATH often lacks them).
-std::optional<fs::path> find_tool(std::string_view name) {
-  std::string dirs = std::getenv("PATH") ? std::getenv("PATH") : "";
-  dirs += ":/usr/sbin:/sbin";
-  std::size_t start = 0;
-  while (start <= dirs.size()) {
-    auto end = dirs.find(':', start);
-    if (end == std::string::npos)
-      end = dirs.size();
-    if (end > start) {
-      fs::path candidate = fs::path(dirs.substr(start, end - start)) / name;
-      if (::access(candidate.c_str(), X_OK) == 0)
-        return candidate;
-    }
-    start = end + 1;
-  }
-  return std::nullopt;
-}
-
-struct command_result {
-  int exit_code = -1; ///< -1 when killed by a signal
-  std::string output; ///< stdout and stderr interleaved
-};
-
-/// Runs argv (argv[0] a path) with stdin from /dev/null, capturing its output.
-expected<command_result> run_command(const std::vector<std::string>& argv) {
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0)
-    return make_error(errc::operation_failed, "pipe2: " + errno_text(errno));
-  unique_fd rd(p[0]), wr(p[1]);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, wr.get(), STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&fa, wr.get(), STDERR_FILENO);
-  std::vector<char*> args;
-  for (const auto& a : argv)
-    args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0)
-    return make_error(errc::operation_failed, fmt::format("posix_spawn {}: {}", argv[0], errno_text(rc)));
-  wr.reset();
-  command_result r;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(rd.get(), buf, sizeof buf);
-    if (n > 0)
-      r.output.append(buf, static_cast<std::size_t>(n));
-    else if (n == 0 || errno != EINTR)
-      break;
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
 }
 
 } // namespace
@@ -802,7 +742,7 @@ expected<void> create_image(const fs::path& image, std::uint64_t size_bytes, con
   if (source_dir && !fs::is_directory(*source_dir, ec))
     return make_error(errc::not_found,
                       fmt::format("ext4 image {}: source {} is not a directory", image.string(), source_dir->string()));
-  auto mkfs = find_tool("mkfs.ext4");
+  auto mkfs = find_program("mkfs.ext4");
   if (!mkfs)
     return make_error(errc::unavailable, "mkfs.ext4 not found in PATH, /usr/sbin or /sbin: install e2fsprogs");
   {
@@ -826,14 +766,13 @@ expected<void> create_image(const fs::path& image, std::uint64_t size_bytes, con
   }
   argv.push_back(image.string());
   argv.push_back(fmt::format("{}k", size_bytes / 1024));
-  auto ran = run_command(argv);
-  if (!ran || ran->exit_code != 0) {
+  process_options opts;
+  opts.merge_stderr = true;
+  auto ran = run_process(argv, opts);
+  if (ran.exit_code != 0) {
     fs::remove(image, ec);
-    if (!ran)
-      return make_error(errc::operation_failed,
-                        fmt::format("ext4 image {}: running mkfs.ext4: {}", image.string(), ran.err().message));
     return make_error(errc::operation_failed, fmt::format("ext4 image {}: mkfs.ext4 exited with {}: {}", image.string(),
-                                                          ran->exit_code, ran->output));
+                                                          ran.exit_code, ran.out));
   }
   if (!content_owner)
     return {};

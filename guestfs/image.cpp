@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "common/process.hpp"
+#include "common/subprocess.hpp"
 #include "guestfs/ext4.hpp"
 #include "guestfs/image_internal.hpp"
 #include "guestfs/kernel_dir.hpp"
@@ -388,87 +389,19 @@ using detail::staging;
 using detail::sys_error;
 using detail::write_host_file;
 
-/// `name` in PATH, then /usr/sbin and /sbin.
-std::optional<fs::path> find_program(std::string_view name) {
-  std::string dirs = std::getenv("PATH") ? std::getenv("PATH") : "";
-  dirs += ":/usr/sbin:/sbin:/usr/bin:/bin";
-  std::size_t start = 0;
-  while (start <= dirs.size()) {
-    auto end = dirs.find(':', start);
-    if (end == std::string::npos)
-      end = dirs.size();
-    if (end > start) {
-      auto candidate = fs::path(dirs.substr(start, end - start)) / name;
-      if (::access(candidate.c_str(), X_OK) == 0)
-        return candidate;
-    }
-    start = end + 1;
-  }
-  return std::nullopt;
-}
-
-struct tool_result {
-  int exit_code = -1; ///< -1 when killed by a signal
-  std::string output; ///< stdout and stderr interleaved
-};
-
-/// Runs argv[0] (a path) with stdin from /dev/null, PATH extended with the sbin directories
-/// and LC_ALL=C, calling `on_line` for each output line. Keeps the whole output.
-expected<tool_result> run_tool(const std::vector<std::string>& argv,
-                               const std::function<void(std::string_view)>& on_line = {}) {
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0)
-    return make_error(errc::operation_failed, "pipe2: " + errno_text(errno));
-  unique_fd rd(p[0]), wr(p[1]);
-  std::vector<std::string> env_store;
-  for (char** e = environ; *e; ++e) {
-    std::string_view kv(*e);
-    if (!kv.starts_with("PATH=") && !kv.starts_with("LC_ALL=") && !kv.starts_with("DEBIAN_FRONTEND="))
-      env_store.emplace_back(kv);
-  }
+/// Runs argv[0] (a path) with stdin from /dev/null, PATH extended with the sbin directories and
+/// LC_ALL=C, output and errors interleaved, calling `on_line` for each output line.
+process_result run_tool(const std::vector<std::string>& argv, std::function<void(std::string_view)> on_line = {},
+                        std::chrono::milliseconds timeout = std::chrono::minutes(10)) {
+  process_options opts;
   const char* path = std::getenv("PATH");
-  env_store.push_back(fmt::format("PATH={}:/usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin", path ? path : ""));
-  env_store.emplace_back("LC_ALL=C");
-  env_store.emplace_back("DEBIAN_FRONTEND=noninteractive");
-  std::vector<char*> envp, args;
-  for (auto& e : env_store)
-    envp.push_back(e.data());
-  envp.push_back(nullptr);
-  for (const auto& a : argv)
-    args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, wr.get(), STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&fa, wr.get(), STDERR_FILENO);
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, args[0], &fa, nullptr, args.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0)
-    return make_error(errc::operation_failed, fmt::format("posix_spawn {}: {}", argv[0], errno_text(rc)));
-  wr.reset();
-  tool_result r;
-  std::size_t line_start = 0;
-  char buf[16384];
-  for (;;) {
-    ssize_t n = ::read(rd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    r.output.append(buf, static_cast<std::size_t>(n));
-    for (auto nl = r.output.find('\n', line_start); nl != std::string::npos; nl = r.output.find('\n', line_start)) {
-      if (on_line)
-        on_line(std::string_view(r.output).substr(line_start, nl - line_start));
-      line_start = nl + 1;
-    }
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  opts.env = {{"PATH", fmt::format("{}:/usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin", path ? path : "")},
+              {"LC_ALL", "C"},
+              {"DEBIAN_FRONTEND", "noninteractive"}};
+  opts.merge_stderr = true;
+  opts.on_line = std::move(on_line);
+  opts.timeout = timeout;
+  return run_process(argv, opts);
 }
 
 std::string tail(const std::string& s, std::size_t n = 2000) {
@@ -541,12 +474,10 @@ expected<void> fill_busybox_tree(const fs::path& tree, const fs::path& busybox) 
   if (::chmod((tree / "usr/bin/busybox").c_str(), 0755) != 0)
     return sys_error("chmod", tree / "usr/bin/busybox", errno);
   auto list = run_tool({busybox.string(), "--list-full"});
-  if (!list)
-    return std::move(list).err();
-  if (list->exit_code != 0)
+  if (list.exit_code != 0)
     return make_error(errc::operation_failed, fmt::format("{} --list-full exited with {}: {}", busybox.string(),
-                                                          list->exit_code, tail(list->output)));
-  std::istringstream lines(list->output);
+                                                          list.exit_code, tail(list.out)));
+  std::istringstream lines(list.out);
   int applets = 0;
   for (std::string line; std::getline(lines, line);) {
     bool in_bin_dir = line.starts_with("bin/") || line.starts_with("sbin/") || line.starts_with("usr/bin/") ||
@@ -811,13 +742,12 @@ expected<image_manifest> build_debootstrap_image(const std::string& name, const 
     detail::report(progress, "debootstrap", 0, 0);
     auto ran = run_tool(
       {debootstrap->string(), "--variant=minbase", "--include=" + include, spec.suite, tree.string(), spec.mirror},
-      [&](std::string_view) { detail::report(progress, "debootstrap", ++lines, 0); });
-    if (!ran)
-      return std::move(ran).err();
-    if (ran->exit_code != 0)
+      [&](std::string_view) { detail::report(progress, "debootstrap", ++lines, 0); }, std::chrono::hours(1));
+    if (ran.exit_code != 0)
       return make_error(errc::operation_failed,
-                        fmt::format("image {}: debootstrap {} from {} exited with {} (is the mirror reachable?): {}",
-                                    name, spec.suite, spec.mirror, ran->exit_code, tail(ran->output)));
+                        fmt::format("image {}: debootstrap {} from {} exited with {}{} (is the mirror reachable?): {}",
+                                    name, spec.suite, spec.mirror, ran.exit_code, ran.timed_out ? " (timed out)" : "",
+                                    tail(ran.out)));
     if (!detail::unmount_below(tree))
       return make_error(errc::operation_failed,
                         fmt::format("image {}: debootstrap left mounts below {}", name, tree.string()));
