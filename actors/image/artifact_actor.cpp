@@ -41,7 +41,6 @@ struct artifact_actor_state {
   std::optional<running_job> job;
   std::deque<queued> queue;
   std::uint64_t next_job = 1;
-  static inline const char* name_ = "artifact";
 };
 
 using self_ptr = caf::stateful_actor<artifact_actor_state>*;

@@ -165,6 +165,12 @@ BOOST_AUTO_TEST_CASE(agent_serves_a_booted_busybox_guest) {
   auto missing = c.run(io, {"/no/such/program"});
   BOOST_TEST(missing.failure_code == 1); // errc::not_found
 
+  // The host drops its connection and comes back: the agent reopens the port and serves again.
+  c.disconnect();
+  auto again = c.connect(io, vm, clock_type::now() + 60s);
+  BOOST_TEST_REQUIRE(again.has_value(), "the agent did not serve a second connection; console:\n" << vm.console());
+  BOOST_TEST(c.run(io, {"sh", "-c", "exit 3"}).code == 3);
+
   // stdout and stderr kept apart.
   auto split = c.run(io, {"sh", "-c", "echo to-out; echo to-err >&2; echo more-out"});
   BOOST_TEST(split.out == "to-out\nmore-out\n");
