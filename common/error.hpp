@@ -57,12 +57,15 @@ public:
     assert(has_value());
     return std::get<0>(v_);
   }
-  T&& value() && {
+  /// On an rvalue, the value is moved out and returned by value, so `for (x : *f())` and
+  /// `auto& v = f().value()` never refer into a destroyed temporary.
+  T value() && {
     assert(has_value());
     return std::get<0>(std::move(v_));
   }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
+  T operator*() && { return std::move(*this).value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 

@@ -1,5 +1,9 @@
 #include "common/error.hpp"
 
+#include <string>
+#include <type_traits>
+#include <vector>
+
 #include <boost/test/unit_test.hpp>
 
 using namespace banger;
@@ -35,6 +39,21 @@ BOOST_AUTO_TEST_CASE(expected_holds_value_or_error) {
   expected<void> verr = make_error(errc::conflict, "stale");
   BOOST_TEST(!verr.has_value());
   BOOST_TEST(static_cast<int>(verr.err().code) == static_cast<int>(errc::conflict));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(error_values_lifetime)
+
+// A range-for over *f() binds its range to the result of operator*; on a temporary expected
+// that must be a value, not a reference into the temporary (ASan reports the latter).
+BOOST_AUTO_TEST_CASE(deref_of_a_temporary_is_a_value) {
+  auto make = [] { return banger::expected<std::vector<std::string>>(std::vector<std::string>{"a", "b", "c"}); };
+  static_assert(!std::is_reference_v<decltype(*make())>);
+  std::string joined;
+  for (const auto& s : *make())
+    joined += s;
+  BOOST_TEST(joined == "abc");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
