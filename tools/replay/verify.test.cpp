@@ -80,7 +80,7 @@ BOOST_AUTO_TEST_CASE(undecodable_value_is_named_by_seq) {
   test::raw_journal(path).put_event(7, "b", 3, "this is not a capnp message");
   auto rep = verify_at(path);
   BOOST_TEST(!rep.ok());
-  BOOST_TEST(mentions(rep, "7"), rep.problems.front());
+  BOOST_TEST(mentions(rep, "7"), (rep.problems.empty() ? std::string() : rep.problems.front()));
 }
 
 BOOST_AUTO_TEST_CASE(sequence_gap_is_reported) {
@@ -89,7 +89,7 @@ BOOST_AUTO_TEST_CASE(sequence_gap_is_reported) {
   test::raw_journal(path).put_event(9, "b", 3, event_bytes("b", 3));
   auto rep = verify_at(path);
   BOOST_TEST(!rep.ok());
-  BOOST_TEST(mentions(rep, "seq 7"), rep.problems.front());
+  BOOST_TEST(mentions(rep, "seq 7"), (rep.problems.empty() ? std::string() : rep.problems.front()));
 }
 
 BOOST_AUTO_TEST_CASE(stream_version_gap_is_reported) {
