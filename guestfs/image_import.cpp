@@ -223,7 +223,8 @@ expected<void> extract_tar(const fs::path& tar, const fs::path& tree, const std:
     if (const char* hard = archive_entry_hardlink(e)) {
       auto target = normalise_member_name(hard);
       if (!target || target->empty() || !files.count(*target))
-        return refuse(what, *name, fmt::format("hard link to {:?}, which is not a file extracted before it", hard));
+        return refuse(what, *name,
+                      fmt::format("hard link to {:?}, which is not a file extracted before it", std::string(hard)));
       archive_entry_set_hardlink(e, (tree / *target).c_str());
     } else if (type == AE_IFLNK) {
       const char* t = archive_entry_symlink(e);
