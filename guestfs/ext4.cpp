@@ -284,6 +284,26 @@ struct ext4_image::impl {
     return at;
   }
 
+  struct resolved {
+    ext2_ino_t ino = 0;
+    ext2_inode inode{};
+  };
+
+  /// An existing path with every symlink, the last component's included, followed inside the
+  /// image, and its inode.
+  expected<resolved> resolve_followed(std::string_view guest) const {
+    auto at = locate_existing(guest);
+    if (!at)
+      return std::move(at).err();
+    auto ino = follow(at->dir, at->ino, guest);
+    if (!ino)
+      return std::move(ino).err();
+    auto in = read_inode(*ino, guest);
+    if (!in)
+      return std::move(in).err();
+    return resolved{*ino, *in};
+  }
+
   /// Adds `name` -> `ino` to `dir`, growing the directory when its blocks are full.
   errcode_t link(ext2_ino_t dir, const std::string& name, ext2_ino_t ino, int file_type) {
     errcode_t rc = ext2fs_link(fsys, dir, name.c_str(), ino, file_type);
@@ -594,15 +614,11 @@ expected<std::string> ext4_image::read_file(std::string_view path, std::uint64_t
   auto& m = state();
   if (auto ok = m.check(path, false); !ok)
     return std::move(ok).err();
-  auto at = m.locate_existing(path);
-  if (!at)
-    return std::move(at).err();
-  auto ino = m.follow(at->dir, at->ino, path);
-  if (!ino)
-    return std::move(ino).err();
-  auto in = m.read_inode(*ino, path);
-  if (!in)
-    return std::move(in).err();
+  auto r = m.resolve_followed(path);
+  if (!r)
+    return std::move(r).err();
+  auto* ino = &r->ino;
+  auto* in = &r->inode;
   if (!LINUX_S_ISREG(in->i_mode))
     return m.refuse(errc::conflict, path, fmt::format("is {}, not a regular file", type_name(in->i_mode)));
   return m.read_content(*ino, max_bytes, path);
@@ -706,15 +722,11 @@ expected<std::vector<ext4_entry>> ext4_image::list(std::string_view dir) const {
   auto& m = state();
   if (auto ok = m.check(dir, false); !ok)
     return std::move(ok).err();
-  auto at = m.locate_existing(dir);
-  if (!at)
-    return std::move(at).err();
-  auto ino = m.follow(at->dir, at->ino, dir);
-  if (!ino)
-    return std::move(ino).err();
-  auto in = m.read_inode(*ino, dir);
-  if (!in)
-    return std::move(in).err();
+  auto r = m.resolve_followed(dir);
+  if (!r)
+    return std::move(r).err();
+  auto* ino = &r->ino;
+  auto* in = &r->inode;
   if (!LINUX_S_ISDIR(in->i_mode))
     return m.refuse(errc::conflict, dir, fmt::format("is {}, not a directory", type_name(in->i_mode)));
   auto raw = m.entries(*ino, dir);
