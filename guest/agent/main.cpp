@@ -111,18 +111,22 @@ int serve_port(kj::AsyncIoContext& io, agent_service& svc, const std::string& na
   }
 }
 
+// Binds under a temporary name and renames into place once listening, so the socket
+// file appearing means connections are accepted (no window where connect() is refused).
 int listen_unix(const std::string& path) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (fd < 0 || path.size() >= sizeof addr.sun_path)
+  const std::string staging = path + ".new";
+  if (fd < 0 || staging.size() >= sizeof addr.sun_path)
     return -1;
-  std::memcpy(addr.sun_path, path.c_str(), path.size());
-  ::unlink(path.c_str());
+  std::memcpy(addr.sun_path, staging.c_str(), staging.size());
+  ::unlink(staging.c_str());
   mode_t old = ::umask(0177);
   int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   ::umask(old);
-  if (rc != 0 || ::listen(fd, 16) != 0) {
+  if (rc != 0 || ::listen(fd, 16) != 0 || ::rename(staging.c_str(), path.c_str()) != 0) {
+    ::unlink(staging.c_str());
     ::close(fd);
     return -1;
   }
