@@ -110,6 +110,47 @@ std::string encode(const stored_event& e) {
         b.setReason(text_of(v.reason));
       } else if constexpr (std::is_same_v<t, artifact_removed>) {
         body.initArtifactRemoved().setVersionId(text_of(v.version_id));
+      } else if constexpr (std::is_same_v<t, vm_created>) {
+        auto b = body.initVmCreated();
+        b.setId(text_of(v.id));
+        b.setImage(text_of(v.image));
+        b.setImageVersion(text_of(v.image_version));
+        b.setKernel(text_of(v.kernel));
+        b.setKernelVersion(text_of(v.kernel_version));
+        b.setVcpus(static_cast<std::uint32_t>(v.vcpus));
+        b.setMemoryMib(static_cast<std::uint32_t>(v.memory_mib));
+        b.setDiskMib(static_cast<std::uint32_t>(v.disk_mib));
+      } else if constexpr (std::is_same_v<t, vm_configured>) {
+        auto b = body.initVmConfigured();
+        b.setVcpus(static_cast<std::uint32_t>(v.vcpus));
+        b.setMemoryMib(static_cast<std::uint32_t>(v.memory_mib));
+      } else if constexpr (std::is_same_v<t, vm_starting>) {
+        body.initVmStarting().setKernelVersion(text_of(v.kernel_version));
+      } else if constexpr (std::is_same_v<t, resource_intended>) {
+        auto b = body.initResourceIntended();
+        b.setKind(text_of(v.resource));
+        b.setId(text_of(v.id));
+      } else if constexpr (std::is_same_v<t, resource_acquired>) {
+        auto b = body.initResourceAcquired();
+        b.setKind(text_of(v.resource));
+        b.setId(text_of(v.id));
+        b.setDetail(text_of(v.detail));
+      } else if constexpr (std::is_same_v<t, resource_released>) {
+        auto b = body.initResourceReleased();
+        b.setKind(text_of(v.resource));
+        b.setId(text_of(v.id));
+      } else if constexpr (std::is_same_v<t, vm_running>) {
+        body.initVmRunning().setBootMs(v.boot_ms);
+      } else if constexpr (std::is_same_v<t, vm_start_failed>) {
+        auto b = body.initVmStartFailed();
+        b.setStage(text_of(v.stage));
+        b.setReason(text_of(v.reason));
+      } else if constexpr (std::is_same_v<t, vm_stopping>) {
+        body.initVmStopping().setHow(text_of(v.how));
+      } else if constexpr (std::is_same_v<t, vm_stopped>) {
+        body.initVmStopped().setReason(text_of(v.reason));
+      } else if constexpr (std::is_same_v<t, vm_deleted>) {
+        body.initVmDeleted();
       } else {
         static_assert(std::is_same_v<t, unknown_event>);
         // Keep the tag we could not interpret; the member's body is lost (we never had it).
@@ -177,6 +218,50 @@ expected<stored_event> decode(std::uint64_t seq, std::string_view bytes) {
     case schema::Event::Payload::ARTIFACT_REMOVED:
       e.body = artifact_removed{to_string(body.getArtifactRemoved().getVersionId())};
       break;
+    case schema::Event::Payload::VM_CREATED: {
+      auto b = body.getVmCreated();
+      e.body = vm_created{to_string(b.getId()),
+                          to_string(b.getImage()),
+                          to_string(b.getImageVersion()),
+                          to_string(b.getKernel()),
+                          to_string(b.getKernelVersion()),
+                          b.getVcpus(),
+                          b.getMemoryMib(),
+                          b.getDiskMib()};
+      break;
+    }
+    case schema::Event::Payload::VM_CONFIGURED: {
+      auto b = body.getVmConfigured();
+      e.body = vm_configured{b.getVcpus(), b.getMemoryMib()};
+      break;
+    }
+    case schema::Event::Payload::VM_STARTING:
+      e.body = vm_starting{to_string(body.getVmStarting().getKernelVersion())};
+      break;
+    case schema::Event::Payload::RESOURCE_INTENDED: {
+      auto b = body.getResourceIntended();
+      e.body = resource_intended{to_string(b.getKind()), to_string(b.getId())};
+      break;
+    }
+    case schema::Event::Payload::RESOURCE_ACQUIRED: {
+      auto b = body.getResourceAcquired();
+      e.body = resource_acquired{to_string(b.getKind()), to_string(b.getId()), to_string(b.getDetail())};
+      break;
+    }
+    case schema::Event::Payload::RESOURCE_RELEASED: {
+      auto b = body.getResourceReleased();
+      e.body = resource_released{to_string(b.getKind()), to_string(b.getId())};
+      break;
+    }
+    case schema::Event::Payload::VM_RUNNING: e.body = vm_running{body.getVmRunning().getBootMs()}; break;
+    case schema::Event::Payload::VM_START_FAILED: {
+      auto b = body.getVmStartFailed();
+      e.body = vm_start_failed{to_string(b.getStage()), to_string(b.getReason())};
+      break;
+    }
+    case schema::Event::Payload::VM_STOPPING: e.body = vm_stopping{to_string(body.getVmStopping().getHow())}; break;
+    case schema::Event::Payload::VM_STOPPED: e.body = vm_stopped{to_string(body.getVmStopped().getReason())}; break;
+    case schema::Event::Payload::VM_DELETED: e.body = vm_deleted{}; break;
     default: e.body = unknown_event{static_cast<std::uint16_t>(body.which())}; break;
     }
     return e;

@@ -98,11 +98,23 @@ BOOST_AUTO_TEST_CASE(round_trips_every_kind) {
   BOOST_TEST(std::get<note>(d->body).text == "héllo\twörld");
 }
 
-BOOST_AUTO_TEST_CASE(round_trips_artifact_kinds_with_every_field) {
-  std::vector<payload> all = {artifact_started{"deb:/tmp/k.deb"}, artifact_stage{"initramfs"},
+BOOST_AUTO_TEST_CASE(round_trips_artifact_and_vm_kinds_with_every_field) {
+  std::vector<payload> all = {artifact_started{"deb:/tmp/k.deb"},
+                              artifact_stage{"initramfs"},
                               artifact_ready{"0123456789abcdef", std::string(64, 'a'), 123456789, "6.1 pvh-elf"},
                               artifact_failed{"download", "404 from http://127.0.0.1:1/x"},
-                              artifact_removed{"0123456789abcdef"}};
+                              artifact_removed{"0123456789abcdef"},
+                              vm_created{"0a1b2c3d", "default", "v1", "k", "kv1", 2, 512, 2048},
+                              vm_configured{4, 1024},
+                              vm_starting{"kv2"},
+                              resource_intended{"tap", "bgt0a1b2c3d"},
+                              resource_acquired{"vmm", "4242", "123 abc"},
+                              resource_released{"ip", "172.30.0.5"},
+                              vm_running{2400},
+                              vm_start_failed{"vmm", "qemu exited"},
+                              vm_stopping{"kill"},
+                              vm_stopped{"powered off"},
+                              vm_deleted{}};
   for (const auto& p : all) {
     auto e = sample(p);
     auto d = decode(e.seq, encode(e));

@@ -78,6 +78,83 @@ struct artifact_removed {
   std::vector<field> fields() const { return {{"version_id", version_id}}; }
 };
 
+/// VMs (stream "vm/<name>"); see schema/events.capnp for the grammar of a VM's stream.
+struct vm_created {
+  static constexpr std::string_view kind = "vm_created";
+  std::string id;
+  std::string image, image_version, kernel, kernel_version;
+  std::uint64_t vcpus = 0, memory_mib = 0, disk_mib = 0;
+  std::vector<field> fields() const {
+    return {{"id", id},
+            {"image", image},
+            {"image_version", image_version},
+            {"kernel", kernel},
+            {"kernel_version", kernel_version},
+            {"vcpus", vcpus},
+            {"memory_mib", memory_mib},
+            {"disk_mib", disk_mib}};
+  }
+};
+
+struct vm_configured {
+  static constexpr std::string_view kind = "vm_configured";
+  std::uint64_t vcpus = 0, memory_mib = 0;
+  std::vector<field> fields() const { return {{"vcpus", vcpus}, {"memory_mib", memory_mib}}; }
+};
+
+struct vm_starting {
+  static constexpr std::string_view kind = "vm_starting";
+  std::string kernel_version;
+  std::vector<field> fields() const { return {{"kernel_version", kernel_version}}; }
+};
+
+struct resource_intended {
+  static constexpr std::string_view kind = "resource_intended";
+  std::string resource, id; ///< resource kind ("tap", ...) and its id
+  std::vector<field> fields() const { return {{"kind", resource}, {"id", id}}; }
+};
+
+struct resource_acquired {
+  static constexpr std::string_view kind = "resource_acquired";
+  std::string resource, id, detail;
+  std::vector<field> fields() const { return {{"kind", resource}, {"id", id}, {"detail", detail}}; }
+};
+
+struct resource_released {
+  static constexpr std::string_view kind = "resource_released";
+  std::string resource, id;
+  std::vector<field> fields() const { return {{"kind", resource}, {"id", id}}; }
+};
+
+struct vm_running {
+  static constexpr std::string_view kind = "vm_running";
+  std::uint64_t boot_ms = 0;
+  std::vector<field> fields() const { return {{"boot_ms", boot_ms}}; }
+};
+
+struct vm_start_failed {
+  static constexpr std::string_view kind = "vm_start_failed";
+  std::string stage, reason;
+  std::vector<field> fields() const { return {{"stage", stage}, {"reason", reason}}; }
+};
+
+struct vm_stopping {
+  static constexpr std::string_view kind = "vm_stopping";
+  std::string how;
+  std::vector<field> fields() const { return {{"how", how}}; }
+};
+
+struct vm_stopped {
+  static constexpr std::string_view kind = "vm_stopped";
+  std::string reason;
+  std::vector<field> fields() const { return {{"reason", reason}}; }
+};
+
+struct vm_deleted {
+  static constexpr std::string_view kind = "vm_deleted";
+  std::vector<field> fields() const { return {}; }
+};
+
 /// A payload kind this build does not know, written by a newer banger. Readers skip it;
 /// `discriminant` is the capnp union tag, kept for diagnostics.
 struct unknown_event {
@@ -86,8 +163,10 @@ struct unknown_event {
   std::vector<field> fields() const { return {{"discriminant", std::uint64_t{discriminant}}}; }
 };
 
-using payload = std::variant<unknown_event, daemon_started, daemon_stopped, note, artifact_started, artifact_stage,
-                             artifact_ready, artifact_failed, artifact_removed>;
+using payload =
+  std::variant<unknown_event, daemon_started, daemon_stopped, note, artifact_started, artifact_stage, artifact_ready,
+               artifact_failed, artifact_removed, vm_created, vm_configured, vm_starting, resource_intended,
+               resource_acquired, resource_released, vm_running, vm_start_failed, vm_stopping, vm_stopped, vm_deleted>;
 
 /// snake_case kind name: "daemon_started", ..., "unknown".
 std::string_view kind_of(const payload& p);

@@ -5,6 +5,7 @@
 
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("banger::rpc");
+using Agent = import "agent.capnp";
 
 
 # Mirrors banger::errc (common/error.hpp); the numbers never change.
@@ -116,6 +117,45 @@ struct ArtifactInfo {
   path @7 :Text;                        # directory of the current version
 }
 
+# A VM as `vm list` / `vm show` print it.
+struct VmInfo {
+  name @0 :Text;
+  id @1 :Text;            # 8 hex, fixed at create; names the VM's tap
+  state @2 :Text;         # "stopped", "starting", "running", "stopping", "deleted"
+  image @3 :Text;         # image name and the version the VM was made from
+  imageVersion @4 :Text;
+  kernel @5 :Text;
+  kernelVersion @6 :Text;
+  vcpus @7 :UInt32;
+  memoryMib @8 :UInt32;
+  diskMib @9 :UInt32;
+  ip @10 :Text;           # leased address, empty when none
+  createdNs @11 :Int64;
+  stateSinceNs @12 :Int64;
+  lastError @13 :Text;    # why the last start failed or the VM stopped unexpectedly
+  pid @14 :Int64;         # VMM pid while running, else 0
+  consoleLog @15 :Text;   # serial console file
+  resources @16 :List(Text);  # "kind:id" of every resource the journal says is held
+}
+
+struct VmCreateSpec {
+  name @0 :Text;          # empty: the daemon generates one
+  image @1 :Text;         # empty: "default"
+  kernel @2 :Text;        # empty: "default"
+  vcpus @3 :UInt32;       # 0: 1
+  memoryMib @4 :UInt32;   # 0: 512
+  diskMib @5 :UInt32;     # 0: 2048 (work disk at /root)
+}
+
+# What `vm ssh` needs: the guest address and banger's key and known_hosts files.
+struct SshTarget {
+  ip @0 :Text;
+  user @1 :Text;
+  identityFile @2 :Text;
+  knownHostsFile @3 :Text;
+  hostKeyAlias @4 :Text;  # the known_hosts name of this VM ("<name>.vm")
+}
+
 interface Daemon {
   ping @0 () -> (error :Error, opId :Text);
   version @1 () -> (error :Error, version :Text, journalSchema :UInt32);
@@ -138,4 +178,25 @@ interface Daemon {
   # Writes the current version of kernel `name` as a bundle (tar.zst) at `path` (absolute, must
   # not exist), and adds or replaces its entry in catalog.json beside it.
   kernelExport @9 (name :Text, path :Text) -> (error :Error, entry :Text, catalog :Text);
+
+  # VMs. Commands for one VM are serialised in its actor; different VMs proceed in parallel.
+  # Long operations report stage names (with their elapsed milliseconds in `done`) to `progress`.
+  # Creates a VM and, unless `noStart`, starts it; returns when it is running (agent answers).
+  vmCreate @10 (spec :VmCreateSpec, noStart :Bool, progress :Progress) -> (error :Error, info :VmInfo);
+  vmStart @11 (name :Text, progress :Progress) -> (error :Error, info :VmInfo);
+  # Stops: agent sync+poweroff, then QMP powerdown, then quit, then SIGKILL after timeouts.
+  # `kill` skips straight to SIGKILL.
+  vmStop @12 (name :Text, kill :Bool, progress :Progress) -> (error :Error, info :VmInfo);
+  # Deletes a stopped VM (a running one only with `force`, which stops it first): its disks,
+  # sockets, tap, NAT rule and IP lease go.
+  vmDelete @13 (name :Text, force :Bool, progress :Progress) -> (error :Error);
+  vmList @14 () -> (error :Error, items :List(VmInfo));
+  vmShow @15 (name :Text) -> (error :Error, info :VmInfo);
+  # Changes a stopped VM's vCPUs / memory (0: unchanged).
+  vmSet @16 (name :Text, vcpus :UInt32, memoryMib :UInt32) -> (error :Error, info :VmInfo);
+  # Runs a command in a running VM through its agent. The process capability is the agent's
+  # own (calls pass through the daemon); stdout/stderr go straight to the caller's sinks.
+  vmExec @17 (name :Text, spec :Agent.ExecSpec, stdout :Agent.ByteSink, stderr :Agent.ByteSink)
+      -> (error :Error, process :Agent.Process);
+  vmSshTarget @18 (name :Text) -> (error :Error, target :SshTarget);
 }

@@ -31,6 +31,17 @@ struct Event {
     artifactReady @9 :ArtifactReady;
     artifactFailed @10 :ArtifactFailed;
     artifactRemoved @11 :ArtifactRemoved;
+    vmCreated @12 :VmCreated;
+    vmConfigured @13 :VmConfigured;
+    vmStarting @14 :VmStarting;
+    resourceIntended @15 :ResourceIntended;
+    resourceAcquired @16 :ResourceAcquired;
+    resourceReleased @17 :ResourceReleased;
+    vmRunning @18 :VmRunning;
+    vmStartFailed @19 :VmStartFailed;
+    vmStopping @20 :VmStopping;
+    vmStopped @21 :VmStopped;
+    vmDeleted @22 :VmDeleted;
   }
 }
 
@@ -74,6 +85,70 @@ struct ArtifactFailed {
 struct ArtifactRemoved {
   versionId @0 :Text;    # the version that was current; older versions go with it
 }
+
+# VMs, stream "vm/<name>". A VM's life reads:
+#   vmCreated (vmConfigured | start | stop)* vmDeleted
+#   start = vmStarting (resourceIntended resourceAcquired?)* (vmRunning | vmStartFailed)
+#   stop  = vmStopping resourceReleased* vmStopped
+# Every host resource (overlay, work disk, IP lease, tap, NAT rule, VMM process, sockets) is
+# journaled as intent before it is made and as fact once it exists, so recovery knows exactly
+# what may exist after a crash; its release is journaled once it is gone.
+struct VmCreated {
+  id @0 :Text;            # 8 hex, fixed for the VM's life (its tap is "bgt" + id)
+  image @1 :Text;
+  imageVersion @2 :Text;  # the image version the VM's disks are made from
+  kernel @3 :Text;
+  kernelVersion @4 :Text;
+  vcpus @5 :UInt32;
+  memoryMib @6 :UInt32;
+  diskMib @7 :UInt32;
+}
+
+struct VmConfigured {
+  vcpus @0 :UInt32;
+  memoryMib @1 :UInt32;
+}
+
+struct VmStarting {
+  kernelVersion @0 :Text; # the kernel version this start boots
+}
+
+# kind: "overlay", "work_disk", "ip", "tap", "nat", "vmm", "sockets"; id: its path, address,
+# interface name or pid; detail: what identifies it further (for "vmm": "<start_time> <cmdline sha256>").
+struct ResourceIntended {
+  kind @0 :Text;
+  id @1 :Text;
+}
+
+struct ResourceAcquired {
+  kind @0 :Text;
+  id @1 :Text;
+  detail @2 :Text;
+}
+
+struct ResourceReleased {
+  kind @0 :Text;
+  id @1 :Text;
+}
+
+struct VmRunning {
+  bootMs @0 :UInt64;      # VMM launch to agent answering
+}
+
+struct VmStartFailed {
+  stage @0 :Text;
+  reason @1 :Text;
+}
+
+struct VmStopping {
+  how @0 :Text;           # "stop", "kill", "delete"
+}
+
+struct VmStopped {
+  reason @0 :Text;        # "stopped", "powered off", "killed", "vmm exited", "start failed", ...
+}
+
+struct VmDeleted {}
 
 # A per-stream snapshot (`snapshots` column family, key = stream id): the folded state of
 # a stream up to and including `version`, encoded by the stream's owner.

@@ -1,0 +1,75 @@
+// A VM's start, stop and delete as ordered steps over a vm_host (the effects), recording every
+// transition through a `recorder` before going on. Runs on the VM's worker thread (blocking).
+// The sequencing lives here, apart from the effects, so unit tests drive it with a fake host
+// that fails at any step and check what was undone and journaled.
+//
+// Start: overlay -> work_disk -> ip -> tap -> sockets -> nat -> vmm -> agent -> post_start.
+// Each resource is recorded as intended, made, recorded as acquired. When a step fails, every
+// resource this attempt touched is released in reverse (each release recorded), then
+// vm_start_failed. Per-VM resources (overlay, work_disk, ip) made by an earlier start are kept.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "actors/vm/vm.hpp"
+
+namespace banger::actors {
+
+struct step_result {
+  std::string id, detail;
+};
+
+/// The host side of a VM's life. Blocking; called from one worker thread at a time per VM.
+class vm_host {
+public:
+  virtual ~vm_host() = default;
+  /// Whether a start acquires `kind` at all (e.g. nat only when NAT is enabled).
+  virtual bool wants(const vm_state& s, std::string_view kind) = 0;
+  /// The id the resource will have when it is known before making it; "" otherwise (ip, vmm).
+  virtual std::string planned_id(const vm_state& s, std::string_view kind) = 0;
+  virtual expected<step_result> acquire(const vm_state& s, std::string_view kind, const std::string& op) = 0;
+  /// Releases one resource. Idempotent: a resource that is already gone is success.
+  virtual expected<void> release(const vm_state& s, const vm_resource& r, const std::string& op) = 0;
+  /// Waits until the guest agent answers (after the VMM is up).
+  virtual expected<void> wait_agent(const vm_state& s, const std::string& op) = 0;
+  /// After the agent answers: host-side bookkeeping (the VM's ssh host key into known_hosts).
+  virtual expected<void> post_start(const vm_state& s, const std::string& op) = 0;
+  /// Brings the VMM down: agent sync+poweroff, QMP powerdown, quit, then SIGKILL after
+  /// timeouts; straight to SIGKILL with `kill`. Returns how it ended ("powered off", "killed", ...).
+  virtual std::string shutdown(const vm_state& s, bool kill, const std::string& op) = 0;
+  /// After delete: removes what is left of the VM's directories (console log, empty dirs).
+  virtual void remove_dirs(const vm_state& s) = 0;
+};
+
+/// Appends `events` to the VM's stream and applies them; the new state, or why the journal
+/// refused (then nothing was applied).
+using recorder = std::function<expected<vm_state>(std::vector<journal::payload> events)>;
+/// A finished stage and how long it took, for the CLI's progress.
+using stage_report = std::function<void(const std::string& stage, std::chrono::milliseconds took)>;
+
+/// The start order of resource kinds.
+const std::vector<std::string_view>& start_order();
+
+/// Runs a start whose vm_starting is recorded (s.phase == starting). Ends with vm_running, or
+/// with everything this attempt made released and vm_start_failed (then the error says which
+/// stage failed and why).
+expected<vm_state> run_start(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
+                             const std::string& op);
+
+/// Runs a stop whose vm_stopping is recorded: shutdown, per-run resources released in reverse,
+/// vm_stopped. A resource that cannot be released stays recorded as held and is named in the
+/// error (the VM is still recorded as stopped).
+expected<vm_state> run_stop(vm_state s, vm_host& host, bool kill, const recorder& record, const stage_report& report,
+                            const std::string& op);
+
+/// Deletes a stopped VM: every resource still held is released in reverse, then vm_deleted and
+/// the VM's directories go. A resource that cannot be released fails the delete (nothing is
+/// forgotten that may still exist).
+expected<vm_state> run_delete(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
+                              const std::string& op);
+
+} // namespace banger::actors

@@ -1,0 +1,247 @@
+// See vm.hpp. Pure functions on values.
+#include "actors/vm/vm.hpp"
+
+#include <algorithm>
+
+#include <fmt/core.h>
+
+namespace banger::actors {
+
+std::string_view to_string(vm_phase p) {
+  switch (p) {
+  case vm_phase::absent: return "absent";
+  case vm_phase::stopped: return "stopped";
+  case vm_phase::starting: return "starting";
+  case vm_phase::running: return "running";
+  case vm_phase::stopping: return "stopping";
+  case vm_phase::deleted: return "deleted";
+  }
+  return "unknown";
+}
+
+std::string vm_stream(std::string_view name) { return "vm/" + std::string(name); }
+
+expected<void> validate_vm_name(std::string_view name) {
+  auto bad = [&](std::string_view why) {
+    return make_error(errc::bad_request,
+                      fmt::format("invalid VM name '{}': {}; a name is a DNS label: 1-63 characters of a-z, 0-9 "
+                                  "and '-', not starting or ending with '-'",
+                                  name.substr(0, 80), why));
+  };
+  if (name.empty())
+    return bad("it is empty");
+  if (name.size() > 63)
+    return bad("it is longer than 63 characters");
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+      return bad("it has a character other than a-z, 0-9 and '-'");
+  if (name.front() == '-' || name.back() == '-')
+    return bad("it starts or ends with '-'");
+  return {};
+}
+
+expected<void> validate_vm_shape(std::uint32_t vcpus, std::uint32_t memory_mib, std::uint32_t disk_mib) {
+  if (vcpus < 1 || vcpus > vm_limits::max_vcpus)
+    return make_error(errc::bad_request,
+                      fmt::format("--vcpu {} is out of range: use 1 to {}", vcpus, vm_limits::max_vcpus));
+  if (memory_mib < vm_limits::min_memory_mib || memory_mib > vm_limits::max_memory_mib)
+    return make_error(errc::bad_request, fmt::format("--memory {} MiB is out of range: use {} to {} MiB", memory_mib,
+                                                     vm_limits::min_memory_mib, vm_limits::max_memory_mib));
+  if (disk_mib < vm_limits::min_disk_mib || disk_mib > vm_limits::max_disk_mib)
+    return make_error(errc::bad_request, fmt::format("--disk-size {} MiB is out of range: use {} to {} MiB", disk_mib,
+                                                     vm_limits::min_disk_mib, vm_limits::max_disk_mib));
+  return {};
+}
+
+namespace resource {
+bool per_vm(std::string_view kind) { return kind == overlay || kind == work_disk || kind == ip; }
+} // namespace resource
+
+const vm_resource* vm_state::find(std::string_view kind) const {
+  for (const auto& r : resources)
+    if (r.kind == kind)
+      return &r;
+  return nullptr;
+}
+
+std::string vm_state::ip() const {
+  const auto* r = find(resource::ip);
+  return r && r->acquired ? r->id : std::string{};
+}
+
+namespace {
+
+std::vector<vm_resource>::iterator find_resource(vm_state& s, const std::string& kind, const std::string& id) {
+  return std::find_if(s.resources.begin(), s.resources.end(),
+                      [&](const vm_resource& r) { return r.kind == kind && r.id == id; });
+}
+
+template <class... Ts>
+struct overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+overloaded(Ts...) -> overloaded<Ts...>;
+
+} // namespace
+
+vm_state apply(vm_state s, const journal::stored_event& e) {
+  s.stream_version = e.version;
+  if (s.name.empty() && e.stream.rfind("vm/", 0) == 0)
+    s.name = e.stream.substr(3);
+  using namespace journal;
+  std::visit(overloaded{
+               [&](const vm_created& v) {
+                 auto name = s.name;
+                 s = vm_state{};
+                 s.stream_version = e.version;
+                 s.name = name;
+                 s.phase = vm_phase::stopped;
+                 s.id = v.id;
+                 s.image = v.image;
+                 s.image_version = v.image_version;
+                 s.kernel = v.kernel;
+                 s.kernel_version = v.kernel_version;
+                 s.vcpus = static_cast<std::uint32_t>(v.vcpus);
+                 s.memory_mib = static_cast<std::uint32_t>(v.memory_mib);
+                 s.disk_mib = static_cast<std::uint32_t>(v.disk_mib);
+                 s.created_ns = s.since_ns = e.wall_time_ns;
+               },
+               [&](const vm_configured& v) {
+                 s.vcpus = static_cast<std::uint32_t>(v.vcpus);
+                 s.memory_mib = static_cast<std::uint32_t>(v.memory_mib);
+               },
+               [&](const vm_starting& v) {
+                 s.phase = vm_phase::starting;
+                 s.since_ns = e.wall_time_ns;
+                 if (!v.kernel_version.empty())
+                   s.kernel_version = v.kernel_version;
+                 s.last_error.clear();
+               },
+               [&](const resource_intended& v) {
+                 if (find_resource(s, v.resource, v.id) == s.resources.end())
+                   s.resources.push_back({v.resource, v.id, {}, false});
+               },
+               [&](const resource_acquired& v) {
+                 auto it = find_resource(s, v.resource, v.id);
+                 if (it == s.resources.end()) // an intent whose id only making it told (ip, vmm)
+                   it = std::find_if(s.resources.begin(), s.resources.end(), [&](const vm_resource& r) {
+                     return r.kind == v.resource && !r.acquired && r.id.empty();
+                   });
+                 if (it == s.resources.end())
+                   s.resources.push_back({v.resource, v.id, v.detail, true});
+                 else {
+                   it->id = v.id;
+                   it->detail = v.detail;
+                   it->acquired = true;
+                 }
+               },
+               [&](const resource_released& v) {
+                 auto it = find_resource(s, v.resource, v.id);
+                 if (it != s.resources.end())
+                   s.resources.erase(it);
+               },
+               [&](const vm_running& v) {
+                 s.phase = vm_phase::running;
+                 s.since_ns = e.wall_time_ns;
+                 s.boot_ms = v.boot_ms;
+               },
+               [&](const vm_start_failed& v) {
+                 s.phase = vm_phase::stopped;
+                 s.since_ns = e.wall_time_ns;
+                 s.last_error = fmt::format("start failed at {}: {}", v.stage, v.reason);
+               },
+               [&](const vm_stopping&) {
+                 s.phase = vm_phase::stopping;
+                 s.since_ns = e.wall_time_ns;
+               },
+               [&](const vm_stopped& v) {
+                 s.phase = vm_phase::stopped;
+                 s.since_ns = e.wall_time_ns;
+                 if (v.reason != "stopped" && v.reason != "killed" && v.reason != "powered off")
+                   s.last_error = v.reason;
+               },
+               [&](const vm_deleted&) {
+                 s.phase = vm_phase::deleted;
+                 s.since_ns = e.wall_time_ns;
+               },
+               [](const auto&) {},
+             },
+             e.body);
+  return s;
+}
+
+namespace {
+
+error refused(errc code, const vm_state& s, std::string_view what, std::string_view remedy) {
+  return make_error(code, fmt::format("VM {} is {}: cannot {}{}{}", s.name, to_string(s.phase), what,
+                                      remedy.empty() ? "" : "; ", remedy));
+}
+
+} // namespace
+
+decision decide_create(const vm_state& s, const vm_create_request& r) {
+  if (auto ok = validate_vm_name(r.name); !ok)
+    return ok.err();
+  if (s.phase != vm_phase::absent && s.phase != vm_phase::deleted)
+    return make_error(errc::already_exists,
+                      fmt::format("VM {} already exists ({}); pick another --name or `banger vm delete {}`", r.name,
+                                  to_string(s.phase), r.name));
+  if (auto ok = validate_vm_shape(r.vcpus, r.memory_mib, r.disk_mib); !ok)
+    return ok.err();
+  if (r.image_version.empty() || r.kernel_version.empty())
+    return make_error(errc::bad_request, "a VM needs a kernel and an image version");
+  return std::vector<journal::payload>{
+    journal::vm_created{r.id, r.image, r.image_version, r.kernel, r.kernel_version, r.vcpus, r.memory_mib, r.disk_mib}};
+}
+
+decision decide_configure(const vm_state& s, std::uint32_t vcpus, std::uint32_t memory_mib) {
+  if (s.phase == vm_phase::absent || s.phase == vm_phase::deleted)
+    return make_error(errc::not_found, fmt::format("no VM named {}", s.name));
+  if (s.phase != vm_phase::stopped)
+    return refused(errc::conflict, s, "change its vCPUs or memory", fmt::format("`banger vm stop {}` first", s.name));
+  std::uint32_t v = vcpus ? vcpus : s.vcpus, m = memory_mib ? memory_mib : s.memory_mib;
+  if (auto ok = validate_vm_shape(v, m, s.disk_mib); !ok)
+    return ok.err();
+  return std::vector<journal::payload>{journal::vm_configured{v, m}};
+}
+
+decision decide_start(const vm_state& s, const std::string& kernel_version) {
+  switch (s.phase) {
+  case vm_phase::absent:
+  case vm_phase::deleted: return make_error(errc::not_found, fmt::format("no VM named {}", s.name));
+  case vm_phase::running: return refused(errc::already_exists, s, "start it", "it is already running");
+  case vm_phase::starting:
+  case vm_phase::stopping: return refused(errc::conflict, s, "start it", "wait for it to settle");
+  case vm_phase::stopped: break;
+  }
+  return std::vector<journal::payload>{journal::vm_starting{kernel_version}};
+}
+
+decision decide_stop(const vm_state& s, std::string_view how) {
+  switch (s.phase) {
+  case vm_phase::absent:
+  case vm_phase::deleted: return make_error(errc::not_found, fmt::format("no VM named {}", s.name));
+  case vm_phase::stopped: return refused(errc::not_running, s, "stop it", "");
+  case vm_phase::starting:
+  case vm_phase::stopping: return refused(errc::conflict, s, "stop it", "wait for it to settle");
+  case vm_phase::running: break;
+  }
+  return std::vector<journal::payload>{journal::vm_stopping{std::string(how)}};
+}
+
+decision decide_delete(const vm_state& s) {
+  switch (s.phase) {
+  case vm_phase::absent:
+  case vm_phase::deleted: return make_error(errc::not_found, fmt::format("no VM named {}", s.name));
+  case vm_phase::running:
+  case vm_phase::starting:
+  case vm_phase::stopping:
+    return refused(errc::conflict, s, "delete it",
+                   fmt::format("stop it first, or `banger vm delete --force {}`", s.name));
+  case vm_phase::stopped: break;
+  }
+  return std::vector<journal::payload>{journal::vm_deleted{}};
+}
+
+} // namespace banger::actors

@@ -1,0 +1,92 @@
+// A VM's pure core: its state folded from the journal stream "vm/<name>" with apply(), and
+// decide_*() saying what a command would append or why it is refused. No I/O; any thread.
+// banger-replay links the same functions to audit and re-run a recorded journal.
+//
+// Phases and the events that move between them (schema/events.capnp draws the grammar):
+//
+//   absent --vm_created--> stopped --vm_starting--> starting --vm_running--> running
+//                             ^                        |                        |
+//                             |<----vm_start_failed----+                   vm_stopping
+//                             |<----------------------vm_stopped------- stopping <-+
+//   stopped --vm_deleted--> deleted
+//
+// Resources are journaled as intent (resource_intended), then fact (resource_acquired), then
+// release (resource_released). Per-VM resources (overlay, work_disk, ip) live from the first
+// start to delete; per-run ones (tap, nat, vmm, sockets) from a start to the next stop.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.hpp"
+#include "journal/events.hpp"
+
+namespace banger::actors {
+
+enum class vm_phase { absent, stopped, starting, running, stopping, deleted };
+std::string_view to_string(vm_phase p);
+
+/// "vm/<name>".
+std::string vm_stream(std::string_view name);
+
+/// A DNS label: 1-63 of a-z, 0-9 and '-', not starting or ending with '-'.
+expected<void> validate_vm_name(std::string_view name);
+
+/// Limits of a VM's shape, checked by the CLI and again by the daemon.
+struct vm_limits {
+  static constexpr std::uint32_t max_vcpus = 64;
+  static constexpr std::uint32_t min_memory_mib = 64, max_memory_mib = 256 * 1024;
+  static constexpr std::uint32_t min_disk_mib = 64, max_disk_mib = 1024 * 1024;
+};
+expected<void> validate_vm_shape(std::uint32_t vcpus, std::uint32_t memory_mib, std::uint32_t disk_mib);
+
+/// Resource kinds, in the order a start acquires them.
+namespace resource {
+inline constexpr std::string_view overlay = "overlay", work_disk = "work_disk", ip = "ip", tap = "tap", nat = "nat",
+                                  vmm = "vmm", sockets = "sockets";
+/// Whether `kind` lives until delete (overlay, work_disk, ip) rather than until stop.
+bool per_vm(std::string_view kind);
+} // namespace resource
+
+struct vm_resource {
+  std::string kind, id, detail;
+  bool acquired = false; ///< false: intended, may or may not exist on the host
+};
+
+struct vm_state {
+  std::uint64_t stream_version = 0;
+  vm_phase phase = vm_phase::absent;
+  std::string name, id, image, image_version, kernel, kernel_version;
+  std::uint32_t vcpus = 0, memory_mib = 0, disk_mib = 0;
+  std::int64_t created_ns = 0, since_ns = 0;
+  std::string last_error; ///< why the last start failed or the VM stopped unexpectedly
+  std::uint64_t boot_ms = 0;
+  std::vector<vm_resource> resources; ///< held (intended or acquired), in acquisition order
+
+  const vm_resource* find(std::string_view kind) const;
+  std::string ip() const; ///< the leased address, empty when none
+};
+
+vm_state apply(vm_state s, const journal::stored_event& e);
+
+struct vm_create_request {
+  std::string name, id, image, image_version, kernel, kernel_version;
+  std::uint32_t vcpus = 1, memory_mib = 512, disk_mib = 2048;
+};
+
+using decision = expected<std::vector<journal::payload>>;
+
+/// already_exists unless the VM is absent or deleted (a deleted name may be reused).
+decision decide_create(const vm_state& s, const vm_create_request& r);
+/// Stopped VMs only (conflict otherwise); bad_request for a shape outside vm_limits.
+decision decide_configure(const vm_state& s, std::uint32_t vcpus, std::uint32_t memory_mib);
+/// Stopped VMs only: conflict while starting/stopping, already_exists when running.
+decision decide_start(const vm_state& s, const std::string& kernel_version);
+/// Running VMs only (or starting, for kill); not_running when stopped.
+decision decide_stop(const vm_state& s, std::string_view how);
+/// Stopped VMs (conflict when running unless the caller stops it first); not_found when absent.
+decision decide_delete(const vm_state& s);
+
+} // namespace banger::actors

@@ -1,0 +1,143 @@
+// The VM's pure core: name and shape validation, the phase machine and resource bookkeeping.
+#include <boost/test/unit_test.hpp>
+
+#include "actors/vm/vm.hpp"
+
+using namespace banger;
+using namespace banger::actors;
+using namespace banger::journal;
+
+namespace {
+
+struct folder {
+  vm_state s;
+  std::int64_t t = 1000;
+  explicit folder(std::string name) { s.name = std::move(name); }
+  void feed(const std::vector<payload>& events) {
+    for (const auto& p : events) {
+      stored_event e;
+      e.stream = vm_stream(s.name);
+      e.version = s.stream_version + 1;
+      e.wall_time_ns = ++t;
+      e.body = p;
+      s = apply(std::move(s), e);
+    }
+  }
+  void must(const decision& d) {
+    BOOST_TEST_REQUIRE(d.has_value(), (d.has_value() ? "" : d.err().message));
+    feed(*d);
+  }
+};
+
+vm_create_request request(std::string name) {
+  vm_create_request r;
+  r.name = std::move(name);
+  r.id = "0a1b2c3d";
+  r.image = "default";
+  r.image_version = "img1";
+  r.kernel = "default";
+  r.kernel_version = "k1";
+  return r;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(vm_core)
+
+BOOST_AUTO_TEST_CASE(names_are_dns_labels) {
+  for (std::string ok : std::vector<std::string>{"a", "web-1", "0abc", std::string(63, 'x')})
+    BOOST_TEST(validate_vm_name(ok).has_value(), ok);
+  for (std::string bad :
+       std::vector<std::string>{"", "-a", "a-", "Web", "a_b", "a.b", "a b", std::string(64, 'x'), "a/..", "é"})
+    BOOST_TEST(!validate_vm_name(bad).has_value(), bad);
+  auto e = validate_vm_name("Bad_Name");
+  BOOST_TEST((e.err().code == errc::bad_request));
+  BOOST_TEST(e.err().message.find("DNS label") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(shapes_are_bounded) {
+  BOOST_TEST(validate_vm_shape(1, 512, 2048).has_value());
+  BOOST_TEST(!validate_vm_shape(0, 512, 2048).has_value());
+  BOOST_TEST(!validate_vm_shape(65, 512, 2048).has_value());
+  BOOST_TEST(!validate_vm_shape(1, 16, 2048).has_value());
+  BOOST_TEST(!validate_vm_shape(1, 512, 1).has_value());
+  BOOST_TEST(validate_vm_shape(0, 512, 2048).err().message.find("--vcpu 0") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(create_start_stop_delete) {
+  folder f("web");
+  BOOST_TEST((f.s.phase == vm_phase::absent));
+  f.must(decide_create(f.s, request("web")));
+  BOOST_TEST((f.s.phase == vm_phase::stopped));
+  BOOST_TEST(f.s.vcpus == 1u);
+  BOOST_TEST(f.s.created_ns == 1001);
+  BOOST_TEST((decide_create(f.s, request("web")).err().code == errc::already_exists));
+  BOOST_TEST((decide_stop(f.s, "stop").err().code == errc::not_running));
+
+  f.must(decide_start(f.s, "k2"));
+  BOOST_TEST((f.s.phase == vm_phase::starting));
+  BOOST_TEST(f.s.kernel_version == "k2");
+  BOOST_TEST((decide_start(f.s, "k2").err().code == errc::conflict));
+  BOOST_TEST((decide_delete(f.s).err().code == errc::conflict));
+  f.feed({resource_intended{"overlay", "/s/overlay.qcow2"}, resource_acquired{"overlay", "/s/overlay.qcow2", ""},
+          resource_intended{"ip", ""}, resource_acquired{"ip", "172.30.0.2", "br-fc"}, resource_intended{"vmm", ""},
+          resource_acquired{"vmm", "4242", "77 abc"}, vm_running{2400}});
+  BOOST_TEST((f.s.phase == vm_phase::running));
+  BOOST_TEST(f.s.ip() == "172.30.0.2");
+  BOOST_TEST(f.s.boot_ms == 2400u);
+  // An intent made before its id was known (ip, vmm) becomes that resource when acquired.
+  BOOST_TEST(f.s.resources.size() == 3u);
+  BOOST_TEST(f.s.find("vmm")->id == "4242");
+  BOOST_TEST(f.s.find("vmm")->detail == "77 abc");
+  BOOST_TEST((decide_start(f.s, "k2").err().code == errc::already_exists));
+  BOOST_TEST((decide_configure(f.s, 2, 0).err().code == errc::conflict));
+
+  f.must(decide_stop(f.s, "stop"));
+  BOOST_TEST((f.s.phase == vm_phase::stopping));
+  f.feed({resource_released{"vmm", "4242"}, vm_stopped{"stopped"}});
+  BOOST_TEST((f.s.phase == vm_phase::stopped));
+  BOOST_TEST(f.s.last_error.empty());
+  BOOST_TEST(f.s.find("vmm") == nullptr);
+  BOOST_TEST(f.s.ip() == "172.30.0.2"); // the lease lives until delete
+
+  f.must(decide_configure(f.s, 2, 0));
+  BOOST_TEST(f.s.vcpus == 2u);
+  BOOST_TEST(f.s.memory_mib == 512u);
+  BOOST_TEST((decide_configure(f.s, 0, 8).err().code == errc::bad_request));
+
+  f.must(decide_delete(f.s));
+  BOOST_TEST((f.s.phase == vm_phase::deleted));
+  BOOST_TEST((decide_start(f.s, "k").err().code == errc::not_found));
+  // A deleted name can be reused; the new VM starts from a clean state.
+  auto r = request("web");
+  r.id = "ffffffff";
+  f.must(decide_create(f.s, r));
+  BOOST_TEST(f.s.id == "ffffffff");
+  BOOST_TEST(f.s.resources.empty());
+}
+
+BOOST_AUTO_TEST_CASE(failed_start_and_unexpected_stop_keep_the_reason) {
+  folder f("db");
+  f.must(decide_create(f.s, request("db")));
+  f.must(decide_start(f.s, "k1"));
+  f.feed({vm_start_failed{"vmm", "qemu: could not open kernel"}});
+  BOOST_TEST((f.s.phase == vm_phase::stopped));
+  BOOST_TEST(f.s.last_error == "start failed at vmm: qemu: could not open kernel");
+  f.must(decide_start(f.s, "k1"));
+  BOOST_TEST(f.s.last_error.empty());
+  f.feed({vm_running{1}, vm_stopped{"vmm exited (signal 9)"}});
+  BOOST_TEST(f.s.last_error == "vmm exited (signal 9)");
+}
+
+BOOST_AUTO_TEST_CASE(invalid_create_appends_nothing) {
+  vm_state s;
+  BOOST_TEST((decide_create(s, request("Bad!")).err().code == errc::bad_request));
+  auto r = request("ok");
+  r.vcpus = 0;
+  BOOST_TEST((decide_create(s, r).err().code == errc::bad_request));
+  r = request("ok");
+  r.image_version.clear();
+  BOOST_TEST((decide_create(s, r).err().code == errc::bad_request));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
