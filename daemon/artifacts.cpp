@@ -15,6 +15,8 @@
 #include "actors/messages.hpp"
 #include "common/process.hpp"
 #include "daemon/bridge.hpp"
+#include "daemon/progress.hpp"
+#include "daemon/vms.hpp"
 #include "journal/journal.hpp"
 
 namespace banger::daemon {
@@ -107,52 +109,6 @@ void fill_info(rpc::ArtifactInfo::Builder b, const daemon_context& ctx, artifact
   b.setLastFailure(st.last_failure.value_or(""));
   if (!st.current.empty())
     b.setPath(store_of(ctx).version_dir(k, name, st.current).string());
-}
-
-/// Shared between the CAF-side sink and the KJ-side pump.
-struct progress_queue {
-  std::mutex mu;
-  std::deque<actors::progress_update> updates;
-  kj::Own<kj::CrossThreadPromiseFulfiller<void>> wake;
-
-  void push(const actors::progress_update& u) {
-    std::lock_guard lock(mu);
-    if (!updates.empty() && updates.back().stage == u.stage)
-      updates.back() = u; // coalesce byte counts within a stage
-    else
-      updates.push_back(u);
-    if (wake) {
-      wake->fulfill();
-      wake = nullptr;
-    }
-  }
-};
-
-kj::Promise<void> pump_progress(std::shared_ptr<progress_queue> q, rpc::Progress::Client client) {
-  std::deque<actors::progress_update> batch;
-  kj::Promise<void> woken = nullptr;
-  {
-    std::lock_guard lock(q->mu);
-    batch.swap(q->updates);
-    if (batch.empty()) {
-      auto paf = kj::newPromiseAndCrossThreadFulfiller<void>();
-      q->wake = kj::mv(paf.fulfiller);
-      woken = kj::mv(paf.promise);
-    }
-  }
-  if (batch.empty())
-    return woken.then([q, client]() mutable { return pump_progress(q, client); });
-  kj::Promise<void> sent = kj::READY_NOW;
-  for (const auto& u : batch) {
-    sent = sent.then([client, u]() mutable {
-      auto req = client.updateRequest();
-      req.setStage(u.stage);
-      req.setDone(u.done);
-      req.setTotal(u.total);
-      return req.send();
-    });
-  }
-  return sent.then([q, client]() mutable { return pump_progress(q, client); });
 }
 
 } // namespace
@@ -299,7 +255,9 @@ artifact_remove(daemon_context& ctx, const std::string& op,
         set_error(c.getResults().initError(), e);
         return kj::READY_NOW;
       }
-      return ask<actors::artifact_reply>(sys, *a, 60000ms, caf::delete_atom::value, op)
+      // VMs made from it keep it (their disks and boots need its files).
+      auto users = vms_using(ctx, actors::to_string(k), name);
+      return ask<actors::artifact_reply>(sys, *a, 60000ms, caf::delete_atom::value, op, users)
         .then([&ctx, c, op, k, name](expected<actors::artifact_reply> r) mutable {
           error e;
           if (!r)

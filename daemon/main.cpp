@@ -16,10 +16,15 @@
 #include "actors/image/artifact_actor.hpp"
 #include "actors/journal_writer.hpp"
 #include "actors/messages.hpp"
+#include "actors/netpriv/netpriv.hpp"
 #include "actors/registry.hpp"
+#include "actors/vm/vm_actor.hpp"
+#include "common/config.hpp"
 #include "common/log.hpp"
 #include "common/paths.hpp"
 #include "common/process.hpp"
+#include "common/subprocess.hpp"
+#include "daemon/agents.hpp"
 #include "daemon/server.hpp"
 #include "journal/journal.hpp"
 
@@ -52,6 +57,31 @@ expected<journal::append_result> append_daemon_event(caf::actor_system& sys, con
       },
       [&](caf::error& e) { out = make_error(errc::unavailable, "journal writer: " + sys.render(e)); });
   return out;
+}
+
+/// banger's ssh key pair for `vm ssh` (STATE/ssh/id_ed25519), made on first start. Empty when
+/// ssh-keygen is missing (VMs then get no authorized key; `vm exec` still works).
+std::filesystem::path ensure_ssh_key(const dirs& d, logger& log) {
+  auto dir = d.state / "ssh";
+  auto key = dir / "id_ed25519";
+  std::error_code ec;
+  if (std::filesystem::exists(key, ec) && std::filesystem::exists(key.string() + ".pub", ec))
+    return key;
+  std::filesystem::create_directories(dir, ec);
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+  auto keygen = find_program("ssh-keygen");
+  if (!keygen) {
+    log.warn("", "ssh-keygen not found (package openssh-client): VMs get no ssh key; `vm ssh` will not work");
+    return {};
+  }
+  std::filesystem::remove(key, ec);
+  std::filesystem::remove(key.string() + ".pub", ec);
+  auto r = run_process({keygen->string(), "-q", "-t", "ed25519", "-N", "", "-C", "banger", "-f", key.string()});
+  if (r.exit_code != 0) {
+    log.warn("", "ssh-keygen failed: {}", r.err);
+    return {};
+  }
+  return key;
 }
 
 struct stop_request {
@@ -107,8 +137,23 @@ int main(int argc, char** argv) {
     return fail(listen_fd.err().message);
   }
 
+  auto config = load_config(d->config / "config.toml");
+  if (!config) {
+    log->error("", "{}", config.err().message);
+    return fail(config.err().message);
+  }
+  auto net = actors::subnet::parse(config->subnet);
+  if (!net)
+    return fail((d->config / "config.toml").string() + ": " + net.err().message);
+  auto ssh_key = ensure_ssh_key(*d, *log);
+
   int rc = 0;
   {
+    // The KJ event loop of this thread: the RPC server and the guest-agent connections live on
+    // it. Created before the actors, destroyed (after the agent pool) before they are awaited, so
+    // a VM worker blocked on a call into it gets an error instead of waiting forever.
+    auto io_owner = std::make_unique<kj::AsyncIoContext>(kj::setupAsyncIo());
+    auto& io = *io_owner;
     caf_setup setup;
     caf::actor_system sys{setup.cfg};
     caf::actor writer = actors::spawn_journal_writer(sys, **journal);
@@ -122,6 +167,41 @@ int main(int argc, char** argv) {
       kinds.kinds[std::string(actors::to_string(k))] = [art, k](caf::actor_system& s, const std::string& name) {
         return actors::spawn_artifact_actor(s, k, name, art);
       };
+    // The network: the netpriv actor holds the root helper's connection.
+    actors::net_config ncfg;
+    ncfg.bridge = config->bridge;
+    ncfg.net = *net;
+    ncfg.nat = config->nat;
+    ncfg.owner_uid = uid;
+    ncfg.helper = helper::launch_options{self_dir / "banger-helper", d->state, d->runtime, uid != 0};
+    caf::actor netpriv = actors::spawn_netpriv(sys, ncfg, journal->get(), writer);
+    // VMs: one actor per name; their workers share one host (stateless beyond its config).
+    auto pool = std::make_unique<daemon::agent_pool>(io);
+    actors::host_config hcfg;
+    hcfg.state = d->state;
+    hcfg.runtime = d->runtime;
+    hcfg.images = art.store.kind_dir(actors::artifact_kind::image);
+    hcfg.kernels = art.store.kind_dir(actors::artifact_kind::kernel);
+    if (!ssh_key.empty())
+      hcfg.ssh_public_key = ssh_key.string() + ".pub";
+    hcfg.known_hosts = d->state / "ssh" / "known_hosts";
+    hcfg.bridge = config->bridge;
+    hcfg.net = *net;
+    hcfg.nat = config->nat;
+    hcfg.network = config->network;
+    actors::net_call net_call = [&sys, netpriv](actors::net_request rq) {
+      actors::net_reply out{false, make_error(errc::unavailable, "the network actor did not answer"), {}};
+      caf::scoped_actor self{sys};
+      self->request(netpriv, 5min, std::move(rq))
+        .receive([&](actors::net_reply& r) { out = std::move(r); },
+                 [&](caf::error& e) { out.err = make_error(errc::unavailable, "network actor: " + sys.render(e)); });
+      return out;
+    };
+    std::shared_ptr<actors::vm_host> host = actors::make_host(hcfg, vmm::make_qemu_driver(), net_call, pool->access());
+    actors::vm_deps vdeps{&writer, journal->get(), host};
+    kinds.kinds["vm"] = [vdeps](caf::actor_system& s, const std::string& name) {
+      return actors::spawn_vm_actor(s, name, vdeps);
+    };
     caf::actor registry = actors::spawn_registry(sys, std::move(kinds));
 
     auto started = append_daemon_event(sys, writer, journal::daemon_started{BANGER_VERSION, ::getpid(), *boot_id}, "");
@@ -129,7 +209,6 @@ int main(int argc, char** argv) {
       log->error("", "journal daemon_started: {}", started.err().message);
       rc = fail(started.err().message);
     } else {
-      auto io = kj::setupAsyncIo();
       auto stop = kj::newPromiseAndFulfiller<stop_request>();
       daemon::daemon_context ctx;
       ctx.paths = *d;
@@ -142,6 +221,9 @@ int main(int argc, char** argv) {
       ctx.agent_bin = art.store.agent_bin;
       ctx.init_bin = art.store.init_bin;
       ctx.started = std::chrono::steady_clock::now();
+      ctx.host = hcfg;
+      ctx.ssh_key = ssh_key;
+      ctx.agents = pool.get();
       ctx.request_shutdown = [&stop](std::string op) {
         stop.fulfiller->fulfill(stop_request{"shutdown rpc", std::move(op)});
       };
@@ -189,7 +271,10 @@ int main(int argc, char** argv) {
       ::unlink(d->socket().c_str());
       ::unlink(d->pid_file().c_str());
     }
+    pool.reset();
+    io_owner.reset();
     caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(netpriv, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
     sys.await_all_actors_done();
   }

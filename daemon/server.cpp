@@ -20,6 +20,7 @@
 #include "actors/messages.hpp"
 #include "daemon/artifacts.hpp"
 #include "daemon/bridge.hpp"
+#include "daemon/vms.hpp"
 #include "journal/codec.hpp"
 #include "journal/journal.hpp"
 #include "schema/banger.capnp.h"
@@ -363,6 +364,46 @@ public:
     if (!entered)
       return kj::READY_NOW;
     return artifact_remove(ctx_, *entered, c);
+  }
+
+  kj::Promise<void> vmCreate(VmCreateContext c) override {
+    auto entered = enter("vmCreate", c);
+    return entered ? vm_create(ctx_, *entered, c) : kj::READY_NOW;
+  }
+  kj::Promise<void> vmStart(VmStartContext c) override {
+    auto entered = enter("vmStart", c);
+    return entered ? vm_start(ctx_, *entered, c) : kj::READY_NOW;
+  }
+  kj::Promise<void> vmStop(VmStopContext c) override {
+    auto entered = enter("vmStop", c);
+    return entered ? vm_stop(ctx_, *entered, c) : kj::READY_NOW;
+  }
+  kj::Promise<void> vmDelete(VmDeleteContext c) override {
+    auto entered = enter("vmDelete", c);
+    return entered ? vm_delete(ctx_, *entered, c) : kj::READY_NOW;
+  }
+  kj::Promise<void> vmList(VmListContext c) override {
+    if (auto entered = enter("vmList", c))
+      vm_list(ctx_, *entered, c);
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> vmShow(VmShowContext c) override {
+    if (auto entered = enter("vmShow", c))
+      vm_show(ctx_, *entered, c);
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> vmSet(VmSetContext c) override {
+    auto entered = enter("vmSet", c);
+    return entered ? vm_set(ctx_, *entered, c) : kj::READY_NOW;
+  }
+  kj::Promise<void> vmExec(VmExecContext c) override {
+    auto entered = enter("vmExec", c);
+    return entered ? vm_exec(ctx_, *entered, c) : kj::READY_NOW;
+  }
+  kj::Promise<void> vmSshTarget(VmSshTargetContext c) override {
+    if (auto entered = enter("vmSshTarget", c))
+      vm_ssh_target(ctx_, *entered, c);
+    return kj::READY_NOW;
   }
 
   kj::Promise<void> kernelExport(KernelExportContext c) override {

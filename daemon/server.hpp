@@ -12,6 +12,7 @@
 #include <caf/fwd.hpp>
 #include <kj/async-io.h>
 
+#include "actors/vm/host.hpp"
 #include "common/log.hpp"
 #include "common/op_id.hpp"
 #include "common/paths.hpp"
@@ -22,6 +23,8 @@ class journal;
 }
 
 namespace banger::daemon {
+
+class agent_pool;
 
 /// What the RPC handlers need, wired by main(). Outlives the server.
 struct daemon_context {
@@ -36,6 +39,10 @@ struct daemon_context {
   /// Where kernels and images live, and the guest binaries injected into images.
   std::filesystem::path agent_bin;
   std::filesystem::path init_bin;
+  /// VMs: where their files live, the network, banger's ssh key and known_hosts.
+  actors::host_config host;
+  std::filesystem::path ssh_key; ///< private key `vm ssh` uses (its .pub goes into every VM)
+  agent_pool* agents = nullptr;  ///< KJ thread
   /// Called (on the KJ thread) when a `shutdown` RPC asks the daemon to stop.
   std::function<void(std::string op_id)> request_shutdown;
 };

@@ -197,7 +197,7 @@ caf::behavior artifact_actor(self_ptr self, artifact_kind kind, std::string name
       });
     },
     [self](caf::get_atom) { return self->state.st; },
-    [self](caf::delete_atom, const std::string& op) -> caf::result<artifact_reply> {
+    [self](caf::delete_atom, const std::string& op, std::uint32_t users) -> caf::result<artifact_reply> {
       auto& st = self->state;
       auto rp = self->make_response_promise<artifact_reply>();
       if (st.job) {
@@ -208,8 +208,7 @@ caf::behavior artifact_actor(self_ptr self, artifact_kind kind, std::string name
                                   false});
         return rp;
       }
-      // TODO(soon): count the VMs made from this artifact once VMs exist (issue: VM lifecycle).
-      auto decided = decide_remove(st.st, st.kind, st.name, 0);
+      auto decided = decide_remove(st.st, st.kind, st.name, users);
       if (!decided) {
         rp.deliver(artifact_reply{false, decided.err(), {}, false});
         return rp;

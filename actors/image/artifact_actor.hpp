@@ -8,7 +8,8 @@
 // Messages (include actors/messages.hpp):
 //   (build_atom, artifact_command)  -> artifact_reply   after the job (or the joined job) ends
 //   (caf::get_atom)                 -> artifact_state
-//   (caf::delete_atom, op id)       -> artifact_reply   refused while a job runs
+//   (caf::delete_atom, op id, users) -> artifact_reply  refused while a job runs or `users` VMs
+//                                                       (counted by the caller) use it
 #pragma once
 
 #include <caf/fwd.hpp>

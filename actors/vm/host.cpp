@@ -1,0 +1,385 @@
+// See host.hpp.
+#include "actors/vm/host.hpp"
+
+#include <csignal>
+#include <fstream>
+#include <sstream>
+#include <sys/file.h>
+
+#include <fmt/core.h>
+
+#include "common/process.hpp"
+#include "common/subprocess.hpp"
+#include "guestfs/ext4.hpp"
+
+namespace banger::actors {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+vm_paths paths_of(const host_config& c, const std::string& vm) {
+  return {c.state / "vms" / vm, c.runtime / "vms" / vm};
+}
+
+std::string tap_of(const vm_state& s) { return "bgt" + s.id; }
+
+std::optional<vmm::vmm_process> vmm_of(const host_config& c, const vm_state& s) {
+  const auto* r = s.find(resource::vmm);
+  if (!r || !r->acquired)
+    return std::nullopt;
+  vmm::vmm_process p;
+  try {
+    p.pid = std::stoi(r->id);
+  } catch (...) {
+    return std::nullopt;
+  }
+  std::istringstream in(r->detail);
+  in >> p.start_time >> p.cmdline_sha256;
+  auto vp = paths_of(c, s.name);
+  p.qmp_socket = vp.qmp_socket();
+  p.agent_socket = vp.agent_socket();
+  return p;
+}
+
+namespace {
+
+expected<void> run_tool(const std::vector<std::string>& argv, std::string_view what) {
+  process_options o;
+  o.timeout = std::chrono::minutes(5);
+  auto r = run_process(argv, o);
+  if (r.exit_code == 0)
+    return {};
+  return make_error(errc::operation_failed, fmt::format("{}: `{}` failed ({}): {}", what, describe_command(argv),
+                                                        r.timed_out ? "timed out" : fmt::format("exit {}", r.exit_code),
+                                                        r.err.empty() ? r.out : r.err));
+}
+
+expected<void> remove_file(const fs::path& p) {
+  std::error_code ec;
+  fs::remove(p, ec);
+  if (ec)
+    return make_error(errc::operation_failed, fmt::format("remove {}: {}", p.string(), ec.message()));
+  return {};
+}
+
+expected<void> make_dir(const fs::path& p) {
+  std::error_code ec;
+  fs::create_directories(p, ec);
+  if (ec)
+    return make_error(errc::operation_failed, fmt::format("mkdir {}: {}", p.string(), ec.message()));
+  fs::permissions(p, fs::perms::owner_all, ec);
+  return {};
+}
+
+net_reply ask(const net_call& net, net_request rq) { return net(std::move(rq)); }
+
+/// Rewrites banger's known_hosts with `alias`'s line replaced (or removed when `key` is empty),
+/// under an flock so concurrent starts do not lose each other's lines.
+void update_known_hosts(const fs::path& file, const std::string& alias, const std::string& key) {
+  std::error_code ec;
+  fs::create_directories(file.parent_path(), ec);
+  unique_fd lock(::open((file.string() + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (lock)
+    ::flock(lock.get(), LOCK_EX);
+  std::string out;
+  if (std::ifstream in(file); in) {
+    std::string line;
+    while (std::getline(in, line))
+      if (!line.empty() && line.rfind(alias + " ", 0) != 0)
+        out += line + "\n";
+  }
+  if (!key.empty())
+    out += alias + " " + key + "\n";
+  auto tmp = file.string() + ".new";
+  {
+    std::ofstream o(tmp, std::ios::trunc);
+    o << out;
+  }
+  fs::rename(tmp, file, ec);
+}
+
+class real_host final : public vm_host {
+public:
+  real_host(host_config cfg, std::shared_ptr<vmm::driver> driver, net_call net, agent_access agent)
+    : cfg_(std::move(cfg)), driver_(std::move(driver)), net_(std::move(net)), agent_(std::move(agent)) {}
+
+  bool wants(const vm_state&, std::string_view kind) override {
+    if (kind == resource::ip || kind == resource::tap)
+      return cfg_.network;
+    if (kind == resource::nat)
+      return cfg_.network && cfg_.nat;
+    return true;
+  }
+
+  std::string planned_id(const vm_state& s, std::string_view kind) override {
+    auto p = paths_of(cfg_, s.name);
+    if (kind == resource::overlay)
+      return p.overlay().string();
+    if (kind == resource::work_disk)
+      return p.work_disk().string();
+    if (kind == resource::tap)
+      return tap_of(s);
+    if (kind == resource::sockets)
+      return p.runtime_dir.string();
+    if (kind == resource::nat)
+      return s.ip();
+    return {}; // ip, vmm: known once made
+  }
+
+  expected<step_result> acquire(const vm_state& s, std::string_view kind, const std::string& op) override {
+    auto p = paths_of(cfg_, s.name);
+    if (kind == resource::overlay)
+      return make_overlay(s, p);
+    if (kind == resource::work_disk)
+      return make_work_disk(s, p);
+    if (kind == resource::ip) {
+      auto r = ask(net_, {net_request::op::lease, s.name, {}, {}, 0, 0, op});
+      if (!r.ok)
+        return r.err;
+      return step_result{r.ip, cfg_.bridge};
+    }
+    if (kind == resource::tap) {
+      auto r = ask(net_, {net_request::op::create_tap, {}, tap_of(s), {}, 0, 0, op});
+      if (!r.ok)
+        return r.err;
+      return step_result{tap_of(s), cfg_.bridge};
+    }
+    if (kind == resource::sockets) {
+      std::error_code ec;
+      fs::remove_all(p.runtime_dir, ec); // stale sockets of a VMM that is gone
+      if (auto ok = make_dir(p.runtime_dir); !ok)
+        return ok.err();
+      return step_result{p.runtime_dir.string(), {}};
+    }
+    if (kind == resource::nat) {
+      auto r = ask(net_, {net_request::op::add_nat, {}, {}, s.ip(), 0, 0, op});
+      if (!r.ok)
+        return r.err;
+      return step_result{s.ip(), cfg_.bridge};
+    }
+    if (kind == resource::vmm)
+      return launch(s, p);
+    return make_error(errc::internal, fmt::format("unknown resource kind {}", kind));
+  }
+
+  expected<void> release(const vm_state& s, const vm_resource& r, const std::string& op) override {
+    auto p = paths_of(cfg_, s.name);
+    if (r.kind == resource::overlay || r.kind == resource::work_disk)
+      return remove_file(r.id.empty() ? (r.kind == resource::overlay ? p.overlay() : p.work_disk()) : fs::path(r.id));
+    if (r.kind == resource::ip) {
+      // An intent without an id: the lease may have been made; release whatever the VM holds.
+      return from(ask(net_, {net_request::op::release_lease, s.name, {}, r.id, 0, 0, op}));
+    }
+    if (r.kind == resource::tap)
+      return from(ask(net_, {net_request::op::delete_tap, {}, r.id.empty() ? tap_of(s) : r.id, {}, 0, 0, op}));
+    if (r.kind == resource::nat) {
+      if (r.id.empty())
+        return {};
+      return from(ask(net_, {net_request::op::clear_nat, {}, {}, r.id, 0, 0, op}));
+    }
+    if (r.kind == resource::sockets) {
+      std::error_code ec;
+      fs::remove_all(p.runtime_dir, ec);
+      if (ec)
+        return make_error(errc::operation_failed, fmt::format("remove {}: {}", p.runtime_dir.string(), ec.message()));
+      return {};
+    }
+    if (r.kind == resource::vmm) {
+      if (agent_.forget)
+        agent_.forget(s.name);
+      auto proc = vmm_of(cfg_, s);
+      if (!proc) // intended, never recorded as launched: a launch failure cleaned up after itself
+        return {};
+      if (driver_->matches(*proc)) {
+        (void)driver_->kill(*proc, SIGKILL);
+        if (!driver_->wait_exit(*proc, 10s))
+          return make_error(errc::operation_failed, fmt::format("VMM pid {} did not exit after SIGKILL", proc->pid));
+      }
+      return {};
+    }
+    return make_error(errc::internal, fmt::format("unknown resource kind {}", r.kind));
+  }
+
+  expected<void> wait_agent(const vm_state& s, const std::string&) override {
+    auto p = paths_of(cfg_, s.name);
+    auto proc = vmm_of(cfg_, s);
+    auto r = agent_.wait_ready(s.name, p.agent_socket(), cfg_.agent_timeout);
+    if (!r) {
+      error e = r.err();
+      if (proc && !driver_->matches(*proc))
+        e.message += "; the VMM exited (see `banger vm logs " + s.name + "`)";
+      else
+        e.message += "; the guest's console is in `banger vm logs " + s.name + "`";
+      return e;
+    }
+    return {};
+  }
+
+  expected<void> post_start(const vm_state& s, const std::string&) override {
+    // The guest's own ssh host key (generated on its first boot) into banger's known_hosts.
+    if (!agent_.read_file || cfg_.known_hosts.empty())
+      return {};
+    auto key = agent_.read_file(s.name, "/etc/ssh/ssh_host_ed25519_key.pub");
+    if (!key)
+      return {}; // no sshd in this image: `vm ssh` will say so
+    std::string k = *key;
+    while (!k.empty() && (k.back() == '\n' || k.back() == '\r'))
+      k.pop_back();
+    // "ssh-ed25519 AAAA... root@host": keep type and key.
+    std::istringstream in(k);
+    std::string type, b64;
+    in >> type >> b64;
+    if (!type.empty() && !b64.empty())
+      update_known_hosts(cfg_.known_hosts, s.name + ".vm", type + " " + b64);
+    return {};
+  }
+
+  std::string shutdown(const vm_state& s, bool kill, const std::string&) override {
+    auto proc = vmm_of(cfg_, s);
+    auto done = [&](std::string how) {
+      if (agent_.forget)
+        agent_.forget(s.name);
+      return how;
+    };
+    if (!proc || !driver_->matches(*proc))
+      return done("vmm already gone");
+    if (kill) {
+      (void)driver_->kill(*proc, SIGKILL);
+      driver_->wait_exit(*proc, 10s);
+      return done("killed");
+    }
+    if (agent_.poweroff && agent_.poweroff(s.name) && driver_->wait_exit(*proc, cfg_.stop_timeout))
+      return done("stopped");
+    if (driver_->powerdown(*proc) && driver_->wait_exit(*proc, cfg_.stop_timeout))
+      return done("stopped (ACPI power button)");
+    if (driver_->quit(*proc) && driver_->wait_exit(*proc, 5s))
+      return done("stopped (QMP quit after the guest did not power off)");
+    (void)driver_->kill(*proc, SIGKILL);
+    driver_->wait_exit(*proc, 10s);
+    return done("killed (did not stop in time)");
+  }
+
+  void remove_dirs(const vm_state& s) override {
+    auto p = paths_of(cfg_, s.name);
+    std::error_code ec;
+    fs::remove_all(p.state_dir, ec);
+    fs::remove_all(p.runtime_dir, ec);
+    if (!cfg_.known_hosts.empty() && fs::exists(cfg_.known_hosts, ec))
+      update_known_hosts(cfg_.known_hosts, s.name + ".vm", "");
+  }
+
+private:
+  static expected<void> from(const net_reply& r) {
+    if (r.ok)
+      return {};
+    return r.err;
+  }
+
+  fs::path image_dir(const vm_state& s) const { return cfg_.images / s.image / s.image_version; }
+  fs::path kernel_dir(const vm_state& s) const { return cfg_.kernels / s.kernel / s.kernel_version; }
+
+  expected<step_result> make_overlay(const vm_state& s, const vm_paths& p) {
+    auto base = image_dir(s) / "rootfs.ext4";
+    if (!fs::exists(base))
+      return make_error(errc::not_found,
+                        fmt::format("image {} version {} has no {}: it was removed; create the VM again from a "
+                                    "current image",
+                                    s.image, s.image_version, base.string()));
+    if (auto ok = make_dir(p.state_dir); !ok)
+      return ok.err();
+    auto qemu_img = find_program("qemu-img");
+    if (!qemu_img)
+      return make_error(errc::unavailable, "qemu-img is not installed (package qemu-utils)");
+    std::error_code ec;
+    fs::remove(p.overlay(), ec);
+    if (auto ok = run_tool(
+          {qemu_img->string(), "create", "-q", "-f", "qcow2", "-F", "raw", "-b", base.string(), p.overlay().string()},
+          "overlay");
+        !ok)
+      return ok.err();
+    return step_result{p.overlay().string(), s.image_version};
+  }
+
+  expected<step_result> make_work_disk(const vm_state& s, const vm_paths& p) {
+    auto seed = image_dir(s) / "work-seed.ext4";
+    if (!fs::exists(seed))
+      return make_error(errc::not_found, fmt::format("image {} has no work seed {}", s.image, seed.string()));
+    if (auto ok = make_dir(p.state_dir); !ok)
+      return ok.err();
+    auto disk = p.work_disk();
+    std::error_code ec;
+    fs::remove(disk, ec);
+    if (auto ok = run_tool({"cp", "--sparse=always", seed.string(), disk.string()}, "work disk"); !ok)
+      return ok.err();
+    std::uint64_t want = std::uint64_t{s.disk_mib} << 20;
+    if (fs::file_size(disk, ec) < want) {
+      fs::resize_file(disk, want, ec);
+      if (ec)
+        return make_error(errc::operation_failed, fmt::format("grow {}: {}", disk.string(), ec.message()));
+      auto resize2fs = find_program("resize2fs");
+      if (!resize2fs)
+        return make_error(errc::unavailable, "resize2fs is not installed (package e2fsprogs)");
+      if (auto ok = run_tool({resize2fs->string(), "-f", disk.string()}, "work disk"); !ok)
+        return ok.err();
+    }
+    if (!cfg_.ssh_public_key.empty()) {
+      auto key = read_file(cfg_.ssh_public_key);
+      if (!key)
+        return key.err();
+      auto img = guestfs::ext4_image::open(disk, true);
+      if (!img)
+        return img.err();
+      // The work disk is the guest's /root.
+      if (auto ok = img->mkdir_p("/.ssh", 0700, 0, 0); !ok)
+        return ok.err();
+      if (auto ok = img->write_file("/.ssh/authorized_keys", *key, 0600, 0, 0); !ok)
+        return ok.err();
+      if (auto ok = img->close(); !ok)
+        return ok.err();
+    }
+    return step_result{disk.string(), fmt::format("{} MiB", s.disk_mib)};
+  }
+
+  expected<step_result> launch(const vm_state& s, const vm_paths& p) {
+    vmm::vm_spec spec;
+    spec.name = s.name;
+    spec.dir = p.runtime_dir;
+    spec.console_log = p.console_log();
+    auto kdir = kernel_dir(s);
+    spec.kernel = fs::exists(kdir / "vmlinux") ? kdir / "vmlinux" : kdir / "bzImage";
+    if (fs::exists(kdir / "initrd.img"))
+      spec.initrd = kdir / "initrd.img";
+    if (!fs::exists(spec.kernel))
+      return make_error(errc::not_found,
+                        fmt::format("kernel {} version {} has no vmlinux or bzImage in {}: it was removed; import "
+                                    "it again",
+                                    s.kernel, s.kernel_version, kdir.string()));
+    spec.root_disk = p.overlay();
+    spec.work_disk = p.work_disk();
+    spec.vcpus = s.vcpus;
+    spec.memory_mib = s.memory_mib;
+    if (cfg_.network) {
+      spec.tap = tap_of(s);
+      spec.ip_cidr = fmt::format("{}/{}", s.ip(), cfg_.net.prefix);
+      spec.gateway = format_ipv4(cfg_.net.gateway());
+    }
+    auto proc = driver_->launch(spec);
+    if (!proc)
+      return proc.err();
+    return step_result{std::to_string(proc->pid), fmt::format("{} {}", proc->start_time, proc->cmdline_sha256)};
+  }
+
+  host_config cfg_;
+  std::shared_ptr<vmm::driver> driver_;
+  net_call net_;
+  agent_access agent_;
+};
+
+} // namespace
+
+std::unique_ptr<vm_host> make_host(host_config cfg, std::shared_ptr<vmm::driver> driver, net_call net,
+                                   agent_access agent) {
+  return std::make_unique<real_host>(std::move(cfg), std::move(driver), std::move(net), std::move(agent));
+}
+
+} // namespace banger::actors

@@ -1,0 +1,73 @@
+// The real vm_host: a VM's resources on this machine. Disks are files in the VM's state dir
+// (qcow2 overlay on the image's immutable rootfs, a raw ext4 work disk grown from the image's
+// work seed), the network comes from the netpriv actor, the VMM from a vmm::driver, and the
+// guest agent is reached through functions the daemon supplies (its connections live on the
+// RPC thread). Blocking: runs on a VM's worker thread.
+//
+//   STATE/vms/<name>/    overlay.qcow2  work.ext4  console.log
+//   RUNTIME/vms/<name>/  qmp.sock  agent.sock  qemu.stderr
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "actors/netpriv/netpriv.hpp"
+#include "actors/vm/pipeline.hpp"
+#include "vmm/vmm.hpp"
+
+namespace banger::actors {
+
+/// The guest agent as the host sees it. Each function blocks the calling (worker) thread.
+struct agent_access {
+  /// Until the agent behind `socket` answers, or `limit` passes.
+  std::function<expected<void>(const std::string& vm, const std::filesystem::path& socket,
+                               std::chrono::milliseconds limit)>
+    wait_ready;
+  /// Asks the guest to sync and power off (returns before the power goes).
+  std::function<expected<void>(const std::string& vm)> poweroff;
+  /// A small file from the guest.
+  std::function<expected<std::string>(const std::string& vm, const std::string& path)> read_file;
+  /// Drops the daemon's connection to the VM's agent (the VMM is going away).
+  std::function<void(const std::string& vm)> forget;
+};
+
+struct host_config {
+  std::filesystem::path state, runtime;  ///< the daemon's dirs
+  std::filesystem::path images, kernels; ///< STATE/images, STATE/kernels
+  std::filesystem::path ssh_public_key;  ///< put into /root/.ssh/authorized_keys of every VM
+  std::filesystem::path known_hosts;     ///< banger's known_hosts: "<name>.vm <host key>"
+  std::string bridge;
+  subnet net;
+  bool nat = false;
+  bool network = true; ///< false: VMs get no network device (no helper needed)
+  std::chrono::milliseconds agent_timeout{90000};
+  std::chrono::milliseconds stop_timeout{20000};
+};
+
+/// Asks the netpriv actor (blocking).
+using net_call = std::function<net_reply(net_request)>;
+
+struct vm_paths {
+  std::filesystem::path state_dir, runtime_dir;
+  std::filesystem::path overlay() const { return state_dir / "overlay.qcow2"; }
+  std::filesystem::path work_disk() const { return state_dir / "work.ext4"; }
+  std::filesystem::path console_log() const { return state_dir / "console.log"; }
+  std::filesystem::path qmp_socket() const { return runtime_dir / "qmp.sock"; }
+  std::filesystem::path agent_socket() const { return runtime_dir / "agent.sock"; }
+};
+
+vm_paths paths_of(const host_config& c, const std::string& vm);
+
+/// "bgt" + the VM's id.
+std::string tap_of(const vm_state& s);
+
+/// The VMM process the journal says runs the VM (from its "vmm" resource), if any.
+std::optional<vmm::vmm_process> vmm_of(const host_config& c, const vm_state& s);
+
+std::unique_ptr<vm_host> make_host(host_config cfg, std::shared_ptr<vmm::driver> driver, net_call net,
+                                   agent_access agent);
+
+} // namespace banger::actors

@@ -1,0 +1,55 @@
+// The vm actor: one per VM name (spawned through the registry), so commands for one VM queue in
+// its mailbox while different VMs proceed in parallel. It folds the VM's stream at spawn,
+// appends every transition before applying it, and runs start/stop/delete (pipeline.hpp) in a
+// detached worker that records each step through this actor. One command runs at a time;
+// others wait their turn (state queries are answered at once).
+//
+// Messages:
+//   (vm_command)               -> vm_reply    when the command is done (or refused)
+//   (caf::get_atom)            -> vm_state
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/fwd.hpp>
+
+#include "actors/messages.hpp"
+#include "actors/vm/pipeline.hpp"
+
+namespace banger::actors {
+
+struct vm_command {
+  enum class kind { create, start, stop, kill, remove, configure };
+  kind what = kind::start;
+  vm_create_request create;                ///< create
+  bool start = true;                       ///< create: start it too
+  bool force = false;                      ///< remove: stop a running VM first
+  std::uint32_t vcpus = 0, memory_mib = 0; ///< configure (0: unchanged)
+  std::string op_id;
+  progress_sink progress; ///< may be null; gets (stage, elapsed ms) per finished stage
+};
+
+struct vm_reply {
+  bool ok = false;
+  error err;
+  vm_state state; ///< after the command (also on failure)
+};
+
+struct vm_deps {
+  caf::actor* writer = nullptr;        ///< the journal writer; outlives the actor
+  journal::journal* journal = nullptr; ///< read at spawn only
+  std::shared_ptr<vm_host> host;       ///< thread-safe: workers of different VMs share it
+};
+
+caf::actor spawn_vm_actor(caf::actor_system& sys, const std::string& name, const vm_deps& deps);
+
+} // namespace banger::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::vm_command)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::vm_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::vm_state)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::expected<banger::actors::vm_state>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<banger::journal::payload>)

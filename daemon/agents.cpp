@@ -1,0 +1,184 @@
+// See agents.hpp.
+#include "daemon/agents.hpp"
+
+#include <future>
+
+#include <capnp/rpc-twoparty.h>
+#include <fmt/core.h>
+
+namespace banger::daemon {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+struct agent_pool::connection {
+  fs::path socket;
+  kj::Own<kj::AsyncIoStream> stream;
+  kj::Own<capnp::TwoPartyClient> rpc;
+  agent_rpc::Agent::Client agent;
+  connection(fs::path s, kj::Own<kj::AsyncIoStream> st)
+    : socket(std::move(s)), stream(kj::mv(st)), rpc(kj::heap<capnp::TwoPartyClient>(*stream)),
+      agent(rpc->bootstrap().castAs<agent_rpc::Agent>()) {}
+};
+
+struct agent_pool::error_handler final : kj::TaskSet::ErrorHandler {
+  void taskFailed(kj::Exception&&) override {}
+};
+
+agent_pool::agent_pool(kj::AsyncIoContext& io)
+  : io_(io), executor_(kj::getCurrentThreadExecutor()), errors_(kj::heap<error_handler>()) {
+  tasks_ = kj::heap<kj::TaskSet>(*errors_);
+}
+
+agent_pool::~agent_pool() = default;
+
+namespace {
+std::string describe(const kj::Exception& e) { return e.getDescription().cStr(); }
+} // namespace
+
+kj::Promise<expected<agent_rpc::Agent::Client>> agent_pool::get(const std::string& vm, const fs::path& socket) {
+  auto it = conns_.find(vm);
+  if (it != conns_.end() && it->second->socket == socket)
+    return expected<agent_rpc::Agent::Client>(it->second->agent);
+  return io_.provider->getNetwork()
+    .parseAddress(kj::str("unix:", socket.c_str()))
+    .then([](kj::Own<kj::NetworkAddress> addr) { return addr->connect().attach(kj::mv(addr)); })
+    .then(
+      [this, vm, socket](kj::Own<kj::AsyncIoStream> stream) -> expected<agent_rpc::Agent::Client> {
+        auto c = kj::heap<connection>(socket, kj::mv(stream));
+        auto client = c->agent;
+        // Forget the connection when the guest side goes away (poweroff, crash).
+        tasks_->add(c->rpc->onDisconnect().then([this, vm, raw = c.get()] {
+          auto i = conns_.find(vm);
+          if (i != conns_.end() && i->second.get() == raw)
+            conns_.erase(i);
+        }));
+        conns_[vm] = kj::mv(c);
+        return client;
+      },
+      [socket](kj::Exception&& e) -> expected<agent_rpc::Agent::Client> {
+        return make_error(errc::unavailable,
+                          fmt::format("cannot connect to the guest agent at {}: {}", socket.string(), describe(e)));
+      });
+}
+
+kj::Promise<expected<void>> agent_pool::wait_ready(const std::string& vm, const fs::path& socket,
+                                                   std::chrono::milliseconds limit) {
+  return attempt_ready(vm, socket, std::chrono::steady_clock::now() + limit, "");
+}
+
+kj::Promise<expected<void>> agent_pool::attempt_ready(const std::string& vm, const fs::path& socket,
+                                                      std::chrono::steady_clock::time_point deadline,
+                                                      std::string last) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  if (left <= 0ms)
+    return expected<void>(
+      make_error(errc::unavailable, fmt::format("the guest agent did not answer in time{}",
+                                                last.empty() ? std::string{} : " (last error: " + last + ")")));
+  auto retry = [this, vm, socket, deadline](std::string why) {
+    return io_.provider->getTimer().afterDelay(200 * kj::MILLISECONDS).then([this, vm, socket, deadline, why] {
+      return attempt_ready(vm, socket, deadline, why);
+    });
+  };
+  return get(vm, socket)
+    .then([this, vm, left, retry](expected<agent_rpc::Agent::Client> c) mutable -> kj::Promise<expected<void>> {
+      if (!c)
+        return retry(c.err().message);
+      // The guest may still be booting: the ping waits (up to the deadline) for its agent.
+      auto ping = c->pingRequest().send().then(
+        [](auto&&) { return expected<void>(); },
+        [](kj::Exception&& e) { return expected<void>(make_error(errc::unavailable, describe(e))); });
+      return io_.provider->getTimer()
+        .timeoutAfter(left.count() * kj::MILLISECONDS, kj::mv(ping))
+        .then(
+          [this, vm, retry](expected<void> r) mutable -> kj::Promise<expected<void>> {
+            if (r)
+              return expected<void>();
+            forget(vm);
+            return retry(r.err().message);
+          },
+          [](kj::Exception&&) -> kj::Promise<expected<void>> {
+            return expected<void>(make_error(errc::unavailable, "the guest agent did not answer in time"));
+          });
+    });
+}
+
+void agent_pool::forget(const std::string& vm) { conns_.erase(vm); }
+
+namespace {
+
+/// Runs `start` on the KJ thread and blocks the calling thread for its result (at most `limit`
+/// plus a margin; a daemon that is stopping answers unavailable).
+template <class T, class F>
+expected<T> blocking_call(const kj::Executor& ex, kj::TaskSet& tasks, std::chrono::milliseconds limit, F start) {
+  auto result = std::make_shared<std::promise<expected<T>>>();
+  auto fut = result->get_future();
+  try {
+    ex.executeSync([&] {
+      tasks.add(
+        start().then([result](expected<T> r) { result->set_value(std::move(r)); },
+                     [result](kj::Exception&& e) { result->set_value(make_error(errc::unavailable, describe(e))); }));
+    });
+  } catch (const kj::Exception& e) {
+    return make_error(errc::unavailable, "the daemon is stopping: " + describe(e));
+  }
+  if (fut.wait_for(limit + 10s) != std::future_status::ready)
+    return make_error(errc::unavailable, "no answer from the guest agent");
+  return fut.get();
+}
+
+} // namespace
+
+actors::agent_access agent_pool::access() {
+  actors::agent_access a;
+  a.wait_ready = [this](const std::string& vm, const fs::path& socket, std::chrono::milliseconds limit) {
+    auto r = blocking_call<bool>(executor_, *tasks_, limit, [this, vm, socket, limit] {
+      return wait_ready(vm, socket, limit).then([](expected<void> ready) -> expected<bool> {
+        if (!ready)
+          return ready.err();
+        return true;
+      });
+    });
+    return r ? expected<void>() : expected<void>(r.err());
+  };
+  a.poweroff = [this](const std::string& vm) {
+    auto r = blocking_call<bool>(executor_, *tasks_, 5s, [this, vm]() -> kj::Promise<expected<bool>> {
+      auto it = conns_.find(vm);
+      if (it == conns_.end())
+        return expected<bool>(make_error(errc::not_running, "no connection to the guest agent"));
+      auto call = it->second->agent.poweroffRequest().send().then([](auto&& res) -> expected<bool> {
+        if (res.getFailure().getCode() != 0)
+          return make_error(static_cast<errc>(res.getFailure().getCode()), res.getFailure().getMessage().cStr());
+        return true;
+      });
+      return io_.provider->getTimer().timeoutAfter(5 * kj::SECONDS, kj::mv(call));
+    });
+    return r ? expected<void>() : expected<void>(r.err());
+  };
+  a.read_file = [this](const std::string& vm, const std::string& path) {
+    return blocking_call<std::string>(executor_, *tasks_, 5s, [this, vm, path]() -> kj::Promise<expected<std::string>> {
+      auto it = conns_.find(vm);
+      if (it == conns_.end())
+        return expected<std::string>(make_error(errc::not_running, "no connection to the guest agent"));
+      auto req = it->second->agent.readFileRequest();
+      req.setPath(path);
+      req.setMaxBytes(64 * 1024);
+      auto call = req.send().then([](auto&& res) -> expected<std::string> {
+        if (res.getFailure().getCode() != 0)
+          return make_error(static_cast<errc>(res.getFailure().getCode()), res.getFailure().getMessage().cStr());
+        auto d = res.getData();
+        return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
+      });
+      return io_.provider->getTimer().timeoutAfter(5 * kj::SECONDS, kj::mv(call));
+    });
+  };
+  a.forget = [this](const std::string& vm) {
+    try {
+      executor_.executeSync([&] { forget(vm); });
+    } catch (const kj::Exception&) {
+    }
+  };
+  return a;
+}
+
+} // namespace banger::daemon

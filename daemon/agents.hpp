@@ -1,0 +1,49 @@
+// The daemon's connections to guest agents: one Cap'n Proto connection per running VM through
+// its virtio-serial socket (QEMU's chardev accepts one client at a time, so every exec, file and
+// stop request of a VM shares it). Lives on the KJ thread; access() wraps it for VM workers on
+// other threads (they block on a cross-thread call).
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <kj/async-io.h>
+
+#include "actors/vm/host.hpp"
+#include "common/error.hpp"
+#include "schema/agent.capnp.h"
+
+namespace banger::daemon {
+
+class agent_pool {
+public:
+  explicit agent_pool(kj::AsyncIoContext& io);
+  ~agent_pool();
+
+  /// KJ thread. The agent of `vm`, connecting through `socket` when there is no connection.
+  kj::Promise<expected<agent_rpc::Agent::Client>> get(const std::string& vm, const std::filesystem::path& socket);
+  /// KJ thread. Until the agent answers a ping, reconnecting after errors, or `limit` passes.
+  kj::Promise<expected<void>> wait_ready(const std::string& vm, const std::filesystem::path& socket,
+                                         std::chrono::milliseconds limit);
+  /// KJ thread. Drops the connection (the VMM is going away).
+  void forget(const std::string& vm);
+
+  /// For VM workers (any thread but the KJ one).
+  actors::agent_access access();
+
+private:
+  kj::Promise<expected<void>> attempt_ready(const std::string& vm, const std::filesystem::path& socket,
+                                            std::chrono::steady_clock::time_point deadline, std::string last);
+  struct connection;
+  kj::AsyncIoContext& io_;
+  const kj::Executor& executor_;
+  std::map<std::string, kj::Own<connection>> conns_;
+  kj::Own<kj::TaskSet> tasks_;
+  struct error_handler;
+  kj::Own<error_handler> errors_;
+};
+
+} // namespace banger::daemon
