@@ -1,0 +1,119 @@
+// `banger vm ...` (and `banger ps`): the commands, their options, and the pure pieces they are
+// made of (name validation, ages, the list table, JSON, shell quoting, the ssh command line),
+// which carry the unit tests. The commands run on the CLI's one thread; vm.cpp holds the
+// request/response commands, vm_exec.cpp the interactive ones (exec, run, ssh).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cli/commands.hpp"
+
+namespace banger::cli {
+
+/// A VM as the daemon describes it (rpc::VmInfo), as a plain value.
+struct vm_info {
+  std::string name, id, state, image, image_version, kernel, kernel_version;
+  std::uint32_t vcpus = 0, memory_mib = 0, disk_mib = 0;
+  std::string ip;
+  std::int64_t created_ns = 0, state_since_ns = 0;
+  std::string last_error;
+  std::int64_t pid = 0;
+  std::string console_log;
+  std::vector<std::string> resources;
+};
+
+/// What `vm ssh` needs from the daemon (rpc::SshTarget).
+struct ssh_target {
+  std::string ip, user, identity_file, known_hosts_file, host_key_alias;
+};
+
+struct vm_create_opts {
+  std::string name;  ///< empty: the daemon picks one
+  std::string image; ///< empty: "default"
+  std::string kernel;
+  std::uint32_t vcpus = 0; ///< 0: the daemon's default
+  std::uint32_t memory_mib = 0;
+  std::uint32_t disk_mib = 0;
+  bool no_start = false;
+};
+
+struct vm_exec_opts {
+  std::string name;
+  bool tty = false;
+  std::vector<std::string> env; ///< "KEY=VALUE"
+  std::string cwd;
+  std::vector<std::string> argv;
+};
+
+struct vm_run_opts {
+  vm_create_opts create;
+  vm_exec_opts exec; ///< exec.name is unused: the VM is the one created
+  bool rm = false;
+  bool quiet = false;
+};
+
+// ---- pure parts ----
+
+/// A VM name is a DNS label: 1-63 of [a-z0-9-], not starting or ending with '-'. The error says
+/// which rule failed.
+expected<void> validate_vm_name(std::string_view name);
+
+/// "KEY=VALUE" with a non-empty key of [A-Za-z0-9_] not starting with a digit.
+expected<void> validate_env(std::string_view kv);
+
+/// How long ago `since_ns` was, in one unit: "5s", "3m", "2h", "4d". "-" when since_ns is 0.
+std::string format_age(std::int64_t since_ns, std::int64_t now_ns);
+
+/// One argument for a POSIX shell: bare when it has only safe characters, else in single
+/// quotes with ' written as '\''.
+std::string shell_quote(std::string_view arg);
+/// The arguments quoted and joined with spaces: a command line `sh -c` runs as `argv`.
+std::string shell_join(const std::vector<std::string>& argv);
+
+/// The ssh command line for `vm ssh`: host key checked against banger's known_hosts under the
+/// VM's alias, banger's identity only, BatchMode when there is no terminal; the remote command
+/// shell-quoted after `--`.
+std::vector<std::string> ssh_argv(const ssh_target& t, bool stdin_is_tty, const std::vector<std::string>& command);
+
+/// The exit code for a process status: the code, or 128+signal.
+int exit_code(std::optional<int> exited, std::optional<int> signaled);
+
+/// The last `n` lines of `text` (all of it when n is 0 or there are fewer).
+std::string last_lines(std::string_view text, std::size_t n);
+
+/// One VM as a JSON object (snake_case keys, as in `vm show --json`).
+std::string vm_json(const vm_info& v);
+/// VMs as a JSON array of vm_json objects.
+std::string vm_list_json(const std::vector<vm_info>& vms);
+/// The `vm list` table: NAME STATE IMAGE IP VCPU MEM AGE, columns sized to fit. `colour`
+/// paints the state.
+std::string vm_table(const std::vector<vm_info>& vms, std::int64_t now_ns, bool colour);
+/// The `vm show` text: "key: value" lines.
+std::string vm_show_text(const vm_info& v, std::int64_t now_ns);
+
+// ---- commands (exit codes: 0 ok, 1 failure; exec, ssh and run return the command's) ----
+
+int cmd_vm_create(const dirs& d, const output_opts& o, const vm_create_opts& c);
+int cmd_vm_start(const dirs& d, const output_opts& o, const std::string& name);
+/// `vm stop`, and with `kill` `vm kill` (SIGKILL, no clean shutdown).
+int cmd_vm_stop(const dirs& d, const output_opts& o, const std::string& name, bool kill);
+int cmd_vm_restart(const dirs& d, const output_opts& o, const std::string& name);
+int cmd_vm_delete(const dirs& d, const output_opts& o, const std::string& name, bool force);
+/// Without `all`, only VMs that are not stopped (like `docker ps`).
+int cmd_vm_list(const dirs& d, const output_opts& o, bool all);
+int cmd_vm_show(const dirs& d, const output_opts& o, const std::string& name);
+int cmd_vm_set(const dirs& d, const output_opts& o, const std::string& name, std::uint32_t vcpus,
+               std::uint32_t memory_mib);
+int cmd_vm_prune(const dirs& d, const output_opts& o, bool force);
+/// Prints the console log's last `lines` (0: all); `follow` keeps printing until the VM is deleted.
+int cmd_vm_logs(const dirs& d, const std::string& name, bool follow, std::size_t lines);
+int cmd_vm_exec(const dirs& d, const vm_exec_opts& e);
+/// Replaces this process with ssh (execvp) on success; returns only on failure.
+int cmd_vm_ssh(const dirs& d, const std::string& name, const std::vector<std::string>& command);
+int cmd_vm_run(const dirs& d, const vm_run_opts& r);
+
+} // namespace banger::cli
