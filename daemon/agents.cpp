@@ -172,6 +172,22 @@ actors::agent_access agent_pool::access() {
       return io_.provider->getTimer().timeoutAfter(5 * kj::SECONDS, kj::mv(call));
     });
   };
+  a.listening = [this](const std::string& vm, std::uint16_t port) {
+    return blocking_call<bool>(executor_, *tasks_, 5s, [this, vm, port]() -> kj::Promise<expected<bool>> {
+      auto it = conns_.find(vm);
+      if (it == conns_.end())
+        return expected<bool>(make_error(errc::not_running, "no connection to the guest agent"));
+      auto call = it->second->agent.portsRequest().send().then([port](auto&& res) -> expected<bool> {
+        if (res.getFailure().getCode() != 0)
+          return make_error(static_cast<errc>(res.getFailure().getCode()), res.getFailure().getMessage().cStr());
+        for (auto p : res.getPorts())
+          if (p.getPort() == port)
+            return true;
+        return false;
+      });
+      return io_.provider->getTimer().timeoutAfter(5 * kj::SECONDS, kj::mv(call));
+    });
+  };
   a.forget = [this](const std::string& vm) {
     try {
       executor_.executeSync([&] { forget(vm); });

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 #include <sys/file.h>
+#include <thread>
 
 #include <fmt/core.h>
 
@@ -231,6 +232,22 @@ public:
     in >> type >> b64;
     if (!type.empty() && !b64.empty())
       update_known_hosts(cfg_.known_hosts, s.name + ".vm", type + " " + b64);
+    // The image has sshd: ready means `vm ssh` works, so wait for it to listen (it starts
+    // beside the agent and takes a few seconds under TCG).
+    if (agent_.listening) {
+      auto deadline = std::chrono::steady_clock::now() + cfg_.agent_timeout;
+      while (std::chrono::steady_clock::now() < deadline) {
+        auto l = agent_.listening(s.name, 22);
+        if (!l)
+          return make_error(l.err().code, "waiting for sshd: " + l.err().message);
+        if (*l)
+          return {};
+        std::this_thread::sleep_for(200ms);
+      }
+      return make_error(errc::unavailable, fmt::format("sshd in VM {} did not start listening on port 22; see "
+                                                       "`banger vm logs {}`",
+                                                       s.name, s.name));
+    }
     return {};
   }
 

@@ -30,6 +30,8 @@ struct agent_access {
   std::function<expected<void>(const std::string& vm)> poweroff;
   /// A small file from the guest.
   std::function<expected<std::string>(const std::string& vm, const std::string& path)> read_file;
+  /// Whether something in the guest listens on TCP `port`.
+  std::function<expected<bool>(const std::string& vm, std::uint16_t port)> listening;
   /// Drops the daemon's connection to the VM's agent (the VMM is going away).
   std::function<void(const std::string& vm)> forget;
 };

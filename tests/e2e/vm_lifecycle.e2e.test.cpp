@@ -1,0 +1,293 @@
+// VM lifecycle end to end: the real CLI, daemon, root helper, QEMU (TCG here) and guest agent,
+// inside a network namespace this test creates (the daemon, the helper's bridge and taps, and
+// every guest live in it; it has no route out). A busybox image serves most cases; the ssh case
+// builds a debootstrap image (its debootstrap tree is cached across runs in
+// $BANGER_TEST_CACHE/xdg-cache, keyed by suite, mirror and packages).
+//
+// After each case: no VM left unless the case keeps one on purpose, no tap in the namespace, no
+// QEMU process of this sandbox, no VM directory.
+#include <csignal>
+#include <sys/wait.h>
+
+#include <boost/test/unit_test.hpp>
+#include <fmt/core.h>
+
+#include "tests/support/kernel_cache.hpp"
+#include "tests/support/sandbox.hpp"
+
+namespace fs = std::filesystem;
+using namespace banger;
+using namespace banger::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string test_cache() {
+  const char* c = std::getenv("BANGER_TEST_CACHE");
+  return c && *c ? c : "/var/cache/banger-test";
+}
+
+/// A network namespace with only `lo`, deleted on destruction.
+struct netns {
+  std::string name = fmt::format("banger-e2e-{}", ::getpid());
+  netns() {
+    run({"/usr/bin/env", "ip", "netns", "del", name});
+    auto r = run({"/usr/bin/env", "ip", "netns", "add", name});
+    BOOST_TEST_REQUIRE(r.exit_code == 0, "ip netns add (needs root): " + r.err);
+    run({"/usr/bin/env", "ip", "-n", name, "link", "set", "lo", "up"});
+  }
+  ~netns() { run({"/usr/bin/env", "ip", "netns", "del", name}); }
+  std::vector<std::string> exec() const { return {"/usr/bin/env", "ip", "netns", "exec", name}; }
+  std::vector<std::string> links() const {
+    auto r = run({"/usr/bin/env", "ip", "-n", name, "-br", "link"});
+    std::vector<std::string> out;
+    std::istringstream in(r.out);
+    std::string line;
+    while (std::getline(in, line))
+      if (!line.empty())
+        out.push_back(line.substr(0, line.find(' ')));
+    return out;
+  }
+};
+
+/// One banger world in one namespace, with the default kernel and a busybox default image.
+struct world {
+  netns ns;
+  sandbox sb;
+  world() {
+    // The daemon's debootstrap tree cache outlives the sandbox (content-keyed).
+    sb.env["XDG_CACHE_HOME"] = test_cache() + "/xdg-cache";
+    auto deb = cloud_kernel_deb();
+    auto k = cli({"kernel", "import", "default", "--deb", deb.path.string()}, 300s);
+    BOOST_TEST_REQUIRE(k.exit_code == 0, k.err);
+    auto i = cli({"image", "build", "default", "--busybox"});
+    BOOST_TEST_REQUIRE(i.exit_code == 0, i.err);
+  }
+  ~world() {
+    cli({"vm", "prune", "-f"});
+    sb.stop_all();
+  }
+  run_result cli(std::vector<std::string> args, std::chrono::milliseconds timeout = 180s) {
+    return sb.banger(std::move(args), ns.exec(), timeout);
+  }
+  std::vector<std::string> command(std::vector<std::string> args) {
+    auto argv = ns.exec();
+    argv.push_back((sb.bin / "banger").string());
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }
+  std::vector<nlohmann::json> vms() {
+    auto r = cli({"vm", "list", "-a", "--json"});
+    BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+    auto j = nlohmann::json::parse(r.out);
+    return {j.begin(), j.end()};
+  }
+  /// Everything a VM can leave behind, as text; "" when nothing is.
+  std::string leaks() {
+    std::string out;
+    for (const auto& l : ns.links())
+      if (l.rfind("bgt", 0) == 0)
+        out += "tap " + l + "; ";
+    auto q = run({"/usr/bin/env", "pgrep", "-af", "qemu-system"});
+    std::istringstream in(q.out);
+    std::string line;
+    while (std::getline(in, line))
+      if (line.find(sb.root.path.string()) != std::string::npos)
+        out += "qemu " + line + "; ";
+    std::error_code ec;
+    for (auto dir : {sb.state() / "vms", sb.runtime() / "vms"})
+      if (fs::exists(dir, ec))
+        for (const auto& e : fs::directory_iterator(dir, ec))
+          out += "dir " + e.path().string() + "; ";
+    return out;
+  }
+  bool journal_mentions(const std::string& stream) {
+    auto r = cli({"events", "--json"});
+    for (const auto& e : json_lines(r.out))
+      if (e.value("stream", "") == stream)
+        return true;
+    return false;
+  }
+};
+
+world& the_world() {
+  static world w;
+  return w;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(vm_lifecycle)
+
+BOOST_AUTO_TEST_CASE(run_returns_the_commands_exit_code_and_output) {
+  auto& w = the_world();
+  auto r = w.cli({"vm", "run", "--rm", "--", "sh", "-c", "echo to-out; echo to-err >&2; exit 42"});
+  BOOST_TEST(r.exit_code == 42, r.err);
+  BOOST_TEST(r.out == "to-out\n");
+  BOOST_TEST(r.err.find("to-err\n") != std::string::npos, r.err);
+  BOOST_TEST(r.err.find("to-out") == std::string::npos); // stdout and stderr stay apart
+  BOOST_TEST(w.vms().empty());
+  BOOST_TEST(w.leaks() == "");
+}
+
+BOOST_AUTO_TEST_CASE(exec_exit_codes_and_stdin) {
+  auto& w = the_world();
+  auto c = w.cli({"vm", "create", "--name", "ex1"});
+  BOOST_TEST_REQUIRE(c.exit_code == 0, c.err);
+  BOOST_TEST(c.out == "ex1\n");
+  BOOST_TEST(c.err.find("[vm create] ready in") != std::string::npos, c.err);
+  BOOST_TEST(w.cli({"vm", "exec", "ex1", "--", "true"}).exit_code == 0);
+  BOOST_TEST(w.cli({"vm", "exec", "ex1", "--", "false"}).exit_code == 1);
+  BOOST_TEST(w.cli({"vm", "exec", "ex1", "--", "sh", "-c", "exit 42"}).exit_code == 42);
+  auto missing = w.cli({"vm", "exec", "ex1", "--", "no-such-program"});
+  BOOST_TEST(missing.exit_code != 0);
+  auto u = w.cli({"vm", "exec", "ex1", "--", "hostname"});
+  BOOST_TEST(u.out == "ex1\n");
+  // stdin is passed: the guest's cat echoes what the test pipes in.
+  auto argv = w.command({"vm", "exec", "ex1", "--", "sh", "-c", "cat > /root/in; wc -c < /root/in"});
+  std::string joined;
+  for (const auto& a : argv)
+    joined += "'" + a + "' ";
+  auto piped = run({"/bin/sh", "-c", "printf 'hello from the host' | " + joined}, w.sb.env, 60s);
+  BOOST_TEST(piped.exit_code == 0, piped.err);
+  BOOST_TEST(piped.out.find("19") != std::string::npos, piped.out);
+  // The guest is on the bridge with its leased address; the namespace reaches it.
+  auto show = w.cli({"vm", "show", "ex1", "--json"});
+  auto info = nlohmann::json::parse(show.out);
+  BOOST_TEST(info["ip"].get<std::string>().rfind("172.30.0.", 0) == 0u);
+  auto addr = w.cli({"vm", "exec", "ex1", "--", "ip", "-4", "-o", "addr", "show", "eth0"});
+  BOOST_TEST(addr.out.find(info["ip"].get<std::string>() + "/24") != std::string::npos, addr.out);
+  // A kernel or image in use is not removed.
+  auto rm = w.cli({"image", "rm", "default"});
+  BOOST_TEST(rm.exit_code != 0);
+  BOOST_TEST(rm.err.find("used by 1 VM") != std::string::npos, rm.err);
+  BOOST_TEST(w.cli({"vm", "delete", "--force", "ex1"}).exit_code == 0);
+  BOOST_TEST(w.vms().empty());
+  BOOST_TEST(w.leaks() == "");
+}
+
+BOOST_AUTO_TEST_CASE(stop_start_keeps_data_and_set_changes_the_shape) {
+  auto& w = the_world();
+  BOOST_TEST_REQUIRE(w.cli({"vm", "create", "--name", "ss1"}).exit_code == 0);
+  BOOST_TEST(
+    w.cli({"vm", "exec", "ss1", "--", "sh", "-c", "echo precious > /root/data; echo root > /kept"}).exit_code == 0);
+  auto running_set = w.cli({"vm", "set", "ss1", "--vcpu", "2"});
+  BOOST_TEST(running_set.exit_code != 0);
+  BOOST_TEST(running_set.err.find("stop") != std::string::npos, running_set.err);
+  auto stop = w.cli({"vm", "stop", "ss1"});
+  BOOST_TEST_REQUIRE(stop.exit_code == 0, stop.err);
+  auto vms = w.vms();
+  BOOST_TEST_REQUIRE(vms.size() == 1u);
+  BOOST_TEST(vms[0]["state"] == "stopped");
+  BOOST_TEST(w.leaks().find("tap") == std::string::npos); // the tap goes at stop
+  BOOST_TEST(w.leaks().find("qemu") == std::string::npos);
+  BOOST_TEST(w.cli({"vm", "exec", "ss1", "--", "true"}).exit_code != 0); // not running
+  BOOST_TEST(w.cli({"vm", "set", "ss1", "--vcpu", "2"}).exit_code == 0);
+  auto start = w.cli({"vm", "start", "ss1"});
+  BOOST_TEST_REQUIRE(start.exit_code == 0, start.err);
+  BOOST_TEST(w.cli({"vm", "exec", "ss1", "--", "cat", "/root/data"}).out == "precious\n");
+  BOOST_TEST(w.cli({"vm", "exec", "ss1", "--", "cat", "/kept"}).out == "root\n");
+  BOOST_TEST(w.cli({"vm", "exec", "ss1", "--", "nproc"}).out == "2\n");
+  auto restart = w.cli({"vm", "restart", "ss1"});
+  BOOST_TEST(restart.exit_code == 0, restart.err);
+  BOOST_TEST(w.cli({"vm", "exec", "ss1", "--", "cat", "/root/data"}).out == "precious\n");
+  BOOST_TEST(w.cli({"vm", "kill", "ss1"}).exit_code == 0);
+  BOOST_TEST(w.cli({"vm", "delete", "ss1"}).exit_code == 0);
+  BOOST_TEST(w.leaks() == "");
+}
+
+BOOST_AUTO_TEST_CASE(invalid_specs_leave_nothing) {
+  auto& w = the_world();
+  auto zero = w.cli({"vm", "create", "--name", "bad1", "--vcpu", "0"});
+  BOOST_TEST(zero.exit_code != 0);
+  auto name = w.cli({"vm", "create", "--name", "Bad_Name"});
+  BOOST_TEST(name.exit_code != 0);
+  BOOST_TEST(name.err.find("invalid VM name") != std::string::npos, name.err);
+  // Passes the CLI's checks, refused by the daemon's.
+  auto mem = w.cli({"vm", "create", "--name", "bad2", "--memory", "16"});
+  BOOST_TEST(mem.exit_code != 0);
+  BOOST_TEST(mem.err.find("--memory 16") != std::string::npos, mem.err);
+  auto image = w.cli({"vm", "create", "--name", "bad3", "--image", "nope"});
+  BOOST_TEST(image.exit_code != 0);
+  BOOST_TEST(image.err.find("no image named nope") != std::string::npos, image.err);
+  for (std::string n : {"bad1", "Bad_Name", "bad2", "bad3"})
+    BOOST_TEST(!w.journal_mentions("vm/" + n), n);
+  BOOST_TEST(w.vms().empty());
+  BOOST_TEST(w.leaks() == "");
+}
+
+BOOST_AUTO_TEST_CASE(four_parallel_runs) {
+  auto& w = the_world();
+  temp_dir logs{"banger-par"};
+  std::vector<int> pids;
+  for (int i = 0; i < 4; ++i) {
+    auto dir = logs.path / std::to_string(i);
+    fs::create_directories(dir);
+    pids.push_back(spawn(w.command({"vm", "run", "--rm", "--name", fmt::format("par{}", i), "--", "sh", "-c",
+                                    fmt::format("exit {}", 10 + i)}),
+                         w.sb.env, dir));
+  }
+  for (int i = 0; i < 4; ++i) {
+    int status = 0;
+    BOOST_TEST_REQUIRE(::waitpid(pids[i], &status, 0) == pids[i]);
+    BOOST_TEST(WIFEXITED(status));
+    BOOST_TEST(WEXITSTATUS(status) == 10 + i, slurp(logs.path / std::to_string(i) / "stderr"));
+  }
+  BOOST_TEST(w.vms().empty());
+  BOOST_TEST(w.leaks() == "");
+}
+
+BOOST_AUTO_TEST_CASE(ctrl_c_during_run_leaves_nothing) {
+  auto& w = the_world();
+  temp_dir logs{"banger-int"};
+  int pid = spawn(w.command({"vm", "run", "--rm", "--name", "int1", "--", "sleep", "300"}), w.sb.env, logs.path);
+  bool running = eventually(
+    [&] {
+      auto r = w.cli({"vm", "show", "int1", "--json"});
+      return r.exit_code == 0 && nlohmann::json::parse(r.out)["state"] == "running";
+    },
+    120s);
+  BOOST_TEST_REQUIRE(running, slurp(logs.path / "stderr"));
+  std::this_thread::sleep_for(500ms); // the command is running in the guest
+  ::kill(pid, SIGINT);
+  int status = 0;
+  BOOST_TEST_REQUIRE(::waitpid(pid, &status, 0) == pid);
+  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 130);
+  BOOST_TEST(w.vms().empty(), slurp(logs.path / "stderr"));
+  BOOST_TEST(w.leaks() == "");
+}
+
+BOOST_AUTO_TEST_CASE(ssh_with_a_debootstrap_image) {
+  auto& w = the_world();
+  // debootstrap needs Debian's mirror, which the namespace cannot reach: build the image with a
+  // daemon outside it (same state dir), then go back in.
+  BOOST_TEST_REQUIRE(w.cli({"daemon", "stop"}).exit_code == 0);
+  auto img = w.sb.banger({"image", "build", "deb", "--debootstrap"}, {}, 900s);
+  w.sb.banger({"daemon", "stop"});
+  BOOST_TEST_REQUIRE(img.exit_code == 0, img.err);
+  auto c = w.cli({"vm", "create", "--name", "sh1", "--image", "deb"}, 300s);
+  BOOST_TEST_REQUIRE(c.exit_code == 0, c.err);
+  auto hi = w.cli({"vm", "ssh", "sh1", "--", "echo", "hello from ssh"});
+  BOOST_TEST(hi.exit_code == 0, hi.err);
+  BOOST_TEST(hi.out == "hello from ssh\n");
+  // Arguments are quoted for the remote shell: the command sees exactly these words.
+  BOOST_TEST(w.cli({"vm", "ssh", "sh1", "--", "sh", "-c", "exit 42"}).exit_code == 42);
+  auto words = w.cli({"vm", "ssh", "sh1", "--", "printf", "%s|", "a b", "it's", "$HOME"});
+  BOOST_TEST(words.out == "a b|it's|$HOME|", words.err);
+  // The host key is the VM's own (verified against banger's known_hosts, not trusted on first use).
+  auto kh = slurp(w.sb.state() / "ssh" / "known_hosts");
+  BOOST_TEST(kh.find("sh1.vm ssh-ed25519 ") != std::string::npos, kh);
+  // A busybox VM has no sshd: a clear refusal.
+  BOOST_TEST_REQUIRE(w.cli({"vm", "create", "--name", "sh2"}).exit_code == 0);
+  auto no = w.cli({"vm", "ssh", "sh2", "--", "true"});
+  BOOST_TEST(no.exit_code != 0);
+  BOOST_TEST(no.err.find("no sshd") != std::string::npos, no.err);
+  BOOST_TEST(w.cli({"vm", "delete", "--force", "sh1"}).exit_code == 0);
+  BOOST_TEST(w.cli({"vm", "delete", "--force", "sh2"}).exit_code == 0);
+  BOOST_TEST(kh.find("sh1.vm") != std::string::npos);
+  BOOST_TEST(slurp(w.sb.state() / "ssh" / "known_hosts").find("sh1.vm") == std::string::npos);
+  BOOST_TEST(w.leaks() == "");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
