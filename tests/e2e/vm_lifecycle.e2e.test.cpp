@@ -7,6 +7,7 @@
 // After each case: no VM left unless the case keeps one on purpose, no tap in the namespace, no
 // QEMU process of this sandbox, no VM directory.
 #include <csignal>
+#include <fstream>
 #include <sys/wait.h>
 
 #include <boost/test/unit_test.hpp>
@@ -157,6 +158,10 @@ BOOST_AUTO_TEST_CASE(exec_exit_codes_and_stdin) {
   BOOST_TEST(info["ip"].get<std::string>().rfind("172.30.0.", 0) == 0u);
   auto addr = w.cli({"vm", "exec", "ex1", "--", "ip", "-4", "-o", "addr", "show", "eth0"});
   BOOST_TEST(addr.out.find(info["ip"].get<std::string>() + "/24") != std::string::npos, addr.out);
+  // The serial console is the VM's log.
+  auto logs = w.cli({"vm", "logs", "ex1"});
+  BOOST_TEST(logs.exit_code == 0, logs.err);
+  BOOST_TEST(logs.out.find("banger-init") != std::string::npos, logs.out);
   // A kernel or image in use is not removed.
   auto rm = w.cli({"image", "rm", "default"});
   BOOST_TEST(rm.exit_code != 0);
@@ -255,6 +260,32 @@ BOOST_AUTO_TEST_CASE(ctrl_c_during_run_leaves_nothing) {
   BOOST_TEST(WIFEXITED(status));
   BOOST_TEST(WEXITSTATUS(status) == 130);
   BOOST_TEST(w.vms().empty(), slurp(logs.path / "stderr"));
+  BOOST_TEST(w.leaks() == "");
+}
+
+BOOST_AUTO_TEST_CASE(nat_rule_lives_with_the_vm) {
+  auto& w = the_world();
+  // config.toml is read at daemon start: restart it with NAT on, and off again at the end.
+  auto config = fs::path(w.sb.env.at("XDG_CONFIG_HOME")) / "banger" / "config.toml";
+  fs::create_directories(config.parent_path());
+  BOOST_TEST_REQUIRE(w.cli({"daemon", "stop"}).exit_code == 0);
+  { std::ofstream(config) << "nat = true\n"; }
+  auto nft = [&] {
+    auto argv = w.ns.exec();
+    argv.insert(argv.end(), {"nft", "list", "table", "ip", "banger"});
+    return run(argv);
+  };
+  BOOST_TEST_REQUIRE(w.cli({"vm", "create", "--name", "nat1"}).exit_code == 0);
+  auto ip = nlohmann::json::parse(w.cli({"vm", "show", "nat1", "--json"}).out)["ip"].get<std::string>();
+  auto on = nft();
+  BOOST_TEST(on.exit_code == 0, on.err);
+  BOOST_TEST(on.out.find(ip) != std::string::npos, on.out);
+  BOOST_TEST(on.out.find("masquerade") != std::string::npos, on.out);
+  BOOST_TEST(w.cli({"vm", "stop", "nat1"}).exit_code == 0);
+  BOOST_TEST(nft().out.find(ip) == std::string::npos); // the rule goes with the run
+  BOOST_TEST(w.cli({"vm", "delete", "nat1"}).exit_code == 0);
+  BOOST_TEST(w.cli({"daemon", "stop"}).exit_code == 0);
+  fs::remove(config);
   BOOST_TEST(w.leaks() == "");
 }
 
