@@ -1,0 +1,592 @@
+// bench-vm-run: what `banger vm run` costs over a bare QEMU boot, printed, never asserted (STYLE:
+// tests never assert on wall time). Everything happens in one run, in a private banger world: a
+// temporary XDG sandbox and a network namespace this bench creates (the daemon autostarts in it;
+// its root helper makes the bridge and taps there; the namespace has no route out). Then:
+//   0. `kernel import default --deb <Debian cloud kernel>` and `image build default --busybox`;
+//   1. raw baseline: the imported kernel dir's vmlinux + initrd.img and a copy of the image's
+//      rootfs.ext4 holding /bench-init (echo a marker, busybox poweroff -f), booted with
+//      init=/bench-init by tests/support's microvm_argv (memory set to banger's default) on a
+//      fresh qcow2 overlay (no network device, no work disk, no agent port); QEMU start -> exit,
+//      and QEMU start -> the marker on the console;
+//   2. `banger vm run --rm -- true`, around the CLI process, with the time each of its stderr
+//      lines arrived, so a run splits into create+boot / exec / stop+delete. Steps 1 and 2
+//      alternate (--runs times each, one guest at a time) so both see the same host load;
+//   3. `banger vm create --name bench-N` (--runs times), its "ready in" and stage lines, then
+//      `banger vm delete --force bench-N`;
+//   4. --parallel concurrent `vm run --rm -- true`, wall time until all exit.
+// Then the daemon is stopped and leaks are looked for: QEMU processes naming the sandbox, bgt*
+// links in the namespace, entries under STATE/banger/vms and RUNTIME/banger/vms.
+//
+// Usage: bench-vm-run [--runs N] [--parallel P]. Needs root; exits 77 (skipped) without root or
+// QEMU. The namespace, the daemon and the temporary directory are removed on every exit path
+// except a signal. The main thread drives everything; step 4 runs one thread per CLI process.
+#include <csignal>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fmt/format.h>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/subprocess.hpp"
+#include "guestfs/ext4.hpp"
+#include "tests/support/kernel_cache.hpp"
+#include "tests/support/proc.hpp"
+#include "vmm/vmm.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+struct bench_failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+[[noreturn]] void fail(const std::string& what) { throw bench_failure(what); }
+
+struct config {
+  int runs = 5;
+  int parallel = 4;
+};
+
+config parse(int argc, char** argv) {
+  config c;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> int {
+      if (i + 1 >= argc)
+        fail("missing value for " + a);
+      return std::stoi(argv[++i]);
+    };
+    if (a == "--runs")
+      c.runs = next();
+    else if (a == "--parallel")
+      c.parallel = next();
+    else
+      fail("usage: bench-vm-run [--runs N] [--parallel P]");
+  }
+  if (c.runs <= 0 || c.parallel <= 0 || c.parallel > 4)
+    fail("--runs must be positive and --parallel 1..4 (host-facts: at most 4 guests at once)");
+  return c;
+}
+
+double seconds_since(steady::time_point t) { return std::chrono::duration<double>(steady::now() - t).count(); }
+
+double median(std::vector<double> v) {
+  if (v.empty())
+    return 0;
+  std::sort(v.begin(), v.end());
+  auto n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+std::string samples(const std::vector<double>& v) {
+  std::string out;
+  for (double x : v)
+    out += fmt::format("{}{:.2f}", out.empty() ? "" : " ", x);
+  return out;
+}
+
+std::string tail(const std::string& s, std::size_t n = 1500) { return s.size() > n ? s.substr(s.size() - n) : s; }
+
+/// One program run to completion: stdout and stderr interleaved, each line with the time it
+/// arrived (seconds after the start), and the wall time until the process exited.
+struct timed_run {
+  banger::process_result r;
+  double secs = 0;
+  std::vector<std::pair<double, std::string>> lines;
+};
+
+timed_run run_timed(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                    std::chrono::milliseconds timeout) {
+  timed_run t;
+  banger::process_options o;
+  o.env = env;
+  o.timeout = timeout;
+  o.merge_stderr = true;
+  auto t0 = steady::now();
+  o.on_line = [&](std::string_view line) { t.lines.emplace_back(seconds_since(t0), std::string(line)); };
+  t.r = banger::run_process(argv, o);
+  t.secs = seconds_since(t0);
+  return t;
+}
+
+/// Per-stage samples in order of first appearance.
+struct stage_table {
+  std::vector<std::pair<std::string, std::vector<double>>> rows;
+  void add(const std::string& stage, double secs) {
+    for (auto& [name, v] : rows)
+      if (name == stage) {
+        v.push_back(secs);
+        return;
+      }
+    rows.push_back({stage, {secs}});
+  }
+};
+
+/// "[LABEL] STAGE 0.03s" lines (the CLI's stage_printer) into `stages`; the value of
+/// "[LABEL] ready in 1.2s" (vm create's summary line) when present.
+std::optional<double> parse_stages(const timed_run& t, const std::string& label, stage_table& stages) {
+  std::optional<double> ready;
+  const std::string prefix = "[" + label + "] ";
+  for (const auto& [at, line] : t.lines) {
+    if (line.rfind(prefix, 0) != 0)
+      continue;
+    auto rest = line.substr(prefix.size());
+    // "ready in 1.2s" (vm create), "NAME ready in 1.2s" (vm run).
+    if (auto r = (" " + rest).find(" ready in "); r != std::string::npos) {
+      ready = std::strtod(rest.c_str() + r + 9, nullptr);
+      continue;
+    }
+    auto sp = rest.rfind(' ');
+    if (sp == std::string::npos || rest.size() < sp + 3 || rest.back() != 's')
+      continue;
+    auto value = rest.substr(sp + 1, rest.size() - sp - 2);
+    if (value.find_first_not_of("0123456789.") != std::string::npos)
+      continue;
+    stages.add(rest.substr(0, sp), std::stod(value));
+  }
+  return ready;
+}
+
+/// When the first line containing `needle` arrived, or -1.
+double line_time(const timed_run& t, const std::string& needle) {
+  for (const auto& [at, line] : t.lines)
+    if (line.find(needle) != std::string::npos)
+      return at;
+  return -1;
+}
+
+/// A network namespace with only `lo` up, deleted on destruction.
+struct netns {
+  std::string name = fmt::format("banger-bench-{}", ::getpid());
+  netns() {
+    banger::test::run({"ip", "netns", "del", name});
+    auto r = banger::test::run({"ip", "netns", "add", name});
+    if (r.exit_code != 0)
+      fail("ip netns add " + name + " failed: " + r.err);
+    r = banger::test::run({"ip", "-n", name, "link", "set", "lo", "up"});
+    if (r.exit_code != 0) {
+      banger::test::run({"ip", "netns", "del", name});
+      fail("ip -n " + name + " link set lo up failed: " + r.err);
+    }
+  }
+  ~netns() { banger::test::run({"ip", "netns", "del", name}); }
+  netns(const netns&) = delete;
+  netns& operator=(const netns&) = delete;
+
+  std::vector<std::string> links() const {
+    auto r = banger::test::run({"ip", "-n", name, "-br", "link"});
+    std::vector<std::string> out;
+    std::istringstream in(r.out);
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty())
+        out.push_back(line.substr(0, line.find_first_of(" @")));
+    return out;
+  }
+};
+
+/// The private banger world: XDG dirs under a temporary directory, every CLI call inside the
+/// namespace. The destructor (also on failure) deletes any VM left, stops the daemon, kills any
+/// QEMU still naming the sandbox, then the namespace goes and the directory is removed.
+struct world {
+  netns ns;                                    // destroyed last
+  banger::test::temp_dir root{"banger-bench"}; // short: VM socket paths must fit sockaddr_un
+  fs::path bin;
+  std::map<std::string, std::string> env;
+
+  explicit world(fs::path bin_dir) : bin(std::move(bin_dir)) {
+    env = {{"XDG_STATE_HOME", (root.path / "state").string()},
+           {"XDG_RUNTIME_DIR", (root.path / "run").string()},
+           {"XDG_CONFIG_HOME", (root.path / "config").string()},
+           {"XDG_CACHE_HOME", (root.path / "cache").string()},
+           {"NO_COLOR", "1"}};
+  }
+  ~world() { teardown(); }
+  world(const world&) = delete;
+  world& operator=(const world&) = delete;
+
+  fs::path state() const { return root.path / "state" / "banger"; }
+  fs::path runtime() const { return root.path / "run" / "banger"; }
+
+  std::vector<std::string> command(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv = {"ip", "netns", "exec", ns.name, (bin / "banger").string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }
+  timed_run cli(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 300s) const {
+    return run_timed(command(args), env, timeout);
+  }
+  timed_run must(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 300s) const {
+    auto t = cli(args, timeout);
+    if (t.r.exit_code != 0)
+      fail(fmt::format("`banger {}` exited {}{}:\n{}", fmt::join(args, " "), t.r.exit_code,
+                       t.r.timed_out ? " (timed out)" : "", tail(t.r.out)));
+    return t;
+  }
+
+  int daemon_pid() const {
+    auto s = banger::test::slurp(runtime() / "bangerd.pid");
+    return s.empty() ? -1 : std::atoi(s.c_str());
+  }
+  void stop_daemon() {
+    int pid = daemon_pid();
+    cli({"daemon", "stop"}, 60s);
+    if (pid > 0 && ::kill(pid, 0) == 0) {
+      auto deadline = steady::now() + 5s;
+      while (::kill(pid, 0) == 0 && steady::now() < deadline)
+        std::this_thread::sleep_for(50ms);
+      if (::kill(pid, 0) == 0)
+        ::kill(pid, SIGKILL);
+    }
+  }
+
+  /// QEMU processes whose command line names the sandbox: "pid cmdline" lines.
+  std::vector<std::string> our_qemus() const {
+    auto q = banger::test::run({"pgrep", "-af", "qemu-system"});
+    std::vector<std::string> out;
+    std::istringstream in(q.out);
+    for (std::string line; std::getline(in, line);)
+      if (line.find(root.path.string()) != std::string::npos)
+        out.push_back(line);
+    return out;
+  }
+
+  /// Everything a VM can leave behind, as text; empty when nothing is.
+  std::vector<std::string> leaks() const {
+    std::vector<std::string> out;
+    for (const auto& l : ns.links())
+      if (l.rfind("bgt", 0) == 0)
+        out.push_back("tap " + l);
+    for (const auto& q : our_qemus())
+      out.push_back("qemu " + q);
+    std::error_code ec;
+    for (const auto& dir : {state() / "vms", runtime() / "vms"})
+      if (fs::exists(dir, ec))
+        for (const auto& e : fs::directory_iterator(dir, ec))
+          out.push_back("dir " + e.path().string());
+    return out;
+  }
+
+  void teardown() {
+    if (int pid = daemon_pid(); pid > 0 && ::kill(pid, 0) == 0) {
+      // Only after a failure is anything left; a clean run has deleted every VM already.
+      banger::process_options o;
+      o.env = env;
+      o.timeout = 30s;
+      auto l = banger::run_process(command({"vm", "list", "-a", "--json"}), o);
+      auto vms = nlohmann::json::parse(l.out, nullptr, false);
+      if (vms.is_array())
+        for (const auto& v : vms)
+          if (v.contains("name") && v["name"].is_string())
+            cli({"vm", "delete", "--force", v["name"].get<std::string>()}, 60s);
+      stop_daemon();
+    }
+    for (const auto& q : our_qemus()) // Defense in depth: never leave a guest running.
+      ::kill(std::atoi(q.c_str()), SIGKILL);
+  }
+};
+
+/// The one subdirectory of `dir` (a kernel or image name) holding `file`.
+fs::path version_dir(const fs::path& dir, const std::vector<std::string>& files) {
+  std::error_code ec;
+  std::vector<fs::path> found;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    bool all = e.is_directory();
+    for (const auto& f : files)
+      all = all && fs::exists(e.path() / f);
+    if (all)
+      found.push_back(e.path());
+  }
+  if (found.size() != 1)
+    fail(fmt::format("expected one version under {} holding {}, found {}", dir.string(), fmt::join(files, " and "),
+                     found.size()));
+  return found[0];
+}
+
+template <class T>
+T must_ok(banger::expected<T> r, const std::string& what) {
+  if (!r)
+    fail(what + ": " + r.err().message);
+  return std::move(r).value();
+}
+void must_ok(banger::expected<void> r, const std::string& what) {
+  if (!r)
+    fail(what + ": " + r.err().message);
+}
+
+constexpr const char* bench_init = "#!/usr/bin/busybox sh\n"
+                                   "echo BENCH-UP\n"
+                                   "exec /usr/bin/busybox poweroff -f\n";
+
+/// The raw baseline: QEMU start -> exit (`total`) and QEMU start -> the marker /bench-init
+/// echoes on the console (`to_init`, polled every 5 ms), booting the rootfs copy.
+struct raw_times {
+  std::vector<double> total, to_init;
+};
+
+/// A copy of the image's rootfs holding /bench-init (images are immutable), in DIR/raw.
+fs::path raw_rootfs(const world& w, const fs::path& rootfs) {
+  auto dir = w.root.path / "raw";
+  fs::create_directories(dir);
+  auto copy = dir / "rootfs.ext4";
+  fs::copy_file(rootfs, copy);
+  {
+    auto im = must_ok(banger::guestfs::ext4_image::open(copy, true), "open the rootfs copy " + copy.string());
+    if (!must_ok(im.exists("/usr/bin/busybox"), "look for /usr/bin/busybox"))
+      fail("the busybox image has no /usr/bin/busybox: " + rootfs.string());
+    must_ok(im.write_file("/bench-init", bench_init, 0755, 0, 0), "write /bench-init");
+    must_ok(im.close(), "close the rootfs copy");
+  }
+  return copy;
+}
+
+/// Boot `i` of the raw baseline, on a fresh overlay on `copy`; adds to `out`.
+void raw_boot(int i, const config& cfg, const fs::path& kdir, const fs::path& copy, unsigned memory_mib, bool kvm,
+              raw_times& out) {
+  auto dir = copy.parent_path();
+  {
+    auto overlay = dir / fmt::format("overlay-{}.qcow2", i);
+    auto console = dir / fmt::format("console-{}.log", i);
+    auto q = banger::test::run(
+      {"qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", copy.string(), overlay.string()});
+    if (q.exit_code != 0)
+      fail("qemu-img create " + overlay.string() + " failed: " + q.err);
+    auto argv = banger::test::microvm_argv(console, kdir / "vmlinux", kdir / "initrd.img", "init=/bench-init");
+    // Same memory as a banger VM (the default shape); microvm_argv's -m is 128.
+    for (std::size_t a = 0; a + 1 < argv.size(); ++a)
+      if (argv[a] == "-m")
+        argv[a + 1] = std::to_string(memory_mib);
+    if (kvm) // as banger does when KVM is usable (host-facts: not on PVM hosts)
+      for (std::size_t a = 0; a + 1 < argv.size(); ++a) {
+        if (argv[a] == "-accel")
+          argv[a + 1] = "kvm";
+        else if (argv[a] == "-cpu")
+          argv[a + 1] = "host";
+      }
+    argv.insert(argv.end(), {"-drive", "id=root,file=" + overlay.string() + ",format=qcow2,if=none", "-device",
+                             "virtio-blk-device,drive=root"});
+    std::atomic<bool> done{false};
+    double marker = -1;
+    auto t0 = steady::now();
+    std::thread watch([&] {
+      while (!done.load()) {
+        if (banger::test::slurp(console).find("BENCH-UP") != std::string::npos) {
+          marker = seconds_since(t0);
+          return;
+        }
+        std::this_thread::sleep_for(5ms);
+      }
+    });
+    auto t = run_timed(argv, {}, 120s);
+    done = true;
+    watch.join();
+    auto log = banger::test::slurp(console);
+    if (t.r.exit_code != 0 || log.find("BENCH-UP") == std::string::npos)
+      fail(fmt::format("raw boot {} failed (exit {}{}): {}\nconsole:\n{}", i, t.r.exit_code,
+                       t.r.timed_out ? ", timed out" : "", tail(t.r.out), tail(log)));
+    out.total.push_back(t.secs);
+    if (marker >= 0)
+      out.to_init.push_back(marker);
+    fmt::print("  raw boot {}/{}: {:.2f} s (init ran at {:.2f} s)\n", i, cfg.runs, t.secs, marker);
+    std::fflush(stdout);
+    fs::remove(overlay);
+  }
+}
+
+/// `vm run --rm -- true` splits, from the times its stderr lines arrived.
+struct run_split {
+  std::vector<double> total, to_ready, exec, stop_delete, after;
+  stage_table stages;
+};
+
+void add_run(run_split& s, const timed_run& t) {
+  s.total.push_back(t.secs);
+  double ready = line_time(t, " ready in "), stopping = line_time(t, "[vm run] stopping "),
+         deleted = line_time(t, "[vm run] deleted ");
+  if (ready >= 0 && stopping >= ready && deleted >= stopping) {
+    s.to_ready.push_back(ready);
+    s.exec.push_back(stopping - ready);
+    s.stop_delete.push_back(deleted - stopping);
+    s.after.push_back(t.secs - deleted);
+  }
+  parse_stages(t, "vm run", s.stages);
+}
+
+void print_stages(const stage_table& st, const char* indent) {
+  for (const auto& [name, v] : st.rows)
+    fmt::print("{}{:<22} {:6.2f} s   ({})\n", indent, name, median(v), samples(v));
+}
+
+/// The first three fields of /proc/loadavg: the host is shared, figures move with its load.
+std::string loadavg() {
+  std::istringstream in(banger::test::slurp("/proc/loadavg"));
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
+int bench(const config& cfg, const fs::path& bin) {
+  world w(bin);
+  fmt::print("bench-vm-run: {} sequential runs of each, {} in parallel; sandbox {}, netns {}; load {}\n", cfg.runs,
+             cfg.parallel, w.root.path.string(), w.ns.name, loadavg());
+  std::fflush(stdout);
+
+  // 0. The kernel and the busybox image (the first call autostarts the daemon in the namespace).
+  auto deb = banger::test::cloud_kernel_deb();
+  if (deb.path.empty() || !fs::exists(deb.path))
+    fail("no cached Debian cloud kernel .deb (apt-get download failed?); see tests/support/kernel_cache.hpp");
+  auto kimport = w.must({"kernel", "import", "default", "--deb", deb.path.string()}, 600s);
+  auto ibuild = w.must({"image", "build", "default", "--busybox"}, 600s);
+  fmt::print("  setup: kernel import {:.1f} s ({}), image build --busybox {:.1f} s\n", kimport.secs, deb.version,
+             ibuild.secs);
+  auto kdir = version_dir(w.state() / "kernels" / "default", {"vmlinux", "initrd.img"});
+  auto idir = version_dir(w.state() / "images" / "default", {"rootfs.ext4"});
+  constexpr unsigned memory_mib = 512; // banger's default VM shape: 1 vCPU, 512 MiB
+
+  // 1 and 2, interleaved (raw boot i, then vm run i) so that both see the same host load: the
+  // host is shared and its load drifts over a run.
+  const bool kvm = banger::vmm::kvm_usable(); // banger's accel=auto picks KVM only then
+  auto copy = raw_rootfs(w, idir / "rootfs.ext4");
+  raw_times raw;
+  run_split seq;
+  for (int i = 1; i <= cfg.runs; ++i) {
+    raw_boot(i, cfg, kdir, copy, memory_mib, kvm, raw);
+    auto t = w.must({"vm", "run", "--rm", "--", "true"}, 180s);
+    add_run(seq, t);
+    fmt::print("  vm run {}/{}: {:.2f} s\n", i, cfg.runs, t.secs);
+    std::fflush(stdout);
+  }
+
+  // 3. create-to-ready, then delete.
+  std::vector<double> create_wall, create_ready, delete_wall;
+  stage_table create_stages;
+  for (int i = 1; i <= cfg.runs; ++i) {
+    auto name = fmt::format("bench-{}", i);
+    auto c = w.must({"vm", "create", "--name", name}, 180s);
+    auto ready = parse_stages(c, "vm create", create_stages);
+    if (!ready)
+      fail("`vm create` printed no \"[vm create] ready in\" line:\n" + tail(c.r.out));
+    create_wall.push_back(c.secs);
+    create_ready.push_back(*ready);
+    auto d = w.must({"vm", "delete", "--force", name}, 180s);
+    delete_wall.push_back(d.secs);
+    fmt::print("  vm create {}/{}: {:.2f} s (ready in {:.1f} s), delete --force {:.2f} s\n", i, cfg.runs, c.secs,
+               *ready, d.secs);
+    std::fflush(stdout);
+  }
+
+  // 4. In parallel.
+  std::vector<timed_run> par(static_cast<std::size_t>(cfg.parallel));
+  std::vector<std::thread> threads;
+  auto p0 = steady::now();
+  for (auto& slot : par)
+    threads.emplace_back([&w, &slot] { slot = w.cli({"vm", "run", "--rm", "--", "true"}, 300s); });
+  for (auto& t : threads)
+    t.join();
+  double par_wall = seconds_since(p0);
+  std::vector<double> par_each;
+  std::vector<std::string> par_failures;
+  run_split par_split;
+  for (std::size_t i = 0; i < par.size(); ++i) {
+    par_each.push_back(par[i].secs);
+    if (par[i].r.exit_code != 0)
+      par_failures.push_back(fmt::format("run {} exited {}{}: {}", i + 1, par[i].r.exit_code,
+                                         par[i].r.timed_out ? " (timed out)" : "", tail(par[i].r.out, 400)));
+    else
+      add_run(par_split, par[i]);
+  }
+
+  // Leaks, after the daemon is stopped (VMMs outlive a daemon, so a leaked guest still shows).
+  w.stop_daemon();
+  auto leaks = w.leaks();
+
+  double raw_m = median(raw.total), run_m = median(seq.total);
+  fmt::print("\nbench-vm-run results ({} {}, {}, 1 vCPU, {} MiB; load at the end {})\n", deb.package, deb.version,
+             kvm ? "KVM" : "TCG", memory_mib, loadavg());
+  fmt::print("  raw QEMU microvm boot -> poweroff   median {:6.2f} s   ({})\n", raw_m, samples(raw.total));
+  fmt::print("    QEMU start -> /bench-init runs    median {:6.2f} s   ({})\n", median(raw.to_init),
+             samples(raw.to_init));
+  fmt::print("    (same vmlinux + initrd.img, qcow2 overlay on a copy of the image's rootfs, init=/bench-init;\n"
+             "     no network device, no work disk, no agent port)\n");
+  fmt::print("  vm run --rm -- true                 median {:6.2f} s   ({})\n", run_m, samples(seq.total));
+  fmt::print("    CLI start -> ready                median {:6.2f} s\n", median(seq.to_ready));
+  fmt::print("    exec `true`                       median {:6.2f} s\n", median(seq.exec));
+  fmt::print("    stop + delete                     median {:6.2f} s\n", median(seq.stop_delete));
+  fmt::print("    deleted -> CLI exit               median {:6.2f} s\n", median(seq.after));
+  fmt::print("    create/start stages (medians):\n");
+  print_stages(seq.stages, "      ");
+  fmt::print("  ratio vm run / raw                  {:6.2f}     (target <= 1.15){}\n", run_m / raw_m,
+             run_m / raw_m <= 1.15 ? "" : "  ABOVE TARGET");
+  fmt::print("  vm create (create-to-ready)         median {:6.2f} s   ({}); reported ready in median {:.2f} s\n",
+             median(create_wall), samples(create_wall), median(create_ready));
+  fmt::print("    stages (medians):\n");
+  print_stages(create_stages, "      ");
+  fmt::print("  vm delete --force (running VM)      median {:6.2f} s   ({})\n", median(delete_wall),
+             samples(delete_wall));
+  fmt::print("  {} x vm run in parallel              wall   {:6.2f} s   (each: {})\n", cfg.parallel, par_wall,
+             samples(par_each));
+  if (!par_split.to_ready.empty())
+    fmt::print("    each: to ready median {:.2f} s, exec {:.2f} s, stop + delete {:.2f} s\n",
+               median(par_split.to_ready), median(par_split.exec), median(par_split.stop_delete));
+  for (const auto& f : par_failures)
+    fmt::print("  WARNING: parallel {}\n", f);
+  if (leaks.empty())
+    fmt::print("  leaks: none\n");
+  else
+    fmt::print("  leaks: {}\n", fmt::join(leaks, "; "));
+  std::fflush(stdout);
+  return par_failures.empty() && leaks.empty() ? 0 : 1;
+}
+
+/// The directory holding banger's binaries: BANGER_BIN_DIR, else this executable's own.
+fs::path binaries() {
+  if (const char* d = std::getenv("BANGER_BIN_DIR"); d && *d)
+    return d;
+  std::error_code ec;
+  auto self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec)
+    fail("readlink /proc/self/exe: " + ec.message());
+  return self.parent_path();
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  try {
+    auto cfg = parse(argc, argv);
+    if (::geteuid() != 0) {
+      std::fprintf(stderr, "bench-vm-run: skipped: needs root (a network namespace, the root helper's bridge)\n");
+      return 77;
+    }
+    if (!banger::find_program("qemu-system-x86_64") || !banger::find_program("qemu-img") ||
+        !banger::find_program("ip")) {
+      std::fprintf(stderr, "bench-vm-run: skipped: needs qemu-system-x86_64, qemu-img and ip\n");
+      return 77;
+    }
+    auto bin = binaries();
+    for (const char* b : {"banger", "bangerd", "banger-helper", "banger-agent", "banger-init"})
+      if (!fs::exists(bin / b))
+        fail(fmt::format("{} is not built in {} (ninja {})", b, bin.string(), b));
+    return bench(cfg, bin);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench-vm-run: %s\n", e.what());
+    return 1;
+  }
+}
