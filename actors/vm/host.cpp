@@ -265,7 +265,9 @@ public:
       driver_->wait_exit(*proc, 10s);
       return done("killed");
     }
-    if (agent_.poweroff && agent_.poweroff(s.name) && driver_->wait_exit(*proc, cfg_.stop_timeout))
+    // The agent connection may not exist yet (the daemon restarted since the start): make it.
+    bool agent_up = agent_.wait_ready && agent_.wait_ready(s.name, paths_of(cfg_, s.name).agent_socket(), 3s);
+    if (agent_up && agent_.poweroff && agent_.poweroff(s.name) && driver_->wait_exit(*proc, cfg_.stop_timeout))
       return done("stopped");
     if (driver_->powerdown(*proc) && driver_->wait_exit(*proc, cfg_.stop_timeout))
       return done("stopped (ACPI power button)");

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -99,6 +100,16 @@ int serve_port(kj::AsyncIoContext& io, agent_service& svc, const std::string& na
     if (warned)
       say("serving on " + path);
     warned = false;
+    // Serve only once a host is connected: the port polls POLLHUP while none is. Reading or
+    // writing then would end the session at once, and anything capnp writes on its way out
+    // (an abort) would wait in the port for the next host, which would read it as its own
+    // session's end.
+    for (;;) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 0) >= 0 && !(p.revents & POLLHUP))
+        break;
+      io.provider->getTimer().afterDelay(100 * kj::MILLISECONDS).wait(io.waitScope);
+    }
     auto started = io.provider->getTimer().now();
     {
       auto stream = io.lowLevelProvider->wrapSocketFd(fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);

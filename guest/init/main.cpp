@@ -264,12 +264,42 @@ void reap_all(std::vector<service>& svcs, bool stopping) {
   }
 }
 
+/// Whether any user-space process other than this one is left. kill(-1, 0) cannot tell: from
+/// PID 1 it also reaches the kernel's threads, so it never fails with ESRCH. Kernel threads
+/// (and zombies, which reap_all collects) have an empty /proc/PID/cmdline.
+bool user_processes_left() {
+  DIR* d = ::opendir("/proc");
+  if (!d)
+    return false;
+  bool left = false;
+  while (dirent* e = ::readdir(d)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (*end != '\0' || pid <= 1)
+      continue;
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      continue;
+    char c;
+    bool has_cmdline = ::read(fd, &c, 1) == 1;
+    ::close(fd);
+    if (has_cmdline) {
+      left = true;
+      break;
+    }
+  }
+  ::closedir(d);
+  return left;
+}
+
 [[noreturn]] void power_off(std::vector<service>& svcs, const std::string& why) {
   say("powering off (" + why + ")");
   ::kill(-1, SIGTERM);
   for (int i = 0; i < 30; ++i) {
     reap_all(svcs, true);
-    if (::kill(-1, 0) != 0 && errno == ESRCH)
+    if (!user_processes_left())
       break;
     ::usleep(100 * 1000);
   }

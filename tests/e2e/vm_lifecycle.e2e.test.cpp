@@ -201,6 +201,25 @@ BOOST_AUTO_TEST_CASE(stop_start_keeps_data_and_set_changes_the_shape) {
   BOOST_TEST(w.leaks() == "");
 }
 
+BOOST_AUTO_TEST_CASE(a_daemon_restart_keeps_running_vms) {
+  auto& w = the_world();
+  BOOST_TEST_REQUIRE(w.cli({"vm", "create", "--name", "dr1"}).exit_code == 0);
+  auto before = nlohmann::json::parse(w.cli({"vm", "show", "dr1", "--json"}).out);
+  BOOST_TEST_REQUIRE(w.cli({"daemon", "stop"}).exit_code == 0);
+  int pid = before["pid"].get<int>();
+  BOOST_TEST(process_alive(pid)); // the VMM runs in its own session
+  // The next command starts a new daemon, which finds the VM running and reaches its agent.
+  auto after = nlohmann::json::parse(w.cli({"vm", "show", "dr1", "--json"}).out);
+  BOOST_TEST(after["state"] == "running");
+  BOOST_TEST(after["pid"].get<int>() == pid);
+  BOOST_TEST(w.cli({"vm", "exec", "dr1", "--", "true"}).exit_code == 0);
+  auto stop = w.cli({"vm", "stop", "dr1"});
+  BOOST_TEST(stop.exit_code == 0, stop.err);
+  BOOST_TEST(!process_alive(pid));
+  BOOST_TEST(w.cli({"vm", "delete", "dr1"}).exit_code == 0);
+  BOOST_TEST(w.leaks() == "");
+}
+
 BOOST_AUTO_TEST_CASE(invalid_specs_leave_nothing) {
   auto& w = the_world();
   auto zero = w.cli({"vm", "create", "--name", "bad1", "--vcpu", "0"});
