@@ -141,6 +141,26 @@ kj::Promise<void> with_progress(Params p, vm_command& cmd) {
   return kj::mv(loop);
 }
 
+/// A command on the VM the call names: the name is checked, the call's progress (if it has
+/// one) wired in, and the actor's reply answered.
+template <class Params, class Results>
+kj::Promise<void> named_command(daemon_context& ctx, const std::string& op, capnp::CallContext<Params, Results> c,
+                                vm_command cmd, std::string_view what) {
+  std::string name = c.getParams().getName();
+  if (auto ok = actors::validate_vm_name(name); !ok) {
+    fail(c.getResults(), ok.err(), op);
+    return kj::READY_NOW;
+  }
+  cmd.op_id = op;
+  kj::Promise<void> progress = kj::NEVER_DONE;
+  if constexpr (requires { c.getParams().hasProgress(); })
+    progress = with_progress(c.getParams(), cmd);
+  return command(
+           ctx, name, cmd,
+           [&ctx, c, op, what](expected<actors::vm_reply> r) mutable { answer(ctx, c.getResults(), r, op, what); })
+    .exclusiveJoin(kj::mv(progress));
+}
+
 } // namespace
 
 std::uint32_t vms_using(const daemon_context& ctx, std::string_view kind, const std::string& name) {
@@ -204,51 +224,24 @@ kj::Promise<void> vm_create(daemon_context& ctx, const std::string& op,
 
 kj::Promise<void> vm_start(daemon_context& ctx, const std::string& op,
                            capnp::CallContext<DaemonRpc::VmStartParams, DaemonRpc::VmStartResults> c) {
-  std::string name = c.getParams().getName();
-  if (auto ok = actors::validate_vm_name(name); !ok) {
-    fail(c.getResults(), ok.err(), op);
-    return kj::READY_NOW;
-  }
   vm_command cmd;
   cmd.what = vm_command::kind::start;
-  cmd.op_id = op;
-  auto progress = with_progress(c.getParams(), cmd);
-  return command(ctx, name, cmd,
-                 [&ctx, c, op](expected<actors::vm_reply> r) mutable { answer(ctx, c.getResults(), r, op, "start"); })
-    .exclusiveJoin(kj::mv(progress));
+  return named_command(ctx, op, c, cmd, "start");
 }
 
 kj::Promise<void> vm_stop(daemon_context& ctx, const std::string& op,
                           capnp::CallContext<DaemonRpc::VmStopParams, DaemonRpc::VmStopResults> c) {
-  std::string name = c.getParams().getName();
-  if (auto ok = actors::validate_vm_name(name); !ok) {
-    fail(c.getResults(), ok.err(), op);
-    return kj::READY_NOW;
-  }
   vm_command cmd;
   cmd.what = c.getParams().getKill() ? vm_command::kind::kill : vm_command::kind::stop;
-  cmd.op_id = op;
-  auto progress = with_progress(c.getParams(), cmd);
-  return command(ctx, name, cmd,
-                 [&ctx, c, op](expected<actors::vm_reply> r) mutable { answer(ctx, c.getResults(), r, op, "stop"); })
-    .exclusiveJoin(kj::mv(progress));
+  return named_command(ctx, op, c, cmd, "stop");
 }
 
 kj::Promise<void> vm_delete(daemon_context& ctx, const std::string& op,
                             capnp::CallContext<DaemonRpc::VmDeleteParams, DaemonRpc::VmDeleteResults> c) {
-  std::string name = c.getParams().getName();
-  if (auto ok = actors::validate_vm_name(name); !ok) {
-    fail(c.getResults(), ok.err(), op);
-    return kj::READY_NOW;
-  }
   vm_command cmd;
   cmd.what = vm_command::kind::remove;
   cmd.force = c.getParams().getForce();
-  cmd.op_id = op;
-  auto progress = with_progress(c.getParams(), cmd);
-  return command(ctx, name, cmd,
-                 [&ctx, c, op](expected<actors::vm_reply> r) mutable { answer(ctx, c.getResults(), r, op, "delete"); })
-    .exclusiveJoin(kj::mv(progress));
+  return named_command(ctx, op, c, cmd, "delete");
 }
 
 void vm_list(daemon_context& ctx, const std::string& op,
@@ -279,18 +272,11 @@ void vm_show(daemon_context& ctx, const std::string& op,
 
 kj::Promise<void> vm_set(daemon_context& ctx, const std::string& op,
                          capnp::CallContext<DaemonRpc::VmSetParams, DaemonRpc::VmSetResults> c) {
-  std::string name = c.getParams().getName();
-  if (auto ok = actors::validate_vm_name(name); !ok) {
-    fail(c.getResults(), ok.err(), op);
-    return kj::READY_NOW;
-  }
   vm_command cmd;
   cmd.what = vm_command::kind::configure;
   cmd.vcpus = c.getParams().getVcpus();
   cmd.memory_mib = c.getParams().getMemoryMib();
-  cmd.op_id = op;
-  return command(ctx, name, cmd,
-                 [&ctx, c, op](expected<actors::vm_reply> r) mutable { answer(ctx, c.getResults(), r, op, "set"); });
+  return named_command(ctx, op, c, cmd, "set");
 }
 
 kj::Promise<void> vm_exec(daemon_context& ctx, const std::string& op,
