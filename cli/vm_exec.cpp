@@ -359,22 +359,26 @@ int cmd_vm_run(const dirs& d, const vm_run_opts& r) {
     }
 
     bool cleanup_failed = false;
-    say(fmt::format("stopping {}", name));
-    auto stop = c.conn().daemon.vmStopRequest();
-    stop.setName(name);
-    stop.setKill(false);
-    stop.setProgress(kj::heap<stage_printer>("vm run", true));
-    if (auto sr = stop.send().wait(io.waitScope); failed(sr.getError())) {
-      auto err = from_rpc(sr.getError());
-      if (err.code != errc::not_running) { // e.g. the command powered it off
-        report(err, o);
-        cleanup_failed = true;
+    // With --rm the disks are deleted next, so a clean guest shutdown buys nothing: the forced
+    // delete below kills the VMM and releases everything. Without --rm, stop it cleanly.
+    if (!r.rm) {
+      say(fmt::format("stopping {}", name));
+      auto stop = c.conn().daemon.vmStopRequest();
+      stop.setName(name);
+      stop.setKill(false);
+      stop.setProgress(kj::heap<stage_printer>("vm run", true));
+      if (auto sr = stop.send().wait(io.waitScope); failed(sr.getError())) {
+        auto err = from_rpc(sr.getError());
+        if (err.code != errc::not_running) { // e.g. the command powered it off
+          report(err, o);
+          cleanup_failed = true;
+        }
       }
     }
     if (r.rm) {
       auto del = c.conn().daemon.vmDeleteRequest();
       del.setName(name);
-      del.setForce(true); // stops it if the stop above failed
+      del.setForce(true); // kills the VMM first
       del.setProgress(kj::heap<stage_printer>("vm run", true));
       if (auto dr = del.send().wait(io.waitScope); failed(dr.getError())) {
         auto err = from_rpc(dr.getError());

@@ -203,6 +203,18 @@ int main(int argc, char** argv) {
       return actors::spawn_vm_actor(s, name, vdeps);
     };
     caf::actor registry = actors::spawn_registry(sys, std::move(kinds));
+    // Running VMs get their actor now, so their liveness checks run from the start (a VMM that
+    // died while no daemon ran is noticed within seconds). Full reconciliation is issue #5.
+    if (auto streams = (*journal)->streams())
+      for (const auto& st : *streams)
+        if (st.rfind("vm/", 0) == 0) {
+          actors::vm_state vs;
+          if (auto evs = (*journal)->read_stream(st))
+            for (const auto& e : *evs)
+              vs = actors::apply(std::move(vs), e);
+          if (vs.phase == actors::vm_phase::running)
+            caf::anon_send(registry, actors::spawn_atom::value, std::string("vm"), st.substr(3));
+        }
 
     auto started = append_daemon_event(sys, writer, journal::daemon_started{BANGER_VERSION, ::getpid(), *boot_id}, "");
     if (!started) {

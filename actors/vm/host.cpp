@@ -259,7 +259,7 @@ public:
       return how;
     };
     if (!proc || !driver_->matches(*proc))
-      return done("vmm already gone");
+      return done(fmt::format("the VMM exited unexpectedly (see `banger vm logs {}`)", s.name));
     if (kill) {
       (void)driver_->kill(*proc, SIGKILL);
       driver_->wait_exit(*proc, 10s);
@@ -276,6 +276,11 @@ public:
     (void)driver_->kill(*proc, SIGKILL);
     driver_->wait_exit(*proc, 10s);
     return done("killed (did not stop in time)");
+  }
+
+  bool vmm_alive(const vm_state& s) override {
+    auto proc = vmm_of(cfg_, s);
+    return !proc || driver_->matches(*proc);
   }
 
   void remove_dirs(const vm_state& s) override {

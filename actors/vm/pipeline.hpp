@@ -41,6 +41,9 @@ public:
   /// Brings the VMM down: agent sync+poweroff, QMP powerdown, quit, then SIGKILL after
   /// timeouts; straight to SIGKILL with `kill`. Returns how it ended ("powered off", "killed", ...).
   virtual std::string shutdown(const vm_state& s, bool kill, const std::string& op) = 0;
+  /// Whether the VMM the journal names still runs (true when none is recorded). Reads /proc
+  /// only: cheap and never blocks on a device.
+  virtual bool vmm_alive(const vm_state& s) = 0;
   /// After delete: removes what is left of the VM's directories (console log, empty dirs).
   virtual void remove_dirs(const vm_state& s) = 0;
 };

@@ -49,6 +49,7 @@ struct fake_host final : vm_host {
     return kill ? "killed" : "powered off";
   }
   void remove_dirs(const vm_state&) override { log.push_back("rmdirs"); }
+  bool vmm_alive(const vm_state&) override { return true; }
 };
 
 struct world {

@@ -15,6 +15,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using record_atom = caf::atom_constant<caf::atom("record")>;
+using check_atom = caf::atom_constant<caf::atom("vmcheck")>;
+constexpr auto check_every = std::chrono::seconds(2);
 
 struct queued {
   vm_command cmd;
@@ -29,6 +31,7 @@ struct vm_actor_state {
   std::uint64_t job = 0;
   caf::response_promise current; ///< the command the worker runs for
   std::deque<queued> queue;
+  bool check_scheduled = false;
 };
 
 using self_ptr = caf::stateful_actor<vm_actor_state>*;
@@ -68,6 +71,13 @@ void append(self_ptr self, std::vector<journal::payload> events, const std::stri
 
 void next(self_ptr self);
 
+void schedule_check(self_ptr self) {
+  if (self->state.check_scheduled)
+    return;
+  self->state.check_scheduled = true;
+  self->delayed_send(self, check_every, check_atom::value);
+}
+
 void finish(self_ptr self, caf::response_promise rp, expected<vm_state> r, const std::string& op) {
   vm_reply out;
   out.ok = r.has_value();
@@ -76,7 +86,8 @@ void finish(self_ptr self, caf::response_promise rp, expected<vm_state> r, const
     out.err.op_id = op;
   }
   out.state = self->state.st;
-  rp.deliver(std::move(out));
+  if (rp.pending()) // internal commands (reap) have no requester
+    rp.deliver(std::move(out));
 }
 
 /// Runs `work` (pipeline functions) in a detached worker; the command's reply follows its end.
@@ -130,6 +141,7 @@ void process(self_ptr self, vm_command cmd, caf::response_promise rp) {
     auto d = decide_create(s.st, cmd.create);
     if (!d)
       return refuse(d.err());
+    schedule_check(self); // a reused name: the liveness checks stopped at delete
     auto events = *d;
     if (cmd.start)
       events.push_back(journal::vm_starting{cmd.create.kernel_version});
@@ -198,6 +210,22 @@ void process(self_ptr self, vm_command cmd, caf::response_promise rp) {
     });
     return;
   }
+  case k::reap: {
+    // The VMM went away on its own: record the stop, release what the run held.
+    auto d = decide_stop(s.st, "vmm exited");
+    if (!d)
+      return refuse(d.err());
+    append(self, *d, op, [self, cmd, rp, op](expected<vm_state> r) {
+      if (!r) {
+        finish(self, rp, std::move(r), op);
+        return next(self);
+      }
+      run_worker(self, cmd, rp, [op](vm_state st, vm_host& h, const recorder& rec, const stage_report& rep) {
+        return run_stop(std::move(st), h, false, rec, rep, op);
+      });
+    });
+    return;
+  }
   case k::configure: {
     auto d = decide_configure(s.st, cmd.vcpus, cmd.memory_mib);
     if (!d)
@@ -228,6 +256,7 @@ caf::behavior vm_actor(self_ptr self, std::string name, vm_deps deps) {
   if (auto evs = s.deps.journal->read_stream(vm_stream(name)))
     for (const auto& e : *evs)
       s.st = apply(std::move(s.st), e);
+  schedule_check(self);
   return {
     [self](vm_command& cmd) -> caf::result<vm_reply> {
       auto& st = self->state;
@@ -254,6 +283,18 @@ caf::behavior vm_actor(self_ptr self, std::string name, vm_deps deps) {
       next(self);
     },
     [self](caf::get_atom) { return self->state.st; },
+    [self](check_atom) {
+      auto& st = self->state;
+      st.check_scheduled = false;
+      if (st.st.phase == vm_phase::deleted || st.st.phase == vm_phase::absent)
+        return; // checks resume with the next create
+      schedule_check(self);
+      if (st.st.phase != vm_phase::running || st.busy || !st.queue.empty() || st.deps.host->vmm_alive(st.st))
+        return;
+      vm_command reap;
+      reap.what = vm_command::kind::reap;
+      process(self, std::move(reap), caf::response_promise{});
+    },
   };
 }
 

@@ -7,6 +7,11 @@
 // Messages:
 //   (vm_command)               -> vm_reply    when the command is done (or refused)
 //   (caf::get_atom)            -> vm_state
+//
+// Liveness: every 2 s a running VM's VMM is checked (pid, start time, command line); when it
+// has gone (the guest powered itself off, QEMU crashed or was killed), the actor runs a stop
+// on its own: the per-run resources are released and the VM is recorded as stopped with the
+// reason.
 #pragma once
 
 #include <functional>
@@ -22,7 +27,7 @@
 namespace banger::actors {
 
 struct vm_command {
-  enum class kind { create, start, stop, kill, remove, configure };
+  enum class kind { create, start, stop, kill, remove, configure, reap };
   kind what = kind::start;
   vm_create_request create;                ///< create
   bool start = true;                       ///< create: start it too

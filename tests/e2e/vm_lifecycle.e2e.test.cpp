@@ -220,6 +220,36 @@ BOOST_AUTO_TEST_CASE(a_daemon_restart_keeps_running_vms) {
   BOOST_TEST(w.leaks() == "");
 }
 
+BOOST_AUTO_TEST_CASE(a_vmm_that_goes_away_is_noticed) {
+  auto& w = the_world();
+  BOOST_TEST_REQUIRE(w.cli({"vm", "create", "--name", "gone1"}).exit_code == 0);
+  BOOST_TEST_REQUIRE(w.cli({"vm", "create", "--name", "gone2"}).exit_code == 0);
+  // One guest powers itself off; the other's QEMU is killed from outside.
+  w.cli({"vm", "exec", "gone1", "--", "poweroff"});
+  int pid = nlohmann::json::parse(w.cli({"vm", "show", "gone2", "--json"}).out)["pid"].get<int>();
+  BOOST_TEST_REQUIRE(pid > 0);
+  ::kill(pid, SIGKILL);
+  for (std::string name : {"gone1", "gone2"}) {
+    nlohmann::json info;
+    bool stopped = eventually(
+      [&] {
+        info = nlohmann::json::parse(w.cli({"vm", "show", name, "--json"}).out);
+        return info["state"] == "stopped";
+      },
+      30s);
+    BOOST_TEST(stopped, name + ": " + info.dump());
+    BOOST_TEST(info["last_error"].get<std::string>().find("exited unexpectedly") != std::string::npos, info.dump());
+  }
+  BOOST_TEST(w.leaks().find("tap") == std::string::npos, w.leaks());
+  // It starts again cleanly.
+  auto again = w.cli({"vm", "start", "gone2"});
+  BOOST_TEST(again.exit_code == 0, again.err);
+  BOOST_TEST(w.cli({"vm", "exec", "gone2", "--", "true"}).exit_code == 0);
+  BOOST_TEST(w.cli({"vm", "delete", "--force", "gone1"}).exit_code == 0);
+  BOOST_TEST(w.cli({"vm", "delete", "--force", "gone2"}).exit_code == 0);
+  BOOST_TEST(w.leaks() == "");
+}
+
 BOOST_AUTO_TEST_CASE(invalid_specs_leave_nothing) {
   auto& w = the_world();
   auto zero = w.cli({"vm", "create", "--name", "bad1", "--vcpu", "0"});
