@@ -376,6 +376,7 @@ int cmd_vm_run(const dirs& d, const vm_run_opts& r) {
       }
     }
     if (r.rm) {
+      say(fmt::format("deleting {}", name));
       auto del = c.conn().daemon.vmDeleteRequest();
       del.setName(name);
       del.setForce(true); // kills the VMM first

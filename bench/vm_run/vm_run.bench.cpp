@@ -418,7 +418,9 @@ struct run_split {
 
 void add_run(run_split& s, const timed_run& t) {
   s.total.push_back(t.secs);
-  double ready = line_time(t, " ready in "), stopping = line_time(t, "[vm run] stopping "),
+  double ready = line_time(t, " ready in "),
+         stopping = line_time(t, "[vm run] stopping ") >= 0 ? line_time(t, "[vm run] stopping ")
+                                                            : line_time(t, "[vm run] deleting "),
          deleted = line_time(t, "[vm run] deleted ");
   if (ready >= 0 && stopping >= ready && deleted >= stopping) {
     s.to_ready.push_back(ready);
@@ -528,7 +530,7 @@ int bench(const config& cfg, const fs::path& bin) {
   fmt::print("  vm run --rm -- true                 median {:6.2f} s   ({})\n", run_m, samples(seq.total));
   fmt::print("    CLI start -> ready                median {:6.2f} s\n", median(seq.to_ready));
   fmt::print("    exec `true`                       median {:6.2f} s\n", median(seq.exec));
-  fmt::print("    stop + delete                     median {:6.2f} s\n", median(seq.stop_delete));
+  fmt::print("    stop/delete                       median {:6.2f} s\n", median(seq.stop_delete));
   fmt::print("    deleted -> CLI exit               median {:6.2f} s\n", median(seq.after));
   fmt::print("    create/start stages (medians):\n");
   print_stages(seq.stages, "      ");
