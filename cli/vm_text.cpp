@@ -7,6 +7,7 @@
 
 #include "cli/output.hpp"
 #include "cli/vm.hpp"
+#include "common/text.hpp"
 #include "journal/render.hpp"
 
 namespace banger::cli {
@@ -17,7 +18,7 @@ expected<void> validate_vm_name(std::string_view name) {
   auto bad = [&](std::string_view why) {
     return make_error(
       errc::bad_request,
-      fmt::format("invalid VM name {:?}: {}; use 1-63 of a-z, 0-9 and '-' (e.g. web-1)", std::string(name), why));
+      fmt::format("invalid VM name {}: {}; use 1-63 of a-z, 0-9 and '-' (e.g. web-1)", quoted(name), why));
   };
   if (name.empty())
     return bad("it is empty");
@@ -26,7 +27,7 @@ expected<void> validate_vm_name(std::string_view name) {
   for (char ch : name)
     if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-'))
       return bad(ch >= 'A' && ch <= 'Z' ? "upper-case letters are not allowed"
-                                        : fmt::format("{:?} is not allowed", std::string(1, ch)));
+                                        : fmt::format("{} is not allowed", quoted(std::string_view(&ch, 1))));
   if (name.front() == '-' || name.back() == '-')
     return bad("it starts or ends with '-'");
   return {};
@@ -41,7 +42,7 @@ expected<void> validate_env(std::string_view kv) {
             });
   if (!ok)
     return make_error(errc::bad_request,
-                      fmt::format("invalid --env {:?}: expected KEY=VALUE (e.g. --env LANG=C.UTF-8)", std::string(kv)));
+                      fmt::format("invalid --env {}: expected KEY=VALUE (e.g. --env LANG=C.UTF-8)", quoted(kv)));
   return {};
 }
 

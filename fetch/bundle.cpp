@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "common/process.hpp"
+#include "common/text.hpp"
 #include "fetch/sha256.hpp"
 
 namespace banger::fetch {
@@ -158,7 +159,7 @@ expected<void> copy_member(archive* a, int fd, const std::string& name, const st
 
 expected<void> check_member_name(std::string_view name) {
   auto refuse = [&](std::string_view why) {
-    return make_error(errc::bad_request, fmt::format("member {:?} {}", std::string(name), why));
+    return make_error(errc::bad_request, fmt::format("member {} {}", quoted(name), why));
   };
   if (name.empty())
     return make_error(errc::bad_request, "a member has an empty name");
@@ -286,7 +287,7 @@ expected<std::vector<bundle_member>> extract_bundle(const fs::path& bundle, cons
     return make_error(errc::operation_failed, fmt::format("open {}: {}", tmpl, errno_text(errno)));
 
   auto refuse = [&](const std::string& member, std::string_view why) {
-    return make_error(errc::bad_request, fmt::format("refusing bundle {}: member {:?} {}", label, member, why));
+    return make_error(errc::bad_request, fmt::format("refusing bundle {}: member {} {}", label, quoted(member), why));
   };
   std::vector<bundle_member> members;
   std::set<std::string> seen;

@@ -8,6 +8,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "common/text.hpp"
 #include "fetch/http.hpp"
 #include "fetch/sha256.hpp"
 
@@ -109,7 +110,7 @@ ordered_json entry_object(const catalog_entry& e) {
 
 expected<void> check_for_export(const catalog_entry& e) {
   if (auto ok = check_fields(e); !ok)
-    return make_error(errc::bad_request, fmt::format("catalog entry {:?}: {}", e.name, ok.err().message));
+    return make_error(errc::bad_request, fmt::format("catalog entry {}: {}", quoted(e.name), ok.err().message));
   return {};
 }
 
@@ -119,9 +120,9 @@ expected<void> check_kernel_name(std::string_view name) {
   auto ok = [](char c) { return lower_alnum(c) || c == '-'; };
   if (name.empty() || name.size() > 63 || !all_of(name, +ok) || name.front() == '-' || name.back() == '-')
     return make_error(errc::bad_request,
-                      fmt::format("kernel name {:?} must be 1-63 characters of [a-z0-9-], not starting or ending "
+                      fmt::format("kernel name {} must be 1-63 characters of [a-z0-9-], not starting or ending "
                                   "with '-'",
-                                  std::string(name)));
+                                  quoted(name)));
   return {};
 }
 
@@ -158,11 +159,11 @@ expected<catalog> parse_catalog(std::string_view text, std::string_view catalog_
     if (!e) {
       std::string label = fmt::format("kernels[{}]", i);
       if (j.is_object() && j.contains("name") && j["name"].is_string())
-        label += fmt::format(" ({:?})", j["name"].get<std::string>());
+        label += fmt::format(" ({})", quoted(j["name"].get<std::string>()));
       return bad(fmt::format("{}: {}", label, e.err().message));
     }
     if (!seen.emplace(e->name, e->arch).second)
-      return bad(fmt::format("kernels[{}]: {:?} for {} is listed twice", i, e->name, e->arch));
+      return bad(fmt::format("kernels[{}]: {} for {} is listed twice", i, quoted(e->name), e->arch));
     c.kernels.push_back(std::move(*e));
   }
   return c;
@@ -179,7 +180,7 @@ expected<catalog_entry> catalog::find(std::string_view name, std::string_view ar
       elsewhere.push_back(k.arch);
     }
   }
-  std::string msg = fmt::format("catalog {} has no kernel {:?} for {}", url, std::string(name), arch);
+  std::string msg = fmt::format("catalog {} has no kernel {} for {}", url, quoted(name), arch);
   if (!elsewhere.empty())
     msg += fmt::format(" (only for {})", fmt::join(elsewhere, ", "));
   if (here.empty())
@@ -204,7 +205,8 @@ expected<std::string> catalog_json(const std::vector<catalog_entry>& entries) {
     if (auto ok = check_for_export(e); !ok)
       return std::move(ok).err();
     if (!seen.emplace(e.name, e.arch).second)
-      return make_error(errc::bad_request, fmt::format("catalog entry {:?} for {} is listed twice", e.name, e.arch));
+      return make_error(errc::bad_request,
+                        fmt::format("catalog entry {} for {} is listed twice", quoted(e.name), e.arch));
     doc["kernels"].push_back(entry_object(e));
   }
   return doc.dump(2) + "\n";

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "common/process.hpp"
+#include "common/text.hpp"
 #include "fetch/sha256.hpp"
 
 namespace banger::fetch {
@@ -66,17 +67,16 @@ struct url_info {
 expected<url_info> parse_url(CURLU* u, std::string_view shown) {
   curl_string scheme, host, port, full;
   if (curl_url_get(u, CURLUPART_SCHEME, &scheme.p, 0) != CURLUE_OK)
-    return make_error(errc::bad_request, fmt::format("{:?} is not an absolute URL", std::string(shown)));
+    return make_error(errc::bad_request, fmt::format("{} is not an absolute URL", quoted(shown)));
   std::string_view s = scheme.p;
   if (s != "http" && s != "https")
-    return make_error(
-      errc::bad_request,
-      fmt::format("{:?} is not an http:// or https:// URL; catalogs and bundles are fetched over HTTP(S)",
-                  std::string(shown)));
+    return make_error(errc::bad_request,
+                      fmt::format("{} is not an http:// or https:// URL; catalogs and bundles are fetched over HTTP(S)",
+                                  quoted(shown)));
   if (curl_url_get(u, CURLUPART_HOST, &host.p, 0) != CURLUE_OK || *host.p == '\0')
-    return make_error(errc::bad_request, fmt::format("URL {:?} has no host", std::string(shown)));
+    return make_error(errc::bad_request, fmt::format("URL {} has no host", quoted(shown)));
   if (curl_url_get(u, CURLUPART_URL, &full.p, 0) != CURLUE_OK)
-    return make_error(errc::bad_request, fmt::format("{:?} is not a valid URL", std::string(shown)));
+    return make_error(errc::bad_request, fmt::format("{} is not a valid URL", quoted(shown)));
   url_info info{full.p, host.p};
   if (curl_url_get(u, CURLUPART_PORT, &port.p, 0) == CURLUE_OK)
     info.host += fmt::format(":{}", port.p);
@@ -90,7 +90,7 @@ expected<url_info> check_url(std::string_view url) {
     throw std::bad_alloc();
   std::string s(url);
   if (s.empty() || curl_url_set(u.get(), CURLUPART_URL, s.c_str(), 0) != CURLUE_OK)
-    return make_error(errc::bad_request, fmt::format("{:?} is not a valid absolute URL", s));
+    return make_error(errc::bad_request, fmt::format("{} is not a valid absolute URL", quoted(s)));
   return parse_url(u.get(), s);
 }
 
@@ -310,7 +310,7 @@ expected<std::string> resolve_http_url(std::string_view base, std::string_view r
     return std::move(checked).err();
   if (r.empty() || curl_url_set(u.get(), CURLUPART_URL, b.c_str(), 0) != CURLUE_OK ||
       curl_url_set(u.get(), CURLUPART_URL, r.c_str(), 0) != CURLUE_OK)
-    return make_error(errc::bad_request, fmt::format("{:?} is not a valid URL relative to {}", r, b));
+    return make_error(errc::bad_request, fmt::format("{} is not a valid URL relative to {}", quoted(r), b));
   auto resolved = parse_url(u.get(), r);
   if (!resolved)
     return std::move(resolved).err();
@@ -323,8 +323,8 @@ expected<download_result> download(const std::string& url, const fs::path& dest_
   if (!u)
     return std::move(u).err();
   if (opts.expected_sha256 && !is_sha256_hex(*opts.expected_sha256))
-    return make_error(errc::bad_request, fmt::format("expected sha256 {:?} for {} is not 64 lowercase hex digits",
-                                                     *opts.expected_sha256, u->url));
+    return make_error(errc::bad_request, fmt::format("expected sha256 {} for {} is not 64 lowercase hex digits",
+                                                     quoted(*opts.expected_sha256), u->url));
   if (opts.expected_size && *opts.expected_size > opts.max_bytes)
     return make_error(errc::operation_failed, fmt::format("{} is {}, over the cap of {}", u->url,
                                                           size_text(*opts.expected_size), size_text(opts.max_bytes)));

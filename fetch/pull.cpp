@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include "common/text.hpp"
+
 namespace banger::fetch {
 
 namespace fs = std::filesystem;
@@ -17,11 +19,11 @@ expected<catalog> fetch_catalog(const std::string& url, std::chrono::seconds tim
 expected<pulled_bundle> pull_bundle(const catalog_entry& entry, const fs::path& dest_dir, const pull_options& opts) {
   std::error_code ec;
   if (fs::symlink_status(dest_dir, ec).type() != fs::file_type::not_found)
-    return make_error(errc::already_exists, fmt::format("{} already exists; remove kernel {:?} first to pull it again",
-                                                        dest_dir.string(), entry.name));
+    return make_error(errc::already_exists, fmt::format("{} already exists; remove kernel {} first to pull it again",
+                                                        dest_dir.string(), quoted(entry.name)));
   if (entry.size > opts.max_bundle_bytes)
-    return make_error(errc::operation_failed, fmt::format("kernel {:?} is a {}-byte bundle, over the cap of {} bytes",
-                                                          entry.name, entry.size, opts.max_bundle_bytes));
+    return make_error(errc::operation_failed, fmt::format("kernel {} is a {}-byte bundle, over the cap of {} bytes",
+                                                          quoted(entry.name), entry.size, opts.max_bundle_bytes));
   fs::path parent = dest_dir.parent_path().empty() ? fs::path(".") : dest_dir.parent_path();
   download_options d;
   d.max_bytes = opts.max_bundle_bytes;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/process.hpp"
+#include "common/text.hpp"
 
 namespace banger::guestfs {
 
@@ -164,13 +165,13 @@ struct staging {
 
 expected<std::string> normalise_member_name(std::string_view name) {
   if (name.starts_with('/'))
-    return make_error(errc::bad_request, fmt::format("member {:?} has an absolute path", std::string(name)));
+    return make_error(errc::bad_request, fmt::format("member {} has an absolute path", quoted(name)));
   std::string out;
   for (auto part : split(name)) {
     if (part.empty() || part == ".")
       continue;
     if (part == "..")
-      return make_error(errc::bad_request, fmt::format("member {:?} contains \"..\"", std::string(name)));
+      return make_error(errc::bad_request, fmt::format("member {} contains \"..\"", quoted(name)));
     if (!out.empty())
       out += '/';
     out += part;
@@ -272,7 +273,7 @@ expected<extract_result> extract_deb(const fs::path& deb, const fs::path& dest, 
     if (type == 'l') {
       std::string target = archive_entry_symlink(e) ? archive_entry_symlink(e) : "";
       if (!symlink_stays_inside(*name, target))
-        return refuse(*name, fmt::format("is a symlink to {:?}, which leaves the package tree", target));
+        return refuse(*name, fmt::format("is a symlink to {}, which leaves the package tree", quoted(target)));
       if (::symlinkat(target.c_str(), dir->get(), leaf.c_str()) != 0)
         return refuse(*name, fmt::format("cannot be created: {}", errno_text(errno)));
       continue;

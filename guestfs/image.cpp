@@ -28,6 +28,7 @@
 
 #include "common/process.hpp"
 #include "common/subprocess.hpp"
+#include "common/text.hpp"
 #include "guestfs/ext4.hpp"
 #include "guestfs/image_internal.hpp"
 #include "guestfs/kernel_dir.hpp"
@@ -528,16 +529,16 @@ expected<void> validate_debootstrap(const debootstrap_spec& spec) {
   if (spec.suite.empty() || spec.suite.size() > 64 || !std::all_of(spec.suite.begin(), spec.suite.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
       }))
-    return bad(fmt::format("suite {:?} is not a Debian suite name (e.g. bookworm)", spec.suite));
+    return bad(fmt::format("suite {} is not a Debian suite name (e.g. bookworm)", quoted(spec.suite)));
   bool scheme =
     spec.mirror.starts_with("http://") || spec.mirror.starts_with("https://") || spec.mirror.starts_with("file:///");
   if (!scheme || spec.mirror.size() > 1024 || std::any_of(spec.mirror.begin(), spec.mirror.end(), [](char c) {
         return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == ',';
       }))
-    return bad(fmt::format("mirror {:?} is not an http(s):// or file:/// URL", spec.mirror));
+    return bad(fmt::format("mirror {} is not an http(s):// or file:/// URL", quoted(spec.mirror)));
   for (auto& p : spec.packages)
     if (!valid_package_name(p))
-      return bad(fmt::format("{:?} is not a Debian package name", p));
+      return bad(fmt::format("{} is not a Debian package name", quoted(p)));
   return {};
 }
 
@@ -835,7 +836,7 @@ expected<image_manifest> verify_image_dir(const fs::path& dir) {
   std::set<std::string> names;
   for (auto& f : m.files) {
     if (f.name.empty() || f.name.find('/') != std::string::npos || f.name == "." || f.name == "..")
-      return bad(fmt::format("manifest.json names an unsafe file {:?}", f.name));
+      return bad(fmt::format("manifest.json names an unsafe file {}", quoted(f.name)));
     names.insert(f.name);
   }
   for (auto* required : {"rootfs.ext4", "work-seed.ext4"})

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/process.hpp"
+#include "common/text.hpp"
 #include "guestfs/deb.hpp"
 #include "guestfs/image.hpp"
 #include "guestfs/image_internal.hpp"
@@ -38,7 +39,7 @@ constexpr std::uint64_t max_import_entries = 4'000'000;
 
 error refuse(const std::string& what, const std::string& member, const std::string& why) {
   return make_error(errc::bad_request,
-                    fmt::format("{}: refusing member {:?}: {}; nothing was imported", what, member, why));
+                    fmt::format("{}: refusing member {}: {}; nothing was imported", what, quoted(member), why));
 }
 
 /// Whether relative symlink `target` of the entry at `link` (a normalised relative path)
@@ -148,7 +149,7 @@ expected<void> copy_tree(const fs::path& from, const fs::path& to, const std::st
         return sys_error("readlink", child, errno);
       target.resize(static_cast<std::size_t>(n));
       if (target.empty() || symlink_climbs_out(member, target))
-        return refuse(s.what, member, fmt::format("symlink to {:?} leaves the image", target));
+        return refuse(s.what, member, fmt::format("symlink to {} leaves the image", quoted(target)));
       if (::symlink(target.c_str(), dst.c_str()) != 0)
         return sys_error("symlink", dst, errno);
       if (auto r = set_meta(dst, st, s.keep_owner, true); !r)
@@ -224,13 +225,13 @@ expected<void> extract_tar(const fs::path& tar, const fs::path& tree, const std:
       auto target = normalise_member_name(hard);
       if (!target || target->empty() || !files.count(*target))
         return refuse(what, *name,
-                      fmt::format("hard link to {:?}, which is not a file extracted before it", std::string(hard)));
+                      fmt::format("hard link to {}, which is not a file extracted before it", quoted(hard)));
       archive_entry_set_hardlink(e, (tree / *target).c_str());
     } else if (type == AE_IFLNK) {
       const char* t = archive_entry_symlink(e);
       std::string target = t ? t : "";
       if (target.empty() || symlink_climbs_out(*name, target))
-        return refuse(what, *name, fmt::format("symlink to {:?} leaves the image", target));
+        return refuse(what, *name, fmt::format("symlink to {} leaves the image", quoted(target)));
     } else if (type != AE_IFREG && type != AE_IFDIR) {
       return refuse(what, *name, "device nodes, fifos and sockets are not imported (banger-init mounts /dev)");
     }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/process.hpp"
+#include "common/text.hpp"
 #include "guestfs/bzimage.hpp"
 
 namespace banger::guestfs {
@@ -185,8 +186,8 @@ expected<module_index> index_modules(const fs::path& dir) {
       std::string path = l.substr(0, colon);
       // The tree comes from an untrusted package: its modules.dep may only name files inside it.
       if (path.starts_with('/') || path.find("..") != std::string::npos)
-        return make_error(errc::bad_request,
-                          fmt::format("{}/modules.dep names {:?}, outside the modules directory", dir.string(), path));
+        return make_error(errc::bad_request, fmt::format("{}/modules.dep names {}, outside the modules directory",
+                                                         dir.string(), quoted(path)));
       auto name = module_name_of(path);
       idx.files[name] = dir / path;
       auto& deps = idx.dep[name];

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/process.hpp"
+#include "common/text.hpp"
 #include "guestfs/bzimage.hpp"
 #include "guestfs/deb.hpp"
 
@@ -212,7 +213,7 @@ expected<kernel_manifest> verify_kernel_dir(const fs::path& dir) {
       return bad("manifest.json has a file entry without a name");
     kernel_file want{f["name"].get<std::string>(), f.value("sha256", ""), f.value("size", std::uint64_t{0})};
     if (want.name.empty() || want.name.find('/') != std::string::npos || want.name == "." || want.name == "..")
-      return bad(fmt::format("manifest.json names an unsafe file {:?}", want.name));
+      return bad(fmt::format("manifest.json names an unsafe file {}", quoted(want.name)));
     m.files.push_back(want);
   }
   for (auto& f : m.files) {

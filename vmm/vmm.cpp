@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "common/process.hpp"
+#include "common/text.hpp"
 #include "vmm/process_identity.hpp"
 
 namespace banger::vmm {
@@ -148,13 +149,13 @@ std::string derive_mac(std::string_view name) {
 
 expected<void> validate(const vm_spec& s) {
   if (!dns_label(s.name))
-    return bad(s.name,
-               fmt::format("name {:?} is not a DNS label (1-63 letters, digits and '-', not at either end)", s.name));
+    return bad(s.name, fmt::format("name {} is not a DNS label (1-63 letters, digits and '-', not at either end)",
+                                   quoted(s.name)));
   if (s.dir.empty() || s.console_log.empty() || s.kernel.empty() || s.root_disk.empty())
     return bad(s.name, "the runtime dir, console log, kernel and root disk must all be set");
   for (const auto* p : {&s.dir, &s.console_log, &s.kernel, &s.initrd, &s.root_disk, &s.work_disk})
     if (p->string().find_first_of(std::string_view("\n\0", 2)) != std::string::npos)
-      return bad(s.name, fmt::format("path {:?} contains a newline or NUL", p->string()));
+      return bad(s.name, fmt::format("path {} contains a newline or NUL", quoted(p->string())));
   if ((s.dir / "agent.sock").string().size() >= sizeof(sockaddr_un{}.sun_path))
     return bad(s.name, fmt::format("runtime dir {} is too long for a unix socket path (at most {} bytes with "
                                    "/agent.sock); use a shorter state directory",
@@ -168,16 +169,16 @@ expected<void> validate(const vm_spec& s) {
     for (char c : s.tap)
       ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
     if (!ok)
-      return bad(s.name, fmt::format("tap name {:?}: at most 15 letters, digits, '-', '_', '.'", s.tap));
+      return bad(s.name, fmt::format("tap name {}: at most 15 letters, digits, '-', '_', '.'", quoted(s.tap)));
   }
   if (!s.mac.empty() && !mac_address(s.mac))
-    return bad(s.name, fmt::format("MAC {:?} is not a unicast xx:xx:xx:xx:xx:xx address", s.mac));
+    return bad(s.name, fmt::format("MAC {} is not a unicast xx:xx:xx:xx:xx:xx address", quoted(s.mac)));
   if (!s.ip_cidr.empty() && !parse_cidr(s.ip_cidr))
-    return bad(s.name, fmt::format("guest address {:?} is not a.b.c.d/prefix", s.ip_cidr));
+    return bad(s.name, fmt::format("guest address {} is not a.b.c.d/prefix", quoted(s.ip_cidr)));
   if (!s.gateway.empty() && (s.ip_cidr.empty() || !ipv4(s.gateway)))
-    return bad(s.name, fmt::format("gateway {:?} must be an IPv4 address and needs a guest address", s.gateway));
+    return bad(s.name, fmt::format("gateway {} must be an IPv4 address and needs a guest address", quoted(s.gateway)));
   if (s.init.find_first_of(" \t\n") != std::string::npos)
-    return bad(s.name, fmt::format("init {:?} contains whitespace", s.init));
+    return bad(s.name, fmt::format("init {} contains whitespace", quoted(s.init)));
   if (s.extra_cmdline.find('\n') != std::string::npos)
     return bad(s.name, "the extra kernel command line contains a newline");
   return {};

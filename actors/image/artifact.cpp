@@ -3,6 +3,8 @@
 
 #include <fmt/core.h>
 
+#include "common/text.hpp"
+
 namespace banger::actors {
 
 std::string_view to_string(artifact_kind k) { return k == artifact_kind::kernel ? "kernel" : "image"; }
@@ -24,7 +26,7 @@ expected<void> validate_artifact_name(artifact_kind k, std::string_view name) {
     if (i == 0 && !alnum)
       return bad("must start with a letter or digit");
     if (!alnum && c != '-' && c != '.' && c != '_')
-      return bad(fmt::format("character {:?} is not allowed", c));
+      return bad(fmt::format("character {} is not allowed", quoted(std::string_view(&c, 1))));
   }
   return {};
 }
