@@ -25,12 +25,23 @@ struct agent_pool::error_handler final : kj::TaskSet::ErrorHandler {
   void taskFailed(kj::Exception&&) override {}
 };
 
+/// What access()'s functions hold: the KJ thread's executor (refcounted, so it outlives the
+/// loop and then refuses calls) and the pool, cleared by the pool's destructor on the KJ thread.
+/// A worker's call is run on the KJ thread and checks `pool` there, so it never races the
+/// destructor.
+struct agent_pool::handle {
+  kj::Own<const kj::Executor> executor;
+  agent_pool* pool = nullptr;
+};
+
 agent_pool::agent_pool(kj::AsyncIoContext& io)
-  : io_(io), executor_(kj::getCurrentThreadExecutor()), errors_(kj::heap<error_handler>()) {
+  : io_(io), handle_(std::make_shared<handle>()), errors_(kj::heap<error_handler>()) {
+  handle_->executor = kj::getCurrentThreadExecutor().addRef();
+  handle_->pool = this;
   tasks_ = kj::heap<kj::TaskSet>(*errors_);
 }
 
-agent_pool::~agent_pool() = default;
+agent_pool::~agent_pool() { handle_->pool = nullptr; }
 
 namespace {
 std::string describe(const kj::Exception& e) { return e.getDescription().cStr(); }
@@ -107,17 +118,21 @@ void agent_pool::forget(const std::string& vm) { conns_.erase(vm); }
 
 namespace {
 
-/// Runs `start` on the KJ thread and blocks the calling thread for its result (at most `limit`
-/// plus a margin; a daemon that is stopping answers unavailable).
+/// Runs `start(pool)` on the KJ thread and blocks the calling thread for its result (at most
+/// `limit` plus a margin). A pool that is gone, or a loop that has exited, answers unavailable.
 template <class T, class F>
-expected<T> blocking_call(const kj::Executor& ex, kj::TaskSet& tasks, std::chrono::milliseconds limit, F start) {
+expected<T> blocking_call(const std::shared_ptr<agent_pool::handle>& h, std::chrono::milliseconds limit, F start) {
   auto result = std::make_shared<std::promise<expected<T>>>();
   auto fut = result->get_future();
   try {
-    ex.executeSync([&] {
-      tasks.add(
-        start().then([result](expected<T> r) { result->set_value(std::move(r)); },
-                     [result](kj::Exception&& e) { result->set_value(make_error(errc::unavailable, describe(e))); }));
+    h->executor->executeSync([&] {
+      if (!h->pool) {
+        result->set_value(make_error(errc::unavailable, "the daemon is stopping"));
+        return;
+      }
+      h->pool->add_task(start(*h->pool).then(
+        [result](expected<T> r) { result->set_value(std::move(r)); },
+        [result](kj::Exception&& e) { result->set_value(make_error(errc::unavailable, describe(e))); }));
     });
   } catch (const kj::Exception& e) {
     return make_error(errc::unavailable, "the daemon is stopping: " + describe(e));
@@ -129,11 +144,21 @@ expected<T> blocking_call(const kj::Executor& ex, kj::TaskSet& tasks, std::chron
 
 } // namespace
 
+void agent_pool::add_task(kj::Promise<void> p) { tasks_->add(kj::mv(p)); }
+
+kj::Promise<expected<agent_rpc::Agent::Client>> agent_pool::connected(const std::string& vm) {
+  auto it = conns_.find(vm);
+  if (it == conns_.end())
+    return expected<agent_rpc::Agent::Client>(make_error(errc::not_running, "no connection to the guest agent"));
+  return expected<agent_rpc::Agent::Client>(it->second->agent);
+}
+
 actors::agent_access agent_pool::access() {
+  auto h = handle_;
   actors::agent_access a;
-  a.wait_ready = [this](const std::string& vm, const fs::path& socket, std::chrono::milliseconds limit) {
-    auto r = blocking_call<bool>(executor_, *tasks_, limit, [this, vm, socket, limit] {
-      return wait_ready(vm, socket, limit).then([](expected<void> ready) -> expected<bool> {
+  a.wait_ready = [h](const std::string& vm, const fs::path& socket, std::chrono::milliseconds limit) {
+    auto r = blocking_call<bool>(h, limit, [vm, socket, limit](agent_pool& pool) {
+      return pool.wait_ready(vm, socket, limit).then([](expected<void> ready) -> expected<bool> {
         if (!ready)
           return ready.err();
         return true;
@@ -141,58 +166,63 @@ actors::agent_access agent_pool::access() {
     });
     return r ? expected<void>() : expected<void>(r.err());
   };
-  a.poweroff = [this](const std::string& vm) {
-    auto r = blocking_call<bool>(executor_, *tasks_, 5s, [this, vm]() -> kj::Promise<expected<bool>> {
-      auto it = conns_.find(vm);
-      if (it == conns_.end())
-        return expected<bool>(make_error(errc::not_running, "no connection to the guest agent"));
-      auto call = it->second->agent.poweroffRequest().send().then([](auto&& res) -> expected<bool> {
-        if (res.getFailure().getCode() != 0)
-          return make_error(static_cast<errc>(res.getFailure().getCode()), res.getFailure().getMessage().cStr());
-        return true;
+  a.poweroff = [h](const std::string& vm) {
+    auto r = blocking_call<bool>(h, 5s, [vm](agent_pool& pool) {
+      return pool.connected(vm).then([&pool](expected<agent_rpc::Agent::Client> c) -> kj::Promise<expected<bool>> {
+        if (!c)
+          return expected<bool>(c.err());
+        auto call = c->poweroffRequest().send().then([](auto&& res) -> expected<bool> {
+          if (res.getFailure().getCode() != 0)
+            return make_error(static_cast<errc>(res.getFailure().getCode()), res.getFailure().getMessage().cStr());
+          return true;
+        });
+        return pool.timer().timeoutAfter(5 * kj::SECONDS, kj::mv(call));
       });
-      return io_.provider->getTimer().timeoutAfter(5 * kj::SECONDS, kj::mv(call));
     });
     return r ? expected<void>() : expected<void>(r.err());
   };
-  a.read_file = [this](const std::string& vm, const std::string& path) {
-    return blocking_call<std::string>(executor_, *tasks_, 5s, [this, vm, path]() -> kj::Promise<expected<std::string>> {
-      auto it = conns_.find(vm);
-      if (it == conns_.end())
-        return expected<std::string>(make_error(errc::not_running, "no connection to the guest agent"));
-      auto req = it->second->agent.readFileRequest();
-      req.setPath(path);
-      req.setMaxBytes(64 * 1024);
-      auto call = req.send().then([](auto&& res) -> expected<std::string> {
-        if (res.getFailure().getCode() != 0)
-          return make_error(static_cast<errc>(res.getFailure().getCode()), res.getFailure().getMessage().cStr());
-        auto d = res.getData();
-        return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
-      });
-      return io_.provider->getTimer().timeoutAfter(5 * kj::SECONDS, kj::mv(call));
+  a.read_file = [h](const std::string& vm, const std::string& path) {
+    return blocking_call<std::string>(h, 5s, [vm, path](agent_pool& pool) {
+      return pool.connected(vm).then(
+        [&pool, path](expected<agent_rpc::Agent::Client> c) -> kj::Promise<expected<std::string>> {
+          if (!c)
+            return expected<std::string>(c.err());
+          auto req = c->readFileRequest();
+          req.setPath(path);
+          req.setMaxBytes(64 * 1024);
+          auto call = req.send().then([](auto&& res) -> expected<std::string> {
+            if (res.getFailure().getCode() != 0)
+              return make_error(static_cast<errc>(res.getFailure().getCode()), res.getFailure().getMessage().cStr());
+            auto d = res.getData();
+            return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
+          });
+          return pool.timer().timeoutAfter(5 * kj::SECONDS, kj::mv(call));
+        });
     });
   };
-  a.listening = [this](const std::string& vm, std::uint16_t port) {
-    return blocking_call<bool>(executor_, *tasks_, 5s, [this, vm, port]() -> kj::Promise<expected<bool>> {
-      auto it = conns_.find(vm);
-      if (it == conns_.end())
-        return expected<bool>(make_error(errc::not_running, "no connection to the guest agent"));
-      auto call = it->second->agent.portsRequest().send().then([port](auto&& res) -> expected<bool> {
-        if (res.getFailure().getCode() != 0)
-          return make_error(static_cast<errc>(res.getFailure().getCode()), res.getFailure().getMessage().cStr());
-        for (auto p : res.getPorts())
-          if (p.getPort() == port)
-            return true;
-        return false;
-      });
-      return io_.provider->getTimer().timeoutAfter(5 * kj::SECONDS, kj::mv(call));
+  a.listening = [h](const std::string& vm, std::uint16_t port) {
+    return blocking_call<bool>(h, 5s, [vm, port](agent_pool& pool) {
+      return pool.connected(vm).then(
+        [&pool, port](expected<agent_rpc::Agent::Client> c) -> kj::Promise<expected<bool>> {
+          if (!c)
+            return expected<bool>(c.err());
+          auto call = c->portsRequest().send().then([port](auto&& res) -> expected<bool> {
+            if (res.getFailure().getCode() != 0)
+              return make_error(static_cast<errc>(res.getFailure().getCode()), res.getFailure().getMessage().cStr());
+            for (auto p : res.getPorts())
+              if (p.getPort() == port)
+                return true;
+            return false;
+          });
+          return pool.timer().timeoutAfter(5 * kj::SECONDS, kj::mv(call));
+        });
     });
   };
-  a.forget = [this](const std::string& vm) {
-    try {
-      executor_.executeSync([&] { forget(vm); });
-    } catch (const kj::Exception&) {
-    }
+  a.forget = [h](const std::string& vm) {
+    (void)blocking_call<bool>(h, 1s, [vm](agent_pool& pool) -> kj::Promise<expected<bool>> {
+      pool.forget(vm);
+      return expected<bool>(true);
+    });
   };
   return a;
 }

@@ -31,15 +31,23 @@ public:
   /// KJ thread. Drops the connection (the VMM is going away).
   void forget(const std::string& vm);
 
-  /// For VM workers (any thread but the KJ one).
+  /// For VM workers (any thread but the KJ one). The functions stay safe to call after the
+  /// pool is gone (they answer unavailable).
   actors::agent_access access();
 
+  struct handle;
+  /// KJ thread. The existing connection of `vm`, or not_running.
+  kj::Promise<expected<agent_rpc::Agent::Client>> connected(const std::string& vm);
+  /// KJ thread. Keeps `p` running until it ends or the pool goes.
+  void add_task(kj::Promise<void> p);
+  kj::Timer& timer() { return io_.provider->getTimer(); }
+
 private:
+  kj::AsyncIoContext& io_;
   kj::Promise<expected<void>> attempt_ready(const std::string& vm, const std::filesystem::path& socket,
                                             std::chrono::steady_clock::time_point deadline, std::string last);
   struct connection;
-  kj::AsyncIoContext& io_;
-  const kj::Executor& executor_;
+  std::shared_ptr<handle> handle_;
   std::map<std::string, kj::Own<connection>> conns_;
   kj::Own<kj::TaskSet> tasks_;
   struct error_handler;
