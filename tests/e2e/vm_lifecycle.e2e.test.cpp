@@ -250,6 +250,29 @@ BOOST_AUTO_TEST_CASE(a_vmm_that_goes_away_is_noticed) {
   BOOST_TEST(w.leaks() == "");
 }
 
+BOOST_AUTO_TEST_CASE(no_start_then_prune) {
+  auto& w = the_world();
+  for (std::string n : {"pr1", "pr2"}) {
+    auto c = w.cli({"vm", "create", "--no-start", "--name", n, "--disk-size", "256"});
+    BOOST_TEST_REQUIRE(c.exit_code == 0, c.err);
+  }
+  auto vms = w.vms();
+  BOOST_TEST_REQUIRE(vms.size() == 2u);
+  for (const auto& v : vms) {
+    BOOST_TEST(v["state"] == "stopped");
+    BOOST_TEST(v["resources"].empty(), v.dump()); // nothing is made before the first start
+    BOOST_TEST(v["disk_mib"] == 256);
+  }
+  auto ps = w.cli({"ps"}); // running VMs only
+  BOOST_TEST(ps.out.find("pr1") == std::string::npos, ps.out);
+  auto all = w.cli({"vm", "list", "-a"});
+  BOOST_TEST(all.out.find("pr1") != std::string::npos, all.out);
+  auto prune = w.cli({"vm", "prune", "-f"});
+  BOOST_TEST(prune.exit_code == 0, prune.err);
+  BOOST_TEST(w.vms().empty());
+  BOOST_TEST(w.leaks() == "");
+}
+
 BOOST_AUTO_TEST_CASE(invalid_specs_leave_nothing) {
   auto& w = the_world();
   auto zero = w.cli({"vm", "create", "--name", "bad1", "--vcpu", "0"});
