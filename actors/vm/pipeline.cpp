@@ -2,6 +2,8 @@
 #include "actors/vm/pipeline.hpp"
 
 #include <algorithm>
+#include <future>
+#include <optional>
 
 #include <fmt/core.h>
 
@@ -72,15 +74,74 @@ expected<vm_state> run_start(vm_state s, vm_host& host, const recorder& record, 
     return e;
   };
 
-  clock::time_point vmm_started = clock::now();
-  for (auto kind : start_order()) {
+  auto needed = [&](std::string_view kind) {
     if (!host.wants(s, kind))
-      continue;
-    if (resource::per_vm(kind)) {
-      const auto* have = s.find(kind);
-      if (have && have->acquired)
-        continue; // made by an earlier start; lives until delete
+      return false;
+    const auto* have = s.find(kind);
+    return !(resource::per_vm(kind) && have && have->acquired); // per-VM ones live until delete
+  };
+
+  // The resources that depend on nothing but the VM (disks, lease, tap, socket dir) are made
+  // concurrently: their intents are recorded together first, their facts together after.
+  std::vector<std::string_view> group;
+  for (auto kind : start_order())
+    if (kind != resource::nat && kind != resource::vmm && needed(kind))
+      group.push_back(kind);
+  if (!group.empty()) {
+    std::vector<journal::payload> intents;
+    for (auto kind : group) {
+      touched.emplace_back(kind);
+      intents.push_back(journal::resource_intended{std::string(kind), host.planned_id(s, kind)});
     }
+    auto intended = record(std::move(intents));
+    if (!intended)
+      return fail(group.front(), intended.err());
+    s = std::move(*intended);
+    struct outcome {
+      expected<step_result> made = make_error(errc::internal, "not run");
+      std::chrono::milliseconds took{0};
+    };
+    std::vector<std::future<outcome>> running;
+    for (auto kind : group)
+      running.push_back(std::async(std::launch::async, [&host, &op, snapshot = s, kind] {
+        auto t0 = clock::now();
+        outcome o;
+        o.made = host.acquire(snapshot, kind, op);
+        o.took = since(t0);
+        return o;
+      }));
+    std::vector<journal::payload> facts;
+    std::optional<std::pair<std::string_view, error>> first_failure;
+    std::vector<std::pair<std::string, std::chrono::milliseconds>> done;
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      auto o = running[i].get();
+      if (!o.made) {
+        if (!first_failure)
+          first_failure.emplace(group[i], o.made.err());
+        continue;
+      }
+      facts.push_back(journal::resource_acquired{std::string(group[i]), o.made->id, o.made->detail});
+      done.emplace_back(group[i], o.took);
+    }
+    // What was made is recorded as made even when a sibling failed, so the undo releases it by
+    // its real id.
+    if (!facts.empty()) {
+      auto acquired = record(std::move(facts));
+      if (!acquired)
+        return fail(group.front(), acquired.err());
+      s = std::move(*acquired);
+    }
+    if (first_failure)
+      return fail(first_failure->first, first_failure->second);
+    for (const auto& [stage, took] : done)
+      report(stage, took);
+  }
+
+  // Then, in order, what needs them: the NAT rule (the lease) and the VMM (everything).
+  clock::time_point vmm_started = clock::now();
+  for (auto kind : {resource::nat, resource::vmm}) {
+    if (!needed(kind))
+      continue;
     auto t0 = clock::now();
     std::string k(kind);
     touched.push_back(k);
@@ -94,10 +155,8 @@ expected<vm_state> run_start(vm_state s, vm_host& host, const recorder& record, 
     if (!made)
       return fail(kind, made.err());
     auto acquired = record({journal::resource_acquired{k, made->id, made->detail}});
-    if (!acquired) {
-      // Made but not recorded as made: the intent is on record, so release it by that.
+    if (!acquired) // made but not recorded as made: the intent is on record, so release it by that
       return fail(kind, acquired.err());
-    }
     s = std::move(*acquired);
     report(k, since(t0));
   }

@@ -3,10 +3,13 @@
 // The sequencing lives here, apart from the effects, so unit tests drive it with a fake host
 // that fails at any step and check what was undone and journaled.
 //
-// Start: overlay -> work_disk -> ip -> tap -> sockets -> nat -> vmm -> agent -> post_start.
-// Each resource is recorded as intended, made, recorded as acquired. When a step fails, every
-// resource this attempt touched is released in reverse (each release recorded), then
-// vm_start_failed. Per-VM resources (overlay, work_disk, ip) made by an earlier start are kept.
+// Start: {overlay, work_disk, ip, tap, sockets} concurrently (they depend only on the VM), then
+// nat -> vmm -> agent -> post_start. Each resource is recorded as intended, made, recorded as
+// acquired (the concurrent group's intents in one append before any is made, its facts in one
+// append after). When a step fails, every resource this attempt touched is released in reverse
+// (each release recorded), then vm_start_failed. Per-VM resources (overlay, work_disk, ip) made
+// by an earlier start are kept. vm_host::acquire must therefore be safe to call concurrently
+// for different kinds.
 #pragma once
 
 #include <chrono>
