@@ -204,7 +204,8 @@ int main(int argc, char** argv) {
     };
     caf::actor registry = actors::spawn_registry(sys, std::move(kinds));
     // Running VMs get their actor now, so their liveness checks run from the start (a VMM that
-    // died while no daemon ran is noticed within seconds). Full reconciliation is issue #5.
+    // died while no daemon ran is noticed within seconds), and VMs caught mid-start or mid-stop
+    // by the last daemon's death are settled at once (vm_actor.hpp, Recovery).
     if (auto streams = (*journal)->streams())
       for (const auto& st : *streams)
         if (st.rfind("vm/", 0) == 0) {
@@ -212,7 +213,8 @@ int main(int argc, char** argv) {
           if (auto evs = (*journal)->read_stream(st))
             for (const auto& e : *evs)
               vs = actors::apply(std::move(vs), e);
-          if (vs.phase == actors::vm_phase::running)
+          if (vs.phase == actors::vm_phase::running || vs.phase == actors::vm_phase::starting ||
+              vs.phase == actors::vm_phase::stopping)
             caf::anon_send(registry, actors::spawn_atom::value, std::string("vm"), st.substr(3));
         }
 

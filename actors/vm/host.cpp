@@ -99,6 +99,28 @@ void update_known_hosts(const fs::path& file, const std::string& alias, const st
   fs::rename(tmp, file, ec);
 }
 
+/// Processes whose command line names `qmp` (a VM's QMP socket path): a VMM launched for that
+/// VM whose pid never reached the journal (the daemon died between launch and record).
+std::vector<int> vmm_pids_naming(const fs::path& qmp) {
+  std::vector<int> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    const auto name = e.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    auto cmdline = read_file(e.path() / "cmdline");
+    if (!cmdline || cmdline->empty())
+      continue;
+    std::string_view args(*cmdline);
+    std::string_view argv0 = args.substr(0, args.find('\0'));
+    if (argv0.find("qemu-system") == std::string_view::npos)
+      continue;
+    if (args.find(qmp.string()) != std::string_view::npos)
+      out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
 class real_host final : public vm_host {
 public:
   real_host(host_config cfg, std::shared_ptr<vmm::driver> driver, net_call net, agent_access agent)
@@ -128,6 +150,14 @@ public:
   }
 
   expected<step_result> acquire(const vm_state& s, std::string_view kind, const std::string& op) override {
+    crash_point("before:", kind);
+    auto r = make(s, kind, op);
+    if (r)
+      crash_point("after:", kind);
+    return r;
+  }
+
+  expected<step_result> make(const vm_state& s, std::string_view kind, const std::string& op) {
     auto p = paths_of(cfg_, s.name);
     if (kind == resource::overlay)
       return make_overlay(s, p);
@@ -189,8 +219,17 @@ public:
       if (agent_.forget)
         agent_.forget(s.name);
       auto proc = vmm_of(cfg_, s);
-      if (!proc) // intended, never recorded as launched: a launch failure cleaned up after itself
+      if (!proc) {
+        // Intended, never recorded as launched: a failed launch cleans up after itself, but a
+        // daemon that died between the launch and its record left the VMM running. It is the
+        // one naming this VM's QMP socket.
+        for (int pid : vmm_pids_naming(paths_of(cfg_, s.name).qmp_socket())) {
+          ::kill(pid, SIGKILL);
+          for (int i = 0; i < 100 && process_alive(pid); ++i)
+            std::this_thread::sleep_for(50ms);
+        }
         return {};
+      }
       if (driver_->matches(*proc)) {
         (void)driver_->kill(*proc, SIGKILL);
         if (!driver_->wait_exit(*proc, 10s))
@@ -293,6 +332,15 @@ public:
   }
 
 private:
+  /// Test-only sync point (the crash tests): when BANGER_TEST_CRASH_AT names this point
+  /// ("before:tap", "after:vmm", ...), the daemon SIGKILLs itself here, so a test can stop it at
+  /// an exact step of a start. Unset in normal use.
+  static void crash_point(std::string_view when, std::string_view kind) {
+    const char* at = std::getenv("BANGER_TEST_CRASH_AT");
+    if (at && std::string(when) + std::string(kind) == at)
+      ::kill(::getpid(), SIGKILL);
+  }
+
   static expected<void> from(const net_reply& r) {
     if (r.ok)
       return {};

@@ -202,6 +202,31 @@ expected<vm_state> run_stop(vm_state s, vm_host& host, bool kill, const recorder
   return s;
 }
 
+expected<vm_state> run_recover(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
+                               const std::string& op) {
+  bool starting = s.phase == vm_phase::starting;
+  auto t0 = clock::now();
+  host.shutdown(s, true, op);
+  std::vector<vm_resource> held;
+  for (const auto& r : s.resources)
+    if (!resource::per_vm(r.kind) || !r.acquired)
+      held.push_back(r);
+  auto leftovers = release_all(s, held, host, record, op);
+  report("recover", since(t0));
+  std::string reason = starting ? "bangerd stopped during the start; what it had made was released"
+                                : "bangerd stopped during the stop; it was finished at restart";
+  if (!leftovers.empty())
+    reason += "; could not release: " + joined(leftovers);
+  auto settled = starting ? record({journal::vm_start_failed{"interrupted", reason}})
+                          : record({journal::vm_stopped{"interrupted: " + reason}});
+  if (!settled)
+    return settled.err();
+  s = std::move(*settled);
+  if (!leftovers.empty())
+    return make_error(errc::operation_failed, fmt::format("VM {}: {}", s.name, reason));
+  return s;
+}
+
 expected<vm_state> run_delete(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
                               const std::string& op) {
   auto t0 = clock::now();

@@ -72,6 +72,14 @@ expected<vm_state> run_start(vm_state s, vm_host& host, const recorder& record, 
 expected<vm_state> run_stop(vm_state s, vm_host& host, bool kill, const recorder& record, const stage_report& report,
                             const std::string& op);
 
+/// Settles a VM the journal shows mid-start or mid-stop (the daemon died there): the VMM, if the
+/// journaled one still runs, is killed; every per-run resource and every resource only intended
+/// is released; the VM is recorded as stopped (vm_start_failed or vm_stopped, reason
+/// "interrupted"). Per-VM resources a start completed (disks, lease) are kept. Resources that
+/// cannot be released stay on record and are named in the error.
+expected<vm_state> run_recover(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
+                               const std::string& op);
+
 /// Deletes a stopped VM: every resource still held is released in reverse, then vm_deleted and
 /// the VM's directories go. A resource that cannot be released fails the delete (nothing is
 /// forgotten that may still exist).

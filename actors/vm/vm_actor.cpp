@@ -226,6 +226,16 @@ void process(self_ptr self, vm_command cmd, caf::response_promise rp) {
     });
     return;
   }
+  case k::recover: {
+    if (s.st.phase != vm_phase::starting && s.st.phase != vm_phase::stopping) {
+      finish(self, rp, s.st, op);
+      return next(self);
+    }
+    run_worker(self, cmd, rp, [op](vm_state st, vm_host& h, const recorder& rec, const stage_report& rep) {
+      return run_recover(std::move(st), h, rec, rep, op);
+    });
+    return;
+  }
   case k::configure: {
     auto d = decide_configure(s.st, cmd.vcpus, cmd.memory_mib);
     if (!d)
@@ -257,6 +267,11 @@ caf::behavior vm_actor(self_ptr self, std::string name, vm_deps deps) {
     for (const auto& e : *evs)
       s.st = apply(std::move(s.st), e);
   schedule_check(self);
+  if (s.st.phase == vm_phase::starting || s.st.phase == vm_phase::stopping) {
+    vm_command recover;
+    recover.what = vm_command::kind::recover;
+    process(self, std::move(recover), caf::response_promise{});
+  }
   return {
     [self](vm_command& cmd) -> caf::result<vm_reply> {
       auto& st = self->state;

@@ -12,6 +12,9 @@
 // has gone (the guest powered itself off, QEMU crashed or was killed), the actor runs a stop
 // on its own: the per-run resources are released and the VM is recorded as stopped with the
 // reason.
+//
+// Recovery: a VM whose stream ends mid-start or mid-stop (the daemon died there) is settled
+// when its actor spawns, before any command (pipeline.hpp run_recover).
 #pragma once
 
 #include <functional>
@@ -27,7 +30,7 @@
 namespace banger::actors {
 
 struct vm_command {
-  enum class kind { create, start, stop, kill, remove, configure, reap };
+  enum class kind { create, start, stop, kill, remove, configure, reap, recover };
   kind what = kind::start;
   vm_create_request create;                ///< create
   bool start = true;                       ///< create: start it too

@@ -273,6 +273,39 @@ BOOST_AUTO_TEST_CASE(no_start_then_prune) {
   BOOST_TEST(w.leaks() == "");
 }
 
+BOOST_AUTO_TEST_CASE(a_daemon_killed_mid_start_is_settled_at_restart) {
+  auto& w = the_world();
+  // BANGER_TEST_CRASH_AT makes the daemon SIGKILL itself at that step of a start.
+  for (std::string at : {"after:tap", "before:vmm", "after:vmm"}) {
+    BOOST_TEST_REQUIRE(w.cli({"daemon", "stop"}).exit_code == 0);
+    w.sb.env["BANGER_TEST_CRASH_AT"] = at;
+    auto c = w.cli({"vm", "create", "--name", "cr1"});
+    w.sb.env.erase("BANGER_TEST_CRASH_AT");
+    BOOST_TEST(c.exit_code != 0, at);
+    // The next command starts a fresh daemon, which settles the VM before answering for it.
+    nlohmann::json info;
+    bool settled = eventually(
+      [&] {
+        auto r = w.cli({"vm", "show", "cr1", "--json"});
+        if (r.exit_code != 0)
+          return false;
+        info = nlohmann::json::parse(r.out);
+        return info["state"] == "stopped";
+      },
+      30s);
+    BOOST_TEST(settled, at + ": " + info.dump());
+    BOOST_TEST(info["last_error"].get<std::string>().find("interrupted") != std::string::npos, info.dump());
+    BOOST_TEST(w.leaks().find("tap") == std::string::npos, at + ": " + w.leaks());
+    BOOST_TEST(w.leaks().find("qemu") == std::string::npos, at + ": " + w.leaks());
+    // It starts again cleanly, and goes without a trace.
+    auto start = w.cli({"vm", "start", "cr1"});
+    BOOST_TEST(start.exit_code == 0, at + ": " + start.err);
+    BOOST_TEST(w.cli({"vm", "exec", "cr1", "--", "true"}).exit_code == 0, at);
+    BOOST_TEST(w.cli({"vm", "delete", "--force", "cr1"}).exit_code == 0, at);
+    BOOST_TEST(w.leaks() == "", at);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(invalid_specs_leave_nothing) {
   auto& w = the_world();
   auto zero = w.cli({"vm", "create", "--name", "bad1", "--vcpu", "0"});
