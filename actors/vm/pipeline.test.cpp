@@ -218,4 +218,36 @@ BOOST_AUTO_TEST_CASE(a_resource_that_will_not_go_keeps_the_vm) {
   BOOST_TEST(w.s.resources.empty());
 }
 
+BOOST_AUTO_TEST_CASE(recovery_settles_an_interrupted_start_and_stop) {
+  // A start cut short: the disks were made, the lease and the tap too, the VMM only intended.
+  world w;
+  (void)w.record(*decide_start(w.s, "v"));
+  (void)w.record({resource_intended{"overlay", "overlay:t"}, resource_intended{"work_disk", "work_disk:t"},
+                  resource_intended{"ip", ""}, resource_intended{"tap", "tap:t"},
+                  resource_acquired{"overlay", "overlay:t", ""}, resource_acquired{"ip", "172.30.0.2", ""},
+                  resource_acquired{"tap", "tap:t", ""}, resource_intended{"vmm", ""}});
+  auto r = run_recover(w.s, w.host, w.record, w.report, "op");
+  BOOST_TEST_REQUIRE(r.has_value(), (r ? "" : r.err().message));
+  BOOST_TEST((w.s.phase == vm_phase::stopped));
+  BOOST_TEST(w.kinds().back() == "vm_start_failed");
+  BOOST_TEST(w.s.last_error.find("interrupted") != std::string::npos, w.s.last_error);
+  // Released: the VMM intent, the tap, the half-made work disk; kept: the finished overlay and lease.
+  std::vector<std::string> want = {"kill", "-vmm ", "-tap tap:t", "-work_disk work_disk:t"};
+  BOOST_TEST(w.host.log == want, boost::test_tools::per_element());
+  BOOST_TEST(w.s.find("overlay") != nullptr);
+  BOOST_TEST(w.s.ip() == "172.30.0.2");
+  BOOST_TEST(w.s.find("tap") == nullptr);
+  BOOST_TEST(decide_start(w.s, "v").has_value()); // it can start again
+
+  // A stop cut short.
+  world v;
+  BOOST_TEST_REQUIRE(v.start().has_value());
+  (void)v.record(*decide_stop(v.s, "stop"));
+  v.host.log.clear();
+  BOOST_TEST_REQUIRE(run_recover(v.s, v.host, v.record, v.report, "op").has_value());
+  BOOST_TEST((v.s.phase == vm_phase::stopped));
+  BOOST_TEST(v.kinds().back() == "vm_stopped");
+  BOOST_TEST(v.s.resources.size() == 3u); // overlay, work_disk, ip
+}
+
 BOOST_AUTO_TEST_SUITE_END()
