@@ -133,7 +133,17 @@ int main(int argc, char** argv) {
     ->check(CLI::NonNegativeNumber);
   events->add_option("--stream", ev.streams, "Only this stream (e.g. daemon); repeatable");
   events->add_option("--type", ev.kinds, "Only this event kind (e.g. daemon_started); repeatable");
-  events->callback([&] { action = [&](const dirs& d) { return cmd_events(d, out, ev); }; });
+  std::vector<std::string> event_vms;
+  events->add_option("--vm", event_vms, "Only this VM's events (its stream vm/NAME); repeatable")
+    ->check([](const std::string& name) {
+      auto ok = validate_vm_name(name);
+      return ok ? std::string{} : ok.err().message;
+    });
+  events->callback([&] {
+    for (const auto& name : event_vms)
+      ev.streams.push_back("vm/" + name);
+    action = [&](const dirs& d) { return cmd_events(d, out, ev); };
+  });
 
   auto* daemon = app.add_subcommand("daemon", "Start, stop and inspect bangerd");
   daemon->footer(daemon_footer);

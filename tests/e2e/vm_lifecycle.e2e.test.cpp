@@ -162,6 +162,18 @@ BOOST_AUTO_TEST_CASE(exec_exit_codes_and_stdin) {
   auto logs = w.cli({"vm", "logs", "ex1"});
   BOOST_TEST(logs.exit_code == 0, logs.err);
   BOOST_TEST(logs.out.find("banger-init") != std::string::npos, logs.out);
+  // The VM's own events: its stream only, creation through running.
+  auto evs = w.cli({"events", "--json", "--vm", "ex1"});
+  BOOST_TEST(evs.exit_code == 0, evs.err);
+  std::vector<std::string> kinds;
+  for (const auto& e : json_lines(evs.out)) {
+    BOOST_TEST(e["stream"] == "vm/ex1");
+    kinds.push_back(e["kind"].get<std::string>());
+  }
+  BOOST_TEST_REQUIRE(!kinds.empty());
+  BOOST_TEST(kinds.front() == "vm_created");
+  BOOST_TEST(kinds.back() == "vm_running");
+  BOOST_TEST(w.cli({"events", "--vm", "Bad_Name"}).exit_code == 2);
   // A kernel or image in use is not removed.
   auto rm = w.cli({"image", "rm", "default"});
   BOOST_TEST(rm.exit_code != 0);
