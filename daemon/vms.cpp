@@ -72,6 +72,19 @@ void fill_info(rpc::VmInfo::Builder b, const daemon_context& ctx, const vm_state
       i, fmt::format("{}:{}{}", s.resources[i].kind, s.resources[i].id, s.resources[i].acquired ? "" : " (intended)"));
 }
 
+/// The VM called `name`, when the name is valid, it exists and it runs.
+expected<vm_state> running_vm(const daemon_context& ctx, const std::string& name) {
+  if (auto ok = actors::validate_vm_name(name); !ok)
+    return ok.err();
+  auto st = fold(ctx, name);
+  if (!exists(st))
+    return not_found(name);
+  if (st.phase != vm_phase::running)
+    return make_error(errc::not_running, fmt::format("VM {} is {}: start it first (`banger vm start {}`)", name,
+                                                     actors::to_string(st.phase), name));
+  return st;
+}
+
 /// The current version of kernel or image `name`, or an error saying how to get one.
 expected<std::string> current_version(const daemon_context& ctx, actors::artifact_kind k, const std::string& name) {
   if (auto v = actors::validate_artifact_name(k, name); !v)
@@ -283,20 +296,8 @@ kj::Promise<void> vm_exec(daemon_context& ctx, const std::string& op,
                           capnp::CallContext<DaemonRpc::VmExecParams, DaemonRpc::VmExecResults> c) {
   auto p = c.getParams();
   std::string name = p.getName();
-  if (auto ok = actors::validate_vm_name(name); !ok) {
-    fail(c.getResults(), ok.err(), op);
-    return kj::READY_NOW;
-  }
-  auto st = fold(ctx, name);
-  if (!exists(st)) {
-    fail(c.getResults(), not_found(name), op);
-    return kj::READY_NOW;
-  }
-  if (st.phase != vm_phase::running) {
-    fail(c.getResults(),
-         make_error(errc::not_running, fmt::format("VM {} is {}: start it first (`banger vm start {}`)", name,
-                                                   actors::to_string(st.phase), name)),
-         op);
+  if (auto st = running_vm(ctx, name); !st) {
+    fail(c.getResults(), st.err(), op);
     return kj::READY_NOW;
   }
   if (!p.hasSpec() || p.getSpec().getArgv().size() == 0) {
@@ -345,16 +346,10 @@ kj::Promise<void> vm_exec(daemon_context& ctx, const std::string& op,
 void vm_ssh_target(daemon_context& ctx, const std::string& op,
                    capnp::CallContext<DaemonRpc::VmSshTargetParams, DaemonRpc::VmSshTargetResults> c) {
   std::string name = c.getParams().getName();
-  if (auto ok = actors::validate_vm_name(name); !ok)
-    return fail(c.getResults(), ok.err(), op);
-  auto st = fold(ctx, name);
-  if (!exists(st))
-    return fail(c.getResults(), not_found(name), op);
-  if (st.phase != vm_phase::running)
-    return fail(c.getResults(),
-                make_error(errc::not_running, fmt::format("VM {} is {}: start it first (`banger vm start {}`)", name,
-                                                          actors::to_string(st.phase), name)),
-                op);
+  auto found = running_vm(ctx, name);
+  if (!found)
+    return fail(c.getResults(), found.err(), op);
+  const auto& st = *found;
   if (st.ip().empty())
     return fail(c.getResults(), make_error(errc::unavailable, fmt::format("VM {} has no network address", name)), op);
   std::error_code ec;
