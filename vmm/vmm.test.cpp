@@ -104,6 +104,11 @@ BOOST_AUTO_TEST_CASE(kernel_cmdline_ip_work_init_and_extra) {
   s.ip_cidr = "10.1.2.3/20";
   s.gateway.clear();
   BOOST_TEST(has_word(kernel_cmdline(s, false, 0), "ip=10.1.2.3:::255.255.240.0:web-1:eth0:off"));
+  // banger-init takes the address as banger.ip=, so the initramfs does not apply it first.
+  s.init = "/usr/local/sbin/banger-init";
+  c = kernel_cmdline(s, false, 0);
+  BOOST_TEST(has_word(c, "banger.ip=10.1.2.3:::255.255.240.0:web-1:eth0:off"), c);
+  BOOST_TEST(c.find(" ip=") == std::string::npos, c);
 }
 
 BOOST_AUTO_TEST_CASE(mac_is_stable_unicast_and_locally_administered) {

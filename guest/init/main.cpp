@@ -104,7 +104,10 @@ void network(const std::map<std::string, std::string>& args) {
     return;
   }
   set_flags_up(sock, "lo");
-  auto it = args.find("ip");
+  // banger.ip= (what banger passes, so the initramfs leaves the network to us), else ip=.
+  auto it = args.find("banger.ip");
+  if (it == args.end())
+    it = args.find("ip");
   if (it == args.end()) {
     ::close(sock);
     return;
@@ -139,7 +142,7 @@ void hostname(const std::map<std::string, std::string>& args) {
   std::string name;
   if (auto it = args.find("banger.hostname"); it != args.end())
     name = it->second;
-  else if (auto ip = args.find("ip"); ip != args.end())
+  else if (auto ip = args.find("banger.ip"); ip != args.end() || (ip = args.find("ip")) != args.end())
     if (auto cfg = parse_ip(ip->second))
       name = cfg->hostname;
   if (!name.empty() && ::sethostname(name.c_str(), name.size()) != 0)
