@@ -12,7 +12,7 @@
 #include <archive_entry.h>
 #include <boost/test/unit_test.hpp>
 
-#include "fetch/sha256.hpp"
+#include "common/sha256.hpp"
 #include "fetch/test_support.hpp"
 #include "tests/support/proc.hpp"
 

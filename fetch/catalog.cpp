@@ -8,9 +8,9 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "common/sha256.hpp"
 #include "common/text.hpp"
 #include "fetch/http.hpp"
-#include "fetch/sha256.hpp"
 
 namespace banger::fetch {
 

@@ -13,8 +13,8 @@
 #include <fmt/format.h>
 
 #include "common/process.hpp"
+#include "common/sha256.hpp"
 #include "common/text.hpp"
-#include "fetch/sha256.hpp"
 
 namespace banger::fetch {
 

@@ -21,10 +21,10 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "common/sha256.hpp"
 #include "fetch/bundle.hpp"
 #include "fetch/catalog.hpp"
 #include "fetch/pull.hpp"
-#include "fetch/sha256.hpp"
 #include "fetch/test_support.hpp"
 #include "tests/support/proc.hpp"
 

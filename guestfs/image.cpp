@@ -17,7 +17,6 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
 #include <set>
 #include <spawn.h>
 #include <sstream>
@@ -27,6 +26,7 @@
 #include <unistd.h>
 
 #include "common/process.hpp"
+#include "common/sha256.hpp"
 #include "common/subprocess.hpp"
 #include "common/text.hpp"
 #include "guestfs/ext4.hpp"
@@ -431,16 +431,6 @@ expected<bool> is_static_elf(const fs::path& path) {
   return true;
 }
 
-std::string sha256_text(std::string_view text) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
-  std::string hex;
-  for (unsigned i = 0; i < len; ++i)
-    hex += fmt::format("{:02x}", md[i]);
-  return hex;
-}
-
 expected<void> make_dir(const fs::path& p, mode_t mode) {
   if (::mkdir(p.c_str(), mode) != 0 && errno != EEXIST)
     return sys_error("mkdir", p, errno);
@@ -704,7 +694,7 @@ std::string debootstrap_cache_key(const debootstrap_spec& spec) {
                           spec.suite, spec.mirror);
   for (auto& p : packages)
     text += fmt::format("package {}\n", p);
-  return sha256_text(text);
+  return sha256_hex(text);
 }
 
 expected<image_manifest> build_debootstrap_image(const std::string& name, const debootstrap_spec& spec,
@@ -781,7 +771,7 @@ expected<image_manifest> build_debootstrap_image(const std::string& name, const 
   std::string joined;
   for (auto& p : fin.manifest.packages)
     joined += (joined.empty() ? "" : "\n") + p;
-  fin.manifest.packages_sha256 = sha256_text(joined);
+  fin.manifest.packages_sha256 = sha256_hex(joined);
   return detail::finish(*stage, std::move(fin), bins, dest, progress);
 }
 

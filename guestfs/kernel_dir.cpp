@@ -9,10 +9,10 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include "common/process.hpp"
+#include "common/sha256.hpp"
 #include "common/text.hpp"
 #include "guestfs/bzimage.hpp"
 #include "guestfs/deb.hpp"
@@ -76,33 +76,6 @@ expected<std::pair<fs::path, std::string>> find_vmlinuz(const fs::path& root) {
 } // namespace
 
 std::string_view to_string(kernel_format f) { return f == kernel_format::pvh_elf ? "pvh-elf" : "bzimage"; }
-
-expected<std::string> sha256_file(const fs::path& path) {
-  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd)
-    return make_error(errc::operation_failed, fmt::format("open {}: {}", path.string(), errno_text(errno)));
-  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
-    return make_error(errc::internal, "EVP_DigestInit_ex(sha256) failed");
-  std::string buf(1 << 20, '\0');
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return make_error(errc::operation_failed, fmt::format("read {}: {}", path.string(), errno_text(errno)));
-    if (n == 0)
-      break;
-    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<std::size_t>(n));
-  }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx.get(), md, &len);
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i)
-    hex += fmt::format("{:02x}", md[i]);
-  return hex;
-}
 
 expected<kernel_manifest> assemble_kernel_dir(const kernel_dir_spec& spec, const fs::path& dest) {
   std::error_code ec;

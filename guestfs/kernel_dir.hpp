@@ -50,9 +50,6 @@ struct kernel_dir_spec {
   std::vector<std::string> modules = guest_modules();
 };
 
-/// Lowercase hex SHA-256 of a file's contents (OpenSSL EVP, streamed).
-expected<std::string> sha256_file(const std::filesystem::path& path);
-
 /// Builds the kernel directory `dest` (which must not exist) from `spec.extracted`: picks the
 /// one boot/vmlinuz-VER, converts it to a PVH vmlinux when it can (else keeps the bzImage),
 /// resolves and packs the modules into initrd.img, copies config-VER, writes the manifest.

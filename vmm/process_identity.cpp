@@ -6,9 +6,9 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 
 #include "common/process.hpp"
+#include "common/sha256.hpp"
 
 namespace banger::vmm {
 
@@ -74,19 +74,6 @@ std::optional<proc_stat> read_proc_stat(int pid) {
   if (!s)
     return std::nullopt;
   return parse_proc_stat(*s);
-}
-
-std::string sha256_hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  // EVP_Digest only fails on allocation failure inside OpenSSL: a bug-level condition.
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1)
-    return {};
-  std::string hex;
-  hex.reserve(len * 2);
-  for (unsigned i = 0; i < len; ++i)
-    hex += fmt::format("{:02x}", md[i]);
-  return hex;
 }
 
 std::optional<std::string> cmdline_sha256(int pid) {

@@ -24,9 +24,6 @@ std::optional<proc_stat> parse_proc_stat(std::string_view stat);
 /// /proc/PID/stat parsed; nullopt when the pid does not exist (or /proc is unreadable).
 std::optional<proc_stat> read_proc_stat(int pid);
 
-/// Lowercase hex sha256 of `data` (OpenSSL EVP).
-std::string sha256_hex(std::string_view data);
-
 /// sha256_hex of /proc/PID/cmdline's bytes; nullopt when unreadable. A zombie's cmdline is
 /// empty, so it never matches a live VMM's hash.
 std::optional<std::string> cmdline_sha256(int pid);

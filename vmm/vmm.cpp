@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "common/process.hpp"
+#include "common/sha256.hpp"
 #include "common/text.hpp"
 #include "vmm/process_identity.hpp"
 

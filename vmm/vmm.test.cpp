@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "common/process.hpp"
+#include "common/sha256.hpp"
 #include "vmm/process_identity.hpp"
 
 using namespace banger;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/process.hpp"
+#include "common/sha256.hpp"
 #include "common/subprocess.hpp"
 #include "fetch/bundle.hpp"
 #include "fetch/catalog.hpp"
@@ -163,7 +164,7 @@ expected<std::string> import_vmlinux(const std::string& name, const artifact_sou
             {"files", json::array()}};
   std::sort(files.begin(), files.end());
   for (const auto& f : files) {
-    auto sha = guestfs::sha256_file(dest / f);
+    auto sha = sha256_file(dest / f);
     if (!sha)
       return std::move(sha).err();
     m["files"].push_back({{"name", f}, {"sha256", *sha}, {"size", fs::file_size(dest / f)}});
@@ -310,7 +311,7 @@ expected<job_result> run_artifact_job(const artifact_store& store, artifact_kind
   }
 
   progress("install", 0, 0);
-  auto sha = guestfs::sha256_file(out / "manifest.json");
+  auto sha = sha256_file(out / "manifest.json");
   if (!sha)
     return std::move(sha).err();
   auto bytes = manifest_bytes(out / "manifest.json");

@@ -1,6 +1,7 @@
-// SHA-256 for downloads and bundles: an incremental hasher (OpenSSL EVP) that a download feeds
-// as bytes arrive, and whole-file hashing. Digests are 64 lowercase hex characters, the form
-// catalogs and kernel manifests store. Pure computation; any thread, one hasher per thread.
+// SHA-256, the project's one implementation: an incremental hasher (OpenSSL EVP) that a download
+// feeds as bytes arrive, whole-buffer and whole-file hashing (manifests, bundles, VMM identity). Digests are 64
+// lowercase hex characters, the form catalogs and kernel manifests store. Pure computation; any thread, one hasher per
+// thread.
 #pragma once
 
 #include <cstddef>
@@ -10,7 +11,7 @@
 
 #include "common/error.hpp"
 
-namespace banger::fetch {
+namespace banger {
 
 /// Incremental SHA-256. Move-only (owns an EVP_MD_CTX). update() after hex_digest() is a bug.
 class sha256_hasher {
@@ -42,4 +43,4 @@ expected<std::string> sha256_file(const std::filesystem::path& path);
 /// Whether `s` is 64 lowercase hex characters.
 bool is_sha256_hex(std::string_view s);
 
-} // namespace banger::fetch
+} // namespace banger

@@ -1,5 +1,5 @@
 // See sha256.hpp.
-#include "fetch/sha256.hpp"
+#include "common/sha256.hpp"
 
 #include <cassert>
 #include <cerrno>
@@ -13,7 +13,7 @@
 
 #include "common/process.hpp"
 
-namespace banger::fetch {
+namespace banger {
 
 namespace {
 EVP_MD_CTX* md(void* p) { return static_cast<EVP_MD_CTX*>(p); }
@@ -104,4 +104,4 @@ bool is_sha256_hex(std::string_view s) {
   return true;
 }
 
-} // namespace banger::fetch
+} // namespace banger

@@ -1,4 +1,4 @@
-#include "fetch/sha256.hpp"
+#include "common/sha256.hpp"
 
 #include <fstream>
 
@@ -7,7 +7,6 @@
 #include "tests/support/proc.hpp"
 
 using namespace banger;
-using namespace banger::fetch;
 
 namespace {
 constexpr const char* empty_sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
