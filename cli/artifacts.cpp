@@ -26,8 +26,6 @@ namespace {
 rpc::ArtifactKind rpc_kind(bool kernel) { return kernel ? rpc::ArtifactKind::KERNEL : rpc::ArtifactKind::IMAGE; }
 const char* kind_name(bool kernel) { return kernel ? "kernel" : "image"; }
 
-error from_rpc(rpc::Error::Reader r) { return error{static_cast<errc>(r.getCode()), r.getMessage(), r.getOpId()}; }
-
 std::string mib(std::uint64_t b) { return fmt::format("{:.1f} MiB", static_cast<double>(b) / (1 << 20)); }
 
 class progress_printer final : public rpc::Progress::Server {
@@ -111,19 +109,6 @@ const rpc::ArtifactVersion::Reader* find_current(rpc::ArtifactInfo::Reader i, rp
       return &out;
     }
   return nullptr;
-}
-
-template <class F>
-int with_daemon(const dirs& d, const output_opts& o, F&& fn) {
-  auto c = client::connect(d, true);
-  if (!c)
-    return report(c.err(), o);
-  try {
-    return fn(**c);
-  } catch (const kj::Exception& e) {
-    return report(
-      make_error(errc::unavailable, fmt::format("lost the connection to bangerd: {}", e.getDescription().cStr())), o);
-  }
 }
 
 std::string absolute(const std::string& p) {

@@ -43,27 +43,6 @@ int report(const error& e, const output_opts& o) {
 
 namespace {
 
-error from_rpc(rpc::Error::Reader r) { return error{static_cast<errc>(r.getCode()), r.getMessage(), r.getOpId()}; }
-
-bool failed(rpc::Error::Reader r) { return r.getCode() != rpc::ErrorCode::NONE; }
-
-error lost(const kj::Exception& e) {
-  return make_error(errc::unavailable, fmt::format("lost the connection to bangerd: {}", e.getDescription().cStr()));
-}
-
-/// Runs `fn(client&)` against a connected daemon, turning transport failures into errors.
-template <class F>
-int with_daemon(const dirs& d, const output_opts& o, bool autostart, F&& fn) {
-  auto c = client::connect(d, autostart);
-  if (!c)
-    return report(c.err(), o);
-  try {
-    return fn(**c);
-  } catch (const kj::Exception& e) {
-    return report(lost(e), o);
-  }
-}
-
 json status_json(rpc::Status::Reader s) {
   json entities = json::object();
   for (auto e : s.getEntities())
@@ -95,7 +74,7 @@ void print_status(rpc::Status::Reader s, const char* headline) {
 } // namespace
 
 int cmd_ping(const dirs& d, const output_opts& o) {
-  return with_daemon(d, o, true, [&](client& c) {
+  return with_daemon(d, o, [&](client& c) {
     auto t0 = std::chrono::steady_clock::now();
     auto r = c.conn().daemon.pingRequest().send().wait(c.conn().io.waitScope);
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -110,7 +89,7 @@ int cmd_ping(const dirs& d, const output_opts& o) {
 }
 
 int cmd_version(const dirs& d, const output_opts& o) {
-  return with_daemon(d, o, true, [&](client& c) {
+  return with_daemon(d, o, [&](client& c) {
     auto r = c.conn().daemon.versionRequest().send().wait(c.conn().io.waitScope);
     if (failed(r.getError()))
       return report(from_rpc(r.getError()), o);
@@ -128,7 +107,7 @@ int cmd_version(const dirs& d, const output_opts& o) {
 }
 
 int cmd_status(const dirs& d, const output_opts& o) {
-  return with_daemon(d, o, true, [&](client& c) {
+  return with_daemon(d, o, [&](client& c) {
     auto r = c.conn().daemon.statusRequest().send().wait(c.conn().io.waitScope);
     if (failed(r.getError()))
       return report(from_rpc(r.getError()), o);
@@ -179,7 +158,7 @@ private:
 } // namespace
 
 int cmd_events(const dirs& d, const output_opts& o, const events_opts& e) {
-  return with_daemon(d, o, true, [&](client& c) {
+  return with_daemon(d, o, [&](client& c) {
     auto& ws = c.conn().io.waitScope;
     auto done = kj::newPromiseAndFulfiller<std::string>();
     auto req = c.conn().daemon.eventsRequest();

@@ -14,12 +14,6 @@
 
 namespace banger::cli::vm_detail {
 
-inline error from_rpc(rpc::Error::Reader r) {
-  return error{static_cast<errc>(r.getCode()), r.getMessage(), r.getOpId()};
-}
-
-inline bool failed(rpc::Error::Reader r) { return r.getCode() != rpc::ErrorCode::NONE; }
-
 inline vm_info to_vm_info(rpc::VmInfo::Reader r) {
   vm_info v;
   v.name = r.getName();
@@ -75,23 +69,5 @@ private:
   std::string label_;
   bool quiet_;
 };
-
-inline error lost(const kj::Exception& e) {
-  return make_error(errc::unavailable, fmt::format("lost the connection to bangerd: {}", e.getDescription().cStr()));
-}
-
-/// Connects (starting the daemon when needed) and runs `fn(client&)`, turning transport
-/// failures into reported errors.
-template <class F>
-int with_daemon(const dirs& d, const output_opts& o, F&& fn) {
-  auto c = client::connect(d, true);
-  if (!c)
-    return report(c.err(), o);
-  try {
-    return fn(**c);
-  } catch (const kj::Exception& e) {
-    return report(lost(e), o);
-  }
-}
 
 } // namespace banger::cli::vm_detail
