@@ -80,11 +80,7 @@ expected<actors::artifact_source> source_of(rpc::ArtifactSource::Reader r) {
 }
 
 actors::artifact_state fold(const daemon_context& ctx, artifact_kind k, const std::string& name) {
-  actors::artifact_state st;
-  if (auto evs = ctx.journal->read_stream(actors::stream_of(k, name)))
-    for (const auto& e : *evs)
-      st = actors::apply(std::move(st), e);
-  return st;
+  return journal::fold_stream(*ctx.journal, actors::stream_of(k, name), actors::artifact_state{});
 }
 
 void fill_version(rpc::ArtifactVersion::Builder b, const actors::artifact_version& v) {

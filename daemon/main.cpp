@@ -209,10 +209,7 @@ int main(int argc, char** argv) {
     if (auto streams = (*journal)->streams())
       for (const auto& st : *streams)
         if (st.rfind("vm/", 0) == 0) {
-          actors::vm_state vs;
-          if (auto evs = (*journal)->read_stream(st))
-            for (const auto& e : *evs)
-              vs = actors::apply(std::move(vs), e);
+          auto vs = journal::fold_stream(**journal, st, actors::vm_state{});
           if (vs.phase == actors::vm_phase::running || vs.phase == actors::vm_phase::starting ||
               vs.phase == actors::vm_phase::stopping)
             caf::anon_send(registry, actors::spawn_atom::value, std::string("vm"), st.substr(3));

@@ -29,10 +29,7 @@ constexpr auto command_timeout = std::chrono::minutes(30);
 vm_state fold(const daemon_context& ctx, const std::string& name) {
   vm_state st;
   st.name = name;
-  if (auto evs = ctx.journal->read_stream(actors::vm_stream(name)))
-    for (const auto& e : *evs)
-      st = actors::apply(std::move(st), e);
-  return st;
+  return journal::fold_stream(*ctx.journal, actors::vm_stream(name), std::move(st));
 }
 
 bool exists(const vm_state& s) { return s.phase != vm_phase::absent && s.phase != vm_phase::deleted; }
@@ -89,10 +86,7 @@ expected<vm_state> running_vm(const daemon_context& ctx, const std::string& name
 expected<std::string> current_version(const daemon_context& ctx, actors::artifact_kind k, const std::string& name) {
   if (auto v = actors::validate_artifact_name(k, name); !v)
     return v.err();
-  actors::artifact_state st;
-  if (auto evs = ctx.journal->read_stream(actors::stream_of(k, name)))
-    for (const auto& e : *evs)
-      st = actors::apply(std::move(st), e);
+  auto st = journal::fold_stream(*ctx.journal, actors::stream_of(k, name), actors::artifact_state{});
   if (!st.current.empty())
     return st.current;
   if (k == actors::artifact_kind::kernel)

@@ -114,6 +114,17 @@ private:
   std::unique_ptr<impl> impl_;
 };
 
+/// Folds `stream` into `state` with the stream owner's pure `apply(state, event)` (found by
+/// argument-dependent lookup): how an entity's state is rebuilt from the journal. Blocking (one
+/// bounded read); a stream that cannot be read leaves `state` as given.
+template <class State>
+State fold_stream(const journal& j, std::string_view stream, State state) {
+  if (auto evs = j.read_stream(stream))
+    for (const auto& e : *evs)
+      state = apply(std::move(state), e);
+  return state;
+}
+
 /// Owns a subscription thread; destroying it (or cancel()) stops delivery and joins.
 class subscription {
 public:

@@ -136,9 +136,7 @@ caf::behavior artifact_actor(self_ptr self, artifact_kind kind, std::string name
   s.name = name;
   s.deps = std::move(deps);
   // Fold the stream (short: a few events per build).
-  if (auto evs = s.deps.journal->read_stream(stream_of(kind, name)))
-    for (const auto& e : *evs)
-      s.st = apply(std::move(s.st), e);
+  s.st = journal::fold_stream(*s.deps.journal, stream_of(kind, name), std::move(s.st));
   if (s.st.in_progress) {
     // The daemon stopped during a job: record that it failed; its staging dir is garbage.
     append(self, {journal::artifact_failed{s.st.stage, "interrupted: bangerd stopped during the job"}}, "",

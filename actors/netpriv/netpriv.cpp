@@ -147,9 +147,7 @@ caf::behavior netpriv_actor(self_ptr self, net_config cfg, journal::journal* j, 
   s.cfg = std::move(cfg);
   s.journal = j;
   s.writer = std::move(writer);
-  if (auto evs = j->read_stream(net_stream(s.cfg.bridge)))
-    for (const auto& e : *evs)
-      s.leases = apply(std::move(s.leases), e);
+  s.leases = journal::fold_stream(*j, net_stream(s.cfg.bridge), std::move(s.leases));
   // The helper (and its KJ loop) must be destroyed on this thread.
   self->attach_functor([self] { self->state.helper.reset(); });
   return {

@@ -263,9 +263,7 @@ caf::behavior vm_actor(self_ptr self, std::string name, vm_deps deps) {
   s.name = name;
   s.deps = std::move(deps);
   s.st.name = name;
-  if (auto evs = s.deps.journal->read_stream(vm_stream(name)))
-    for (const auto& e : *evs)
-      s.st = apply(std::move(s.st), e);
+  s.st = journal::fold_stream(*s.deps.journal, vm_stream(name), std::move(s.st));
   schedule_check(self);
   if (s.st.phase == vm_phase::starting || s.st.phase == vm_phase::stopping) {
     vm_command recover;
