@@ -51,6 +51,25 @@ kj::Promise<expected<agent_rpc::Agent::Client>> agent_pool::get(const std::strin
   auto it = conns_.find(vm);
   if (it != conns_.end() && it->second->socket == socket)
     return expected<agent_rpc::Agent::Client>(it->second->agent);
+  // A new connection is handed out only once the agent has answered on it: the first session
+  // after a daemon restart can meet the guest still closing the previous one, and wait_ready
+  // reconnects until one answers.
+  return wait_ready(vm, socket, new_connection_limit)
+    .then([this, vm, socket](expected<void> ready) -> expected<agent_rpc::Agent::Client> {
+      if (!ready)
+        return ready.err();
+      auto i = conns_.find(vm);
+      if (i == conns_.end())
+        return make_error(errc::unavailable, "the guest agent hung up right after answering");
+      return i->second->agent;
+    });
+}
+
+kj::Promise<expected<agent_rpc::Agent::Client>> agent_pool::connection_of(const std::string& vm,
+                                                                          const fs::path& socket) {
+  auto it = conns_.find(vm);
+  if (it != conns_.end() && it->second->socket == socket)
+    return expected<agent_rpc::Agent::Client>(it->second->agent);
   return io_.provider->getNetwork()
     .parseAddress(kj::str("unix:", socket.c_str()))
     .then([](kj::Own<kj::NetworkAddress> addr) { return addr->connect().attach(kj::mv(addr)); })
@@ -91,7 +110,7 @@ kj::Promise<expected<void>> agent_pool::attempt_ready(const std::string& vm, con
       return attempt_ready(vm, socket, deadline, why);
     });
   };
-  return get(vm, socket)
+  return connection_of(vm, socket)
     .then([this, vm, left, retry](expected<agent_rpc::Agent::Client> c) mutable -> kj::Promise<expected<void>> {
       if (!c)
         return retry(c.err().message);
@@ -142,16 +161,23 @@ expected<T> blocking_call(const std::shared_ptr<agent_pool::handle>& h, std::chr
   return fut.get();
 }
 
+/// One call on the VM's agent (connecting when needed), bounded by 5 s, from a worker thread.
+template <class T, class F>
+expected<T> call_agent(const std::shared_ptr<agent_pool::handle>& h, const std::string& vm, const fs::path& socket,
+                       F call) {
+  return blocking_call<T>(h, 5s, [vm, socket, call](agent_pool& pool) {
+    return pool.get(vm, socket)
+      .then([&pool, call](expected<agent_rpc::Agent::Client> c) mutable -> kj::Promise<expected<T>> {
+        if (!c)
+          return expected<T>(c.err());
+        return pool.timer().timeoutAfter(5 * kj::SECONDS, call(*c));
+      });
+  });
+}
+
 } // namespace
 
 void agent_pool::add_task(kj::Promise<void> p) { tasks_->add(kj::mv(p)); }
-
-kj::Promise<expected<agent_rpc::Agent::Client>> agent_pool::connected(const std::string& vm) {
-  auto it = conns_.find(vm);
-  if (it == conns_.end())
-    return expected<agent_rpc::Agent::Client>(make_error(errc::not_running, "no connection to the guest agent"));
-  return expected<agent_rpc::Agent::Client>(it->second->agent);
-}
 
 actors::agent_access agent_pool::access() {
   auto h = handle_;
@@ -166,56 +192,39 @@ actors::agent_access agent_pool::access() {
     });
     return r ? expected<void>() : expected<void>(r.err());
   };
-  a.poweroff = [h](const std::string& vm) {
-    auto r = blocking_call<bool>(h, 5s, [vm](agent_pool& pool) {
-      return pool.connected(vm).then([&pool](expected<agent_rpc::Agent::Client> c) -> kj::Promise<expected<bool>> {
-        if (!c)
-          return expected<bool>(c.err());
-        auto call = c->poweroffRequest().send().then([](auto&& res) -> expected<bool> {
-          if (res.getFailure().getCode() != 0)
-            return make_error(static_cast<errc>(res.getFailure().getCode()), res.getFailure().getMessage().cStr());
-          return true;
-        });
-        return pool.timer().timeoutAfter(5 * kj::SECONDS, kj::mv(call));
+  a.poweroff = [h](const std::string& vm, const fs::path& socket) {
+    auto r = call_agent<bool>(h, vm, socket, [](agent_rpc::Agent::Client& agent) {
+      return agent.poweroffRequest().send().then([](auto&& res) -> expected<bool> {
+        if (auto f = res.getFailure(); f.getCode() != 0)
+          return make_error(static_cast<errc>(f.getCode()), f.getMessage().cStr());
+        return true;
       });
     });
     return r ? expected<void>() : expected<void>(r.err());
   };
-  a.read_file = [h](const std::string& vm, const std::string& path) {
-    return blocking_call<std::string>(h, 5s, [vm, path](agent_pool& pool) {
-      return pool.connected(vm).then(
-        [&pool, path](expected<agent_rpc::Agent::Client> c) -> kj::Promise<expected<std::string>> {
-          if (!c)
-            return expected<std::string>(c.err());
-          auto req = c->readFileRequest();
-          req.setPath(path);
-          req.setMaxBytes(64 * 1024);
-          auto call = req.send().then([](auto&& res) -> expected<std::string> {
-            if (res.getFailure().getCode() != 0)
-              return make_error(static_cast<errc>(res.getFailure().getCode()), res.getFailure().getMessage().cStr());
-            auto d = res.getData();
-            return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
-          });
-          return pool.timer().timeoutAfter(5 * kj::SECONDS, kj::mv(call));
-        });
+  a.read_file = [h](const std::string& vm, const fs::path& socket, const std::string& path) {
+    return call_agent<std::string>(h, vm, socket, [path](agent_rpc::Agent::Client& agent) {
+      auto req = agent.readFileRequest();
+      req.setPath(path);
+      req.setMaxBytes(64 * 1024);
+      return req.send().then([](auto&& res) -> expected<std::string> {
+        if (auto f = res.getFailure(); f.getCode() != 0)
+          return make_error(static_cast<errc>(f.getCode()), f.getMessage().cStr());
+        auto d = res.getData();
+        return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
+      });
     });
   };
-  a.listening = [h](const std::string& vm, std::uint16_t port) {
-    return blocking_call<bool>(h, 5s, [vm, port](agent_pool& pool) {
-      return pool.connected(vm).then(
-        [&pool, port](expected<agent_rpc::Agent::Client> c) -> kj::Promise<expected<bool>> {
-          if (!c)
-            return expected<bool>(c.err());
-          auto call = c->portsRequest().send().then([port](auto&& res) -> expected<bool> {
-            if (res.getFailure().getCode() != 0)
-              return make_error(static_cast<errc>(res.getFailure().getCode()), res.getFailure().getMessage().cStr());
-            for (auto p : res.getPorts())
-              if (p.getPort() == port)
-                return true;
-            return false;
-          });
-          return pool.timer().timeoutAfter(5 * kj::SECONDS, kj::mv(call));
-        });
+  a.listening = [h](const std::string& vm, const fs::path& socket, std::uint16_t port) {
+    return call_agent<bool>(h, vm, socket, [port](agent_rpc::Agent::Client& agent) {
+      return agent.portsRequest().send().then([port](auto&& res) -> expected<bool> {
+        if (auto f = res.getFailure(); f.getCode() != 0)
+          return make_error(static_cast<errc>(f.getCode()), f.getMessage().cStr());
+        for (auto p : res.getPorts())
+          if (p.getPort() == port)
+            return true;
+        return false;
+      });
     });
   };
   a.forget = [h](const std::string& vm) {

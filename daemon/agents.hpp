@@ -23,7 +23,8 @@ public:
   explicit agent_pool(kj::AsyncIoContext& io);
   ~agent_pool();
 
-  /// KJ thread. The agent of `vm`, connecting through `socket` when there is no connection.
+  /// KJ thread. The agent of `vm`, connecting through `socket` when there is no connection (a new
+  /// connection is returned once the agent answered on it, within new_connection_limit).
   kj::Promise<expected<agent_rpc::Agent::Client>> get(const std::string& vm, const std::filesystem::path& socket);
   /// KJ thread. Until the agent answers a ping, reconnecting after errors, or `limit` passes.
   kj::Promise<expected<void>> wait_ready(const std::string& vm, const std::filesystem::path& socket,
@@ -36,14 +37,16 @@ public:
   actors::agent_access access();
 
   struct handle;
-  /// KJ thread. The existing connection of `vm`, or not_running.
-  kj::Promise<expected<agent_rpc::Agent::Client>> connected(const std::string& vm);
   /// KJ thread. Keeps `p` running until it ends or the pool goes.
   void add_task(kj::Promise<void> p);
   kj::Timer& timer() { return io_.provider->getTimer(); }
 
 private:
   kj::AsyncIoContext& io_;
+  static constexpr std::chrono::seconds new_connection_limit{15};
+  /// The cached connection, or a new one (not yet known to answer).
+  kj::Promise<expected<agent_rpc::Agent::Client>> connection_of(const std::string& vm,
+                                                                const std::filesystem::path& socket);
   kj::Promise<expected<void>> attempt_ready(const std::string& vm, const std::filesystem::path& socket,
                                             std::chrono::steady_clock::time_point deadline, std::string last);
   struct connection;

@@ -300,15 +300,7 @@ kj::Promise<void> vm_exec(daemon_context& ctx, const std::string& op,
   }
   auto socket = actors::paths_of(ctx.host, name).agent_socket();
   ctx.log.info(op, "vm {}: exec {}", name, std::string(p.getSpec().getArgv()[0]));
-  // Ready first: after a daemon restart the first connection to a running guest may meet the
-  // agent still serving the previous daemon's session; wait_ready reconnects until it answers.
-  auto& agents = *ctx.agents;
-  return agents.wait_ready(name, socket, 15s)
-    .then([&agents, name, socket](expected<void> ready) -> kj::Promise<expected<agent_rpc::Agent::Client>> {
-      if (!ready)
-        return expected<agent_rpc::Agent::Client>(ready.err());
-      return agents.get(name, socket);
-    })
+  return ctx.agents->get(name, socket)
     .then([c, op, name](expected<agent_rpc::Agent::Client> a) mutable -> kj::Promise<void> {
       if (!a) {
         fail(c.getResults(), a.err(), op);

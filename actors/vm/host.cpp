@@ -259,7 +259,8 @@ public:
     // The guest's own ssh host key (generated on its first boot) into banger's known_hosts.
     if (!agent_.read_file || cfg_.known_hosts.empty())
       return {};
-    auto key = agent_.read_file(s.name, "/etc/ssh/ssh_host_ed25519_key.pub");
+    auto socket = paths_of(cfg_, s.name).agent_socket();
+    auto key = agent_.read_file(s.name, socket, "/etc/ssh/ssh_host_ed25519_key.pub");
     if (!key)
       return {}; // no sshd in this image: `vm ssh` will say so
     std::string k = *key;
@@ -276,7 +277,7 @@ public:
     if (agent_.listening) {
       auto deadline = std::chrono::steady_clock::now() + cfg_.agent_timeout;
       while (std::chrono::steady_clock::now() < deadline) {
-        auto l = agent_.listening(s.name, 22);
+        auto l = agent_.listening(s.name, socket, 22);
         if (!l)
           return make_error(l.err().code, "waiting for sshd: " + l.err().message);
         if (*l)
@@ -304,9 +305,8 @@ public:
       driver_->wait_exit(*proc, 10s);
       return done("killed");
     }
-    // The agent connection may not exist yet (the daemon restarted since the start): make it.
-    bool agent_up = agent_.wait_ready && agent_.wait_ready(s.name, paths_of(cfg_, s.name).agent_socket(), 3s);
-    if (agent_up && agent_.poweroff && agent_.poweroff(s.name) && driver_->wait_exit(*proc, cfg_.stop_timeout))
+    if (agent_.poweroff && agent_.poweroff(s.name, paths_of(cfg_, s.name).agent_socket()) &&
+        driver_->wait_exit(*proc, cfg_.stop_timeout))
       return done("stopped");
     if (driver_->powerdown(*proc) && driver_->wait_exit(*proc, cfg_.stop_timeout))
       return done("stopped (ACPI power button)");

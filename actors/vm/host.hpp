@@ -20,18 +20,22 @@
 
 namespace banger::actors {
 
-/// The guest agent as the host sees it. Each function blocks the calling (worker) thread.
+/// The guest agent as the host sees it. Each function blocks the calling (worker) thread and
+/// connects through `socket` (the VM's virtio-serial socket) when there is no connection yet.
 struct agent_access {
   /// Until the agent behind `socket` answers, or `limit` passes.
   std::function<expected<void>(const std::string& vm, const std::filesystem::path& socket,
                                std::chrono::milliseconds limit)>
     wait_ready;
   /// Asks the guest to sync and power off (returns before the power goes).
-  std::function<expected<void>(const std::string& vm)> poweroff;
+  std::function<expected<void>(const std::string& vm, const std::filesystem::path& socket)> poweroff;
   /// A small file from the guest.
-  std::function<expected<std::string>(const std::string& vm, const std::string& path)> read_file;
+  std::function<expected<std::string>(const std::string& vm, const std::filesystem::path& socket,
+                                      const std::string& path)>
+    read_file;
   /// Whether something in the guest listens on TCP `port`.
-  std::function<expected<bool>(const std::string& vm, std::uint16_t port)> listening;
+  std::function<expected<bool>(const std::string& vm, const std::filesystem::path& socket, std::uint16_t port)>
+    listening;
   /// Drops the daemon's connection to the VM's agent (the VMM is going away).
   std::function<void(const std::string& vm)> forget;
 };
