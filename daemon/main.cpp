@@ -84,6 +84,59 @@ std::filesystem::path ensure_ssh_key(const dirs& d, logger& log) {
   return key;
 }
 
+/// Sends `reconcile` to every VM whose journaled phase needs it and waits for all of them (they
+/// run concurrently, one worker each). A VM that cannot be settled is logged and left for its
+/// actor's later checks; the daemon still starts.
+void reconcile_vms(caf::actor_system& sys, const caf::actor& registry, const journal::journal& j, logger& log) {
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::string> names;
+  if (auto streams = j.streams())
+    for (const auto& st : *streams)
+      if (st.rfind("vm/", 0) == 0) {
+        auto vs = journal::fold_stream(j, st, actors::vm_state{});
+        if (vs.phase == actors::vm_phase::running || vs.phase == actors::vm_phase::starting ||
+            vs.phase == actors::vm_phase::stopping || vs.phase == actors::vm_phase::deleting)
+          names.push_back(st.substr(3));
+      }
+  if (names.empty())
+    return;
+  caf::scoped_actor self{sys};
+  std::size_t adopted = 0, settled = 0, failed = 0;
+  for (const auto& name : names) {
+    caf::actor vm;
+    self->request(registry, 10s, actors::spawn_atom::value, std::string("vm"), name)
+      .receive([&](caf::actor& a) { vm = std::move(a); },
+               [&](caf::error& e) { log.error("", "vm {}: no actor for reconciliation: {}", name, sys.render(e)); });
+    if (!vm) {
+      ++failed;
+      continue;
+    }
+    actors::vm_command cmd;
+    cmd.what = actors::vm_command::kind::reconcile;
+    self->send(vm, std::move(cmd));
+  }
+  for (std::size_t i = failed; i < names.size(); ++i)
+    self->receive(
+      [&](actors::vm_reply& r) {
+        if (!r.ok) {
+          ++failed;
+          log.error("", "vm {}: reconciliation: {}", r.state.name, r.err.message);
+        } else if (r.state.phase == actors::vm_phase::running) {
+          ++adopted;
+        } else {
+          ++settled;
+        }
+      },
+      caf::after(std::chrono::minutes(2)) >>
+        [&] {
+          ++failed;
+          log.error("", "reconciliation: a VM did not answer within 2 minutes");
+        });
+  log.info("", "reconciled {} VMs in {} ms: {} adopted, {} settled, {} failed", names.size(),
+           std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count(),
+           adopted, settled, failed);
+}
+
 struct stop_request {
   std::string reason;
   std::string op; ///< the shutdown RPC's op id, if that is what stopped us
@@ -125,6 +178,9 @@ int main(int argc, char** argv) {
   auto boot_id = read_boot_id();
   if (!boot_id)
     return fail(boot_id.err().message);
+  // Test-only: the crash tests simulate a host reboot by starting the daemon with another id.
+  if (const char* b = std::getenv("BANGER_TEST_BOOT_ID"); b && *b)
+    boot_id = std::string(b);
 
   auto journal = journal::journal::open(d->journal());
   if (!journal) {
@@ -189,6 +245,7 @@ int main(int argc, char** argv) {
     hcfg.net = *net;
     hcfg.nat = config->nat;
     hcfg.network = config->network;
+    hcfg.boot_id = *boot_id;
     actors::net_call net_call = [&sys, netpriv](actors::net_request rq) {
       actors::net_reply out{false, make_error(errc::unavailable, "the network actor did not answer"), {}};
       caf::scoped_actor self{sys};
@@ -203,23 +260,17 @@ int main(int argc, char** argv) {
       return actors::spawn_vm_actor(s, name, vdeps);
     };
     caf::actor registry = actors::spawn_registry(sys, std::move(kinds));
-    // Running VMs get their actor now, so their liveness checks run from the start (a VMM that
-    // died while no daemon ran is noticed within seconds), and VMs caught mid-start or mid-stop
-    // by the last daemon's death are settled at once (vm_actor.hpp, Recovery).
-    if (auto streams = (*journal)->streams())
-      for (const auto& st : *streams)
-        if (st.rfind("vm/", 0) == 0) {
-          auto vs = journal::fold_stream(**journal, st, actors::vm_state{});
-          if (vs.phase == actors::vm_phase::running || vs.phase == actors::vm_phase::starting ||
-              vs.phase == actors::vm_phase::stopping)
-            caf::anon_send(registry, actors::spawn_atom::value, std::string("vm"), st.substr(3));
-        }
-
     auto started = append_daemon_event(sys, writer, journal::daemon_started{BANGER_VERSION, ::getpid(), *boot_id}, "");
     if (!started) {
       log->error("", "journal daemon_started: {}", started.err().message);
       rc = fail(started.err().message);
     } else {
+      // Reconciliation (DESIGN §4), after the boot id is on record and before any RPC is
+      // served, so `vm list` is truthful from the first answer: every VM the journal shows
+      // running or mid-start/stop/delete gets its actor (its liveness checks run from then on)
+      // and is reconciled with the host: adopted when its VMM still runs as journaled on this
+      // boot, else settled with its resources released.
+      reconcile_vms(sys, registry, **journal, *log);
       auto stop = kj::newPromiseAndFulfiller<stop_request>();
       daemon::daemon_context ctx;
       ctx.paths = *d;

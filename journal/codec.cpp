@@ -151,6 +151,17 @@ std::string encode(const stored_event& e) {
         body.initVmStopped().setReason(text_of(v.reason));
       } else if constexpr (std::is_same_v<t, vm_deleted>) {
         body.initVmDeleted();
+      } else if constexpr (std::is_same_v<t, vm_command>) {
+        auto b = body.initVmCommand();
+        b.setCommand(text_of(v.command));
+        b.setArgs(text_of(v.args));
+        b.setRefused(text_of(v.refused));
+      } else if constexpr (std::is_same_v<t, vm_adopted>) {
+        auto b = body.initVmAdopted();
+        b.setPid(v.pid);
+        b.setBootId(text_of(v.boot_id));
+      } else if constexpr (std::is_same_v<t, vm_deleting>) {
+        body.initVmDeleting();
       } else {
         static_assert(std::is_same_v<t, unknown_event>);
         // Keep the tag we could not interpret; the member's body is lost (we never had it).
@@ -262,6 +273,17 @@ expected<stored_event> decode(std::uint64_t seq, std::string_view bytes) {
     case schema::Event::Payload::VM_STOPPING: e.body = vm_stopping{to_string(body.getVmStopping().getHow())}; break;
     case schema::Event::Payload::VM_STOPPED: e.body = vm_stopped{to_string(body.getVmStopped().getReason())}; break;
     case schema::Event::Payload::VM_DELETED: e.body = vm_deleted{}; break;
+    case schema::Event::Payload::VM_COMMAND: {
+      auto b = body.getVmCommand();
+      e.body = vm_command{to_string(b.getCommand()), to_string(b.getArgs()), to_string(b.getRefused())};
+      break;
+    }
+    case schema::Event::Payload::VM_ADOPTED: {
+      auto b = body.getVmAdopted();
+      e.body = vm_adopted{b.getPid(), to_string(b.getBootId())};
+      break;
+    }
+    case schema::Event::Payload::VM_DELETING: e.body = vm_deleting{}; break;
     default: e.body = unknown_event{static_cast<std::uint16_t>(body.which())}; break;
     }
     return e;

@@ -114,7 +114,10 @@ BOOST_AUTO_TEST_CASE(round_trips_artifact_and_vm_kinds_with_every_field) {
                               vm_start_failed{"vmm", "qemu exited"},
                               vm_stopping{"kill"},
                               vm_stopped{"powered off"},
-                              vm_deleted{}};
+                              vm_deleted{},
+                              vm_command{"configure", R"({"vcpus":2})", "conflict: VM a is running"},
+                              vm_adopted{4242, "0f5d1c2e-boot"},
+                              vm_deleting{}};
   for (const auto& p : all) {
     auto e = sample(p);
     auto d = decode(e.seq, encode(e));

@@ -155,6 +155,25 @@ struct vm_deleted {
   std::vector<field> fields() const { return {}; }
 };
 
+/// A command the VM's actor took, recorded before (with) the events its decision produced.
+struct vm_command {
+  static constexpr std::string_view kind = "vm_command";
+  std::string command, args, refused;
+  std::vector<field> fields() const { return {{"command", command}, {"args", args}, {"refused", refused}}; }
+};
+
+struct vm_adopted {
+  static constexpr std::string_view kind = "vm_adopted";
+  std::int64_t pid = 0;
+  std::string boot_id;
+  std::vector<field> fields() const { return {{"pid", pid}, {"boot_id", boot_id}}; }
+};
+
+struct vm_deleting {
+  static constexpr std::string_view kind = "vm_deleting";
+  std::vector<field> fields() const { return {}; }
+};
+
 /// A payload kind this build does not know, written by a newer banger. Readers skip it;
 /// `discriminant` is the capnp union tag, kept for diagnostics.
 struct unknown_event {
@@ -163,10 +182,10 @@ struct unknown_event {
   std::vector<field> fields() const { return {{"discriminant", std::uint64_t{discriminant}}}; }
 };
 
-using payload =
-  std::variant<unknown_event, daemon_started, daemon_stopped, note, artifact_started, artifact_stage, artifact_ready,
-               artifact_failed, artifact_removed, vm_created, vm_configured, vm_starting, resource_intended,
-               resource_acquired, resource_released, vm_running, vm_start_failed, vm_stopping, vm_stopped, vm_deleted>;
+using payload = std::variant<unknown_event, daemon_started, daemon_stopped, note, artifact_started, artifact_stage,
+                             artifact_ready, artifact_failed, artifact_removed, vm_created, vm_configured, vm_starting,
+                             resource_intended, resource_acquired, resource_released, vm_running, vm_start_failed,
+                             vm_stopping, vm_stopped, vm_deleted, vm_command, vm_adopted, vm_deleting>;
 
 /// snake_case kind name: "daemon_started", ..., "unknown".
 std::string_view kind_of(const payload& p);

@@ -42,6 +42,9 @@ struct Event {
     vmStopping @20 :VmStopping;
     vmStopped @21 :VmStopped;
     vmDeleted @22 :VmDeleted;
+    vmCommand @23 :VmCommand;
+    vmAdopted @24 :VmAdopted;
+    vmDeleting @25 :VmDeleting;
   }
 }
 
@@ -86,10 +89,11 @@ struct ArtifactRemoved {
   versionId @0 :Text;    # the version that was current; older versions go with it
 }
 
-# VMs, stream "vm/<name>". A VM's life reads:
-#   vmCreated (vmConfigured | start | stop)* vmDeleted
-#   start = vmStarting (resourceIntended resourceAcquired?)* (vmRunning | vmStartFailed)
-#   stop  = vmStopping resourceReleased* vmStopped
+# VMs, stream "vm/<name>". A VM's life reads (vmCommand records, below, interleave):
+#   vmCreated (vmConfigured | start | stop | vmAdopted)* delete
+#   start  = vmStarting (resourceIntended resourceAcquired?)* (vmRunning | vmStartFailed)
+#   stop   = vmStopping resourceReleased* vmStopped
+#   delete = vmDeleting resourceReleased* vmDeleted     (journals before vmDeleting: vmDeleted alone)
 # Every host resource (overlay, work disk, IP lease, tap, NAT rule, VMM process, sockets) is
 # journaled as intent before it is made and as fact once it exists, so recovery knows exactly
 # what may exist after a crash; its release is journaled once it is gone.
@@ -149,6 +153,27 @@ struct VmStopped {
 }
 
 struct VmDeleted {}
+
+# A command the VM's actor took from its mailbox, in the order it took them: appended in the same
+# batch as the events its decision produced (those follow it directly), or alone when refused.
+# Refusals are recorded only for a VM that exists. banger-replay's `rerun` feeds these through
+# the same pure decide() again and compares.
+struct VmCommand {
+  command @0 :Text;       # "create", "start", "stop", "kill", "delete", "delete_force", "configure",
+                          # "reap" (the VMM went away), "recover", "reconcile" (daemon start-up)
+  args @1 :Text;          # JSON object of the command's arguments ("{}" when none)
+  refused @2 :Text;       # empty when accepted; else "<error code>: <message>"
+}
+
+# Reconciliation at daemon start found the VM's VMM alive with the journaled identity (pid,
+# start time, command line) on the same boot: the VM stays running under the new daemon.
+struct VmAdopted {
+  pid @0 :Int64;
+  bootId @1 :Text;
+}
+
+# A delete began: recovery finishes it if the daemon dies before vmDeleted.
+struct VmDeleting {}
 
 # A per-stream snapshot (`snapshots` column family, key = stream id): the folded state of
 # a stream up to and including `version`, encoded by the stream's owner.

@@ -194,6 +194,7 @@ public:
   }
 
   expected<void> release(const vm_state& s, const vm_resource& r, const std::string& op) override {
+    crash_point("release:", r.kind);
     auto p = paths_of(cfg_, s.name);
     if (r.kind == resource::overlay || r.kind == resource::work_disk)
       return remove_file(r.id.empty() ? (r.kind == resource::overlay ? p.overlay() : p.work_disk()) : fs::path(r.id));
@@ -252,10 +253,17 @@ public:
         e.message += "; the guest's console is in `banger vm logs " + s.name + "`";
       return e;
     }
+    crash_point("after:", "agent");
     return {};
   }
 
-  expected<void> post_start(const vm_state& s, const std::string&) override {
+  expected<void> post_start(const vm_state& s, const std::string& op) override {
+    auto r = post_start_work(s, op);
+    crash_point("after:", "post_start");
+    return r;
+  }
+
+  expected<void> post_start_work(const vm_state& s, const std::string&) {
     // The guest's own ssh host key (generated on its first boot) into banger's known_hosts.
     if (!agent_.read_file || cfg_.known_hosts.empty())
       return {};
@@ -317,6 +325,18 @@ public:
     return done("killed (did not stop in time)");
   }
 
+  std::string adoption_refused(const vm_state& s) override {
+    const auto* r = s.find(resource::vmm);
+    if (!r || !r->acquired)
+      return "no VMM is on record";
+    auto recorded = recorded_boot_id(*r);
+    if (!recorded.empty() && !cfg_.boot_id.empty() && recorded != cfg_.boot_id)
+      return fmt::format("the host rebooted since it started (boot id {} then, {} now)", recorded, cfg_.boot_id);
+    if (!vmm_alive(s))
+      return fmt::format("its VMM (pid {}) was gone when bangerd started", r->id);
+    return {};
+  }
+
   bool vmm_alive(const vm_state& s) override {
     auto proc = vmm_of(cfg_, s);
     return !proc || driver_->matches(*proc);
@@ -333,8 +353,9 @@ public:
 
 private:
   /// Test-only sync point (the crash tests): when BANGER_TEST_CRASH_AT names this point
-  /// ("before:tap", "after:vmm", ...), the daemon SIGKILLs itself here, so a test can stop it at
-  /// an exact step of a start. Unset in normal use.
+  /// ("before:tap", "after:vmm", "after:agent", "after:post_start", "release:tap", ...), the
+  /// daemon SIGKILLs itself here, so a test can stop it at an exact step of a start, a stop or
+  /// a delete. Unset in normal use.
   static void crash_point(std::string_view when, std::string_view kind) {
     const char* at = std::getenv("BANGER_TEST_CRASH_AT");
     if (at && std::string(when) + std::string(kind) == at)
@@ -438,7 +459,8 @@ private:
     auto proc = driver_->launch(spec);
     if (!proc)
       return proc.err();
-    return step_result{std::to_string(proc->pid), fmt::format("{} {}", proc->start_time, proc->cmdline_sha256)};
+    return step_result{std::to_string(proc->pid),
+                       fmt::format("{} {} {}", proc->start_time, proc->cmdline_sha256, cfg_.boot_id)};
   }
 
   host_config cfg_;

@@ -49,6 +49,7 @@ struct host_config {
   subnet net;
   bool nat = false;
   bool network = true; ///< false: VMs get no network device (no helper needed)
+  std::string boot_id; ///< this boot's id, recorded with every VMM (its adoption needs the same)
   std::chrono::milliseconds agent_timeout{90000};
   std::chrono::milliseconds stop_timeout{20000};
 };

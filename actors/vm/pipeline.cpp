@@ -179,7 +179,7 @@ expected<vm_state> run_start(vm_state s, vm_host& host, const recorder& record, 
 }
 
 expected<vm_state> run_stop(vm_state s, vm_host& host, bool kill, const recorder& record, const stage_report& report,
-                            const std::string& op) {
+                            const std::string& op, const std::string& reason) {
   auto t0 = clock::now();
   std::string how = host.shutdown(s, kill, op);
   report("shutdown", since(t0));
@@ -190,7 +190,7 @@ expected<vm_state> run_stop(vm_state s, vm_host& host, bool kill, const recorder
       held.push_back(r);
   auto leftovers = release_all(s, held, host, record, op);
   report("release", since(t0));
-  auto stopped = record({journal::vm_stopped{how}});
+  auto stopped = record({journal::vm_stopped{reason.empty() ? how : reason}});
   if (!stopped)
     return stopped.err();
   s = std::move(*stopped);
@@ -225,6 +225,26 @@ expected<vm_state> run_recover(vm_state s, vm_host& host, const recorder& record
   if (!leftovers.empty())
     return make_error(errc::operation_failed, fmt::format("VM {}: {}", s.name, reason));
   return s;
+}
+
+expected<vm_state> run_reconcile(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
+                                 const std::string& op) {
+  switch (s.phase) {
+  case vm_phase::starting:
+  case vm_phase::stopping: return run_recover(std::move(s), host, record, report, op);
+  case vm_phase::deleting: return run_delete(std::move(s), host, record, report, op);
+  case vm_phase::running: break;
+  default: return s;
+  }
+  auto why = host.adoption_refused(s);
+  if (why.empty()) {
+    const auto* vmm = s.find(resource::vmm);
+    return record({journal::vm_adopted{std::atoll(vmm->id.c_str()), recorded_boot_id(*vmm)}});
+  }
+  auto stopping = record({journal::vm_stopping{"reconcile"}});
+  if (!stopping)
+    return stopping.err();
+  return run_stop(std::move(*stopping), host, true, record, report, op, "not adopted at daemon start: " + why);
 }
 
 expected<vm_state> run_delete(vm_state s, vm_host& host, const recorder& record, const stage_report& report,

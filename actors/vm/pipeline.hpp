@@ -47,6 +47,9 @@ public:
   /// Whether the VMM the journal names still runs (true when none is recorded). Reads /proc
   /// only: cheap and never blocks on a device.
   virtual bool vmm_alive(const vm_state& s) = 0;
+  /// Why a VM the journal shows running cannot be adopted by a (re)started daemon: "" when its
+  /// VMM runs with the journaled identity on the boot it was started in; else the reason.
+  virtual std::string adoption_refused(const vm_state& s) = 0;
   /// After delete: removes what is left of the VM's directories (console log, empty dirs).
   virtual void remove_dirs(const vm_state& s) = 0;
 };
@@ -67,10 +70,10 @@ expected<vm_state> run_start(vm_state s, vm_host& host, const recorder& record, 
                              const std::string& op);
 
 /// Runs a stop whose vm_stopping is recorded: shutdown, per-run resources released in reverse,
-/// vm_stopped. A resource that cannot be released stays recorded as held and is named in the
-/// error (the VM is still recorded as stopped).
+/// vm_stopped (with `reason`, or how the shutdown went when empty). A resource that cannot be
+/// released stays recorded as held and is named in the error (the VM is still recorded as stopped).
 expected<vm_state> run_stop(vm_state s, vm_host& host, bool kill, const recorder& record, const stage_report& report,
-                            const std::string& op);
+                            const std::string& op, const std::string& reason = {});
 
 /// Settles a VM the journal shows mid-start or mid-stop (the daemon died there): the VMM, if the
 /// journaled one still runs, is killed; every per-run resource and every resource only intended
@@ -80,9 +83,17 @@ expected<vm_state> run_stop(vm_state s, vm_host& host, bool kill, const recorder
 expected<vm_state> run_recover(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
                                const std::string& op);
 
-/// Deletes a stopped VM: every resource still held is released in reverse, then vm_deleted and
-/// the VM's directories go. A resource that cannot be released fails the delete (nothing is
-/// forgotten that may still exist).
+/// Reconciles a VM with the host when a daemon starts (DESIGN §4): mid-start or mid-stop ->
+/// run_recover; mid-delete -> the delete is finished; running -> adopted (vm_adopted) when
+/// host.adoption_refused() has no objection, else stopped (vm_stopping{reconcile}, its per-run
+/// resources released in dependency order, vm_stopped with the reason). Other phases: nothing.
+expected<vm_state> run_reconcile(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
+                                 const std::string& op);
+
+/// Deletes a VM whose vm_deleting is recorded: every resource still held is released in reverse,
+/// then vm_deleted and the VM's directories go. A resource that cannot be released fails the
+/// delete (nothing is forgotten that may still exist; the VM stays `deleting`, and a new delete
+/// or the next daemon start tries again).
 expected<vm_state> run_delete(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
                               const std::string& op);
 

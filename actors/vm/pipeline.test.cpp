@@ -58,6 +58,8 @@ struct fake_host final : vm_host {
   }
   void remove_dirs(const vm_state&) override { log.push_back("rmdirs"); }
   bool vmm_alive(const vm_state&) override { return true; }
+  std::string adopt_refusal; ///< what adoption_refused() says ("" adopts)
+  std::string adoption_refused(const vm_state&) override { return adopt_refusal; }
 };
 
 struct world {
@@ -88,6 +90,10 @@ struct world {
   expected<vm_state> start() {
     (void)record(*decide_start(s, "v"));
     return run_start(s, host, record, report, "op-000001");
+  }
+  expected<vm_state> remove() {
+    (void)record(*decide_delete(s));
+    return run_delete(s, host, record, report, "op");
   }
   std::vector<std::string> kinds() const {
     std::vector<std::string> out;
@@ -192,7 +198,7 @@ BOOST_AUTO_TEST_CASE(per_vm_resources_survive_stop_and_a_failed_restart) {
 
   w.host.fail_at.clear();
   w.host.log.clear();
-  auto del = run_delete(w.s, w.host, w.record, w.report, "op");
+  auto del = w.remove();
   BOOST_TEST_REQUIRE(del.has_value());
   BOOST_TEST((w.s.phase == vm_phase::deleted));
   std::vector<std::string> gone = {"-ip 172.30.0.2", "-work_disk work_disk:t", "-overlay overlay:t", "rmdirs"};
@@ -209,11 +215,11 @@ BOOST_AUTO_TEST_CASE(a_resource_that_will_not_go_keeps_the_vm) {
   BOOST_TEST(stopped.err().message.find("tap tap:t: busy") != std::string::npos, stopped.err().message);
   BOOST_TEST((w.s.phase == vm_phase::stopped));
   BOOST_TEST(w.s.find("tap") != nullptr);
-  auto del = run_delete(w.s, w.host, w.record, w.report, "op");
+  auto del = w.remove();
   BOOST_TEST(!del.has_value());
-  BOOST_TEST((w.s.phase == vm_phase::stopped)); // not forgotten while the tap may exist
+  BOOST_TEST((w.s.phase == vm_phase::deleting)); // not forgotten while the tap may exist
   w.host.fail_at.clear();
-  BOOST_TEST(run_delete(w.s, w.host, w.record, w.report, "op").has_value());
+  BOOST_TEST(w.remove().has_value()); // a second delete goes on from there
   BOOST_TEST((w.s.phase == vm_phase::deleted));
   BOOST_TEST(w.s.resources.empty());
 }
@@ -248,6 +254,47 @@ BOOST_AUTO_TEST_CASE(recovery_settles_an_interrupted_start_and_stop) {
   BOOST_TEST((v.s.phase == vm_phase::stopped));
   BOOST_TEST(v.kinds().back() == "vm_stopped");
   BOOST_TEST(v.s.resources.size() == 3u); // overlay, work_disk, ip
+}
+
+BOOST_AUTO_TEST_CASE(reconcile_adopts_a_live_vmm_and_stops_one_it_cannot_adopt) {
+  world w;
+  BOOST_TEST_REQUIRE(w.start().has_value());
+  w.host.log.clear();
+  auto adopted = run_reconcile(w.s, w.host, w.record, w.report, "op");
+  BOOST_TEST_REQUIRE(adopted.has_value());
+  BOOST_TEST((w.s.phase == vm_phase::running));
+  BOOST_TEST(w.kinds().back() == "vm_adopted");
+  BOOST_TEST(w.host.log.empty()); // nothing touched
+  BOOST_TEST(std::get<vm_adopted>(w.journal.back()).pid == 100);
+
+  w.host.adopt_refusal = "the host rebooted since it started";
+  auto stopped = run_reconcile(w.s, w.host, w.record, w.report, "op");
+  BOOST_TEST_REQUIRE(stopped.has_value());
+  BOOST_TEST((w.s.phase == vm_phase::stopped));
+  BOOST_TEST(w.s.last_error.find("the host rebooted") != std::string::npos, w.s.last_error);
+  // Process, then network, then files: the reverse of the start order.
+  std::vector<std::string> want = {"kill", "-vmm 100", "-nat nat:t", "-sockets sockets:t", "-tap tap:t"};
+  BOOST_TEST(w.host.log == want, boost::test_tools::per_element());
+  BOOST_TEST(w.s.resources.size() == 3u);
+
+  // A stopped VM: nothing to do, nothing recorded.
+  auto n = w.journal.size();
+  BOOST_TEST_REQUIRE(run_reconcile(w.s, w.host, w.record, w.report, "op").has_value());
+  BOOST_TEST(w.journal.size() == n);
+}
+
+BOOST_AUTO_TEST_CASE(reconcile_finishes_an_interrupted_delete) {
+  world w;
+  BOOST_TEST_REQUIRE(w.start().has_value());
+  (void)w.record(*decide_stop(w.s, "stop"));
+  BOOST_TEST_REQUIRE(run_stop(w.s, w.host, false, w.record, w.report, "op").has_value());
+  (void)w.record(*decide_delete(w.s));
+  (void)w.record({resource_released{"ip", "172.30.0.2"}}); // the daemon died after this release
+  w.host.log.clear();
+  BOOST_TEST_REQUIRE(run_reconcile(w.s, w.host, w.record, w.report, "op").has_value());
+  BOOST_TEST((w.s.phase == vm_phase::deleted));
+  std::vector<std::string> want = {"-work_disk work_disk:t", "-overlay overlay:t", "rmdirs"};
+  BOOST_TEST(w.host.log == want, boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -4,6 +4,9 @@
 #include <algorithm>
 
 #include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include "common/text.hpp"
 
 namespace banger::actors {
 
@@ -14,6 +17,7 @@ std::string_view to_string(vm_phase p) {
   case vm_phase::starting: return "starting";
   case vm_phase::running: return "running";
   case vm_phase::stopping: return "stopping";
+  case vm_phase::deleting: return "deleting";
   case vm_phase::deleted: return "deleted";
   }
   return "unknown";
@@ -56,6 +60,17 @@ expected<void> validate_vm_shape(std::uint32_t vcpus, std::uint32_t memory_mib, 
 namespace resource {
 bool per_vm(std::string_view kind) { return kind == overlay || kind == work_disk || kind == ip; }
 } // namespace resource
+
+std::string recorded_boot_id(const vm_resource& vmm) {
+  std::string_view d = vmm.detail;
+  for (int skip = 0; skip < 2; ++skip) {
+    auto sp = d.find(' ');
+    if (sp == std::string_view::npos)
+      return {};
+    d.remove_prefix(sp + 1);
+  }
+  return std::string(d.substr(0, d.find(' ')));
+}
 
 const vm_resource* vm_state::find(std::string_view kind) const {
   for (const auto& r : resources)
@@ -161,6 +176,10 @@ vm_state apply(vm_state s, const journal::stored_event& e) {
                  if (v.reason != "stopped" && v.reason != "killed" && v.reason != "powered off")
                    s.last_error = v.reason;
                },
+               [&](const vm_deleting&) {
+                 s.phase = vm_phase::deleting;
+                 s.since_ns = e.wall_time_ns;
+               },
                [&](const vm_deleted&) {
                  s.phase = vm_phase::deleted;
                  s.since_ns = e.wall_time_ns;
@@ -213,6 +232,7 @@ decision decide_start(const vm_state& s, const std::string& kernel_version) {
   case vm_phase::running: return refused(errc::already_exists, s, "start it", "it is already running");
   case vm_phase::starting:
   case vm_phase::stopping: return refused(errc::conflict, s, "start it", "wait for it to settle");
+  case vm_phase::deleting: return refused(errc::conflict, s, "start it", "it is being deleted");
   case vm_phase::stopped: break;
   }
   return std::vector<journal::payload>{journal::vm_starting{kernel_version}};
@@ -225,6 +245,7 @@ decision decide_stop(const vm_state& s, std::string_view how) {
   case vm_phase::stopped: return refused(errc::not_running, s, "stop it", "");
   case vm_phase::starting:
   case vm_phase::stopping: return refused(errc::conflict, s, "stop it", "wait for it to settle");
+  case vm_phase::deleting: return refused(errc::not_running, s, "stop it", "it is being deleted");
   case vm_phase::running: break;
   }
   return std::vector<journal::payload>{journal::vm_stopping{std::string(how)}};
@@ -239,9 +260,71 @@ decision decide_delete(const vm_state& s) {
   case vm_phase::stopping:
     return refused(errc::conflict, s, "delete it",
                    fmt::format("stop it first, or `banger vm delete --force {}`", s.name));
+  case vm_phase::deleting: return std::vector<journal::payload>{}; // a delete that failed: try again
   case vm_phase::stopped: break;
   }
-  return std::vector<journal::payload>{journal::vm_deleted{}};
+  return std::vector<journal::payload>{journal::vm_deleting{}};
 }
+
+journal::vm_command create_command(const vm_create_request& r, bool start) {
+  nlohmann::json a{{"id", r.id},
+                   {"image", r.image},
+                   {"image_version", r.image_version},
+                   {"kernel", r.kernel},
+                   {"kernel_version", r.kernel_version},
+                   {"vcpus", r.vcpus},
+                   {"memory_mib", r.memory_mib},
+                   {"disk_mib", r.disk_mib},
+                   {"start", start}};
+  return {std::string(command::create), a.dump(), {}};
+}
+
+journal::vm_command configure_command(std::uint32_t vcpus, std::uint32_t memory_mib) {
+  return {std::string(command::configure), nlohmann::json{{"vcpus", vcpus}, {"memory_mib", memory_mib}}.dump(), {}};
+}
+
+journal::vm_command plain_command(std::string_view name) { return {std::string(name), "{}", {}}; }
+
+decision decide(const vm_state& s, const journal::vm_command& c) {
+  auto args = nlohmann::json::parse(c.args.empty() ? std::string("{}") : c.args, nullptr, false);
+  if (args.is_discarded() || !args.is_object())
+    return make_error(errc::bad_request, fmt::format("command {}: its arguments are not a JSON object", c.command));
+  auto num = [&](const char* k) -> std::uint32_t {
+    auto it = args.find(k);
+    return it != args.end() && it->is_number_unsigned() ? it->get<std::uint32_t>() : 0;
+  };
+  auto text = [&](const char* k) -> std::string {
+    auto it = args.find(k);
+    return it != args.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  const auto& k = c.command;
+  if (k == command::create) {
+    vm_create_request r{
+      s.name,       text("id"),        text("image"),  text("image_version"), text("kernel"), text("kernel_version"),
+      num("vcpus"), num("memory_mib"), num("disk_mib")};
+    auto d = decide_create(s, r);
+    auto start = args.find("start");
+    if (d && start != args.end() && start->is_boolean() && start->get<bool>())
+      d->push_back(journal::vm_starting{r.kernel_version});
+    return d;
+  }
+  if (k == command::configure)
+    return decide_configure(s, num("vcpus"), num("memory_mib"));
+  if (k == command::start)
+    return decide_start(s, s.kernel_version);
+  if (k == command::stop || k == command::kill)
+    return decide_stop(s, k);
+  if (k == command::reap)
+    return decide_stop(s, "vmm exited");
+  if (k == command::remove)
+    return decide_delete(s);
+  if (k == command::remove_force)
+    return s.phase == vm_phase::running ? decide_stop(s, "delete") : decide_delete(s);
+  if (k == command::reconcile)
+    return std::vector<journal::payload>{};
+  return make_error(errc::bad_request, fmt::format("unknown VM command {}", quoted(k)));
+}
+
+std::string refusal_text(const error& e) { return fmt::format("{}: {}", to_string(e.code), e.message); }
 
 } // namespace banger::actors

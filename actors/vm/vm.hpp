@@ -8,7 +8,12 @@
 //                             ^                        |                        |
 //                             |<----vm_start_failed----+                   vm_stopping
 //                             |<----------------------vm_stopped------- stopping <-+
-//   stopped --vm_deleted--> deleted
+//   stopped --vm_deleting--> deleting --vm_deleted--> deleted
+//   (journals from before vm_deleting existed go stopped --vm_deleted--> deleted)
+//
+// Commands are recorded too (vm_command, appended with the events their decision produced, or
+// alone when refused): decide(state, command) is the one entry point the actor and
+// banger-replay's rerun share, so a recording can be re-decided and compared.
 //
 // Resources are journaled as intent (resource_intended), then fact (resource_acquired), then
 // release (resource_released). Per-VM resources (overlay, work_disk, ip) live from the first
@@ -25,7 +30,7 @@
 
 namespace banger::actors {
 
-enum class vm_phase { absent, stopped, starting, running, stopping, deleted };
+enum class vm_phase { absent, stopped, starting, running, stopping, deleting, deleted };
 std::string_view to_string(vm_phase p);
 
 /// "vm/<name>".
@@ -54,6 +59,10 @@ struct vm_resource {
   std::string kind, id, detail;
   bool acquired = false; ///< false: intended, may or may not exist on the host
 };
+
+/// The boot id a "vmm" resource was recorded with (its detail is "<start time> <cmdline sha256>
+/// <boot id>"); "" for records from before boot ids were kept.
+std::string recorded_boot_id(const vm_resource& vmm);
 
 struct vm_state {
   std::uint64_t stream_version = 0;
@@ -87,6 +96,29 @@ decision decide_start(const vm_state& s, const std::string& kernel_version);
 /// Running VMs only (or starting, for kill); not_running when stopped.
 decision decide_stop(const vm_state& s, std::string_view how);
 /// Stopped VMs (conflict when running unless the caller stops it first); not_found when absent.
+/// Yields vm_deleting (nothing when already deleting: a delete that failed is tried again); the
+/// delete's worker records vm_deleted once everything is released.
 decision decide_delete(const vm_state& s);
+
+/// A command as the actor records it (journal::vm_command: name, JSON args, refusal).
+namespace command {
+inline constexpr std::string_view create = "create", start = "start", stop = "stop", kill = "kill", remove = "delete",
+                                  remove_force = "delete_force", configure = "configure", reap = "reap",
+                                  reconcile = "reconcile";
+}
+journal::vm_command create_command(const vm_create_request& r, bool start);
+journal::vm_command configure_command(std::uint32_t vcpus, std::uint32_t memory_mib);
+/// A command without arguments (start, stop, kill, delete, delete_force, reap, reconcile).
+journal::vm_command plain_command(std::string_view name);
+
+/// What command `c` decides on `s` (whose name is the stream's): the events to append right after
+/// its record, or why it is refused. create: vm_created (+ vm_starting when args.start);
+/// delete_force on a running VM: vm_stopping{delete} (the worker records vm_deleting after the
+/// stop); reap: vm_stopping{vmm exited}; reconcile decides nothing (its events are effects: what
+/// the host was found in). bad_request for an unknown command or bad args.
+decision decide(const vm_state& s, const journal::vm_command& c);
+
+/// How vm_command.refused records an error: "<errc>: <message>".
+std::string refusal_text(const error& e);
 
 } // namespace banger::actors

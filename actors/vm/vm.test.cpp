@@ -106,6 +106,10 @@ BOOST_AUTO_TEST_CASE(create_start_stop_delete) {
   BOOST_TEST((decide_configure(f.s, 0, 8).err().code == errc::bad_request));
 
   f.must(decide_delete(f.s));
+  BOOST_TEST((f.s.phase == vm_phase::deleting));
+  BOOST_TEST((decide_start(f.s, "k").err().code == errc::conflict));
+  BOOST_TEST(decide_delete(f.s)->empty()); // a failed delete may be retried
+  f.feed({resource_released{"ip", "172.30.0.2"}, vm_deleted{}});
   BOOST_TEST((f.s.phase == vm_phase::deleted));
   BOOST_TEST((decide_start(f.s, "k").err().code == errc::not_found));
   // A deleted name can be reused; the new VM starts from a clean state.
@@ -138,6 +142,47 @@ BOOST_AUTO_TEST_CASE(invalid_create_appends_nothing) {
   r = request("ok");
   r.image_version.clear();
   BOOST_TEST((decide_create(s, r).err().code == errc::bad_request));
+}
+
+BOOST_AUTO_TEST_CASE(recorded_commands_decide_like_the_direct_calls) {
+  folder f("web");
+  auto create = create_command(request("web"), true);
+  auto d = decide(f.s, create);
+  BOOST_TEST_REQUIRE(d.has_value());
+  BOOST_TEST_REQUIRE(d->size() == 2u);
+  const auto& created = std::get<vm_created>((*d)[0]);
+  BOOST_TEST(created.id == "0a1b2c3d");
+  BOOST_TEST(created.kernel_version == "k1");
+  BOOST_TEST(created.vcpus == 1u);
+  BOOST_TEST(std::get<vm_starting>((*d)[1]).kernel_version == "k1");
+  BOOST_TEST(decide(f.s, create_command(request("web"), false))->size() == 1u);
+  f.feed(*d);
+  // Refusals come back the same way, and their recorded text names the code.
+  auto again = decide(f.s, plain_command(command::start));
+  BOOST_TEST_REQUIRE(!again.has_value());
+  BOOST_TEST((again.err().code == errc::conflict));
+  BOOST_TEST(refusal_text(again.err()).rfind("conflict: VM web is starting", 0) == 0u, refusal_text(again.err()));
+  f.feed({vm_running{1}});
+  BOOST_TEST(std::get<vm_stopping>(decide(f.s, plain_command(command::kill))->at(0)).how == "kill");
+  BOOST_TEST(std::get<vm_stopping>(decide(f.s, plain_command(command::reap))->at(0)).how == "vmm exited");
+  BOOST_TEST(std::get<vm_stopping>(decide(f.s, plain_command(command::remove_force))->at(0)).how == "delete");
+  BOOST_TEST((decide(f.s, plain_command(command::remove)).err().code == errc::conflict));
+  BOOST_TEST(decide(f.s, plain_command(command::reconcile))->empty());
+  f.feed({vm_stopping{"stop"}, vm_stopped{"stopped"}});
+  auto conf = decide(f.s, configure_command(2, 1024));
+  BOOST_TEST_REQUIRE(conf.has_value());
+  BOOST_TEST(std::get<vm_configured>(conf->at(0)).memory_mib == 1024u);
+  BOOST_TEST((decide(f.s, configure_command(0, 8)).err().code == errc::bad_request));
+  BOOST_TEST(std::holds_alternative<vm_deleting>(decide(f.s, plain_command(command::remove_force))->at(0)));
+  // Malformed records are refused, not guessed at.
+  BOOST_TEST((decide(f.s, journal::vm_command{"reboot", "{}", ""}).err().code == errc::bad_request));
+  BOOST_TEST((decide(f.s, journal::vm_command{"configure", "[1]", ""}).err().code == errc::bad_request));
+}
+
+BOOST_AUTO_TEST_CASE(recorded_boot_id_is_the_third_word) {
+  BOOST_TEST(recorded_boot_id({"vmm", "42", "77 abc 1b2c-boot", true}) == "1b2c-boot");
+  BOOST_TEST(recorded_boot_id({"vmm", "42", "77 abc", true}).empty());
+  BOOST_TEST(recorded_boot_id({"vmm", "42", "", true}).empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

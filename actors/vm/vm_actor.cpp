@@ -123,130 +123,109 @@ void run_worker(self_ptr self, vm_command cmd, caf::response_promise rp,
   });
 }
 
+/// The command as the journal records it (vm_command), for decide() and banger-replay.
+journal::vm_command record_of(const vm_command& cmd, const vm_state& st) {
+  using k = vm_command::kind;
+  switch (cmd.what) {
+  case k::create: return create_command(cmd.create, cmd.start);
+  case k::configure: return configure_command(cmd.vcpus, cmd.memory_mib);
+  case k::start: return plain_command(command::start);
+  case k::stop: return plain_command(command::stop);
+  case k::kill: return plain_command(command::kill);
+  case k::remove:
+    return plain_command(cmd.force && st.phase == vm_phase::running ? command::remove_force : command::remove);
+  case k::reap: return plain_command(command::reap);
+  case k::reconcile: return plain_command(command::reconcile);
+  }
+  return plain_command("unknown");
+}
+
+using work_fn = std::function<expected<vm_state>(vm_state, vm_host&, const recorder&, const stage_report&)>;
+
+/// What runs in the worker once a command's decision is on record; empty: nothing (done).
+work_fn work_of(const vm_command& cmd, const vm_state& st) {
+  using k = vm_command::kind;
+  const auto op = cmd.op_id;
+  switch (cmd.what) {
+  case k::create:
+    if (!cmd.start)
+      return {};
+    [[fallthrough]];
+  case k::start:
+    return [op](vm_state s, vm_host& h, const recorder& rec, const stage_report& rep) {
+      return run_start(std::move(s), h, rec, rep, op);
+    };
+  case k::stop:
+  case k::kill:
+  case k::reap: {
+    bool kill = cmd.what == k::kill;
+    return [op, kill](vm_state s, vm_host& h, const recorder& rec, const stage_report& rep) {
+      return run_stop(std::move(s), h, kill, rec, rep, op);
+    };
+  }
+  case k::remove:
+    if (st.phase == vm_phase::stopping) // delete --force of a running VM: stop, then delete
+      return [op](vm_state s, vm_host& h, const recorder& rec, const stage_report& rep) -> expected<vm_state> {
+        auto stopped = run_stop(std::move(s), h, true, rec, rep, op);
+        if (!stopped)
+          return stopped;
+        auto deleting = rec(*decide_delete(*stopped));
+        if (!deleting)
+          return deleting;
+        return run_delete(std::move(*deleting), h, rec, rep, op);
+      };
+    return [op](vm_state s, vm_host& h, const recorder& rec, const stage_report& rep) {
+      return run_delete(std::move(s), h, rec, rep, op);
+    };
+  case k::reconcile:
+    return [op](vm_state s, vm_host& h, const recorder& rec, const stage_report& rep) {
+      return run_reconcile(std::move(s), h, rec, rep, op);
+    };
+  case k::configure: return {};
+  }
+  return {};
+}
+
+bool exists(const vm_state& s) { return s.phase != vm_phase::absent && s.phase != vm_phase::deleted; }
+
+/// Decides `cmd` on the current state (the same decide() banger-replay's rerun uses), records
+/// the command with its decision (a refusal alone, and only for a VM that exists), then runs the
+/// command's work in a worker.
 void process(self_ptr self, vm_command cmd, caf::response_promise rp) {
   auto& s = self->state;
   const auto op = cmd.op_id;
-  auto refuse = [&](const error& e) {
-    finish(self, rp, e, op);
-    next(self);
-  };
-  auto start_worker = [self, cmd, rp, op]() {
-    run_worker(self, cmd, rp, [op](vm_state st, vm_host& h, const recorder& rec, const stage_report& rep) {
-      return run_start(std::move(st), h, rec, rep, op);
-    });
-  };
-  using k = vm_command::kind;
-  switch (cmd.what) {
-  case k::create: {
-    auto d = decide_create(s.st, cmd.create);
-    if (!d)
-      return refuse(d.err());
-    schedule_check(self); // a reused name: the liveness checks stopped at delete
-    auto events = *d;
-    if (cmd.start)
-      events.push_back(journal::vm_starting{cmd.create.kernel_version});
-    append(self, events, op, [self, rp, op, start_worker, start = cmd.start](expected<vm_state> r) {
-      if (!r || !start) {
-        finish(self, rp, std::move(r), op);
-        return next(self);
-      }
-      start_worker();
-    });
-    return;
+  if (cmd.what == vm_command::kind::reconcile && s.st.phase != vm_phase::running && s.st.phase != vm_phase::starting &&
+      s.st.phase != vm_phase::stopping && s.st.phase != vm_phase::deleting) {
+    finish(self, rp, s.st, op); // settled already: nothing to reconcile, nothing to record
+    return next(self);
   }
-  case k::start: {
-    auto d = decide_start(s.st, s.st.kernel_version);
-    if (!d)
-      return refuse(d.err());
-    append(self, *d, op, [self, rp, op, start_worker](expected<vm_state> r) {
-      if (!r) {
-        finish(self, rp, std::move(r), op);
-        return next(self);
-      }
-      start_worker();
-    });
-    return;
-  }
-  case k::stop:
-  case k::kill: {
-    bool kill = cmd.what == k::kill;
-    auto d = decide_stop(s.st, kill ? "kill" : "stop");
-    if (!d)
-      return refuse(d.err());
-    append(self, *d, op, [self, cmd, rp, op, kill](expected<vm_state> r) {
-      if (!r) {
-        finish(self, rp, std::move(r), op);
-        return next(self);
-      }
-      run_worker(self, cmd, rp, [op, kill](vm_state st, vm_host& h, const recorder& rec, const stage_report& rep) {
-        return run_stop(std::move(st), h, kill, rec, rep, op);
-      });
-    });
-    return;
-  }
-  case k::remove: {
-    bool running = s.st.phase == vm_phase::running;
-    if (running && !cmd.force)
-      return refuse(decide_delete(s.st).err());
-    if (!running) {
-      if (auto d = decide_delete(s.st); !d)
-        return refuse(d.err());
-      run_worker(self, cmd, rp, [op](vm_state st, vm_host& h, const recorder& rec, const stage_report& rep) {
-        return run_delete(std::move(st), h, rec, rep, op);
-      });
-      return;
-    }
-    append(self, *decide_stop(s.st, "delete"), op, [self, cmd, rp, op](expected<vm_state> r) {
-      if (!r) {
-        finish(self, rp, std::move(r), op);
-        return next(self);
-      }
-      run_worker(self, cmd, rp, [op](vm_state st, vm_host& h, const recorder& rec, const stage_report& rep) {
-        auto stopped = run_stop(std::move(st), h, true, rec, rep, op);
-        if (!stopped)
-          return stopped;
-        return run_delete(std::move(*stopped), h, rec, rep, op);
-      });
-    });
-    return;
-  }
-  case k::reap: {
-    // The VMM went away on its own: record the stop, release what the run held.
-    auto d = decide_stop(s.st, "vmm exited");
-    if (!d)
-      return refuse(d.err());
-    append(self, *d, op, [self, cmd, rp, op](expected<vm_state> r) {
-      if (!r) {
-        finish(self, rp, std::move(r), op);
-        return next(self);
-      }
-      run_worker(self, cmd, rp, [op](vm_state st, vm_host& h, const recorder& rec, const stage_report& rep) {
-        return run_stop(std::move(st), h, false, rec, rep, op);
-      });
-    });
-    return;
-  }
-  case k::recover: {
-    if (s.st.phase != vm_phase::starting && s.st.phase != vm_phase::stopping) {
-      finish(self, rp, s.st, op);
+  auto rec = record_of(cmd, s.st);
+  auto d = decide(s.st, rec);
+  if (!d) {
+    auto why = d.err();
+    if (!exists(s.st)) {
+      finish(self, rp, why, op);
       return next(self);
     }
-    run_worker(self, cmd, rp, [op](vm_state st, vm_host& h, const recorder& rec, const stage_report& rep) {
-      return run_recover(std::move(st), h, rec, rep, op);
-    });
-    return;
-  }
-  case k::configure: {
-    auto d = decide_configure(s.st, cmd.vcpus, cmd.memory_mib);
-    if (!d)
-      return refuse(d.err());
-    append(self, *d, op, [self, rp, op](expected<vm_state> r) {
-      finish(self, rp, std::move(r), op);
+    rec.refused = refusal_text(why);
+    append(self, {rec}, op, [self, rp, op, why](expected<vm_state>) {
+      finish(self, rp, why, op);
       next(self);
     });
     return;
   }
-  }
+  if (cmd.what == vm_command::kind::create)
+    schedule_check(self); // a reused name: the liveness checks stopped at delete
+  std::vector<journal::payload> events{rec};
+  events.insert(events.end(), d->begin(), d->end());
+  append(self, std::move(events), op, [self, cmd, rp, op](expected<vm_state> r) {
+    auto work = r ? work_of(cmd, *r) : work_fn{};
+    if (!work) {
+      finish(self, rp, std::move(r), op);
+      return next(self);
+    }
+    run_worker(self, cmd, rp, std::move(work));
+  });
 }
 
 void next(self_ptr self) {
@@ -265,11 +244,6 @@ caf::behavior vm_actor(self_ptr self, std::string name, vm_deps deps) {
   s.st.name = name;
   s.st = journal::fold_stream(*s.deps.journal, vm_stream(name), std::move(s.st));
   schedule_check(self);
-  if (s.st.phase == vm_phase::starting || s.st.phase == vm_phase::stopping) {
-    vm_command recover;
-    recover.what = vm_command::kind::recover;
-    process(self, std::move(recover), caf::response_promise{});
-  }
   return {
     [self](vm_command& cmd) -> caf::result<vm_reply> {
       auto& st = self->state;

@@ -13,8 +13,13 @@
 // on its own: the per-run resources are released and the VM is recorded as stopped with the
 // reason.
 //
-// Recovery: a VM whose stream ends mid-start or mid-stop (the daemon died there) is settled
-// when its actor spawns, before any command (pipeline.hpp run_recover).
+// Commands are journaled (vm_command, with the events their decision produced; refusals alone,
+// for VMs that exist) in the order this actor takes them from its mailbox, so a recording of
+// racing commands can be re-decided by banger-replay.
+//
+// Reconciliation: the daemon sends `reconcile` to every VM the journal shows running or mid-
+// start/stop/delete before it serves any RPC (pipeline.hpp run_reconcile): a live VMM with the
+// journaled identity on the same boot is adopted; everything else is settled and released.
 #pragma once
 
 #include <functional>
@@ -30,7 +35,7 @@
 namespace banger::actors {
 
 struct vm_command {
-  enum class kind { create, start, stop, kill, remove, configure, reap, recover };
+  enum class kind { create, start, stop, kill, remove, configure, reap, reconcile };
   kind what = kind::start;
   vm_create_request create;                ///< create
   bool start = true;                       ///< create: start it too
