@@ -442,6 +442,10 @@ void journal::impl::lead(std::vector<pending*> batch) {
         return fail(errc::bad_request, fmt::format("journal: event {} of an append to stream \"{}\" has no known kind; "
                                                    "unknown events are only ever read, never written",
                                                    i, req.stream));
+    if (!req.wall_times_ns.empty() && req.wall_times_ns.size() != req.events.size())
+      return fail(errc::bad_request, fmt::format("journal: append to stream \"{}\" has {} wall times for {} events; "
+                                                 "give one per event, or none",
+                                                 req.stream, req.wall_times_ns.size(), req.events.size()));
     auto cur = current_version(req.stream);
     if (!cur)
       return fail(cur.err().code, cur.err().message);
@@ -454,9 +458,10 @@ void journal::impl::lead(std::vector<pending*> batch) {
     std::uint64_t version = *cur;
     stored_event se;
     se.stream = req.stream;
-    se.wall_time_ns = now;
-    for (auto& ev : req.events) {
+    for (std::size_t i = 0; i < req.events.size(); ++i) {
+      auto& ev = req.events[i];
       se.version = ++version;
+      se.wall_time_ns = req.wall_times_ns.empty() ? now : req.wall_times_ns[i];
       se.op_id = ev.op_id; // kept in the request: a failed write reports it
       se.body = std::move(ev.body);
       put_be64(seq_buf, next);

@@ -41,6 +41,9 @@ struct append_request {
   /// Current version the caller believes the stream has (0: new stream), or any_version.
   std::uint64_t expected_version = 0;
   std::vector<event> events; ///< at least one
+  /// Empty: every event gets the journal's clock. Else one wall time per event, kept as given
+  /// (banger-replay's import keeps a recording's times); another size is bad_request.
+  std::vector<std::int64_t> wall_times_ns = {};
 };
 
 struct append_result {

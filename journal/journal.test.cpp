@@ -212,6 +212,28 @@ BOOST_AUTO_TEST_CASE(malformed_requests_are_refused) {
   BOOST_TEST(j->append_batch({}).empty());
 }
 
+BOOST_AUTO_TEST_CASE(given_wall_times_are_kept_and_a_wrong_count_writes_nothing) {
+  temp_dir d;
+  auto j = open_ok(d.path);
+  auto r = req("vm/a", 0, {"1", "2"});
+  r.wall_times_ns = {1'000'000'000, 2'000'000'005};
+  BOOST_TEST_REQUIRE(j->append(r).has_value());
+  auto mixed = req("vm/a", 2, {"3"}); // none given: the journal's clock
+  BOOST_TEST_REQUIRE(j->append(mixed).has_value());
+  auto evs = j->read_stream("vm/a");
+  BOOST_TEST_REQUIRE(evs->size() == 3u);
+  BOOST_TEST((*evs)[0].wall_time_ns == 1'000'000'000);
+  BOOST_TEST((*evs)[1].wall_time_ns == 2'000'000'005);
+  BOOST_TEST((*evs)[2].wall_time_ns > 2'000'000'005);
+  auto bad = req("vm/a", 3, {"4", "5"});
+  bad.wall_times_ns = {7};
+  auto refused = j->append(bad);
+  BOOST_TEST_REQUIRE(!refused.has_value());
+  BOOST_TEST((refused.err().code == errc::bad_request));
+  BOOST_TEST(refused.err().message.find("1 wall times for 2 events") != std::string::npos, refused.err().message);
+  BOOST_TEST(j->last_seq() == 3u);
+}
+
 BOOST_AUTO_TEST_CASE(concurrent_appenders_lose_and_duplicate_nothing) {
   temp_dir d;
   auto j = open_ok(d.path);
