@@ -208,7 +208,9 @@ void process(self_ptr self, vm_command cmd, caf::response_promise rp) {
       return next(self);
     }
     rec.refused = refusal_text(why);
+    s.busy = true; // until the record is applied: a command taken meanwhile would decide on a stale state
     append(self, {rec}, op, [self, rp, op, why](expected<vm_state>) {
+      self->state.busy = false;
       finish(self, rp, why, op);
       next(self);
     });
@@ -218,7 +220,9 @@ void process(self_ptr self, vm_command cmd, caf::response_promise rp) {
     schedule_check(self); // a reused name: the liveness checks stopped at delete
   std::vector<journal::payload> events{rec};
   events.insert(events.end(), d->begin(), d->end());
+  s.busy = true; // as above: the next command is decided once this decision is applied
   append(self, std::move(events), op, [self, cmd, rp, op](expected<vm_state> r) {
+    self->state.busy = false;
     auto work = r ? work_of(cmd, *r) : work_fn{};
     if (!work) {
       finish(self, rp, std::move(r), op);
