@@ -1,12 +1,15 @@
 // See verify.hpp. One pass over the events (bounded batches), then one read per stream to
-// cross-check the streams index.
+// cross-check the streams index, and the VM streams' audit on those reads.
 #include "tools/replay/verify.hpp"
 
 #include <map>
 
 #include <fmt/core.h>
 
+#include "actors/vm/vm.hpp"
 #include "journal/journal.hpp"
+#include "tools/replay/grammar.hpp"
+#include "tools/replay/rerun.hpp"
 
 namespace banger::replay {
 
@@ -18,6 +21,33 @@ struct stream_seen {
 };
 
 } // namespace
+
+std::vector<std::string> audit_vm_stream(std::string_view stream, const std::vector<journal::stored_event>& events,
+                                         std::uint64_t* commands) {
+  std::vector<std::string> out;
+  actors::vm_state s;
+  s.name = std::string(stream.substr(stream.rfind("vm/", 0) == 0 ? 3 : 0));
+  bool commands_seen = false;
+  for (const auto& e : events) {
+    bool is_command = std::holds_alternative<journal::vm_command>(e.body);
+    if (auto why = vm_grammar_violation(s, e, commands_seen || is_command); !why.empty())
+      out.push_back(fmt::format("stream \"{}\": seq {} (version {}): {}", stream, e.seq, e.version, why));
+    commands_seen = commands_seen || is_command;
+    s = actors::apply(std::move(s), e);
+  }
+  for (std::size_t i = 0; i < events.size(); ++i)
+    if (events[i].version != i + 1)
+      return out; // kinds this build does not know were skipped: their decisions cannot be re-run
+  auto r = rerun(stream, events);
+  if (commands)
+    *commands += r.commands;
+  if (r.diverged && !r.diverged->grammar)
+    out.push_back(fmt::format("stream \"{}\": seq {} (version {}): the recording diverges from decide(): recorded "
+                              "{}; {}",
+                              stream, r.diverged->seq, r.diverged->version, r.diverged->recorded,
+                              r.diverged->expected));
+  return out;
+}
 
 expected<verify_report> verify(const journal::journal& j, std::size_t max_problems) {
   verify_report rep;
@@ -82,6 +112,11 @@ expected<verify_report> verify(const journal::journal& j, std::size_t max_proble
       if (vi >= it->second.seqs.size() || it->second.seqs[vi] != e.seq || e.version != vi + 1)
         problem(fmt::format("stream \"{}\": index maps version {} to seq {}, which is not that event", name, e.version,
                             e.seq));
+    }
+    if (name.rfind("vm/", 0) == 0) {
+      ++rep.vm_streams;
+      for (auto& p : audit_vm_stream(name, *evs, &rep.commands))
+        problem(std::move(p));
     }
     streams.erase(it);
   }
