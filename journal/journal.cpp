@@ -372,6 +372,7 @@ journal::journal(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 journal::~journal() = default;
 
 const std::filesystem::path& journal::dir() const { return impl_->dir; }
+bool journal::read_only() const { return impl_->read_only; }
 
 // ---------------------------------------------------------------------------------------------
 // Appending
@@ -789,7 +790,7 @@ bool journal::wait_beyond(std::uint64_t seq, std::chrono::milliseconds timeout) 
 // ---------------------------------------------------------------------------------------------
 // Snapshots
 
-expected<void> journal::put_snapshot(std::string_view stream, const snapshot& s) {
+expected<void> journal::put_snapshot(std::string_view stream, const snapshot& s) const {
   if (impl_->read_only)
     return impl_->read_only_error("store a snapshot");
   auto version = impl_->stream_version(stream);
@@ -800,8 +801,7 @@ expected<void> journal::put_snapshot(std::string_view stream, const snapshot& s)
                       fmt::format("journal: a snapshot of stream \"{}\" claims version {}, but the stream is at "
                                   "version {}; snapshot only what has been appended",
                                   stream, s.version, *version));
-  rocksdb::WriteOptions w;
-  w.sync = true;
+  rocksdb::WriteOptions w; // no sync: a cache (see journal.hpp)
   auto st = impl_->db->Put(w, impl_->snapshots, slice(stream), encode_snapshot(s));
   if (!st.ok())
     return impl_->db_error(fmt::format("storing the snapshot of stream \"{}\"", stream), st);
@@ -822,6 +822,21 @@ expected<std::optional<snapshot>> journal::get_snapshot(std::string_view stream)
     return make_error(s.err().code, fmt::format("journal at {}: the snapshot of stream \"{}\": {}", impl_->dir.string(),
                                                 stream, s.err().message));
   return std::optional<snapshot>(std::move(*s));
+}
+
+std::optional<snapshot> detail::usable_snapshot(const journal& j, std::string_view stream) {
+  auto s = j.get_snapshot(stream);
+  if (!s || !*s || (*s)->version == 0)
+    return std::nullopt;
+  auto version = j.stream_version(stream);
+  if (!version || (*s)->version > *version) // a snapshot ahead of its stream vouches for nothing
+    return std::nullopt;
+  return std::move(**s);
+}
+
+void detail::refresh_snapshot(const journal& j, std::string_view stream, std::uint64_t version, std::string state) {
+  if (!j.read_only())
+    (void)j.put_snapshot(stream, snapshot{version, std::move(state)});
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -17,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/error.hpp"
@@ -105,10 +107,15 @@ public:
   /// duplicate, on a thread the subscription owns. `fn` returning false ends it.
   subscription subscribe(std::uint64_t from_seq, std::function<bool(const stored_event&)> fn);
 
-  expected<void> put_snapshot(std::string_view stream, const snapshot& s);
+  /// Stores `s` as the stream's snapshot, replacing any. Snapshots are a cache beside the events
+  /// (storing one changes no event), hence const; written without a sync, since a snapshot lost
+  /// in a crash costs only a longer fold. bad_request when s.version is beyond the stream;
+  /// fails on a read-only journal.
+  expected<void> put_snapshot(std::string_view stream, const snapshot& s) const;
   expected<std::optional<snapshot>> get_snapshot(std::string_view stream) const;
 
   const std::filesystem::path& dir() const;
+  bool read_only() const;
 
   struct impl;
 
@@ -117,15 +124,66 @@ private:
   std::unique_ptr<impl> impl_;
 };
 
+/// A State whose owner can snapshot it: both functions are found by argument-dependent lookup.
+/// `snapshot_encode` encodes every field; `snapshot_decode(seed, version, bytes)` returns the state
+/// folded up to and including `version` that `bytes` encode, or nullopt when it cannot vouch for
+/// them (another format, corrupt, another version). The owner bumps its format whenever the
+/// encoding or the meaning of its apply() changes. See docs/journal.md, "Snapshots".
+template <class State>
+concept snapshotted_state = requires(const State& s, std::uint64_t version, std::string_view bytes) {
+  { snapshot_encode(s) } -> std::same_as<std::string>;
+  { snapshot_decode(s, version, bytes) } -> std::same_as<std::optional<State>>;
+};
+
+/// fold_stream refreshes a stream's snapshot once it folded at least this many events past it.
+inline constexpr std::uint64_t snapshot_refresh_after = 8;
+
+namespace detail {
+/// The stream's snapshot when one is stored, decodes and covers no more than the stream holds;
+/// nothing otherwise (a snapshot is a cache: any doubt means a full fold).
+std::optional<snapshot> usable_snapshot(const journal& j, std::string_view stream);
+/// Stores a snapshot if the journal is writable; a failure is ignored (the next fold retries).
+void refresh_snapshot(const journal& j, std::string_view stream, std::uint64_t version, std::string state);
+} // namespace detail
+
 /// Folds `stream` into `state` with the stream owner's pure `apply(state, event)` (found by
 /// argument-dependent lookup): how an entity's state is rebuilt from the journal. Blocking (one
 /// bounded read); a stream that cannot be read leaves `state` as given.
+///
+/// For a snapshotted_state it starts from the stream's snapshot (which replaces `state`: a seed
+/// may only carry what the stream itself determines, such as the entity's name) and folds the
+/// events after it; when that tail held snapshot_refresh_after events or more, all known to this
+/// build, it stores a new snapshot (writable journals only). The result equals the plain fold.
 template <class State>
 State fold_stream(const journal& j, std::string_view stream, State state) {
-  if (auto evs = j.read_stream(stream))
-    for (const auto& e : *evs)
-      state = apply(std::move(state), e);
-  return state;
+  if constexpr (snapshotted_state<State>) {
+    std::optional<State> folded;
+    std::uint64_t version = 0;
+    if (auto snap = detail::usable_snapshot(j, stream)) {
+      folded = snapshot_decode(std::as_const(state), snap->version, std::string_view(snap->state));
+      if (folded)
+        version = snap->version;
+    }
+    auto evs = j.read_stream(stream, version + 1);
+    if (!evs)
+      return state;
+    if (!folded)
+      folded.emplace(std::move(state));
+    bool contiguous = true; // read_stream skips kinds this build does not know
+    for (const auto& e : *evs) {
+      contiguous = contiguous && e.version == version + 1;
+      version = e.version;
+      folded = apply(std::move(*folded), e);
+    }
+    if (contiguous && evs->size() >= snapshot_refresh_after)
+      detail::refresh_snapshot(j, stream, version, snapshot_encode(std::as_const(*folded)));
+    return std::move(*folded);
+  } else {
+    if (auto evs = j.read_stream(stream))
+      for (const auto& e : *evs)
+        state = apply(std::move(state), e);
+    return state;
+  }
 }
 
 /// Owns a subscription thread; destroying it (or cancel()) stops delivery and joins.
