@@ -3,6 +3,7 @@
 // on stdout, errors included, carrying the error code.
 #include "cli/commands.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <fstream>
@@ -124,11 +125,13 @@ namespace {
 /// Prints pushed events; `end()` resolves `done`.
 class printing_sink final : public rpc::EventSink::Server {
 public:
-  printing_sink(bool json_lines, kj::Own<kj::PromiseFulfiller<std::string>> done)
-    : json_(json_lines), done_(kj::mv(done)) {}
+  /// `last_seq` (owned by the caller, outliving the connection) is raised to each event received.
+  printing_sink(bool json_lines, kj::Own<kj::PromiseFulfiller<std::string>> done, std::uint64_t& last_seq)
+    : json_(json_lines), done_(kj::mv(done)), last_seq_(last_seq) {}
 
   kj::Promise<void> push(PushContext ctx) override {
     for (auto e : ctx.getParams().getEvents()) {
+      last_seq_ = std::max(last_seq_, e.getSeq());
       auto bytes = e.getEvent();
       auto ev =
         journal::decode(e.getSeq(), std::string_view(reinterpret_cast<const char*>(bytes.begin()), bytes.size()));
@@ -153,16 +156,22 @@ public:
 private:
   bool json_;
   kj::Own<kj::PromiseFulfiller<std::string>> done_;
+  std::uint64_t& last_seq_;
 };
 
-} // namespace
+/// How one events call on one connection ended.
+enum class stream_end { finished, refused, daemon_gone };
 
-int cmd_events(const dirs& d, const output_opts& o, const events_opts& e) {
-  return with_daemon(d, o, [&](client& c) {
+/// Streams events with seq > `last_seq` on `c`, raising `last_seq` as they arrive. finished:
+/// not following and caught up; refused: the daemon answered with an error (reported, `code`
+/// set); daemon_gone: following, and the daemon stopped or the connection was lost.
+stream_end stream_events(client& c, const output_opts& o, const events_opts& e, std::uint64_t& last_seq, int& code,
+                         std::string& reason) {
+  try {
     auto& ws = c.conn().io.waitScope;
     auto done = kj::newPromiseAndFulfiller<std::string>();
     auto req = c.conn().daemon.eventsRequest();
-    req.setSince(e.since);
+    req.setSince(last_seq);
     req.setFollow(e.follow);
     auto f = req.initFilter();
     auto streams = f.initStreams(static_cast<unsigned>(e.streams.size()));
@@ -171,18 +180,67 @@ int cmd_events(const dirs& d, const output_opts& o, const events_opts& e) {
     auto kinds = f.initKinds(static_cast<unsigned>(e.kinds.size()));
     for (unsigned i = 0; i < e.kinds.size(); ++i)
       kinds.set(i, e.kinds[i]);
-    req.setSink(kj::heap<printing_sink>(o.json, kj::mv(done.fulfiller)));
+    req.setSink(kj::heap<printing_sink>(o.json, kj::mv(done.fulfiller), last_seq));
     auto r = req.send().wait(ws);
-    if (failed(r.getError()))
-      return report(from_rpc(r.getError()), o);
+    if (failed(r.getError())) {
+      if (e.follow && r.getError().getCode() == rpc::ErrorCode::UNAVAILABLE) { // a daemon on its way out
+        reason = r.getError().getMessage();
+        return stream_end::daemon_gone;
+      }
+      code = report(from_rpc(r.getError()), o);
+      return stream_end::refused;
+    }
     if (!e.follow)
-      return 0;
+      return stream_end::finished;
     auto handle = r.getHandle(); // kept alive while following; dropping it stops the stream
     auto disconnected = c.conn().twoparty->onDisconnect().then([] { return std::string("connection closed"); });
-    std::string reason = done.promise.exclusiveJoin(kj::mv(disconnected)).wait(ws);
-    std::cerr << "banger: event stream ended: " << reason << "\n";
-    return 0;
+    reason = done.promise.exclusiveJoin(kj::mv(disconnected)).wait(ws);
+    return stream_end::daemon_gone;
+  } catch (const kj::Exception& ex) {
+    if (!e.follow)
+      throw;
+    reason = lost(ex).message;
+    return stream_end::daemon_gone;
+  }
+}
+
+} // namespace
+
+int cmd_events(const dirs& d, const output_opts& o, const events_opts& e) {
+  std::uint64_t last_seq = e.since; // the newest event received: a resumed call asks for what follows it
+  int code = 0;
+  std::string reason;
+  auto first = with_daemon(d, o, [&](client& c) {
+    auto end = stream_events(c, o, e, last_seq, code, reason);
+    return end == stream_end::refused ? code : end == stream_end::daemon_gone ? -1 : 0;
   });
+  if (first != -1 || !e.follow)
+    return first;
+  // Following: the daemon stopped or went away. Wait for it to come back (never start it from
+  // here: whoever stopped it decides) and resume right after the last event received, so the
+  // output has no gap and no duplicate across restarts.
+  for (;;) {
+    std::cerr << "banger: bangerd stopped (" << reason << "); waiting for it to come back to resume after seq "
+              << last_seq << " (Ctrl-C to stop)\n";
+    std::unique_ptr<client> c;
+    for (;;) {
+      connect_failure why{};
+      auto got = try_connect(d, why);
+      if (got) {
+        c = std::move(*got);
+        break;
+      }
+      if (why != connect_failure::not_running)
+        return report(got.err(), o);
+      std::this_thread::sleep_for(200ms);
+    }
+    std::cerr << "banger: bangerd is back; resuming after seq " << last_seq << "\n";
+    auto end = stream_events(*c, o, e, last_seq, code, reason);
+    if (end == stream_end::refused)
+      return code;
+    c.reset();
+    std::this_thread::sleep_for(200ms); // a daemon that accepts and closes at once is not spun on
+  }
 }
 
 int cmd_daemon_start(const dirs& d, const output_opts& o) {

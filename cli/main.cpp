@@ -36,7 +36,9 @@ Examples:
 constexpr const char* events_footer =
   R"(Every state change banger makes is an event in its journal, numbered by a global sequence.
 Without --follow this prints the events there are and exits; with it, it keeps printing new
-ones. Resume after a disconnect with --since <last seq you saw>: nothing is skipped or repeated.
+ones, and when the daemon stops it waits for it to come back and resumes right after the last
+event it printed (Ctrl-C to stop). Resume a later run with --since <last seq you saw>: nothing
+is skipped or repeated.
 
 Examples:
   banger events                          # everything so far
