@@ -6,6 +6,7 @@
 #include <csignal>
 #include <fcntl.h>
 #include <iostream>
+#include <thread>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -270,7 +271,17 @@ int main(int argc, char** argv) {
       // running or mid-start/stop/delete gets its actor (its liveness checks run from then on)
       // and is reconciled with the host: adopted when its VMM still runs as journaled on this
       // boot, else settled with its resources released.
-      reconcile_vms(sys, registry, **journal, *log);
+      // VM workers reach guest agents through this thread's event loop (the agent pool), so the
+      // loop keeps turning while another thread waits for the reconciliation.
+      {
+        auto reconciled = kj::newPromiseAndCrossThreadFulfiller<void>();
+        std::thread waiter([&] {
+          reconcile_vms(sys, registry, **journal, *log);
+          reconciled.fulfiller->fulfill();
+        });
+        reconciled.promise.wait(io.waitScope);
+        waiter.join();
+      }
       auto stop = kj::newPromiseAndFulfiller<stop_request>();
       daemon::daemon_context ctx;
       ctx.paths = *d;

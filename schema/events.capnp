@@ -160,7 +160,7 @@ struct VmDeleted {}
 # the same pure decide() again and compares.
 struct VmCommand {
   command @0 :Text;       # "create", "start", "stop", "kill", "delete", "delete_force", "configure",
-                          # "reap" (the VMM went away), "recover", "reconcile" (daemon start-up)
+                          # "reap" (the VMM went away), "reconcile" (daemon start-up)
   args @1 :Text;          # JSON object of the command's arguments ("{}" when none)
   refused @2 :Text;       # empty when accepted; else "<error code>: <message>"
 }

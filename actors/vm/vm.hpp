@@ -93,7 +93,7 @@ decision decide_create(const vm_state& s, const vm_create_request& r);
 decision decide_configure(const vm_state& s, std::uint32_t vcpus, std::uint32_t memory_mib);
 /// Stopped VMs only: conflict while starting/stopping, already_exists when running.
 decision decide_start(const vm_state& s, const std::string& kernel_version);
-/// Running VMs only (or starting, for kill); not_running when stopped.
+/// Running VMs only: not_running when stopped (or deleting), conflict while starting or stopping.
 decision decide_stop(const vm_state& s, std::string_view how);
 /// Stopped VMs (conflict when running unless the caller stops it first); not_found when absent.
 /// Yields vm_deleting (nothing when already deleting: a delete that failed is tried again); the

@@ -6,15 +6,9 @@
 //
 // After each case: no VM left unless the case keeps one on purpose, no tap in the namespace, no
 // QEMU process of this sandbox, no VM directory.
-#include <csignal>
-#include <fstream>
 #include <sys/wait.h>
 
-#include <boost/test/unit_test.hpp>
-#include <fmt/core.h>
-
-#include "tests/support/kernel_cache.hpp"
-#include "tests/support/sandbox.hpp"
+#include "tests/e2e/vm_world.hpp"
 
 namespace fs = std::filesystem;
 using namespace banger;
@@ -22,94 +16,6 @@ using namespace banger::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string test_cache() {
-  const char* c = std::getenv("BANGER_TEST_CACHE");
-  return c && *c ? c : "/var/cache/banger-test";
-}
-
-/// A network namespace with only `lo`, deleted on destruction.
-struct netns {
-  std::string name = fmt::format("banger-e2e-{}", ::getpid());
-  netns() {
-    run({"/usr/bin/env", "ip", "netns", "del", name});
-    auto r = run({"/usr/bin/env", "ip", "netns", "add", name});
-    BOOST_TEST_REQUIRE(r.exit_code == 0, "ip netns add (needs root): " + r.err);
-    run({"/usr/bin/env", "ip", "-n", name, "link", "set", "lo", "up"});
-  }
-  ~netns() { run({"/usr/bin/env", "ip", "netns", "del", name}); }
-  std::vector<std::string> exec() const { return {"/usr/bin/env", "ip", "netns", "exec", name}; }
-  std::vector<std::string> links() const {
-    auto r = run({"/usr/bin/env", "ip", "-n", name, "-br", "link"});
-    std::vector<std::string> out;
-    std::istringstream in(r.out);
-    std::string line;
-    while (std::getline(in, line))
-      if (!line.empty())
-        out.push_back(line.substr(0, line.find(' ')));
-    return out;
-  }
-};
-
-/// One banger world in one namespace, with the default kernel and a busybox default image.
-struct world {
-  netns ns;
-  sandbox sb;
-  world() {
-    // The daemon's debootstrap tree cache outlives the sandbox (content-keyed).
-    sb.env["XDG_CACHE_HOME"] = test_cache() + "/xdg-cache";
-    auto deb = cloud_kernel_deb();
-    auto k = cli({"kernel", "import", "default", "--deb", deb.path.string()}, 300s);
-    BOOST_TEST_REQUIRE(k.exit_code == 0, k.err);
-    auto i = cli({"image", "build", "default", "--busybox"});
-    BOOST_TEST_REQUIRE(i.exit_code == 0, i.err);
-  }
-  ~world() {
-    cli({"vm", "prune", "-f"});
-    sb.stop_all();
-  }
-  run_result cli(std::vector<std::string> args, std::chrono::milliseconds timeout = 180s) {
-    return sb.banger(std::move(args), ns.exec(), timeout);
-  }
-  std::vector<std::string> command(std::vector<std::string> args) {
-    auto argv = ns.exec();
-    argv.push_back((sb.bin / "banger").string());
-    argv.insert(argv.end(), args.begin(), args.end());
-    return argv;
-  }
-  std::vector<nlohmann::json> vms() {
-    auto r = cli({"vm", "list", "-a", "--json"});
-    BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
-    auto j = nlohmann::json::parse(r.out);
-    return {j.begin(), j.end()};
-  }
-  /// Everything a VM can leave behind, as text; "" when nothing is.
-  std::string leaks() {
-    std::string out;
-    for (const auto& l : ns.links())
-      if (l.rfind("bgt", 0) == 0)
-        out += "tap " + l + "; ";
-    auto q = run({"/usr/bin/env", "pgrep", "-af", "qemu-system"});
-    std::istringstream in(q.out);
-    std::string line;
-    while (std::getline(in, line))
-      if (line.find(sb.root.path.string()) != std::string::npos)
-        out += "qemu " + line + "; ";
-    std::error_code ec;
-    for (auto dir : {sb.state() / "vms", sb.runtime() / "vms"})
-      if (fs::exists(dir, ec))
-        for (const auto& e : fs::directory_iterator(dir, ec))
-          out += "dir " + e.path().string() + "; ";
-    return out;
-  }
-  bool journal_mentions(const std::string& stream) {
-    auto r = cli({"events", "--json"});
-    for (const auto& e : json_lines(r.out))
-      if (e.value("stream", "") == stream)
-        return true;
-    return false;
-  }
-};
 
 world& the_world() {
   static world w;
@@ -283,39 +189,6 @@ BOOST_AUTO_TEST_CASE(no_start_then_prune) {
   BOOST_TEST(prune.exit_code == 0, prune.err);
   BOOST_TEST(w.vms().empty());
   BOOST_TEST(w.leaks() == "");
-}
-
-BOOST_AUTO_TEST_CASE(a_daemon_killed_mid_start_is_settled_at_restart) {
-  auto& w = the_world();
-  // BANGER_TEST_CRASH_AT makes the daemon SIGKILL itself at that step of a start.
-  for (std::string at : {"after:tap", "before:vmm", "after:vmm"}) {
-    BOOST_TEST_REQUIRE(w.cli({"daemon", "stop"}).exit_code == 0);
-    w.sb.env["BANGER_TEST_CRASH_AT"] = at;
-    auto c = w.cli({"vm", "create", "--name", "cr1"});
-    w.sb.env.erase("BANGER_TEST_CRASH_AT");
-    BOOST_TEST(c.exit_code != 0, at);
-    // The next command starts a fresh daemon, which settles the VM before answering for it.
-    nlohmann::json info;
-    bool settled = eventually(
-      [&] {
-        auto r = w.cli({"vm", "show", "cr1", "--json"});
-        if (r.exit_code != 0)
-          return false;
-        info = nlohmann::json::parse(r.out);
-        return info["state"] == "stopped";
-      },
-      30s);
-    BOOST_TEST(settled, at + ": " + info.dump());
-    BOOST_TEST(info["last_error"].get<std::string>().find("interrupted") != std::string::npos, info.dump());
-    BOOST_TEST(w.leaks().find("tap") == std::string::npos, at + ": " + w.leaks());
-    BOOST_TEST(w.leaks().find("qemu") == std::string::npos, at + ": " + w.leaks());
-    // It starts again cleanly, and goes without a trace.
-    auto start = w.cli({"vm", "start", "cr1"});
-    BOOST_TEST(start.exit_code == 0, at + ": " + start.err);
-    BOOST_TEST(w.cli({"vm", "exec", "cr1", "--", "true"}).exit_code == 0, at);
-    BOOST_TEST(w.cli({"vm", "delete", "--force", "cr1"}).exit_code == 0, at);
-    BOOST_TEST(w.leaks() == "", at);
-  }
 }
 
 BOOST_AUTO_TEST_CASE(invalid_specs_leave_nothing) {

@@ -1,0 +1,203 @@
+// The crash matrix (issue #5): bangerd SIGKILLed at every stage of a start, during a stop and
+// during a delete, then restarted; a host reboot simulated by a new boot id; the first answer
+// after a restart already truthful. After each: no tap, NAT rule, QEMU process, overlay, work
+// disk or socket left that no VM accounts for; the VM's state says what the host holds; the VM
+// starts again cleanly; `banger-replay verify` passes on the journal.
+//
+// Test-only hooks (actors/vm/host.cpp, daemon/main.cpp): BANGER_TEST_CRASH_AT=<when>:<what>
+// makes the daemon SIGKILL itself at that exact point ("before:tap", "after:vmm",
+// "release:work_disk", ...); BANGER_TEST_BOOT_ID replaces the host's boot id.
+#include "tests/e2e/vm_world.hpp"
+
+namespace fs = std::filesystem;
+using namespace banger;
+using namespace banger::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+world& the_world() {
+  static world w("nat = true\n"); // so the NAT rule is one of the stages
+  return w;
+}
+
+/// Runs `args` with the daemon (started by this command) set to die at `at`.
+run_result crash_at(world& w, const std::string& at, std::vector<std::string> args) {
+  BOOST_TEST_REQUIRE(w.cli({"daemon", "stop"}).exit_code == 0);
+  w.sb.env["BANGER_TEST_CRASH_AT"] = at;
+  auto r = w.cli(std::move(args));
+  w.sb.env.erase("BANGER_TEST_CRASH_AT");
+  // The crash point SIGKILLs bangerd; its pid file and socket stay behind, as after a real crash.
+  return r;
+}
+
+nlohmann::json show(world& w, const std::string& name) {
+  auto r = w.cli({"vm", "show", name, "--json"});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, name + ": " + r.err);
+  return nlohmann::json::parse(r.out);
+}
+
+void verify_journal(world& w, const std::string& when) {
+  auto v = w.sb.replay({"verify", "--journal", (w.sb.state() / "journal").string()});
+  BOOST_TEST(v.exit_code == 0, when + ": banger-replay verify: " + v.out + v.err);
+}
+
+/// A stopped or running VM's resources: what `vm show` says it holds, as text.
+std::string held(const nlohmann::json& info) {
+  std::string out;
+  for (const auto& r : info["resources"])
+    out += r.get<std::string>() + " ";
+  return out;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(crash)
+
+BOOST_AUTO_TEST_CASE(a_daemon_killed_at_any_start_stage_is_settled_at_restart) {
+  auto& w = the_world();
+  // Every stage of the start pipeline (pipeline.hpp): the concurrent group, then nat, vmm, the
+  // agent answering, post-start; "after:post_start" is the instant before vm_running is recorded.
+  std::vector<std::string> points;
+  for (std::string kind : {"overlay", "work_disk", "ip", "tap", "sockets", "nat", "vmm"})
+    for (std::string when : {"before:", "after:"})
+      points.push_back(when + kind);
+  points.push_back("after:agent");
+  points.push_back("after:post_start");
+  for (const auto& at : points) {
+    auto c = crash_at(w, at, {"vm", "create", "--name", "cr1"});
+    BOOST_TEST(c.exit_code != 0, at);
+    // The first answer of the restarted daemon is already the settled state.
+    auto info = show(w, "cr1");
+    BOOST_TEST(info["state"] == "stopped", at + ": " + info.dump());
+    BOOST_TEST(info["last_error"].get<std::string>().find("interrupted") != std::string::npos, at + ": " + info.dump());
+    // Only per-VM resources a finished step made may remain, recorded as held.
+    auto h = held(info);
+    for (std::string per_run : {"tap:", "nat:", "vmm:", "sockets:", "(intended)"})
+      BOOST_TEST(h.find(per_run) == std::string::npos, at + ": holds " + h);
+    auto l = w.leaks();
+    for (std::string kind : {"tap ", "qemu ", "nat rule "})
+      BOOST_TEST(l.find(kind) == std::string::npos, at + ": " + l);
+    BOOST_TEST(!fs::exists(w.sb.runtime() / "vms" / "cr1" / "qmp.sock"), at);
+    verify_journal(w, at);
+    // It starts again cleanly, and goes without a trace.
+    auto start = w.cli({"vm", "start", "cr1"});
+    BOOST_TEST(start.exit_code == 0, at + ": " + start.err);
+    BOOST_TEST(w.cli({"vm", "exec", "cr1", "--", "true"}).exit_code == 0, at);
+    BOOST_TEST(w.cli({"vm", "delete", "--force", "cr1"}).exit_code == 0, at);
+    BOOST_TEST(w.leaks() == "", at);
+  }
+  verify_journal(w, "end");
+}
+
+BOOST_AUTO_TEST_CASE(a_daemon_killed_during_a_stop_finishes_it_at_restart) {
+  auto& w = the_world();
+  // The release order of a stop is vmm, nat, sockets, tap (the reverse of the start).
+  for (std::string at : {"release:vmm", "release:nat", "release:tap"}) {
+    auto c = w.cli({"vm", "create", "--name", "st1"});
+    BOOST_TEST_REQUIRE(c.exit_code == 0, c.err);
+    auto s = crash_at(w, at, {"vm", "stop", "st1"});
+    BOOST_TEST(s.exit_code != 0, at);
+    auto info = show(w, "st1");
+    BOOST_TEST(info["state"] == "stopped", at + ": " + info.dump());
+    auto h = held(info);
+    for (std::string per_run : {"tap:", "nat:", "vmm:", "sockets:"})
+      BOOST_TEST(h.find(per_run) == std::string::npos, at + ": holds " + h);
+    BOOST_TEST(h.find("overlay:") != std::string::npos, at + ": holds " + h); // per-VM: kept
+    auto l = w.leaks();
+    for (std::string kind : {"tap ", "qemu ", "nat rule "})
+      BOOST_TEST(l.find(kind) == std::string::npos, at + ": " + l);
+    verify_journal(w, at);
+    auto start = w.cli({"vm", "start", "st1"});
+    BOOST_TEST(start.exit_code == 0, at + ": " + start.err);
+    BOOST_TEST(w.cli({"vm", "exec", "st1", "--", "true"}).exit_code == 0, at);
+    BOOST_TEST(w.cli({"vm", "delete", "--force", "st1"}).exit_code == 0, at);
+    BOOST_TEST(w.leaks() == "", at);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_daemon_killed_during_a_delete_finishes_it_at_restart) {
+  auto& w = the_world();
+  // A delete releases ip, work_disk, overlay (the reverse of the start) and then the dirs.
+  for (std::string at : {"release:ip", "release:work_disk", "release:overlay"}) {
+    auto c = w.cli({"vm", "create", "--name", "dl1"});
+    BOOST_TEST_REQUIRE(c.exit_code == 0, c.err);
+    BOOST_TEST_REQUIRE(w.cli({"vm", "stop", "dl1"}).exit_code == 0);
+    auto d = crash_at(w, at, {"vm", "delete", "dl1"});
+    BOOST_TEST(d.exit_code != 0, at);
+    // The restarted daemon finished the delete before answering.
+    auto gone = w.cli({"vm", "show", "dl1", "--json"});
+    BOOST_TEST(gone.exit_code != 0, at + ": " + gone.out);
+    BOOST_TEST(w.leaks() == "", at);
+    verify_journal(w, at);
+    // The name is free again.
+    BOOST_TEST(w.cli({"vm", "create", "--no-start", "--name", "dl1"}).exit_code == 0, at);
+    BOOST_TEST(w.cli({"vm", "delete", "dl1"}).exit_code == 0, at);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_first_answer_after_a_restart_is_truthful) {
+  auto& w = the_world();
+  BOOST_TEST_REQUIRE(w.cli({"vm", "create", "--name", "tr1"}).exit_code == 0);
+  BOOST_TEST_REQUIRE(w.cli({"vm", "create", "--name", "tr2"}).exit_code == 0);
+  int pid1 = show(w, "tr1")["pid"].get<int>();
+  int pid2 = show(w, "tr2")["pid"].get<int>();
+  // bangerd dies (SIGKILL, no clean stop) and tr2's VMM goes while no daemon runs.
+  int daemon = w.sb.daemon_pid();
+  BOOST_TEST_REQUIRE(daemon > 0);
+  ::kill(daemon, SIGKILL);
+  BOOST_TEST_REQUIRE(eventually([&] { return !process_alive(daemon); }));
+  ::kill(pid2, SIGKILL);
+  BOOST_TEST_REQUIRE(eventually([&] { return !process_alive(pid2); }));
+  // The first RPC of the new daemon: tr1 adopted (same VMM, usable), tr2 stopped with the reason.
+  auto list = w.vms();
+  BOOST_TEST_REQUIRE(list.size() == 2u);
+  for (const auto& v : list) {
+    if (v["name"] == "tr1") {
+      BOOST_TEST(v["state"] == "running", v.dump());
+      BOOST_TEST(v["pid"] == pid1);
+    } else {
+      BOOST_TEST(v["state"] == "stopped", v.dump());
+      BOOST_TEST(v["last_error"].get<std::string>().find("was gone when bangerd started") != std::string::npos,
+                 v.dump());
+    }
+  }
+  BOOST_TEST(w.cli({"vm", "exec", "tr1", "--", "true"}).exit_code == 0);
+  auto ev = w.cli({"events", "--vm", "tr1", "--json"});
+  bool adopted = false;
+  for (const auto& e : json_lines(ev.out))
+    adopted = adopted || e["kind"] == "vm_adopted";
+  BOOST_TEST(adopted, ev.out);
+  verify_journal(w, "restart");
+  BOOST_TEST(w.cli({"vm", "delete", "--force", "tr1"}).exit_code == 0);
+  BOOST_TEST(w.cli({"vm", "delete", "--force", "tr2"}).exit_code == 0);
+  BOOST_TEST(w.leaks() == "");
+}
+
+BOOST_AUTO_TEST_CASE(a_host_reboot_is_never_adopted) {
+  auto& w = the_world();
+  BOOST_TEST_REQUIRE(w.cli({"vm", "create", "--name", "rb1"}).exit_code == 0);
+  int pid = show(w, "rb1")["pid"].get<int>();
+  // The same VMM, pid, start time and command line all match: only the boot id differs, as it
+  // would after a reboot (where the pid would name some other process).
+  BOOST_TEST_REQUIRE(w.cli({"daemon", "stop"}).exit_code == 0);
+  BOOST_TEST_REQUIRE(process_alive(pid));
+  w.sb.env["BANGER_TEST_BOOT_ID"] = "00000000-0000-4000-8000-00000000b007";
+  auto info = show(w, "rb1");
+  BOOST_TEST(info["state"] == "stopped", info.dump());
+  BOOST_TEST(info["last_error"].get<std::string>().find("the host rebooted") != std::string::npos, info.dump());
+  BOOST_TEST(eventually([&] { return !process_alive(pid); })); // it matched exactly: not leaked
+  auto l = w.leaks();
+  for (std::string kind : {"tap ", "qemu ", "nat rule "})
+    BOOST_TEST(l.find(kind) == std::string::npos, l);
+  verify_journal(w, "reboot");
+  auto start = w.cli({"vm", "start", "rb1"});
+  BOOST_TEST(start.exit_code == 0, start.err);
+  BOOST_TEST(w.cli({"vm", "exec", "rb1", "--", "true"}).exit_code == 0);
+  BOOST_TEST(w.cli({"vm", "delete", "--force", "rb1"}).exit_code == 0);
+  BOOST_TEST(w.cli({"daemon", "stop"}).exit_code == 0);
+  w.sb.env.erase("BANGER_TEST_BOOT_ID");
+  BOOST_TEST(w.leaks() == "");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
