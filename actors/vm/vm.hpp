@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,6 +80,14 @@ struct vm_state {
 };
 
 vm_state apply(vm_state s, const journal::stored_event& e);
+
+/// Snapshots (vm_snapshot.cpp; found by journal::fold_stream through argument-dependent lookup,
+/// so they are declared here, where every fold of a vm_state sees them): every field of `s`,
+/// resources included; and the state `bytes` encode when they are in this build's format,
+/// intact, cover exactly `version` and name the same VM as `seed` (or the seed has no name yet),
+/// else nullopt (the caller folds the whole stream).
+std::string snapshot_encode(const vm_state& s);
+std::optional<vm_state> snapshot_decode(const vm_state& seed, std::uint64_t version, std::string_view bytes);
 
 struct vm_create_request {
   std::string name, id, image, image_version, kernel, kernel_version;

@@ -31,9 +31,6 @@
 
 #include "actors/messages.hpp"
 #include "actors/vm/pipeline.hpp"
-// Every fold of a VM's stream (this actor, the daemon's RPC handlers and start-up) includes this
-// header, so journal::fold_stream<vm_state> sees the snapshot functions in every translation unit.
-#include "actors/vm/vm_snapshot.hpp"
 
 namespace banger::actors {
 

@@ -20,12 +20,7 @@ namespace banger::actors {
 /// The one format this build writes and reads; a snapshot in any other is ignored.
 inline constexpr std::uint8_t vm_snapshot_format = 1;
 
-/// Every field of `s`, resources included.
-std::string snapshot_encode(const vm_state& s);
-
-/// The state `bytes` encodes, when they are in vm_snapshot_format, intact (length, checksum,
-/// ranges, no trailing bytes), cover exactly `version`, and name the same VM as `seed` (or the
-/// seed has no name yet). nullopt otherwise: the caller folds from the seed instead.
-std::optional<vm_state> snapshot_decode(const vm_state& seed, std::uint64_t version, std::string_view bytes);
+// snapshot_encode() and snapshot_decode() are declared in vm.hpp, beside vm_state, so every
+// translation unit that folds a vm_state sees them (one fold_stream<vm_state> everywhere).
 
 } // namespace banger::actors
