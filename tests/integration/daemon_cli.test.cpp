@@ -202,7 +202,8 @@ BOOST_AUTO_TEST_CASE(follow_resumes_across_daemon_restarts_with_no_gap_and_no_du
   std::unique_ptr<follower> resumed; // --since K, started mid-way: resumes exactly after K
   std::uint64_t since = 0;
   for (int round = 1; round <= 2; ++round) {
-    BOOST_REQUIRE(sb.banger({"daemon", "stop"}).exit_code == 0);
+    auto stop = sb.banger({"daemon", "stop"});
+    BOOST_REQUIRE_MESSAGE(stop.exit_code == 0, "round " << round << ": " << stop.out << stop.err);
     // The followers outlive the daemon and say they wait for it.
     BOOST_REQUIRE(eventually([&] { return all_kinds.err().find("waiting for it to come back") != std::string::npos; }));
     BOOST_TEST(all_kinds.running());
@@ -217,6 +218,8 @@ BOOST_AUTO_TEST_CASE(follow_resumes_across_daemon_restarts_with_no_gap_and_no_du
     if (round == 1) {
       since = all_kinds.lines().size() > 3 ? all_kinds.lines()[3]["seq"].get<std::uint64_t>() : 3;
       resumed = std::make_unique<follower>(sb, "since", std::vector<std::string>{"--since", std::to_string(since)});
+      // Connected before the next stop: a first connect that found no daemon would start one.
+      BOOST_REQUIRE(eventually([&] { return !resumed->lines().empty(); }));
     }
   }
   auto all = json_lines(sb.banger({"events", "--json"}).out);
