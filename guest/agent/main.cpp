@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <capnp/rpc-twoparty.h>
@@ -30,7 +31,13 @@ namespace {
 
 using namespace banger::guest;
 
-void say(const std::string& msg) { std::fprintf(stderr, "banger-agent: %s\n", msg.c_str()); }
+/// Lines carry the guest's uptime, like banger-init's, so a slow boot shows where its time went.
+void say(const std::string& msg) {
+  timespec ts{};
+  ::clock_gettime(CLOCK_BOOTTIME, &ts);
+  std::fprintf(stderr, "banger-agent: [%ld.%03ld] %s\n", static_cast<long>(ts.tv_sec), ts.tv_nsec / 1000000,
+               msg.c_str());
+}
 
 struct connection {
   connection(kj::Own<kj::AsyncIoStream> s, capnp::Capability::Client bootstrap)
@@ -97,19 +104,20 @@ int serve_port(kj::AsyncIoContext& io, agent_service& svc, const std::string& na
       io.provider->getTimer().afterDelay(200 * kj::MILLISECONDS).wait(io.waitScope);
       continue;
     }
-    if (warned)
-      say("serving on " + path);
     warned = false;
     // Serve only once a host is connected: the port polls POLLHUP while none is. Reading or
     // writing then would end the session at once, and anything capnp writes on its way out
     // (an abort) would wait in the port for the next host, which would read it as its own
     // session's end.
+    int hups = 0;
     for (;;) {
       pollfd p{fd, POLLIN, 0};
       if (::poll(&p, 1, 0) >= 0 && !(p.revents & POLLHUP))
         break;
+      ++hups;
       io.provider->getTimer().afterDelay(100 * kj::MILLISECONDS).wait(io.waitScope);
     }
+    say("serving on " + path + (hups ? " (waited for the host " + std::to_string(hups * 100) + " ms)" : ""));
     auto started = io.provider->getTimer().now();
     {
       auto stream = io.lowLevelProvider->wrapSocketFd(fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);

@@ -41,8 +41,13 @@ using namespace banger::guest;
 
 int console_fd = 2;
 
+/// Console lines carry the guest's uptime, so a slow boot shows where its time went.
 void say(const std::string& msg) {
-  std::string line = "banger-init: " + msg + "\n";
+  timespec ts{};
+  ::clock_gettime(CLOCK_BOOTTIME, &ts);
+  char stamp[32];
+  std::snprintf(stamp, sizeof stamp, "[%ld.%03ld] ", static_cast<long>(ts.tv_sec), ts.tv_nsec / 1000000);
+  std::string line = "banger-init: " + std::string(stamp) + msg + "\n";
   ssize_t ignored = ::write(console_fd, line.data(), line.size());
   (void)ignored;
 }
@@ -164,6 +169,8 @@ void mount_work(const std::map<std::string, std::string>& args) {
   ::mkdir("/root", 0700);
   if (::mount(dev.c_str(), "/root", "ext4", MS_NOATIME, nullptr) != 0)
     say("mount " + dev + " on /root: " + errstr());
+  else
+    say("work disk " + dev + " on /root");
 }
 
 struct service {
@@ -338,6 +345,7 @@ int main(int argc, char** argv) {
   int con = ::open("/dev/console", O_WRONLY | O_NOCTTY | O_CLOEXEC);
   if (con >= 0)
     console_fd = con;
+  say("started");
   auto args = parse_cmdline(read_small("/proc/cmdline"));
   hostname(args);
   network(args);
