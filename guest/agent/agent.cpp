@@ -189,7 +189,26 @@ struct agent_service::impl : kj::TaskSet::ErrorHandler {
   agent_options opts;
   kj::TaskSet reapers;
 
-  impl(kj::AsyncIoContext& i, agent_options o) : io(i), opts(o), reapers(*this) {}
+  bool ready_seen = false;
+
+  impl(kj::AsyncIoContext& i, agent_options o) : io(i), opts(std::move(o)), reapers(*this) {}
+
+  /// Resolves once the guest is ready for commands (agent_options::ready_file).
+  kj::Promise<void> guest_ready(int waited_ms = 0) {
+    if (ready_seen || opts.ready_file.empty() || ::access(opts.ready_file.c_str(), F_OK) == 0) {
+      ready_seen = true;
+      return kj::READY_NOW;
+    }
+    if (waited_ms >= 30000) {
+      std::fprintf(stderr, "banger-agent: %s did not appear within 30 s; running commands anyway\n",
+                   opts.ready_file.c_str());
+      ready_seen = true;
+      return kj::READY_NOW;
+    }
+    return io.provider->getTimer().afterDelay(10 * kj::MILLISECONDS).then([this, waited_ms] {
+      return guest_ready(waited_ms + 10);
+    });
+  }
   void taskFailed(kj::Exception&& e) override {
     std::fprintf(stderr, "banger-agent: task failed: %s\n", e.getDescription().cStr());
   }
@@ -211,9 +230,16 @@ public:
     return kj::READY_NOW;
   }
 
-  kj::Promise<void> exec(ExecContext c) override;
+  kj::Promise<void> exec(ExecContext c) override {
+    return svc_.guest_ready().then([this, c, self = thisCap()]() mutable { return exec_now(c); });
+  }
+  kj::Promise<void> exec_now(ExecContext c);
 
   kj::Promise<void> writeFile(WriteFileContext c) override {
+    return svc_.guest_ready().then([this, c, self = thisCap()]() mutable { return write_file_now(c); });
+  }
+
+  kj::Promise<void> write_file_now(WriteFileContext c) {
     auto p = c.getParams();
     auto f = c.getResults().initFailure();
     if (auto why = bad_path(p.getPath())) {
@@ -358,7 +384,7 @@ private:
   agent_service::impl& svc_;
 };
 
-kj::Promise<void> agent_impl::exec(ExecContext c) {
+kj::Promise<void> agent_impl::exec_now(ExecContext c) {
   auto p = c.getParams();
   auto spec = p.getSpec();
   auto r = c.getResults();

@@ -1,6 +1,7 @@
 // Drives the real banger-agent binary, serving on a unix socket on the host (its --listen
 // mode), through a Cap'n Proto client: the same RPCs the daemon makes over virtio-serial.
 #include <csignal>
+#include <fstream>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -48,6 +49,34 @@ struct agent_fixture {
 } // namespace
 
 BOOST_FIXTURE_TEST_SUITE(guest_agent, agent_fixture)
+
+// banger-init starts the agent before eth0 and /root are ready and creates a file once they are:
+// ping answers at once, commands wait for the file.
+BOOST_AUTO_TEST_CASE(commands_wait_for_the_ready_file) {
+  test::temp_dir d{"banger-agent-ready"};
+  auto sock2 = d.path / "agent.sock";
+  auto ready = d.path / "ready";
+  pid_t p2 = test::spawn({(test::bin_dir() / "banger-agent").string(), "--listen", sock2.string()},
+                         {{"BANGER_READY_FILE", ready.string()}}, d.path);
+  for (int i = 0; i < 500 && !fs::exists(sock2); ++i)
+    std::this_thread::sleep_for(10ms);
+  BOOST_TEST_REQUIRE(fs::exists(sock2));
+  test::agent_connection c2;
+  c2.open(io, sock2);
+  auto ping = c2.agent().pingRequest().send().wait(io.waitScope);
+  BOOST_TEST(ping.getUptimeMs() > 0u);
+  std::thread maker([&] {
+    std::this_thread::sleep_for(300ms);
+    std::ofstream(ready.string()) << "";
+  });
+  // Run before the file exists, this would fail: the gate holds it until the file is there.
+  auto r = c2.run(io, {"sh", "-c", "test -e '" + ready.string() + "'"}, {}, false);
+  maker.join();
+  BOOST_TEST(r.code == 0);
+  c2.close();
+  ::kill(p2, SIGTERM);
+  ::waitpid(p2, nullptr, 0);
+}
 
 BOOST_AUTO_TEST_CASE(ping_answers_with_version) {
   auto r = agent().pingRequest().send().wait(io.waitScope);

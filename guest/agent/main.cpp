@@ -199,6 +199,8 @@ int main(int argc, char** argv) {
   auto io = kj::setupAsyncIo();
   agent_options opts;
   opts.allow_poweroff = listen_path.empty();
+  if (const char* ready = std::getenv("BANGER_READY_FILE"); ready && *ready)
+    opts.ready_file = ready;
   agent_service svc(io, opts);
   try {
     if (!listen_path.empty()) {

@@ -230,12 +230,21 @@ std::vector<service> services() {
     }
     out.push_back({"sshd", {"/usr/sbin/sshd", "-D", "-e"}, -1, 0});
   }
-  const char* agent = "/usr/local/sbin/banger-agent";
-  if (exists(agent))
-    out.push_back({"banger-agent", {agent}, -1, 0});
-  else
-    say(std::string("no ") + agent + " in this image: the host cannot reach this guest's agent");
   return out;
+}
+
+/// Where init says the guest is ready for commands; the agent (started before eth0 and /root are
+/// set up, so the host's first ping is answered early) holds exec and writeFile until it exists.
+constexpr const char* ready_file = "/run/banger-init.ready";
+
+std::vector<service> agent_service() {
+  const char* agent = "/usr/local/sbin/banger-agent";
+  if (!exists(agent)) {
+    say(std::string("no ") + agent + " in this image: the host cannot reach this guest's agent");
+    return {};
+  }
+  ::setenv("BANGER_READY_FILE", ready_file, 1);
+  return {{"banger-agent", {agent}, -1, 0}};
 }
 
 std::vector<int> open_power_buttons() {
@@ -348,17 +357,27 @@ int main(int argc, char** argv) {
   say("started");
   auto args = parse_cmdline(read_small("/proc/cmdline"));
   hostname(args);
+  // The agent first, so it starts while eth0 and /root are set up; it runs no command before
+  // ready_file exists (agent_options::ready_file).
+  auto svcs = agent_service();
+  for (auto& s : svcs)
+    s.pid = spawn(s.argv);
   network(args);
   mount_work(args);
+  if (int fd = ::open(ready_file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644); fd >= 0)
+    ::close(fd);
+  else
+    say(std::string("creating ") + ready_file + ": " + errstr() + " (the agent will wait 30 s before commands)");
 
   sigset_t wanted;
   sigemptyset(&wanted);
   for (int s : {SIGCHLD, SIGUSR1, SIGUSR2, SIGTERM, SIGINT, SIGPWR})
     sigaddset(&wanted, s);
   int sfd = ::signalfd(-1, &wanted, SFD_CLOEXEC | SFD_NONBLOCK);
-  auto svcs = services();
-  for (auto& s : svcs)
+  for (auto& s : services()) {
     s.pid = spawn(s.argv);
+    svcs.push_back(std::move(s));
+  }
   auto buttons = open_power_buttons();
   say("ready (" + std::to_string(svcs.size()) + " services, " + std::to_string(buttons.size()) + " input devices)");
 
