@@ -12,8 +12,11 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <linux/if_tun.h>
+#include <net/if.h>
 #include <pwd.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
@@ -275,6 +278,16 @@ BOOST_AUTO_TEST_CASE(tap_is_created_attached_owned_and_deleted_idempotently) {
     BOOST_TEST(user.get<std::string>() == (pw ? std::string(pw->pw_name) : std::string("1000")));
   else
     BOOST_TEST(user.get<unsigned>() == 1000u);
+  // As `ip tuntap add dev bgt1 mode tap` made it, which QEMU's -netdev tap,ifname= attaches to.
+  const auto& data = l["linkinfo"]["info_data"];
+  BOOST_TEST(data["persist"] == true);
+  BOOST_TEST(data["pi"] == false);
+  BOOST_TEST(data["vnet_hdr"] == false);
+  BOOST_TEST(data["multi_queue"] == false);
+  bool up = false;
+  for (const auto& f : l["flags"])
+    up = up || f == "UP";
+  BOOST_TEST(up);
 
   // Same name, another owner or another bridge: refused, not adopted or moved.
   BOOST_TEST(refused(c.create_tap("bgt1", "br-fc", 1001, "op-tap2"), errc::conflict));
@@ -294,6 +307,37 @@ BOOST_AUTO_TEST_CASE(tap_is_created_attached_owned_and_deleted_idempotently) {
   BOOST_REQUIRE(run_process({tool("ip"), "link", "add", "bgtdummy", "type", "bridge"}).exit_code == 0);
   BOOST_TEST(refused(c.delete_tap("bgtdummy", "op-del2"), errc::conflict));
   BOOST_TEST(link_exists("bgtdummy"));
+}
+
+BOOST_AUTO_TEST_CASE(a_tun_is_not_a_tap_and_a_tap_in_use_is_not_deleted) {
+  auto c = start();
+  BOOST_REQUIRE(c.ensure_bridge("br-fc", "172.30.0.1/24", "op-t").has_value());
+  // A tun (layer 3) device with banger's tap prefix is neither adopted nor deleted.
+  BOOST_REQUIRE(run_process({tool("ip"), "tuntap", "add", "dev", "bgttun", "mode", "tun"}).exit_code == 0);
+  BOOST_TEST(refused(c.create_tap("bgttun", "br-fc", 1000, "op-tun"), errc::conflict));
+  BOOST_TEST(refused(c.delete_tap("bgttun", "op-tun-del"), errc::conflict));
+  BOOST_TEST(link_exists("bgttun"));
+
+  // While a process (the VMM) holds the tap open, deleting it fails and leaves it in place;
+  // once the process lets go, it is deleted.
+  auto r = c.create_tap("bgt1", "br-fc", 1000, "op-tap");
+  BOOST_REQUIRE_MESSAGE(r.has_value(), describe(r));
+  int raw = ::open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  BOOST_REQUIRE_MESSAGE(raw >= 0, "open /dev/net/tun: " << errno_text(errno));
+  unique_fd held(raw);
+  ifreq ifr{};
+  std::strcpy(ifr.ifr_name, "bgt1");
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  BOOST_REQUIRE_MESSAGE(::ioctl(held.get(), TUNSETIFF, &ifr) == 0, "TUNSETIFF bgt1: " << errno_text(errno));
+  auto busy = c.delete_tap("bgt1", "op-del-busy");
+  BOOST_TEST(refused(busy, errc::operation_failed));
+  if (!busy)
+    BOOST_TEST(busy.err().message.find("EBUSY") != std::string::npos, busy.err().message);
+  BOOST_TEST(link_exists("bgt1"));
+  held.reset();
+  auto d = c.delete_tap("bgt1", "op-del");
+  BOOST_REQUIRE_MESSAGE(d.has_value(), describe(d));
+  BOOST_TEST(!link_exists("bgt1"));
 }
 
 BOOST_AUTO_TEST_CASE(nat_rules_are_added_once_and_cleared_exactly) {

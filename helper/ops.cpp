@@ -1,5 +1,5 @@
-// See ops.hpp. Link state is read as JSON (`ip -j -d link show`, `nft -j list`), never from
-// /sys, which shows the network namespace of whoever mounted it.
+// See ops.hpp. Link state is read over rtnetlink (link.hpp) and nftables state as JSON
+// (`nft -j list`), never from /sys, which shows the network namespace of whoever mounted it.
 #include "helper/ops.hpp"
 
 #include <cerrno>
@@ -8,10 +8,10 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
-#include <pwd.h>
 
 #include "common/process.hpp"
 #include "common/subprocess.hpp"
+#include "helper/link.hpp"
 #include "helper/validate.hpp"
 
 namespace banger::helper {
@@ -58,59 +58,6 @@ expected<json> parse_json(const std::string& text, std::string_view what) {
   if (j.is_discarded())
     return make_error(errc::operation_failed, "could not parse the JSON of `" + std::string(what) + "`");
   return j;
-}
-
-struct link_info {
-  bool exists = false;
-  std::string kind;     ///< linkinfo.info_kind: "bridge", "tun", "" for a physical device
-  std::string tun_type; ///< "tap" or "tun" when kind is "tun"
-  std::string master;   ///< bridge it is attached to, or ""
-  std::string user;     ///< tun owner: a user name, or a number when the uid has none
-  bool up = false;
-};
-
-expected<link_info> show_link(const std::string& name) {
-  auto path = tool("ip", "iproute2");
-  if (!path)
-    return std::move(path).err();
-  std::vector<std::string> argv{*path, "-j", "-d", "link", "show", "dev", name};
-  auto r = run_process(argv);
-  link_info out;
-  if (r.exit_code != 0) {
-    if (r.err.find("does not exist") != std::string::npos)
-      return out;
-    return make_error(errc::operation_failed, "`" + describe_command(argv) + "` failed: " + r.err);
-  }
-  auto j = parse_json(r.out, "ip -j -d link show");
-  if (!j)
-    return std::move(j).err();
-  if (!j->is_array() || j->empty())
-    return out;
-  const auto& l = (*j)[0];
-  out.exists = true;
-  out.master = l.value("master", "");
-  for (const auto& f : l.value("flags", json::array()))
-    if (f == "UP")
-      out.up = true;
-  if (l.contains("linkinfo")) {
-    const auto& li = l["linkinfo"];
-    out.kind = li.value("info_kind", "");
-    if (li.contains("info_data")) {
-      const auto& d = li["info_data"];
-      out.tun_type = d.value("type", "");
-      if (d.contains("user"))
-        out.user = d["user"].is_string() ? d["user"].get<std::string>() : d["user"].dump();
-    }
-  }
-  return out;
-}
-
-bool owned_by(const link_info& l, unsigned uid) {
-  if (l.user == std::to_string(uid))
-    return true;
-  if (const passwd* pw = ::getpwuid(uid))
-    return l.user == pw->pw_name;
-  return false;
 }
 
 /// All rules of table ip banger as (chain, handle, comment); empty when the table is absent.
@@ -161,7 +108,7 @@ expected<void> ensure_bridge(const std::string& name, const std::string& cidr) {
     return ok;
   if (auto ok = validate_cidr(cidr); !ok)
     return ok;
-  auto link = show_link(name);
+  auto link = read_link(name);
   if (!link)
     return std::move(link).err();
   if (!link->exists) {
@@ -199,53 +146,50 @@ expected<void> create_tap(const std::string& name, const std::string& bridge, un
     return ok;
   if (auto ok = validate_uid(owner_uid); !ok)
     return ok;
-  auto br = show_link(bridge);
+  auto br = read_link(bridge);
   if (!br)
     return std::move(br).err();
   if (!br->exists || br->kind != "bridge")
     return make_error(errc::not_found, "bridge " + bridge + " does not exist; ensure the bridge first");
-  auto link = show_link(name);
+  auto link = read_link(name);
   if (!link)
     return std::move(link).err();
   if (link->exists) {
-    if (link->kind != "tun" || link->tun_type != "tap")
+    if (link->kind != "tun" || !link->tap)
       return make_error(errc::conflict, "network interface " + name + " exists and is not a tap");
-    if (!owned_by(*link, owner_uid))
-      return make_error(errc::conflict, "tap " + name + " exists, owned by " +
-                                          (link->user.empty() ? std::string("nobody") : link->user) + ", not uid " +
-                                          std::to_string(owner_uid) + "; delete it first");
-    if (!link->master.empty() && link->master != bridge)
-      return make_error(errc::conflict, "tap " + name + " exists, attached to " + link->master + ", not " + bridge +
-                                          "; delete it first");
+    if (link->owner != owner_uid)
+      return make_error(errc::conflict,
+                        "tap " + name + " exists, owned by " +
+                          (link->owner ? "uid " + std::to_string(*link->owner) : std::string("nobody")) + ", not uid " +
+                          std::to_string(owner_uid) + "; delete it first");
+    if (link->master != 0 && link->master != br->index)
+      return make_error(errc::conflict, "tap " + name + " exists, attached to " + link_name(link->master) + ", not " +
+                                          bridge + "; delete it first");
   } else {
-    if (auto r = run_checked({"ip", "tuntap", "add", "dev", name, "mode", "tap", "user", std::to_string(owner_uid)},
-                             "iproute2");
-        !r)
-      return std::move(r).err();
+    if (auto ok = add_tap(name, owner_uid); !ok)
+      return ok;
+    link = read_link(name);
+    if (!link)
+      return std::move(link).err();
+    if (!link->exists)
+      return make_error(errc::operation_failed, "tap " + name + " vanished right after it was created");
   }
-  if (link->master != bridge)
-    if (auto r = run_checked({"ip", "link", "set", "dev", name, "master", bridge}, "iproute2"); !r)
-      return std::move(r).err();
-  if (auto r = run_checked({"ip", "link", "set", "dev", name, "up"}, "iproute2"); !r)
-    return std::move(r).err();
-  return {};
+  return set_master_and_up(link->index, name, br->index, bridge);
 }
 
 expected<void> delete_tap(const std::string& name) {
   // Defense in depth: the dispatcher validated the name.
   if (auto ok = validate_tap_name(name); !ok)
     return ok;
-  auto link = show_link(name);
+  auto link = read_link(name);
   if (!link)
     return std::move(link).err();
   if (!link->exists)
     return {};
   // Defense in depth: a name with banger's prefix that is not a tap is not ours to delete.
-  if (link->kind != "tun" || link->tun_type != "tap")
+  if (link->kind != "tun" || !link->tap)
     return make_error(errc::conflict, "network interface " + name + " is not a tap; banger-helper deletes only taps");
-  if (auto r = run_checked({"ip", "tuntap", "del", "dev", name, "mode", "tap"}, "iproute2"); !r)
-    return std::move(r).err();
-  return {};
+  return delete_tap_device(name);
 }
 
 expected<void> ensure_nat(const std::string& bridge, const std::string& cidr) {

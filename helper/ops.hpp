@@ -1,9 +1,11 @@
-// The helper's privileged operations: bridges and taps through `ip`, NAT through `nft`,
-// ip_forward through `sysctl`, signals through a pidfd. Each takes arguments the dispatcher
-// (service.cpp) has validated, validates them again (defense in depth: these functions build
-// the command lines) and runs the tool with run_process, found with find_program. A failing
-// tool's message names the command and its stderr (errc::operation_failed). Blocking; the
-// helper runs them one at a time on its only thread.
+// The helper's privileged operations: bridges through `ip`, taps in-process (tun ioctls and
+// rtnetlink, link.hpp: no process on a VM's start path), NAT through `nft`, ip_forward through
+// `sysctl`, signals through a pidfd. Each takes arguments the dispatcher (service.cpp) has
+// validated, validates them again (defense in depth: these functions build the command lines
+// and requests) and runs the tool with run_process, found with find_program, or makes the
+// calls. A failing tool's message names the command and its stderr, a failing call the call,
+// the interface and errno (errc::operation_failed). Blocking; the helper runs them one at a
+// time on its only thread.
 #pragma once
 
 #include <string>
