@@ -17,11 +17,28 @@ std::chrono::milliseconds since(clock::time_point t0) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0);
 }
 
-/// Releases `held` (in reverse) and records each release; returns the failures as text.
+/// Release order (DESIGN §4): the process, then the network, then disks, then files; within a
+/// class, the reverse of acquisition.
+int release_rank(std::string_view kind) {
+  if (kind == resource::vmm)
+    return 0;
+  if (kind == resource::nat || kind == resource::tap || kind == resource::ip)
+    return 1;
+  if (kind == resource::overlay || kind == resource::work_disk)
+    return 2;
+  return 3; // sockets and anything newer: files
+}
+
+/// Releases `held` (process -> network -> disks -> files, each class in reverse acquisition
+/// order) and records each release; returns the failures as text.
 std::vector<std::string> release_all(vm_state& s, std::vector<vm_resource> held, vm_host& host, const recorder& record,
                                      const std::string& op) {
+  std::reverse(held.begin(), held.end());
+  std::stable_sort(held.begin(), held.end(), [](const vm_resource& a, const vm_resource& b) {
+    return release_rank(a.kind) < release_rank(b.kind);
+  });
   std::vector<std::string> failures;
-  for (auto it = held.rbegin(); it != held.rend(); ++it) {
+  for (auto it = held.begin(); it != held.end(); ++it) {
     auto r = host.release(s, *it, op);
     if (!r) {
       failures.push_back(fmt::format("{} {}: {}", it->kind, it->id, r.err().message));

@@ -6,8 +6,9 @@
 // Start: {overlay, work_disk, ip, tap, sockets} concurrently (they depend only on the VM), then
 // nat -> vmm -> agent -> post_start. Each resource is recorded as intended, made, recorded as
 // acquired (the concurrent group's intents in one append before any is made, its facts in one
-// append after). When a step fails, every resource this attempt touched is released in reverse
-// (each release recorded), then vm_start_failed. Per-VM resources (overlay, work_disk, ip) made
+// append after). When a step fails, every resource this attempt touched is released (each
+// release recorded) in dependency order — process, network, disks, files; within a class the
+// reverse of acquisition — then vm_start_failed. Per-VM resources (overlay, work_disk, ip) made
 // by an earlier start are kept. vm_host::acquire must therefore be safe to call concurrently
 // for different kinds.
 #pragma once
@@ -69,7 +70,7 @@ const std::vector<std::string_view>& start_order();
 expected<vm_state> run_start(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
                              const std::string& op);
 
-/// Runs a stop whose vm_stopping is recorded: shutdown, per-run resources released in reverse,
+/// Runs a stop whose vm_stopping is recorded: shutdown, per-run resources released in dependency order,
 /// vm_stopped (with `reason`, or how the shutdown went when empty). A resource that cannot be
 /// released stays recorded as held and is named in the error (the VM is still recorded as stopped).
 expected<vm_state> run_stop(vm_state s, vm_host& host, bool kill, const recorder& record, const stage_report& report,
@@ -90,7 +91,7 @@ expected<vm_state> run_recover(vm_state s, vm_host& host, const recorder& record
 expected<vm_state> run_reconcile(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
                                  const std::string& op);
 
-/// Deletes a VM whose vm_deleting is recorded: every resource still held is released in reverse,
+/// Deletes a VM whose vm_deleting is recorded: every resource still held is released in dependency order,
 /// then vm_deleted and the VM's directories go. A resource that cannot be released fails the
 /// delete (nothing is forgotten that may still exist; the VM stays `deleting`, and a new delete
 /// or the next daemon start tries again).

@@ -164,14 +164,23 @@ BOOST_AUTO_TEST_CASE(a_failed_step_undoes_this_attempt_in_reverse) {
       made.push_back(at + " " + (at == "ip" || at == "vmm" ? "" : at + ":t"));
     BOOST_TEST((as_set(undone) == as_set(made)), at);
     BOOST_TEST(undone.size() == made.size(), at);
-    // Releases run in reverse: what depends on the others goes first.
+    // Releases run process -> network -> disks -> files, each class in reverse acquisition.
     if (at == "vmm" || at == "agent") {
       BOOST_TEST(undone[0].rfind("vmm", 0) == 0u, at);
       BOOST_TEST(undone[1] == "nat nat:t", at);
     }
     if (at == "nat")
       BOOST_TEST(undone[0] == "nat nat:t");
-    BOOST_TEST(undone.back() == "overlay overlay:t", at);
+    BOOST_TEST(undone.back() == "sockets sockets:t", at);
+    auto pos = [&](const std::string& prefix) {
+      for (std::size_t i = 0; i < undone.size(); ++i)
+        if (undone[i].rfind(prefix, 0) == 0)
+          return static_cast<long>(i);
+      return -1L;
+    };
+    BOOST_TEST(pos("tap") < pos("overlay"), at);     // network before disks
+    BOOST_TEST(pos("ip") < pos("work_disk"), at);    // network before disks
+    BOOST_TEST(pos("overlay") < pos("sockets"), at); // disks before files
   }
 }
 
@@ -185,7 +194,7 @@ BOOST_AUTO_TEST_CASE(per_vm_resources_survive_stop_and_a_failed_restart) {
   BOOST_TEST((w.s.phase == vm_phase::stopped));
   BOOST_TEST(w.s.resources.size() == 3u); // overlay, work_disk, ip
   BOOST_TEST(w.s.ip() == "172.30.0.2");
-  BOOST_TEST(w.host.log.back() == "-tap tap:t");
+  BOOST_TEST(w.host.log.back() == "-sockets sockets:t");
 
   w.host.log.clear();
   w.host.fail_at = "vmm";
@@ -193,7 +202,7 @@ BOOST_AUTO_TEST_CASE(per_vm_resources_survive_stop_and_a_failed_restart) {
   BOOST_TEST(w.s.resources.size() == 3u); // the disks and the lease from the first start are kept
   BOOST_TEST_REQUIRE(w.host.log.size() == 5u);
   BOOST_TEST((as_set(slice(w.host.log, 0, 2)) == std::set<std::string>{"+tap tap:t", "+sockets sockets:t"}));
-  std::vector<std::string> undo = {"-vmm ", "-sockets sockets:t", "-tap tap:t"};
+  std::vector<std::string> undo = {"-vmm ", "-tap tap:t", "-sockets sockets:t"};
   BOOST_TEST(slice(w.host.log, 2, 3) == undo, boost::test_tools::per_element());
 
   w.host.fail_at.clear();
@@ -273,7 +282,7 @@ BOOST_AUTO_TEST_CASE(reconcile_adopts_a_live_vmm_and_stops_one_it_cannot_adopt) 
   BOOST_TEST((w.s.phase == vm_phase::stopped));
   BOOST_TEST(w.s.last_error.find("the host rebooted") != std::string::npos, w.s.last_error);
   // Process, then network, then files: the reverse of the start order.
-  std::vector<std::string> want = {"kill", "-vmm 100", "-nat nat:t", "-sockets sockets:t", "-tap tap:t"};
+  std::vector<std::string> want = {"kill", "-vmm 100", "-nat nat:t", "-tap tap:t", "-sockets sockets:t"};
   BOOST_TEST(w.host.log == want, boost::test_tools::per_element());
   BOOST_TEST(w.s.resources.size() == 3u);
 
