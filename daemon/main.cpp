@@ -239,6 +239,7 @@ int main(int argc, char** argv) {
     hcfg.runtime = d->runtime;
     hcfg.images = art.store.kind_dir(actors::artifact_kind::image);
     hcfg.kernels = art.store.kind_dir(actors::artifact_kind::kernel);
+    hcfg.templates = d->state / "cache" / "vm-templates";
     if (!ssh_key.empty())
       hcfg.ssh_public_key = ssh_key.string() + ".pub";
     hcfg.known_hosts = d->state / "ssh" / "known_hosts";

@@ -9,9 +9,8 @@
 
 #include <fmt/core.h>
 
+#include "actors/vm/disks.hpp"
 #include "common/process.hpp"
-#include "common/subprocess.hpp"
-#include "guestfs/ext4.hpp"
 
 namespace banger::actors {
 
@@ -43,17 +42,6 @@ std::optional<vmm::vmm_process> vmm_of(const host_config& c, const vm_state& s) 
 }
 
 namespace {
-
-expected<void> run_tool(const std::vector<std::string>& argv, std::string_view what) {
-  process_options o;
-  o.timeout = std::chrono::minutes(5);
-  auto r = run_process(argv, o);
-  if (r.exit_code == 0)
-    return {};
-  return make_error(errc::operation_failed, fmt::format("{}: `{}` failed ({}): {}", what, describe_command(argv),
-                                                        r.timed_out ? "timed out" : fmt::format("exit {}", r.exit_code),
-                                                        r.err.empty() ? r.out : r.err));
-}
 
 expected<void> remove_file(const fs::path& p) {
   std::error_code ec;
@@ -371,6 +359,10 @@ private:
   fs::path image_dir(const vm_state& s) const { return cfg_.images / s.image / s.image_version; }
   fs::path kernel_dir(const vm_state& s) const { return cfg_.kernels / s.kernel / s.kernel_version; }
 
+  disk_templates templates() const {
+    return {cfg_.templates.empty() ? cfg_.state / "cache" / "vm-templates" : cfg_.templates, cfg_.images};
+  }
+
   expected<step_result> make_overlay(const vm_state& s, const vm_paths& p) {
     auto base = image_dir(s) / "rootfs.ext4";
     if (!fs::exists(base))
@@ -380,15 +372,7 @@ private:
                                     s.image, s.image_version, base.string()));
     if (auto ok = make_dir(p.state_dir); !ok)
       return ok.err();
-    auto qemu_img = find_program("qemu-img");
-    if (!qemu_img)
-      return make_error(errc::unavailable, "qemu-img is not installed (package qemu-utils)");
-    std::error_code ec;
-    fs::remove(p.overlay(), ec);
-    if (auto ok = run_tool(
-          {qemu_img->string(), "create", "-q", "-f", "qcow2", "-F", "raw", "-b", base.string(), p.overlay().string()},
-          "overlay");
-        !ok)
+    if (auto ok = actors::make_overlay(templates(), s.image, s.image_version, p.overlay()); !ok)
       return ok.err();
     return step_result{p.overlay().string(), s.image_version};
   }
@@ -399,38 +383,11 @@ private:
       return make_error(errc::not_found, fmt::format("image {} has no work seed {}", s.image, seed.string()));
     if (auto ok = make_dir(p.state_dir); !ok)
       return ok.err();
-    auto disk = p.work_disk();
-    std::error_code ec;
-    fs::remove(disk, ec);
-    if (auto ok = run_tool({"cp", "--sparse=always", seed.string(), disk.string()}, "work disk"); !ok)
+    if (auto ok =
+          actors::make_work_disk(templates(), s.image, s.image_version, s.disk_mib, cfg_.ssh_public_key, p.work_disk());
+        !ok)
       return ok.err();
-    std::uint64_t want = std::uint64_t{s.disk_mib} << 20;
-    if (fs::file_size(disk, ec) < want) {
-      fs::resize_file(disk, want, ec);
-      if (ec)
-        return make_error(errc::operation_failed, fmt::format("grow {}: {}", disk.string(), ec.message()));
-      auto resize2fs = find_program("resize2fs");
-      if (!resize2fs)
-        return make_error(errc::unavailable, "resize2fs is not installed (package e2fsprogs)");
-      if (auto ok = run_tool({resize2fs->string(), "-f", disk.string()}, "work disk"); !ok)
-        return ok.err();
-    }
-    if (!cfg_.ssh_public_key.empty()) {
-      auto key = read_file(cfg_.ssh_public_key);
-      if (!key)
-        return key.err();
-      auto img = guestfs::ext4_image::open(disk, true);
-      if (!img)
-        return img.err();
-      // The work disk is the guest's /root.
-      if (auto ok = img->mkdir_p("/.ssh", 0700, 0, 0); !ok)
-        return ok.err();
-      if (auto ok = img->write_file("/.ssh/authorized_keys", *key, 0600, 0, 0); !ok)
-        return ok.err();
-      if (auto ok = img->close(); !ok)
-        return ok.err();
-    }
-    return step_result{disk.string(), fmt::format("{} MiB", s.disk_mib)};
+    return step_result{p.work_disk().string(), fmt::format("{} MiB", s.disk_mib)};
   }
 
   expected<step_result> launch(const vm_state& s, const vm_paths& p) {

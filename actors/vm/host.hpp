@@ -6,6 +6,7 @@
 //
 //   STATE/vms/<name>/    overlay.qcow2  work.ext4  console.log
 //   RUNTIME/vms/<name>/  qmp.sock  agent.sock  qemu.stderr
+//   STATE/cache/vm-templates/  the disks' templates, copied per VM (disks.hpp)
 #pragma once
 
 #include <chrono>
@@ -43,6 +44,7 @@ struct agent_access {
 struct host_config {
   std::filesystem::path state, runtime;  ///< the daemon's dirs
   std::filesystem::path images, kernels; ///< STATE/images, STATE/kernels
+  std::filesystem::path templates;       ///< STATE/cache/vm-templates (disks.hpp); empty: that default
   std::filesystem::path ssh_public_key;  ///< put into /root/.ssh/authorized_keys of every VM
   std::filesystem::path known_hosts;     ///< banger's known_hosts: "<name>.vm <host key>"
   std::string bridge;
