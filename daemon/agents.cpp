@@ -161,16 +161,16 @@ expected<T> blocking_call(const std::shared_ptr<agent_pool::handle>& h, std::chr
   return fut.get();
 }
 
-/// One call on the VM's agent (connecting when needed), bounded by 5 s, from a worker thread.
+/// One call on the VM's agent (connecting when needed), bounded by `limit`, from a worker thread.
 template <class T, class F>
 expected<T> call_agent(const std::shared_ptr<agent_pool::handle>& h, const std::string& vm, const fs::path& socket,
-                       F call) {
-  return blocking_call<T>(h, 5s, [vm, socket, call](agent_pool& pool) {
+                       F call, std::chrono::milliseconds limit = 5s) {
+  return blocking_call<T>(h, limit, [vm, socket, call, limit](agent_pool& pool) {
     return pool.get(vm, socket)
-      .then([&pool, call](expected<agent_rpc::Agent::Client> c) mutable -> kj::Promise<expected<T>> {
+      .then([&pool, call, limit](expected<agent_rpc::Agent::Client> c) mutable -> kj::Promise<expected<T>> {
         if (!c)
           return expected<T>(c.err());
-        return pool.timer().timeoutAfter(5 * kj::SECONDS, call(*c));
+        return pool.timer().timeoutAfter(limit.count() * kj::MILLISECONDS, call(*c));
       });
   });
 }
@@ -202,18 +202,23 @@ actors::agent_access agent_pool::access() {
     });
     return r ? expected<void>() : expected<void>(r.err());
   };
+  // A guest that has just booted answers file reads once its init is done (sshd's host keys are
+  // made then: several seconds under TCG), hence the longer bound.
   a.read_file = [h](const std::string& vm, const fs::path& socket, const std::string& path) {
-    return call_agent<std::string>(h, vm, socket, [path](agent_rpc::Agent::Client& agent) {
-      auto req = agent.readFileRequest();
-      req.setPath(path);
-      req.setMaxBytes(64 * 1024);
-      return req.send().then([](auto&& res) -> expected<std::string> {
-        if (auto f = res.getFailure(); f.getCode() != 0)
-          return make_error(static_cast<errc>(f.getCode()), f.getMessage().cStr());
-        auto d = res.getData();
-        return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
-      });
-    });
+    return call_agent<std::string>(
+      h, vm, socket,
+      [path](agent_rpc::Agent::Client& agent) {
+        auto req = agent.readFileRequest();
+        req.setPath(path);
+        req.setMaxBytes(64 * 1024);
+        return req.send().then([](auto&& res) -> expected<std::string> {
+          if (auto f = res.getFailure(); f.getCode() != 0)
+            return make_error(static_cast<errc>(f.getCode()), f.getMessage().cStr());
+          auto d = res.getData();
+          return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
+        });
+      },
+      60s);
   };
   a.listening = [h](const std::string& vm, const fs::path& socket, std::uint16_t port) {
     return call_agent<bool>(h, vm, socket, [port](agent_rpc::Agent::Client& agent) {

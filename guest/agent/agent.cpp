@@ -290,6 +290,10 @@ public:
   }
 
   kj::Promise<void> readFile(ReadFileContext c) override {
+    return svc_.guest_ready().then([this, c, self = thisCap()]() mutable { return read_file_now(c); });
+  }
+
+  kj::Promise<void> read_file_now(ReadFileContext c) {
     auto p = c.getParams();
     auto r = c.getResults();
     if (auto why = bad_path(p.getPath())) {

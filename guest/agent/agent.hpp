@@ -14,9 +14,10 @@ namespace banger::guest {
 struct agent_options {
   /// Whether poweroff may signal PID 1 (false when serving on the host for tests).
   bool allow_poweroff = true;
-  /// When set, exec and writeFile wait (up to 30 s) until this file exists: banger-init starts
-  /// the agent before it sets up eth0 and /root, so the host's ping is answered early, and
-  /// creates the file once the guest is ready for commands. Empty: no wait.
+  /// When set, exec, writeFile and readFile wait (up to 30 s) until this file exists:
+  /// banger-init starts the agent before it sets up eth0, /root and sshd's host keys, so the
+  /// host's ping is answered early, and creates the file once the guest is ready for commands
+  /// (and the keys can be read). Empty: no wait.
   std::string ready_file;
 };
 

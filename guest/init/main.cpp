@@ -180,6 +180,11 @@ struct service {
   time_t restart_at = 0;
 };
 
+/// Where init says the guest is ready for commands; the agent (started before eth0, /root and
+/// sshd's host keys are set up, so the host's first ping is answered early) holds exec,
+/// writeFile and readFile until it exists. Every service gets its path as BANGER_READY_FILE.
+constexpr const char* ready_file = "/run/banger-init.ready";
+
 pid_t spawn(const std::vector<std::string>& argv) {
   pid_t pid = ::fork();
   if (pid != 0)
@@ -198,7 +203,8 @@ pid_t spawn(const std::vector<std::string>& argv) {
   args.push_back(nullptr);
   char env_path[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   char env_home[] = "HOME=/root";
-  char* envp[] = {env_path, env_home, nullptr};
+  std::string ready = std::string("BANGER_READY_FILE=") + ready_file; // for the agent
+  char* envp[] = {env_path, env_home, ready.data(), nullptr};
   ::execve(args[0], args.data(), envp);
   std::fprintf(stderr, "banger-init: exec %s: %s\n", args[0], std::strerror(errno));
   ::_exit(127);
@@ -233,17 +239,12 @@ std::vector<service> services() {
   return out;
 }
 
-/// Where init says the guest is ready for commands; the agent (started before eth0 and /root are
-/// set up, so the host's first ping is answered early) holds exec and writeFile until it exists.
-constexpr const char* ready_file = "/run/banger-init.ready";
-
 std::vector<service> agent_service() {
   const char* agent = "/usr/local/sbin/banger-agent";
   if (!exists(agent)) {
     say(std::string("no ") + agent + " in this image: the host cannot reach this guest's agent");
     return {};
   }
-  ::setenv("BANGER_READY_FILE", ready_file, 1);
   return {{"banger-agent", {agent}, -1, 0}};
 }
 
@@ -364,20 +365,20 @@ int main(int argc, char** argv) {
     s.pid = spawn(s.argv);
   network(args);
   mount_work(args);
-  if (int fd = ::open(ready_file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644); fd >= 0)
-    ::close(fd);
-  else
-    say(std::string("creating ") + ready_file + ": " + errstr() + " (the agent will wait 30 s before commands)");
 
   sigset_t wanted;
   sigemptyset(&wanted);
   for (int s : {SIGCHLD, SIGUSR1, SIGUSR2, SIGTERM, SIGINT, SIGPWR})
     sigaddset(&wanted, s);
   int sfd = ::signalfd(-1, &wanted, SFD_CLOEXEC | SFD_NONBLOCK);
-  for (auto& s : services()) {
+  for (auto& s : services()) { // sshd, after its host keys are made (the host reads them next)
     s.pid = spawn(s.argv);
     svcs.push_back(std::move(s));
   }
+  if (int fd = ::open(ready_file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644); fd >= 0)
+    ::close(fd);
+  else
+    say(std::string("creating ") + ready_file + ": " + errstr() + " (the agent will wait 30 s before commands)");
   auto buttons = open_power_buttons();
   say("ready (" + std::to_string(svcs.size()) + " services, " + std::to_string(buttons.size()) + " input devices)");
 

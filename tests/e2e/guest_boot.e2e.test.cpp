@@ -249,6 +249,10 @@ BOOST_AUTO_TEST_CASE(agent_serves_a_booted_busybox_guest) {
   // /root is the work disk.
   auto mounts = c.run(io, {"mount"});
   BOOST_TEST(mounts.out.find("/dev/vdb on /root type ext4") != std::string::npos, mounts.out);
+  // The agent was started before /root was mounted, and told to hold commands until init is done.
+  auto env = c.run(io, {"sh", "-c", "tr '\\0' '\\n' < /proc/$PPID/environ; ls /run/banger-init.ready"});
+  BOOST_TEST(env.out.find("BANGER_READY_FILE=/run/banger-init.ready\n") != std::string::npos, env.out + env.err);
+  BOOST_TEST(env.out.find("\n/run/banger-init.ready\n") != std::string::npos, env.out + env.err);
   BOOST_TEST(c.run(io, {"hostname"}).out == "e2e-vm\n");
 
   // poweroff ends QEMU.
