@@ -42,6 +42,18 @@ void verify_journal(world& w, const std::string& when) {
   BOOST_TEST(v.exit_code == 0, when + ": banger-replay verify: " + v.out + v.err);
 }
 
+/// Checks that `info` (a stopped VM) holds no per-run resource and that none is left on the host.
+void nothing_of_a_run_left(world& w, const nlohmann::json& info, const std::string& at) {
+  std::string h;
+  for (const auto& r : info["resources"])
+    h += r.get<std::string>() + " ";
+  for (std::string per_run : {"tap:", "nat:", "vmm:", "sockets:", "(intended)"})
+    BOOST_TEST(h.find(per_run) == std::string::npos, at + ": holds " + h);
+  auto l = w.leaks();
+  for (std::string kind : {"tap ", "qemu ", "nat rule "})
+    BOOST_TEST(l.find(kind) == std::string::npos, at + ": " + l);
+}
+
 /// A stopped or running VM's resources: what `vm show` says it holds, as text.
 std::string held(const nlohmann::json& info) {
   std::string out;
@@ -72,12 +84,7 @@ BOOST_AUTO_TEST_CASE(a_daemon_killed_at_any_start_stage_is_settled_at_restart) {
     BOOST_TEST(info["state"] == "stopped", at + ": " + info.dump());
     BOOST_TEST(info["last_error"].get<std::string>().find("interrupted") != std::string::npos, at + ": " + info.dump());
     // Only per-VM resources a finished step made may remain, recorded as held.
-    auto h = held(info);
-    for (std::string per_run : {"tap:", "nat:", "vmm:", "sockets:", "(intended)"})
-      BOOST_TEST(h.find(per_run) == std::string::npos, at + ": holds " + h);
-    auto l = w.leaks();
-    for (std::string kind : {"tap ", "qemu ", "nat rule "})
-      BOOST_TEST(l.find(kind) == std::string::npos, at + ": " + l);
+    nothing_of_a_run_left(w, info, at);
     BOOST_TEST(!fs::exists(w.sb.runtime() / "vms" / "cr1" / "qmp.sock"), at);
     verify_journal(w, at);
     // It starts again cleanly, and goes without a trace.
@@ -100,13 +107,8 @@ BOOST_AUTO_TEST_CASE(a_daemon_killed_during_a_stop_finishes_it_at_restart) {
     BOOST_TEST(s.exit_code != 0, at);
     auto info = show(w, "st1");
     BOOST_TEST(info["state"] == "stopped", at + ": " + info.dump());
-    auto h = held(info);
-    for (std::string per_run : {"tap:", "nat:", "vmm:", "sockets:"})
-      BOOST_TEST(h.find(per_run) == std::string::npos, at + ": holds " + h);
-    BOOST_TEST(h.find("overlay:") != std::string::npos, at + ": holds " + h); // per-VM: kept
-    auto l = w.leaks();
-    for (std::string kind : {"tap ", "qemu ", "nat rule "})
-      BOOST_TEST(l.find(kind) == std::string::npos, at + ": " + l);
+    nothing_of_a_run_left(w, info, at);
+    BOOST_TEST(held(info).find("overlay:") != std::string::npos, at + ": holds " + held(info)); // per-VM: kept
     verify_journal(w, at);
     auto start = w.cli({"vm", "start", "st1"});
     BOOST_TEST(start.exit_code == 0, at + ": " + start.err);
@@ -187,9 +189,7 @@ BOOST_AUTO_TEST_CASE(a_host_reboot_is_never_adopted) {
   BOOST_TEST(info["state"] == "stopped", info.dump());
   BOOST_TEST(info["last_error"].get<std::string>().find("the host rebooted") != std::string::npos, info.dump());
   BOOST_TEST(eventually([&] { return !process_alive(pid); })); // it matched exactly: not leaked
-  auto l = w.leaks();
-  for (std::string kind : {"tap ", "qemu ", "nat rule "})
-    BOOST_TEST(l.find(kind) == std::string::npos, l);
+  nothing_of_a_run_left(w, info, "reboot");
   verify_journal(w, "reboot");
   auto start = w.cli({"vm", "start", "rb1"});
   BOOST_TEST(start.exit_code == 0, start.err);

@@ -89,6 +89,13 @@ std::size_t command_index(const std::vector<stored_event>& evs, std::string_view
   return 0;
 }
 
+/// Removes event `at` and renumbers the stream's versions after it, as a careful editor would.
+void drop_and_renumber(std::vector<banger::journal::stored_event>& evs, std::size_t at) {
+  evs.erase(evs.begin() + static_cast<long>(at));
+  for (std::size_t i = at; i < evs.size(); ++i)
+    --evs[i].version;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(replay_vm_checks)
@@ -375,9 +382,7 @@ BOOST_AUTO_TEST_CASE(altered_recordings_diverge_at_the_altered_event) {
   {
     auto alt = evs;
     auto at = index_of(alt, "vm_running");
-    alt.erase(alt.begin() + static_cast<long>(at));
-    for (std::size_t i = at; i < alt.size(); ++i)
-      --alt[i].version;
+    drop_and_renumber(alt, at);
     auto r = replay::rerun("vm/t", alt);
     BOOST_TEST_REQUIRE(r.diverged.has_value());
     auto start_again = command_index(alt, "start", 1); // the refused second start, now refused differently
@@ -421,9 +426,7 @@ BOOST_AUTO_TEST_CASE(altered_recordings_diverge_at_the_altered_event) {
   {
     auto alt = evs;
     auto at = command_index(alt, "start");
-    alt.erase(alt.begin() + static_cast<long>(at));
-    for (std::size_t i = at; i < alt.size(); ++i)
-      --alt[i].version;
+    drop_and_renumber(alt, at);
     auto r = replay::rerun("vm/t", alt);
     BOOST_TEST_REQUIRE(r.diverged.has_value());
     BOOST_TEST(r.diverged->index == at);
