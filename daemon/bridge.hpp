@@ -20,14 +20,18 @@ kj::Promise<expected<R>> ask(caf::actor_system& sys, const caf::actor& dest, std
   auto paf = kj::newPromiseAndCrossThreadFulfiller<expected<R>>();
   // CAF needs a copyable handler; the fulfiller is move-only and its methods are thread-safe.
   auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<expected<R>>>>(kj::mv(paf.fulfiller));
-  sys.spawn([=](caf::event_based_actor* self) {
-    self->request(dest, timeout, xs...)
-      .then([=](R& r) { (*fulfiller)->fulfill(expected<R>(std::move(r))); },
-            [=](caf::error& e) {
-              auto msg = "actor request failed: " + self->system().render(e);
-              (*fulfiller)->fulfill(expected<R>(make_error(errc::unavailable, std::move(msg))));
-            });
-  });
+  // The unused int: CAF 0.17 dereferences a null argument tuple when a void actor function
+  // takes no argument (UBSan: reference binding to null pointer).
+  sys.spawn(
+    [=](caf::event_based_actor* self, int) {
+      self->request(dest, timeout, xs...)
+        .then([=](R& r) { (*fulfiller)->fulfill(expected<R>(std::move(r))); },
+              [=](caf::error& e) {
+                auto msg = "actor request failed: " + self->system().render(e);
+                (*fulfiller)->fulfill(expected<R>(make_error(errc::unavailable, std::move(msg))));
+              });
+    },
+    0);
   return kj::mv(paf.promise);
 }
 
@@ -38,10 +42,12 @@ auto run_blocking(caf::actor_system& sys, F fn) -> kj::Promise<decltype(fn())> {
   using R = decltype(fn());
   auto paf = kj::newPromiseAndCrossThreadFulfiller<R>();
   auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<R>>>(kj::mv(paf.fulfiller));
-  sys.spawn<caf::detached>([fulfiller, fn](caf::event_based_actor* self) mutable {
-    (*fulfiller)->fulfill(fn());
-    self->quit();
-  });
+  sys.spawn<caf::detached>( // the int: see ask()
+    [fulfiller, fn](caf::event_based_actor* self, int) mutable {
+      (*fulfiller)->fulfill(fn());
+      self->quit();
+    },
+    0);
   return kj::mv(paf.promise);
 }
 

@@ -104,20 +104,24 @@ void start_job(self_ptr self, artifact_command cmd, caf::response_promise rp) {
     auto store = st.deps.store;
     auto kind = st.kind;
     auto name = st.name;
-    self->system().spawn<caf::detached>([parent, store, kind, name, cmd, id](caf::event_based_actor* worker) {
-      auto progress = [parent](const std::string& stage, std::uint64_t done, std::uint64_t total) {
-        caf::anon_send(parent, progress_atom::value, progress_update{stage, done, total});
-      };
-      auto r = run_artifact_job(store, kind, name, cmd.source, progress);
-      artifact_reply out;
-      out.ok = r.has_value();
-      if (r)
-        out.result = *r;
-      else
-        out.err = r.err();
-      caf::anon_send(parent, job_done_atom::value, id, std::move(out));
-      worker->quit();
-    });
+    // The job id is an argument, not a capture: CAF 0.17 dereferences a null argument tuple when
+    // a void actor function takes none (UBSan: reference binding to null pointer).
+    self->system().spawn<caf::detached>(
+      [parent, store, kind, name, cmd](caf::event_based_actor* worker, std::uint64_t job) {
+        auto progress = [parent](const std::string& stage, std::uint64_t done, std::uint64_t total) {
+          caf::anon_send(parent, progress_atom::value, progress_update{stage, done, total});
+        };
+        auto r = run_artifact_job(store, kind, name, cmd.source, progress);
+        artifact_reply out;
+        out.ok = r.has_value();
+        if (r)
+          out.result = *r;
+        else
+          out.err = r.err();
+        caf::anon_send(parent, job_done_atom::value, job, std::move(out));
+        worker->quit();
+      },
+      id);
   });
 }
 

@@ -102,25 +102,29 @@ void run_worker(self_ptr self, vm_command cmd, caf::response_promise rp,
   auto start = s.st;
   auto op = cmd.op_id;
   auto progress = cmd.progress;
-  self->system().spawn<caf::detached>([=](caf::event_based_actor* worker) {
-    caf::scoped_actor io{worker->system()};
-    recorder record = [&](std::vector<journal::payload> events) -> expected<vm_state> {
-      expected<vm_state> out = make_error(errc::unavailable, "the VM's actor did not answer");
-      io->request(parent, 60s, record_atom::value, std::move(events), op)
-        .receive([&](expected<vm_state>& r) { out = std::move(r); },
-                 [&](caf::error& e) {
-                   out = make_error(errc::unavailable, "the VM's actor is gone: " + worker->system().render(e));
-                 });
-      return out;
-    };
-    stage_report report = [&](const std::string& stage, std::chrono::milliseconds took) {
-      if (progress && *progress)
-        (*progress)(progress_update{stage, static_cast<std::uint64_t>(took.count()), 0});
-    };
-    auto r = work(start, *host, record, report);
-    caf::anon_send(parent, job_done_atom::value, id, std::move(r), op);
-    worker->quit();
-  });
+  // The job id is passed as an argument: CAF 0.17 dereferences a null argument tuple when a
+  // void actor function takes none (UBSan: reference binding to null pointer).
+  self->system().spawn<caf::detached>(
+    [=](caf::event_based_actor* worker, std::uint64_t job) {
+      caf::scoped_actor io{worker->system()};
+      recorder record = [&](std::vector<journal::payload> events) -> expected<vm_state> {
+        expected<vm_state> out = make_error(errc::unavailable, "the VM's actor did not answer");
+        io->request(parent, 60s, record_atom::value, std::move(events), op)
+          .receive([&](expected<vm_state>& r) { out = std::move(r); },
+                   [&](caf::error& e) {
+                     out = make_error(errc::unavailable, "the VM's actor is gone: " + worker->system().render(e));
+                   });
+        return out;
+      };
+      stage_report report = [&](const std::string& stage, std::chrono::milliseconds took) {
+        if (progress && *progress)
+          (*progress)(progress_update{stage, static_cast<std::uint64_t>(took.count()), 0});
+      };
+      auto r = work(start, *host, record, report);
+      caf::anon_send(parent, job_done_atom::value, job, std::move(r), op);
+      worker->quit();
+    },
+    id);
 }
 
 /// The command as the journal records it (vm_command), for decide() and banger-replay.
