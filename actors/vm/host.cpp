@@ -33,8 +33,9 @@ std::optional<vmm::vmm_process> vmm_of(const host_config& c, const vm_state& s) 
   } catch (...) {
     return std::nullopt;
   }
-  std::istringstream in(r->detail);
-  in >> p.start_time >> p.cmdline_sha256;
+  auto d = parse_vmm_detail(r->detail);
+  p.start_time = d.start_time;
+  p.cmdline_sha256 = d.cmdline_sha256;
   auto vp = paths_of(c, s.name);
   p.qmp_socket = vp.qmp_socket();
   p.agent_socket = vp.agent_socket();
@@ -251,42 +252,6 @@ public:
     return r;
   }
 
-  expected<void> post_start_work(const vm_state& s, const std::string&) {
-    // The guest's own ssh host key (generated on its first boot) into banger's known_hosts.
-    if (!agent_.read_file || cfg_.known_hosts.empty())
-      return {};
-    auto socket = paths_of(cfg_, s.name).agent_socket();
-    auto key = agent_.read_file(s.name, socket, "/etc/ssh/ssh_host_ed25519_key.pub");
-    if (!key)
-      return {}; // no sshd in this image: `vm ssh` will say so
-    std::string k = *key;
-    while (!k.empty() && (k.back() == '\n' || k.back() == '\r'))
-      k.pop_back();
-    // "ssh-ed25519 AAAA... root@host": keep type and key.
-    std::istringstream in(k);
-    std::string type, b64;
-    in >> type >> b64;
-    if (!type.empty() && !b64.empty())
-      update_known_hosts(cfg_.known_hosts, s.name + ".vm", type + " " + b64);
-    // The image has sshd: ready means `vm ssh` works, so wait for it to listen (it starts
-    // beside the agent and takes a few seconds under TCG).
-    if (agent_.listening) {
-      auto deadline = std::chrono::steady_clock::now() + cfg_.agent_timeout;
-      while (std::chrono::steady_clock::now() < deadline) {
-        auto l = agent_.listening(s.name, socket, 22);
-        if (!l)
-          return make_error(l.err().code, "waiting for sshd: " + l.err().message);
-        if (*l)
-          return {};
-        std::this_thread::sleep_for(200ms);
-      }
-      return make_error(errc::unavailable, fmt::format("sshd in VM {} did not start listening on port 22; see "
-                                                       "`banger vm logs {}`",
-                                                       s.name, s.name));
-    }
-    return {};
-  }
-
   std::string shutdown(const vm_state& s, bool kill, const std::string&) override {
     auto proc = vmm_of(cfg_, s);
     auto done = [&](std::string how) {
@@ -340,6 +305,43 @@ public:
   }
 
 private:
+  /// post_start's work (the crash point follows it).
+  expected<void> post_start_work(const vm_state& s, const std::string&) {
+    // The guest's own ssh host key (generated on its first boot) into banger's known_hosts.
+    if (!agent_.read_file || cfg_.known_hosts.empty())
+      return {};
+    auto socket = paths_of(cfg_, s.name).agent_socket();
+    auto key = agent_.read_file(s.name, socket, "/etc/ssh/ssh_host_ed25519_key.pub");
+    if (!key)
+      return {}; // no sshd in this image: `vm ssh` will say so
+    std::string k = *key;
+    while (!k.empty() && (k.back() == '\n' || k.back() == '\r'))
+      k.pop_back();
+    // "ssh-ed25519 AAAA... root@host": keep type and key.
+    std::istringstream in(k);
+    std::string type, b64;
+    in >> type >> b64;
+    if (!type.empty() && !b64.empty())
+      update_known_hosts(cfg_.known_hosts, s.name + ".vm", type + " " + b64);
+    // The image has sshd: ready means `vm ssh` works, so wait for it to listen (it starts
+    // beside the agent and takes a few seconds under TCG).
+    if (agent_.listening) {
+      auto deadline = std::chrono::steady_clock::now() + cfg_.agent_timeout;
+      while (std::chrono::steady_clock::now() < deadline) {
+        auto l = agent_.listening(s.name, socket, 22);
+        if (!l)
+          return make_error(l.err().code, "waiting for sshd: " + l.err().message);
+        if (*l)
+          return {};
+        std::this_thread::sleep_for(200ms);
+      }
+      return make_error(errc::unavailable, fmt::format("sshd in VM {} did not start listening on port 22; see "
+                                                       "`banger vm logs {}`",
+                                                       s.name, s.name));
+    }
+    return {};
+  }
+
   /// Test-only sync point (the crash tests): when BANGER_TEST_CRASH_AT names this point
   /// ("before:tap", "after:vmm", "after:agent", "after:post_start", "release:tap", ...), the
   /// daemon SIGKILLs itself here, so a test can stop it at an exact step of a start, a stop or
@@ -417,7 +419,7 @@ private:
     if (!proc)
       return proc.err();
     return step_result{std::to_string(proc->pid),
-                       fmt::format("{} {} {}", proc->start_time, proc->cmdline_sha256, cfg_.boot_id)};
+                       format_vmm_detail({proc->start_time, proc->cmdline_sha256, cfg_.boot_id})};
   }
 
   host_config cfg_;

@@ -2,6 +2,7 @@
 #include "actors/vm/vm.hpp"
 
 #include <algorithm>
+#include <sstream>
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
@@ -61,16 +62,18 @@ namespace resource {
 bool per_vm(std::string_view kind) { return kind == overlay || kind == work_disk || kind == ip; }
 } // namespace resource
 
-std::string recorded_boot_id(const vm_resource& vmm) {
-  std::string_view d = vmm.detail;
-  for (int skip = 0; skip < 2; ++skip) {
-    auto sp = d.find(' ');
-    if (sp == std::string_view::npos)
-      return {};
-    d.remove_prefix(sp + 1);
-  }
-  return std::string(d.substr(0, d.find(' ')));
+std::string format_vmm_detail(const vmm_detail& d) {
+  return fmt::format("{} {} {}", d.start_time, d.cmdline_sha256, d.boot_id);
 }
+
+vmm_detail parse_vmm_detail(std::string_view detail) {
+  std::istringstream in{std::string(detail)};
+  vmm_detail d;
+  in >> d.start_time >> d.cmdline_sha256 >> d.boot_id;
+  return d;
+}
+
+std::string recorded_boot_id(const vm_resource& vmm) { return parse_vmm_detail(vmm.detail).boot_id; }
 
 const vm_resource* vm_state::find(std::string_view kind) const {
   for (const auto& r : resources)

@@ -61,8 +61,16 @@ struct vm_resource {
   bool acquired = false; ///< false: intended, may or may not exist on the host
 };
 
-/// The boot id a "vmm" resource was recorded with (its detail is "<start time> <cmdline sha256>
-/// <boot id>"); "" for records from before boot ids were kept.
+/// A "vmm" resource's detail: "<start time> <cmdline sha256> <boot id>" (the boot id is absent in
+/// records from before boot ids were kept). One format, written and read here.
+struct vmm_detail {
+  std::uint64_t start_time = 0;
+  std::string cmdline_sha256, boot_id;
+};
+std::string format_vmm_detail(const vmm_detail& d);
+vmm_detail parse_vmm_detail(std::string_view detail);
+
+/// The boot id a "vmm" resource was recorded with; "" when none was.
 std::string recorded_boot_id(const vm_resource& vmm);
 
 struct vm_state {
