@@ -26,7 +26,6 @@ namespace banger::helper {
 namespace {
 
 constexpr auto start_timeout = 20 * kj::SECONDS; // sudo may consult PAM or LDAP
-constexpr auto call_timeout = 2 * kj::MINUTES;   // each tool the helper runs has 30 s
 
 /// waitpid with a deadline; the raw status once reaped (ECHILD counts as reaped, status 0 --
 /// someone else's reaper got it), nothing when still running at the deadline.
@@ -85,10 +84,12 @@ struct client::impl {
   kj::Own<capnp::TwoPartyClient> rpc;
   helper_rpc::Helper::Client cap;
   pid_t pid;
+  kj::Duration call_timeout;
 
-  impl(kj::AsyncIoContext&& ctx, int fd, pid_t child)
+  impl(kj::AsyncIoContext&& ctx, int fd, pid_t child, std::chrono::milliseconds timeout)
     : io(kj::mv(ctx)), stream(io.lowLevelProvider->wrapSocketFd(fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP)),
-      rpc(kj::heap<capnp::TwoPartyClient>(*stream)), cap(rpc->bootstrap().castAs<helper_rpc::Helper>()), pid(child) {}
+      rpc(kj::heap<capnp::TwoPartyClient>(*stream)), cap(rpc->bootstrap().castAs<helper_rpc::Helper>()), pid(child),
+      call_timeout(timeout.count() * kj::MILLISECONDS) {}
 
   ~impl() {
     cap = nullptr;
@@ -108,6 +109,9 @@ struct client::impl {
   expected<capnp::Response<R>> call(capnp::Request<P, R>& req, const std::string& op_id) {
     req.setOpId(op_id);
     try {
+      // The loop runs only inside calls, and its timer's "now" is the time it last ran: poll
+      // first, or a call after an idle spell longer than the timeout would time out at once.
+      io.waitScope.poll();
       return io.provider->getTimer().timeoutAfter(call_timeout, req.send()).wait(io.waitScope);
     } catch (const kj::Exception& e) {
       error err = make_error(errc::unavailable, std::string("banger-helper is not answering (") +
@@ -190,7 +194,7 @@ expected<client> client::launch(const launch_options& o) {
     ::_exit(127);
   }
   theirs.reset();
-  auto im = std::make_unique<impl>(std::move(*io), ours.release(), pid);
+  auto im = std::make_unique<impl>(std::move(*io), ours.release(), pid, o.call_timeout);
   auto req = im->cap.pingRequest();
   req.setOpId("");
   try {

@@ -6,6 +6,7 @@
 // happen on the thread that launched it, and that thread must not run another KJ event loop.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -21,6 +22,8 @@ struct launch_options {
   /// helper directly; a non-root caller without use_sudo runs it unprivileged (its operations
   /// then fail with the tools' "Operation not permitted").
   bool use_sudo = false;
+  /// How long one call may take before the helper counts as hung (each tool it runs has 30 s).
+  std::chrono::milliseconds call_timeout = std::chrono::minutes(2);
 };
 
 /// Owns the helper process and the connection; move-only; all calls block and must be made from

@@ -496,6 +496,20 @@ BOOST_AUTO_TEST_CASE(helper_refuses_unsafe_dirs_and_a_non_socket_stdin) {
   BOOST_TEST(c.ping("op").has_value());
 }
 
+// The client's event loop runs only inside its calls; a call after an idle spell longer than
+// the call timeout once timed out at once (the loop's clock was as old as the last call).
+BOOST_AUTO_TEST_CASE(a_call_after_an_idle_spell_longer_than_the_timeout_is_answered) {
+  auto o = options();
+  o.call_timeout = std::chrono::milliseconds(500);
+  auto c = client::launch(o);
+  BOOST_REQUIRE_MESSAGE(c.has_value(), (c ? "" : c.err().message));
+  BOOST_REQUIRE(c->ping("op-1").has_value());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  auto v = c->ping("op-2");
+  BOOST_TEST(v.has_value(), (v ? "" : v.err().message));
+  BOOST_TEST(c->ensure_bridge("br-fc", "172.30.0.1/24", "op-3").has_value());
+}
+
 BOOST_AUTO_TEST_CASE(a_dead_helper_answers_unavailable) {
   auto c = start();
   BOOST_REQUIRE(c.ping("op").has_value());

@@ -15,9 +15,11 @@
 
 namespace banger::test {
 
-/// `promise` waited for at most `limit` (a kj exception on timeout).
+/// `promise` waited for at most `limit` (a kj exception on timeout). The loop's timer is
+/// refreshed first: it keeps the time the loop last ran, which may be long ago.
 template <class T>
 T wait_for(kj::AsyncIoContext& io, kj::Promise<T>&& promise, std::chrono::milliseconds limit) {
+  io.waitScope.poll();
   return io.provider->getTimer().timeoutAfter(limit.count() * kj::MILLISECONDS, kj::mv(promise)).wait(io.waitScope);
 }
 template <class T>
