@@ -41,8 +41,9 @@ struct agent_fixture {
   }
   agent_rpc::Agent::Client& agent() { return conn.agent(); }
 
-  test::exec_result run(const std::vector<std::string>& argv, const std::string& stdin_data = {}, bool tty = false) {
-    return conn.run(io, argv, stdin_data, tty);
+  test::exec_result run(const std::vector<std::string>& argv, const std::string& stdin_data = {}, bool tty = false,
+                        const std::string& cwd = "/") {
+    return conn.run(io, argv, stdin_data, tty, cwd);
   }
 };
 
@@ -125,6 +126,30 @@ BOOST_AUTO_TEST_CASE(tty_runs_on_a_terminal) {
   auto r = run({"sh", "-c", "tty; test -t 0 && exit 7"}, {}, true);
   BOOST_TEST(r.out.find("/dev/pts/") != std::string::npos, r.out);
   BOOST_TEST(r.code == 7);
+}
+
+// Plain commands are started with posix_spawn, terminal ones with fork: both give the child a
+// session of its own, default signal dispositions (the agent ignores SIGPIPE), /dev/null as
+// stdin when none is passed, and the cwd asked for.
+BOOST_AUTO_TEST_CASE(commands_get_their_own_session_default_signals_and_no_stdin) {
+  auto r = run({"sh", "-c",
+                "test \"$(cut -d' ' -f6 /proc/$$/stat)\" = \"$$\" || exit 3; yes | head -n1; cat; pwd; exit 5"},
+               {}, false, "/tmp");
+  BOOST_TEST(r.out == "y\n/tmp\n");
+  BOOST_TEST(r.err == ""); // with SIGPIPE ignored, yes would report a broken pipe
+  BOOST_TEST(r.code == 5);
+  auto t = run({"sh", "-c", "test \"$(cut -d' ' -f6 /proc/$$/stat)\" = \"$$\" || exit 3; pwd; exit 6"}, {}, true,
+               "/tmp");
+  BOOST_TEST(t.out.find("/tmp") != std::string::npos, t.out);
+  BOOST_TEST(t.code == 6);
+}
+
+BOOST_AUTO_TEST_CASE(a_missing_cwd_is_a_not_found_failure_naming_it) {
+  for (bool tty : {false, true}) {
+    auto r = run({"true"}, {}, tty, "/no/such/dir");
+    BOOST_TEST(r.failure_code == 1); // errc::not_found
+    BOOST_TEST(r.failure.find("/no/such/dir") != std::string::npos, r.failure);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(missing_program_is_a_not_found_failure) {

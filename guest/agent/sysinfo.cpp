@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <sstream>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace banger::guest {
@@ -187,10 +188,16 @@ cpu_times parse_proc_stat(std::string_view text, long ticks_per_s) {
   return t;
 }
 
+std::uint64_t uptime_ms() {
+  timespec ts{};
+  if (::clock_gettime(CLOCK_BOOTTIME, &ts) != 0)
+    return 0;
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
+}
+
 system_stats read_system_stats() {
   system_stats s;
-  if (auto up = slurp("/proc/uptime"))
-    s.uptime_ms = static_cast<std::uint64_t>(std::strtod(up->c_str(), nullptr) * 1000.0);
+  s.uptime_ms = uptime_ms();
   if (auto st = slurp("/proc/stat")) {
     auto t = parse_proc_stat(*st, ::sysconf(_SC_CLK_TCK));
     s.cpu_busy_ms = t.busy_ms;

@@ -26,7 +26,7 @@ void agent_connection::close() {
 }
 
 exec_result agent_connection::run(kj::AsyncIoContext& io, const std::vector<std::string>& argv,
-                                  const std::string& stdin_data, bool tty) {
+                                  const std::string& stdin_data, bool tty, const std::string& cwd) {
   exec_result r;
   auto req = agent().execRequest();
   auto spec = req.initSpec();
@@ -35,7 +35,7 @@ exec_result agent_connection::run(kj::AsyncIoContext& io, const std::vector<std:
     a.set(i, argv[i]);
   spec.setTty(tty);
   spec.setStdin(!stdin_data.empty());
-  spec.setCwd("/");
+  spec.setCwd(cwd);
   req.setStdout(kj::heap<collect_sink>(r.out));
   req.setStderr(kj::heap<collect_sink>(r.err));
   auto resp = wait_for(io, req.send(), 60s);
