@@ -14,6 +14,7 @@
 #include <pty.h>
 #include <spawn.h>
 #include <string>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -191,24 +192,64 @@ struct agent_service::impl : kj::TaskSet::ErrorHandler {
   kj::TaskSet reapers;
 
   bool ready_seen = false;
+  /// Shared by every command waiting for the ready file; made by the first one.
+  kj::Maybe<kj::ForkedPromise<void>> ready_wait;
 
   impl(kj::AsyncIoContext& i, agent_options o) : io(i), opts(std::move(o)), reapers(*this) {}
 
-  /// Resolves once the guest is ready for commands (agent_options::ready_file).
-  kj::Promise<void> guest_ready(int waited_ms = 0) {
-    if (ready_seen || opts.ready_file.empty() || ::access(opts.ready_file.c_str(), F_OK) == 0) {
+  bool ready_now() {
+    if (!ready_seen && (opts.ready_file.empty() || ::access(opts.ready_file.c_str(), F_OK) == 0))
       ready_seen = true;
+    return ready_seen;
+  }
+
+  /// Resolves once the guest is ready for commands (agent_options::ready_file), at most 30 s
+  /// after the first command asked.
+  kj::Promise<void> guest_ready() {
+    if (ready_now())
       return kj::READY_NOW;
-    }
-    if (waited_ms >= 30000) {
+    KJ_IF_MAYBE (w, ready_wait)
+      return w->addBranch();
+    auto timeout = io.provider->getTimer().afterDelay(30 * kj::SECONDS).then([this] {
       std::fprintf(stderr, "banger-agent: %s did not appear within 30 s; running commands anyway\n",
                    opts.ready_file.c_str());
       ready_seen = true;
-      return kj::READY_NOW;
-    }
-    return io.provider->getTimer().afterDelay(10 * kj::MILLISECONDS).then([this, waited_ms] {
-      return guest_ready(waited_ms + 10);
     });
+    auto forked = appeared().exclusiveJoin(kj::mv(timeout)).fork();
+    auto branch = forked.addBranch();
+    ready_wait = kj::mv(forked);
+    return branch;
+  }
+
+  /// Resolves when the ready file exists: on inotify's word that something appeared in its
+  /// directory (init creates it the moment the guest is ready), else on a 10 ms poll.
+  kj::Promise<void> appeared() {
+    auto slash = opts.ready_file.rfind('/');
+    std::string dir = slash == 0 ? "/" : slash == std::string::npos ? "." : opts.ready_file.substr(0, slash);
+    int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd >= 0 && ::inotify_add_watch(fd, dir.c_str(), IN_CREATE | IN_MOVED_TO) >= 0) {
+      auto in = io.lowLevelProvider->wrapInputFd(fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP |
+                                                       kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC);
+      return watch(kj::mv(in), kj::heapArray<kj::byte>(4096));
+    }
+    if (fd >= 0)
+      ::close(fd);
+    return poll_ready();
+  }
+  kj::Promise<void> watch(kj::Own<kj::AsyncInputStream> in, kj::Array<kj::byte> buf) {
+    if (ready_now()) // checked after the watch exists: a file made before it is not missed
+      return kj::READY_NOW;
+    auto read = in->tryRead(buf.begin(), 1, buf.size());
+    return read.then([this, in = kj::mv(in), buf = kj::mv(buf)](size_t n) mutable -> kj::Promise<void> {
+      if (n == 0)
+        return poll_ready();
+      return watch(kj::mv(in), kj::mv(buf));
+    });
+  }
+  kj::Promise<void> poll_ready() {
+    if (ready_now())
+      return kj::READY_NOW;
+    return io.provider->getTimer().afterDelay(10 * kj::MILLISECONDS).then([this] { return poll_ready(); });
   }
   void taskFailed(kj::Exception&& e) override {
     std::fprintf(stderr, "banger-agent: task failed: %s\n", e.getDescription().cStr());

@@ -71,9 +71,13 @@ BOOST_AUTO_TEST_CASE(commands_wait_for_the_ready_file) {
     std::ofstream(ready.string()) << "";
   });
   // Run before the file exists, this would fail: the gate holds it until the file is there.
+  auto t0 = std::chrono::steady_clock::now();
   auto r = c2.run(io, {"sh", "-c", "test -e '" + ready.string() + "'"}, {}, false);
+  auto waited = std::chrono::steady_clock::now() - t0;
   maker.join();
   BOOST_TEST(r.code == 0);
+  // Opened by the file appearing (inotify), not by the 30 s give-up that also lets it run.
+  BOOST_TEST(waited < 20s);
   c2.close();
   ::kill(p2, SIGTERM);
   ::waitpid(p2, nullptr, 0);
