@@ -80,7 +80,7 @@ BOOST_AUTO_TEST_CASE(tcg_minimal_spec) {
   BOOST_TEST(values_of(a, "-drive") == std::vector<std::string>{"id=root,file=/v/root.qcow2,format=qcow2,if=none"});
   BOOST_TEST(!has(a, "-netdev"));
   auto devices = values_of(a, "-device");
-  BOOST_TEST(devices == (std::vector<std::string>{"virtio-blk-device,drive=root", "virtio-serial-device",
+  BOOST_TEST(devices == (std::vector<std::string>{"virtio-blk-device,drive=root", "virtio-serial-device,max_ports=2",
                                                   "virtserialport,chardev=ch0,name=org.banger.agent.0"}));
   BOOST_TEST(has(a, "socket,path=/run/banger/vms/web-1/agent.sock,server=on,wait=off,id=ch0"));
 }
@@ -109,7 +109,7 @@ BOOST_AUTO_TEST_CASE(kvm_full_spec) {
   auto devices = values_of(a, "-device");
   BOOST_TEST(devices ==
              (std::vector<std::string>{"virtio-blk-device,drive=root", "virtio-blk-device,drive=work",
-                                       "virtio-net-device,netdev=n0,mac=" + derive_mac("web-1"), "virtio-serial-device",
+                                       "virtio-net-device,netdev=n0,mac=" + derive_mac("web-1"), "virtio-serial-device,max_ports=2",
                                        "virtserialport,chardev=ch0,name=org.banger.agent.0"}));
   s.mac = "52:54:00:12:34:56";
   BOOST_TEST(has(qemu_argv(s, false, 0, "qemu"), "virtio-net-device,netdev=n0,mac=52:54:00:12:34:56"));
