@@ -393,8 +393,19 @@ int main(int argc, char** argv) {
   auto svcs = agent_service();
   for (auto& s : svcs)
     s.pid = start(s);
+  // The work disk is mounted by a child while this process sets up the network: the mount
+  // waits on the disk, the network keeps the CPU busy, and the mount is the whole system's.
+  pid_t mounter = ::fork();
+  if (mounter == 0) {
+    mount_work(args);
+    ::_exit(0);
+  }
   network(args);
-  mount_work(args);
+  if (mounter < 0)
+    mount_work(args);
+  else
+    while (::waitpid(mounter, nullptr, 0) < 0 && errno == EINTR) {
+    }
 
   sigset_t wanted;
   sigemptyset(&wanted);
