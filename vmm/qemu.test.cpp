@@ -107,10 +107,10 @@ BOOST_AUTO_TEST_CASE(kvm_full_spec) {
                                                                  "id=work,file=/v/work.ext4,format=raw,if=none"}));
   BOOST_TEST(after(a, "-netdev") == "tap,id=n0,ifname=tap-web1,script=no,downscript=no");
   auto devices = values_of(a, "-device");
-  BOOST_TEST(devices ==
-             (std::vector<std::string>{"virtio-blk-device,drive=root", "virtio-blk-device,drive=work",
-                                       "virtio-net-device,netdev=n0,mac=" + derive_mac("web-1"), "virtio-serial-device,max_ports=2",
-                                       "virtserialport,chardev=ch0,name=org.banger.agent.0"}));
+  BOOST_TEST(devices == (std::vector<std::string>{"virtio-blk-device,drive=root", "virtio-blk-device,drive=work",
+                                                  "virtio-net-device,netdev=n0,mac=" + derive_mac("web-1"),
+                                                  "virtio-serial-device,max_ports=2",
+                                                  "virtserialport,chardev=ch0,name=org.banger.agent.0"}));
   s.mac = "52:54:00:12:34:56";
   BOOST_TEST(has(qemu_argv(s, false, 0, "qemu"), "virtio-net-device,netdev=n0,mac=52:54:00:12:34:56"));
 }

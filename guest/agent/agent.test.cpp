@@ -136,14 +136,14 @@ BOOST_AUTO_TEST_CASE(tty_runs_on_a_terminal) {
 // session of its own, default signal dispositions (the agent ignores SIGPIPE), /dev/null as
 // stdin when none is passed, and the cwd asked for.
 BOOST_AUTO_TEST_CASE(commands_get_their_own_session_default_signals_and_no_stdin) {
-  auto r = run({"sh", "-c",
-                "test \"$(cut -d' ' -f6 /proc/$$/stat)\" = \"$$\" || exit 3; yes | head -n1; cat; pwd; exit 5"},
-               {}, false, "/tmp");
+  auto r =
+    run({"sh", "-c", "test \"$(cut -d' ' -f6 /proc/$$/stat)\" = \"$$\" || exit 3; yes | head -n1; cat; pwd; exit 5"},
+        {}, false, "/tmp");
   BOOST_TEST(r.out == "y\n/tmp\n");
   BOOST_TEST(r.err == ""); // with SIGPIPE ignored, yes would report a broken pipe
   BOOST_TEST(r.code == 5);
-  auto t = run({"sh", "-c", "test \"$(cut -d' ' -f6 /proc/$$/stat)\" = \"$$\" || exit 3; pwd; exit 6"}, {}, true,
-               "/tmp");
+  auto t =
+    run({"sh", "-c", "test \"$(cut -d' ' -f6 /proc/$$/stat)\" = \"$$\" || exit 3; pwd; exit 6"}, {}, true, "/tmp");
   BOOST_TEST(t.out.find("/tmp") != std::string::npos, t.out);
   BOOST_TEST(t.code == 6);
 }

@@ -274,8 +274,7 @@ BOOST_AUTO_TEST_CASE(agent_serves_a_booted_busybox_guest) {
   BOOST_TEST(c.run(io, {"cat", "/proc/self/status"}).out.find("PPid:") != std::string::npos);
   BOOST_TEST(c.run(io, {"sh", "-c", "cat /proc/$PPID/comm; grep PPid /proc/$PPID/status"}).out ==
              "banger-agent\nPPid:\t1\n");
-  BOOST_TEST(vm.console().find("banger-agent exited (signal 9); restarting in 1 s") != std::string::npos,
-             vm.console());
+  BOOST_TEST(vm.console().find("banger-agent exited (signal 9); restarting in 1 s") != std::string::npos, vm.console());
 
   // poweroff ends QEMU.
   poweroff(io, c);
