@@ -540,6 +540,15 @@ kj::Promise<void> agent_impl::exec_now(ExecContext c) {
     if (exec_err != 0)
       pid = -1;
   }
+  // Every child is reaped by the service: also a tty child that failed to exec (it exits 127).
+  kj::Own<child_state> child;
+  if (pid > 0) {
+    child = kj::refcounted<child_state>();
+    child->pid = pid;
+    svc_.reapers.add(svc_.io.unixEventPort.onChildExit(child->pid).then([c = kj::addRef(*child)](int status) mutable {
+      c->set_exit(status);
+    }));
+  }
   for (int fd : {in_pipe[0], out_pipe[1], err_pipe[1], slave})
     if (fd >= 0)
       ::close(fd);
@@ -547,28 +556,15 @@ kj::Promise<void> agent_impl::exec_now(ExecContext c) {
     for (int fd : {in_pipe[1], out_pipe[0], err_pipe[0], master})
       if (fd >= 0)
         ::close(fd);
-    if (pid < 0 && tty) {
-      fail(r.initFailure(), e_operation_failed, "exec: fork: " + errno_str(exec_err));
-      return kj::READY_NOW;
-    }
     bool missing = exec_err == ENOENT;
-    fail(r.initFailure(), missing ? e_not_found : e_operation_failed,
-         "exec " + argv_s[0] + ": " + errno_str(exec_err) +
-           (missing ? " (not in PATH, or cwd " + cwd + " missing)" : ""));
-    if (pid > 0) {
-      // The tty child wrote errno and exits 127: reap it.
-      auto gone = kj::refcounted<child_state>();
-      gone->pid = pid;
-      svc_.reapers.add(svc_.io.unixEventPort.onChildExit(gone->pid).then([g = kj::mv(gone)](int) {}));
-    }
+    if (pid < 0 && tty)
+      fail(r.initFailure(), e_operation_failed, "exec: fork: " + errno_str(exec_err));
+    else
+      fail(r.initFailure(), missing ? e_not_found : e_operation_failed,
+           "exec " + argv_s[0] + ": " + errno_str(exec_err) +
+             (missing ? " (not in PATH, or cwd " + cwd + " missing)" : ""));
     return kj::READY_NOW;
   }
-
-  auto child = kj::refcounted<child_state>();
-  child->pid = pid;
-  auto& port = svc_.io.unixEventPort;
-  svc_.reapers.add(
-    port.onChildExit(child->pid).then([c = kj::addRef(*child)](int status) mutable { c->set_exit(status); }));
 
   auto& lowlevel = *svc_.io.lowLevelProvider;
   constexpr uint own = kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP | kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC;

@@ -1,12 +1,14 @@
 // banger-init: PID 1 of banger guests (images may opt for their own init instead).
-//   1. mounts proc, sys, dev, devpts, shm, run, tmp
-//   2. sets the hostname (banger.hostname=, else the ip= hostname) and brings networking up from
-//      ip= with plain ioctls (lo, the device's address and netmask, a default route)
-//   3. mounts the work disk (banger.work=, default /dev/vdb) at /root
+//   1. mounts proc, sys, dev, devpts, shm, run, tmp; sets the hostname (banger.hostname=, else
+//      the ip= hostname)
+//   2. starts banger-agent first (linked in: forked, not exec'd); it holds commands until step 5
+//   3. brings networking up from banger.ip= (else ip=) with plain ioctls (lo, the device's
+//      address and netmask, a default route) while a child mounts the work disk (banger.work=,
+//      default /dev/vdb) at /root
 //   4. starts sshd when the image has one, generating host keys on first boot (images carry
-//      none, so no two VMs share keys), and banger-agent (linked in: forked, not exec'd);
-//      restarts either if it dies
-//   5. reaps every zombie; on SIGUSR2/SIGTERM/SIGINT/SIGUSR1 or the ACPI power button (KEY_POWER
+//      none, so no two VMs share keys)
+//   5. creates its ready file; restarts sshd or the agent if either dies
+//   6. reaps every zombie; on SIGUSR2/SIGTERM/SIGINT/SIGUSR1 or the ACPI power button (KEY_POWER
 //      on /dev/input/event*) it stops everything, syncs, unmounts and powers off.
 // Single-threaded: one poll loop over a signalfd and the input devices. Statically linked.
 #include <arpa/inet.h>
@@ -276,8 +278,6 @@ std::vector<service> services() {
   return out;
 }
 
-std::vector<service> agent_service() { return {{"banger-agent", {}, -1, 0, true}}; }
-
 std::vector<int> open_power_buttons() {
   std::vector<int> fds;
   if (DIR* d = ::opendir("/dev/input")) {
@@ -390,9 +390,8 @@ int main(int argc, char** argv) {
   hostname(args);
   // The agent first, so it starts while eth0 and /root are set up; it runs no command before
   // ready_file exists (agent_options::ready_file).
-  auto svcs = agent_service();
-  for (auto& s : svcs)
-    s.pid = start(s);
+  std::vector<service> svcs{{"banger-agent", {}, -1, 0, true}};
+  svcs.front().pid = start(svcs.front());
   // The work disk is mounted by a child while this process sets up the network: the mount
   // waits on the disk, the network keeps the CPU busy, and the mount is the whole system's.
   pid_t mounter = ::fork();
