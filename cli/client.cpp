@@ -152,13 +152,18 @@ expected<int> start_daemon(const dirs& d, std::chrono::milliseconds timeout) {
     return make_error(errc::operation_failed, "fork of bangerd failed");
   ::fcntl(err_fd.get(), F_SETFL, O_NONBLOCK);
   std::string early_output;
+  bool lost_race = false;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     char buf[4096];
     ssize_t n;
     while ((n = ::read(err_fd.get(), buf, sizeof buf)) > 0)
       early_output.append(buf, static_cast<size_t>(n));
-    if (!process_alive(pid)) {
+    // Another command started a daemon first (several commands run at once with none up): ours
+    // exits on finding that one's lock, and that one is the daemon to wait for.
+    if (!lost_race && !process_alive(pid) && early_output.find("is already running on state dir") != std::string::npos)
+      lost_race = true;
+    if (!lost_race && !process_alive(pid)) {
       while (!early_output.empty() && early_output.back() == '\n')
         early_output.pop_back();
       if (early_output.rfind("bangerd: ", 0) == 0)
@@ -169,9 +174,13 @@ expected<int> start_daemon(const dirs& d, std::chrono::milliseconds timeout) {
     }
     connect_failure why{};
     if (auto c = try_connect(d, why); c && answers(**c))
-      return pid;
+      return lost_race ? recorded_pid(d).value_or(pid) : pid;
     std::this_thread::sleep_for(50ms);
   }
+  if (lost_race)
+    return make_error(errc::unavailable, fmt::format("another command's bangerd did not answer on {} within {} ms; see "
+                                                     "{}",
+                                                     d.socket().string(), timeout.count(), d.log_file().string()));
   return make_error(errc::unavailable, fmt::format("bangerd (pid {}) did not answer on {} within {} ms; see {}", pid,
                                                    d.socket().string(), timeout.count(), d.log_file().string()));
 }

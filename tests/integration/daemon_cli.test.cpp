@@ -120,6 +120,22 @@ BOOST_AUTO_TEST_CASE(commands_autostart_the_daemon_and_events_resume_from_since)
   BOOST_TEST(human.out.find("daemon@2") != std::string::npos, human.out);
 }
 
+// Several commands at once with no daemon up each start one; one wins the state dir's lock, and
+// the others use it instead of failing on "already running".
+BOOST_AUTO_TEST_CASE(concurrent_autostarts_share_one_daemon) {
+  sandbox sb;
+  std::vector<test::run_result> results(4);
+  std::vector<std::thread> threads;
+  for (auto& r : results)
+    threads.emplace_back([&sb, &r] { r = sb.banger({"ping"}); });
+  for (auto& t : threads)
+    t.join();
+  for (const auto& r : results)
+    BOOST_TEST(r.exit_code == 0, r.err);
+  auto started = json_lines(sb.banger({"events", "--json", "--type", "daemon_started"}).out);
+  BOOST_TEST(started.size() == 1u); // one daemon ever ran
+}
+
 namespace {
 
 /// A follower: `banger events --follow --json ARGS` in the background, its output in `dir`.
