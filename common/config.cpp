@@ -68,13 +68,13 @@ expected<daemon_config> parse_config(std::string_view text, std::string_view ori
       if (!v)
         return v.err();
       (key == "bridge" ? c.bridge : c.subnet) = *v;
-    } else if (key == "nat" || key == "network") {
+    } else if (key == "nat" || key == "network" || key == "boot_snapshots") {
       auto v = as_bool();
       if (!v)
         return v.err();
-      (key == "nat" ? c.nat : c.network) = *v;
+      (key == "nat" ? c.nat : key == "network" ? c.network : c.boot_snapshots) = *v;
     } else {
-      return bad(fmt::format("unknown key `{}` (known: bridge, subnet, nat, network)", key));
+      return bad(fmt::format("unknown key `{}` (known: bridge, subnet, nat, network, boot_snapshots)", key));
     }
   }
   return c;

@@ -7,6 +7,7 @@
 //   subnet = "172.30.0.0/24"    # the bridge's network; the bridge takes the first address
 //   nat = false                 # masquerade guest traffic leaving the host
 //   network = true              # false: VMs get no network device (no root helper needed)
+//   boot_snapshots = true       # a new VM resumes a booted guest of its shape (docs/boot-snapshots.md)
 #pragma once
 
 #include <filesystem>
@@ -21,6 +22,7 @@ struct daemon_config {
   std::string subnet = "172.30.0.0/24";
   bool nat = false;
   bool network = true;
+  bool boot_snapshots = true;
 };
 
 expected<daemon_config> parse_config(std::string_view text, std::string_view origin);

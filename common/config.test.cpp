@@ -12,14 +12,16 @@ BOOST_AUTO_TEST_CASE(defaults_and_keys) {
   BOOST_TEST_REQUIRE(d.has_value());
   BOOST_TEST(d->bridge == "br-fc");
   BOOST_TEST(d->network);
+  BOOST_TEST(d->boot_snapshots);
   auto c = parse_config("# banger\nbridge = \"br-fc-t1\"  # test bridge\n\nsubnet=\"10.77.0.0/24\"\nnat = true\n"
-                        "network = false\n",
+                        "network = false\nboot_snapshots = false\n",
                         "c");
   BOOST_TEST_REQUIRE(c.has_value(), (c ? "" : c.err().message));
   BOOST_TEST(c->bridge == "br-fc-t1");
   BOOST_TEST(c->subnet == "10.77.0.0/24");
   BOOST_TEST(c->nat);
   BOOST_TEST(!c->network);
+  BOOST_TEST(!c->boot_snapshots);
 }
 
 BOOST_AUTO_TEST_CASE(errors_name_the_line) {

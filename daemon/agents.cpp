@@ -232,6 +232,21 @@ actors::agent_access agent_pool::access() {
       });
     });
   };
+  a.configure = [h](const std::string& vm, const fs::path& socket, const std::string& settings,
+                    std::int64_t realtime_ns, const std::string& entropy) {
+    auto r = call_agent<bool>(h, vm, socket, [settings, realtime_ns, entropy](agent_rpc::Agent::Client& agent) {
+      auto req = agent.configureRequest();
+      req.setSettings(settings);
+      req.setRealtimeNs(realtime_ns);
+      req.setEntropy(kj::arrayPtr(reinterpret_cast<const kj::byte*>(entropy.data()), entropy.size()));
+      return req.send().then([](auto&& res) -> expected<bool> {
+        if (auto f = res.getFailure(); f.getCode() != 0)
+          return make_error(static_cast<errc>(f.getCode()), f.getMessage().cStr());
+        return true;
+      });
+    });
+    return r ? expected<void>() : expected<void>(r.err());
+  };
   a.forget = [h](const std::string& vm) {
     (void)blocking_call<bool>(h, 1s, [vm](agent_pool& pool) -> kj::Promise<expected<bool>> {
       pool.forget(vm);

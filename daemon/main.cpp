@@ -247,6 +247,7 @@ int main(int argc, char** argv) {
     hcfg.net = *net;
     hcfg.nat = config->nat;
     hcfg.network = config->network;
+    hcfg.boot_snapshots = config->boot_snapshots;
     hcfg.boot_id = *boot_id;
     actors::net_call net_call = [&sys, netpriv](actors::net_request rq) {
       actors::net_reply out{false, make_error(errc::unavailable, "the network actor did not answer"), {}};

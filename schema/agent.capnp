@@ -78,4 +78,12 @@ interface Agent {
   stats @5 () -> (failure :Failure, stats :Stats);
   # Syncs filesystems and asks PID 1 to power the guest off. Returns before the power goes.
   poweroff @6 () -> (failure :Failure);
+  # A guest restored from a boot snapshot (docs/boot-snapshots.md) waits in banger-init for
+  # what a cold boot reads from its kernel command line. `settings` is in that syntax
+  # ("banger.hostname=NAME banger.ip=... banger.mac=..."); `realtimeNs` (0: leave it) sets the
+  # wall clock, which stopped when the snapshot was taken; `entropy` (up to 512 bytes) is mixed
+  # into the kernel's random pool and the pool reseeded, so no two restored guests share a
+  # random stream. Once per boot: already_exists after that; unavailable when the guest booted
+  # with its settings (its init is not waiting for any).
+  configure @7 (settings :Text, realtimeNs :Int64, entropy :Data) -> (failure :Failure);
 }

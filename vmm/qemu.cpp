@@ -48,6 +48,15 @@ std::vector<std::string> qemu_argv(const vm_spec& s, bool tcg, long host_khz, co
     a.insert(a.end(), {"-accel", "kvm", "-cpu", "host"});
   a.insert(a.end(), {"-m", std::to_string(s.memory_mib), "-smp", std::to_string(s.vcpus), "-no-reboot", "-nodefaults",
                      "-no-user-config", "-display", "none"});
+  if (!s.memory_file.empty())
+    // share=off maps the file copy-on-write: a restored guest starts from the snapshot's pages,
+    // read from the page cache as it touches them, and never writes the file.
+    a.insert(a.end(), {"-object",
+                       fmt::format("memory-backend-file,id=ram0,size={}M,mem-path={},share={}", s.memory_mib,
+                                   esc(s.memory_file), s.memory_shared ? "on" : "off"),
+                       "-machine", "memory-backend=ram0"});
+  if (s.incoming)
+    a.insert(a.end(), {"-incoming", "defer"});
   a.insert(a.end(),
            {"-chardev", "file,id=serial0,path=" + esc(s.console_log) + ",append=on", "-serial", "chardev:serial0"});
   a.insert(a.end(), {"-qmp", "unix:" + esc(s.dir / "qmp.sock") + ",server=on,wait=off"});
@@ -367,6 +376,68 @@ public:
     }
   }
 
+  expected<void> save(const vmm_process& p, const fs::path& state) override {
+    auto uri = exec_uri("cat > ", state);
+    if (!uri)
+      return std::move(uri).err();
+    auto c = session(p);
+    if (!c)
+      return std::move(c).err();
+    auto deadline = clock_type::now() + opts_.qmp_timeout;
+    for (auto [cmd, args] : {std::pair<std::string_view, std::string>{"stop", ""},
+                             {"migrate-set-capabilities", ignore_shared_on},
+                             {"migrate", nlohmann::json{{"uri", *uri}}.dump()}})
+      if (auto r = c->execute(cmd, deadline, args); !r)
+        return make_error(r.err().code, fmt::format("saving QEMU pid {}: {}: {}", p.pid, cmd, r.err().message));
+    // Without RAM the state is small (tens of KiB): done in milliseconds.
+    for (;;) {
+      auto r = c->execute("query-migrate", deadline);
+      if (!r)
+        return make_error(r.err().code, fmt::format("saving QEMU pid {}: {}", p.pid, r.err().message));
+      auto j = nlohmann::json::parse(*r, nullptr, false);
+      auto status = j.is_object() ? j.value("status", "") : "";
+      if (status == "completed")
+        return {};
+      if (status == "failed" || status == "cancelled" || clock_type::now() >= deadline)
+        return make_error(errc::operation_failed,
+                          fmt::format("saving QEMU pid {} to {}: migration {} ({})", p.pid, state.string(),
+                                      status.empty() ? "did not finish" : status, j.value("error-desc", *r)));
+      std::this_thread::sleep_for(2ms);
+    }
+  }
+
+  expected<void> restore(const vmm_process& p, const fs::path& state) override {
+    auto uri = exec_uri("exec cat ", state);
+    if (!uri)
+      return std::move(uri).err();
+    auto c = session(p);
+    if (!c)
+      return std::move(c).err();
+    auto deadline = clock_type::now() + opts_.qmp_timeout;
+    for (auto [cmd, args] : {std::pair<std::string_view, std::string>{"migrate-set-capabilities", ignore_shared_on},
+                             {"migrate-incoming", nlohmann::json{{"uri", *uri}}.dump()}})
+      if (auto r = c->execute(cmd, deadline, args); !r)
+        return make_error(r.err().code, fmt::format("restoring QEMU pid {}: {}: {}", p.pid, cmd, r.err().message));
+    // The state was saved paused, so the guest stays paused once it is loaded: resume it then.
+    for (;;) {
+      auto r = c->execute("query-status", deadline);
+      if (!r)
+        return make_error(r.err().code, fmt::format("restoring QEMU pid {}: {}", p.pid, r.err().message));
+      auto j = nlohmann::json::parse(*r, nullptr, false);
+      auto status = j.is_object() ? j.value("status", "") : "";
+      if (status == "paused" || status == "running")
+        break;
+      if (status != "inmigrate" || clock_type::now() >= deadline)
+        return make_error(errc::operation_failed,
+                          fmt::format("restoring QEMU pid {} from {}: the VM is {} (see its qemu.stderr)", p.pid,
+                                      state.string(), status.empty() ? *r : status));
+      std::this_thread::sleep_for(1ms);
+    }
+    if (auto r = c->execute("cont", deadline); !r)
+      return make_error(r.err().code, fmt::format("resuming QEMU pid {}: {}", p.pid, r.err().message));
+    return {};
+  }
+
   expected<void> kill(const vmm_process& p, int signo) override {
     if (!matches(p))
       return make_error(errc::not_running, fmt::format("QEMU pid {} is no longer running", p.pid));
@@ -376,6 +447,26 @@ public:
   }
 
 private:
+  /// RAM in a shared memory_file is left out of the stream (QEMU's x-ignore-shared).
+  static constexpr const char* ignore_shared_on = R"({"capabilities":[{"capability":"x-ignore-shared","state":true}]})";
+
+  /// QEMU's "exec:" migration URI running `prefix` + the quoted path through /bin/sh. Paths
+  /// are banger's own; one with a quote or a newline is refused rather than escaped.
+  static expected<std::string> exec_uri(std::string_view prefix, const fs::path& file) {
+    if (file.string().find_first_of("'\n") != std::string::npos || !file.is_absolute())
+      return make_error(errc::bad_request, fmt::format("snapshot state path {} must be absolute, without a quote "
+                                                       "or a newline",
+                                                       file.string()));
+    return fmt::format("exec:{}'{}'", prefix, file.string());
+  }
+
+  /// A QMP connection to p, made within opts_.qmp_timeout.
+  expected<qmp_client> session(const vmm_process& p) {
+    if (!matches(p))
+      return make_error(errc::not_running, fmt::format("QEMU pid {} is no longer running", p.pid));
+    return qmp_client::connect(p.qmp_socket, clock_type::now() + opts_.qmp_timeout);
+  }
+
   /// One QMP command on a fresh connection, within opts_.qmp_timeout.
   expected<std::string> call(const vmm_process& p, std::string_view command) {
     if (!matches(p))

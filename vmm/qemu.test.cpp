@@ -131,6 +131,27 @@ BOOST_AUTO_TEST_CASE(commas_in_paths_are_escaped) {
   BOOST_TEST(after(a, "-kernel") == "/k/v,mlinux"); // a plain argument: not an option string
 }
 
+// Boot snapshots: a template's RAM is a shared file; a restore maps it privately and waits
+// for its state (-incoming defer); an ordinary boot has neither.
+BOOST_AUTO_TEST_CASE(memory_file_and_incoming) {
+  auto plain = qemu_argv(sample(), true, 0, "/usr/bin/qemu-system-x86_64");
+  BOOST_TEST(!has(plain, "-incoming"));
+  BOOST_TEST(after(plain, "-object").empty());
+  auto s = sample();
+  s.memory_file = "/s/snap,1/ram";
+  s.memory_shared = true;
+  auto t = qemu_argv(s, true, 0, "/usr/bin/qemu-system-x86_64");
+  BOOST_TEST(after(t, "-object") == "memory-backend-file,id=ram0,size=512M,mem-path=/s/snap,,1/ram,share=on");
+  BOOST_TEST(has(t, "memory-backend=ram0"));
+  BOOST_TEST(!has(t, "-incoming"));
+  s.memory_shared = false;
+  s.incoming = true;
+  auto r = qemu_argv(s, true, 0, "/usr/bin/qemu-system-x86_64");
+  BOOST_TEST(after(r, "-object").ends_with(",share=off"), joined(r));
+  BOOST_TEST(after(r, "-incoming") == "defer");
+  BOOST_TEST(after(r, "-m") == "512");
+}
+
 BOOST_AUTO_TEST_CASE(file_tail_trims_and_bounds) {
   test::temp_dir tmp("vmm-tail");
   auto f = tmp.path / "err";

@@ -154,7 +154,7 @@ expected<void> validate(const vm_spec& s) {
                                    quoted(s.name)));
   if (s.dir.empty() || s.console_log.empty() || s.kernel.empty() || s.root_disk.empty())
     return bad(s.name, "the runtime dir, console log, kernel and root disk must all be set");
-  for (const auto* p : {&s.dir, &s.console_log, &s.kernel, &s.initrd, &s.root_disk, &s.work_disk})
+  for (const auto* p : {&s.dir, &s.console_log, &s.kernel, &s.initrd, &s.root_disk, &s.work_disk, &s.memory_file})
     if (p->string().find_first_of(std::string_view("\n\0", 2)) != std::string::npos)
       return bad(s.name, fmt::format("path {} contains a newline or NUL", quoted(p->string())));
   if ((s.dir / "agent.sock").string().size() >= sizeof(sockaddr_un{}.sun_path))
@@ -182,7 +182,26 @@ expected<void> validate(const vm_spec& s) {
     return bad(s.name, fmt::format("init {} contains whitespace", quoted(s.init)));
   if (s.extra_cmdline.find('\n') != std::string::npos)
     return bad(s.name, "the extra kernel command line contains a newline");
+  if (s.incoming && (s.memory_file.empty() || s.memory_shared))
+    return bad(s.name, "a VM restored from a boot snapshot maps the snapshot's memory file privately");
   return {};
+}
+
+namespace {
+/// " KEY=<addr>::<gw>:<mask>:<name>:eth0:off", or "" without an address.
+std::string ip_argument(const vm_spec& s, std::string_view key) {
+  auto cidr = parse_cidr(s.ip_cidr);
+  if (!cidr)
+    return {};
+  return fmt::format(" {}={}::{}:{}:{}:eth0:off", key, cidr->first, s.gateway, prefix_mask(cidr->second), s.name);
+}
+} // namespace
+
+std::string restored_settings(const vm_spec& s) {
+  std::string c = "banger.hostname=" + s.name;
+  if (!s.tap.empty())
+    c += " banger.mac=" + (s.mac.empty() ? derive_mac(s.name) : s.mac);
+  return c + ip_argument(s, "banger.ip");
 }
 
 std::string kernel_cmdline(const vm_spec& s, bool tcg, long host_khz) {
@@ -195,14 +214,22 @@ std::string kernel_cmdline(const vm_spec& s, bool tcg, long host_khz) {
   }
   if (!s.init.empty())
     c += " init=" + s.init;
+  if (s.await_settings) {
+    // A boot snapshot's template: nothing on the line may be one VM's (every VM restored from
+    // it shares it); banger-init waits for the settings the agent's configure brings.
+    c += " banger.await";
+    if (!s.work_disk.empty())
+      c += " banger.work=/dev/vdb";
+    if (!s.extra_cmdline.empty())
+      c += " " + s.extra_cmdline;
+    return c;
+  }
   c += " banger.hostname=" + s.name;
   // banger-init configures eth0 itself (ioctls, no subprocess): it gets `banger.ip=`, which the
   // initramfs leaves alone, saving the initramfs' own `ip` commands (five busybox execs, a
   // measurable part of a TCG boot). Any other init gets the standard `ip=` applied for it.
   const bool banger_init = s.init.ends_with("/banger-init");
-  if (auto cidr = parse_cidr(s.ip_cidr))
-    c += fmt::format(" {}={}::{}:{}:{}:eth0:off", banger_init ? "banger.ip" : "ip", cidr->first, s.gateway,
-                     prefix_mask(cidr->second), s.name);
+  c += ip_argument(s, banger_init ? "banger.ip" : "ip");
   if (!s.work_disk.empty())
     c += " banger.work=/dev/vdb";
   if (!s.extra_cmdline.empty())

@@ -50,6 +50,13 @@ struct vm_spec {
   std::string init = "/usr/local/sbin/banger-init"; ///< empty: the image's own init
   std::string extra_cmdline;
   accel acceleration = accel::auto_;
+  // Boot snapshots (docs/boot-snapshots.md). A template boots with `await_settings` and a shared
+  // `memory_file`, and is saved (driver::save) once its init waits; a VM restored from it is
+  // launched `incoming`, with the same file mapped privately, and resumed by driver::restore.
+  std::filesystem::path memory_file; ///< guest RAM in this file; empty: anonymous memory
+  bool memory_shared = false;        ///< the guest's writes go to memory_file (a template's)
+  bool await_settings = false;       ///< banger.await and no per-VM settings on the command line
+  bool incoming = false;             ///< waits for driver::restore instead of booting
 };
 
 /// Checks what launch relies on: name a DNS label, vcpus/memory in range, tap/mac/ip/gateway
@@ -74,8 +81,14 @@ struct vmm_process {
 /// The kernel command line banger boots with (pure): console=ttyS0 reboot=k panic=1 root=/dev/vda
 /// rw quiet; under TCG tsc_early_khz=<host_khz> (when > 0) tsc=reliable no_timer_check;
 /// init=INIT (unless empty); banger.hostname=NAME; ip=<addr>::<gw>:<mask>:<name>:eth0:off when
-/// ip_cidr is set; banger.work=/dev/vdb when a work disk is; then extra_cmdline.
+/// ip_cidr is set; banger.work=/dev/vdb when a work disk is; then extra_cmdline. With
+/// await_settings, banger.await instead of the hostname and address (they come after a restore).
 std::string kernel_cmdline(const vm_spec& s, bool tcg, long host_khz);
+
+/// What a guest restored from a boot snapshot is told through its agent (configure), in
+/// banger-init's command-line syntax: banger.hostname=NAME, banger.mac= (with a network device;
+/// the snapshot's is some other VM's) and banger.ip= as kernel_cmdline would give it.
+std::string restored_settings(const vm_spec& s);
 
 class driver {
 public:
@@ -106,6 +119,15 @@ public:
   /// Waits until the process has exited, reaping it when it is our child (waitpid on that pid
   /// only), polling /proc otherwise. True when it has exited (or never matched) within `limit`.
   virtual bool wait_exit(const vmm_process& p, std::chrono::milliseconds limit) = 0;
+
+  /// Pauses the guest and writes its device state to `state` (created, or replaced). Its RAM is
+  /// not in it: it stays in the spec's memory_file, which must be shared. The VMM stays paused
+  /// (quit it next). errc::not_running unless matches(p); errc::operation_failed when QEMU
+  /// refuses or does not finish within the QMP timeout.
+  virtual expected<void> save(const vmm_process& p, const std::filesystem::path& state) = 0;
+  /// For a VMM launched `incoming` with the memory_file of the save that wrote `state`: loads
+  /// the device state and resumes the guest where it was saved. Same errors as save.
+  virtual expected<void> restore(const vmm_process& p, const std::filesystem::path& state) = 0;
 
   /// Sends `signo` to p.pid, only if matches(p) (errc::not_running otherwise): never signals a
   /// process that merely reuses the pid.

@@ -112,6 +112,35 @@ BOOST_AUTO_TEST_CASE(kernel_cmdline_ip_work_init_and_extra) {
   BOOST_TEST(c.find(" ip=") == std::string::npos, c);
 }
 
+// A boot snapshot's template is shared by every VM restored from it: nothing of one VM's may be
+// on its command line.
+BOOST_AUTO_TEST_CASE(kernel_cmdline_of_a_template_has_no_identity) {
+  auto s = sample();
+  s.ip_cidr = "172.30.0.5/24";
+  s.gateway = "172.30.0.1";
+  s.work_disk = "/v/work.ext4";
+  s.init = "/usr/local/sbin/banger-init";
+  s.await_settings = true;
+  auto c = kernel_cmdline(s, true, 2000000);
+  BOOST_TEST(has_word(c, "banger.await"), c);
+  BOOST_TEST(has_word(c, "banger.work=/dev/vdb"), c);
+  BOOST_TEST(has_word(c, "init=/usr/local/sbin/banger-init"), c);
+  BOOST_TEST(has_word(c, "tsc_early_khz=2000000"), c);
+  BOOST_TEST(c.find("web-1") == std::string::npos, c);
+  BOOST_TEST(c.find("172.30") == std::string::npos, c);
+  BOOST_TEST(c.find("hostname") == std::string::npos, c);
+  s.await_settings = false;
+  BOOST_TEST(!has_word(kernel_cmdline(s, true, 0), "banger.await"));
+  // What the template leaves out comes through the agent after a restore.
+  s.tap = "bgt1";
+  BOOST_TEST(restored_settings(s) == "banger.hostname=web-1 banger.mac=" + derive_mac("web-1") +
+                                       " banger.ip=172.30.0.5::172.30.0.1:255.255.255.0:web-1:eth0:off");
+  s.tap.clear();
+  s.ip_cidr.clear();
+  s.gateway.clear();
+  BOOST_TEST(restored_settings(s) == "banger.hostname=web-1");
+}
+
 BOOST_AUTO_TEST_CASE(mac_is_stable_unicast_and_locally_administered) {
   auto a = derive_mac("web-1");
   BOOST_TEST(a == derive_mac("web-1"));
@@ -160,6 +189,18 @@ BOOST_AUTO_TEST_CASE(validate_rejects_each_bad_field) {
   });
   bad([](vm_spec& s) { s.init = "/sbin/init quiet"; });
   bad([](vm_spec& s) { s.extra_cmdline = "a\nb"; });
+  bad([](vm_spec& s) { s.memory_file = "/m/ram\n"; });
+  // A restore maps the snapshot's memory privately: it needs the file and must not share it.
+  BOOST_TEST(bad([](vm_spec& s) { s.incoming = true; }).find("memory file") != std::string::npos);
+  bad([](vm_spec& s) {
+    s.incoming = true;
+    s.memory_file = "/m/ram";
+    s.memory_shared = true;
+  });
+  auto restored = sample();
+  restored.incoming = true;
+  restored.memory_file = "/m/ram";
+  BOOST_TEST(validate(restored).has_value());
 }
 
 BOOST_AUTO_TEST_CASE(kvm_usable_follows_dev_kvm_and_cpu_flags) {

@@ -80,8 +80,8 @@ expected<void> copy_range(int in, int out, off_t off, off_t end, const fs::path&
   return {};
 }
 
-/// Makes `final` with `build(tmp)` unless it exists: under `<final>.lock` so one thread builds and
-/// the others wait and then use its file; `build` writes `<final>.tmp`, renamed to `final` last.
+} // namespace
+
 expected<void> ensure_template(const fs::path& final, const std::function<expected<void>(const fs::path&)>& build) {
   std::error_code ec;
   if (fs::exists(final, ec))
@@ -99,14 +99,14 @@ expected<void> ensure_template(const fs::path& final, const std::function<expect
   if (fs::exists(final, ec))
     return {}; // another thread built it while we waited
   auto tmp = fs::path(final.string() + ".tmp");
-  fs::remove(tmp, ec); // left by a daemon that died while building
+  fs::remove_all(tmp, ec); // left by a daemon that died while building
   if (auto ok = build(tmp); !ok) {
-    fs::remove(tmp, ec);
+    fs::remove_all(tmp, ec);
     return ok;
   }
   if (::rename(tmp.c_str(), final.c_str()) != 0) {
     int err = errno;
-    fs::remove(tmp, ec);
+    fs::remove_all(tmp, ec);
     return sys_fail("rename to", final, err);
   }
   return {};
@@ -115,8 +115,6 @@ expected<void> ensure_template(const fs::path& final, const std::function<expect
 fs::path version_dir(const disk_templates& t, const std::string& image, const std::string& version) {
   return t.root / image / version;
 }
-
-} // namespace
 
 expected<void> sparse_copy(const fs::path& from, const fs::path& to) {
   unique_fd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));

@@ -11,6 +11,7 @@
 //                                          sha256 of the public key file's contents, or "nokey"
 //     <template>.lock                      flock'ed while that template is built
 //     <template>.tmp                       a template being built (renamed to its name last)
+//     boot-<key>/                          a boot snapshot of the version (docs/boot-snapshots.md)
 //
 // Invariants: a template exists under its name only when complete (built under the lock into
 // `.tmp`, then renamed); image version ids are content hashes, so a template never goes stale
@@ -20,6 +21,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "common/error.hpp"
@@ -47,6 +49,15 @@ expected<void> make_work_disk(const disk_templates& t, const std::string& image,
 /// Copies `from` to `to` (replaced, mode 0644 & ~umask), keeping holes: a reflink (FICLONE) where the
 /// filesystem can, else only `from`'s data ranges (SEEK_DATA/SEEK_HOLE) are written.
 expected<void> sparse_copy(const std::filesystem::path& from, const std::filesystem::path& to);
+
+/// Makes `final` (a file or a directory) with `build(tmp)` unless it exists: under
+/// `<final>.lock`, so one thread builds while the others wait and then use what it made; `build`
+/// writes `<final>.tmp`, renamed to `final` last, and removed when `build` fails.
+expected<void> ensure_template(const std::filesystem::path& final,
+                               const std::function<expected<void>(const std::filesystem::path&)>& build);
+
+/// TEMPLATES/<image>/<version>: where that image version's templates live.
+std::filesystem::path version_dir(const disk_templates& t, const std::string& image, const std::string& version);
 
 /// Removes TEMPLATES/<image>/<version> dirs whose IMAGES/<image>/<version> is gone.
 void prune_templates(const disk_templates& t);

@@ -2,15 +2,20 @@
 #include "actors/vm/host.hpp"
 
 #include <csignal>
+#include <cstring>
+#include <fcntl.h>
 #include <fstream>
 #include <sstream>
 #include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <thread>
 
 #include <fmt/core.h>
 
 #include "actors/vm/disks.hpp"
 #include "common/process.hpp"
+#include "common/sha256.hpp"
 
 namespace banger::actors {
 
@@ -376,6 +381,10 @@ private:
       return ok.err();
     if (auto ok = actors::make_overlay(templates(), s.image, s.image_version, p.overlay()); !ok)
       return ok.err();
+    // Never booted: its first start may restore a boot snapshot (launch).
+    if (unique_fd fd(::open(fresh_marker(p).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644)); !fd)
+      return make_error(errc::operation_failed,
+                        fmt::format("create {}: {}", fresh_marker(p).string(), std::strerror(errno)));
     return step_result{p.overlay().string(), s.image_version};
   }
 
@@ -415,11 +424,144 @@ private:
       spec.ip_cidr = fmt::format("{}/{}", s.ip(), cfg_.net.prefix);
       spec.gateway = format_ipv4(cfg_.net.gateway());
     }
+    // A VM's first start resumes a booted guest of its shape when it can; the marker goes
+    // first, so that whatever happens next, later starts boot.
+    std::error_code ec;
+    if (fs::remove(fresh_marker(p), ec) && cfg_.boot_snapshots && agent_.configure &&
+        spec.init.ends_with("/banger-init")) {
+      auto restored = launch_restored(s, p, spec);
+      if (restored)
+        return restored;
+      console_note(p, fmt::format("boot snapshot not used: {}; booting instead", restored.err().message));
+      // The overlay may be the snapshot's, run for a moment: boot from a clean one.
+      if (auto ok = actors::make_overlay(templates(), s.image, s.image_version, p.overlay()); !ok)
+        return ok.err();
+    }
     auto proc = driver_->launch(spec);
     if (!proc)
       return proc.err();
     return step_result{std::to_string(proc->pid),
                        format_vmm_detail({proc->start_time, proc->cmdline_sha256, cfg_.boot_id})};
+  }
+
+  static fs::path fresh_marker(const vm_paths& p) { return p.state_dir / "fresh"; }
+
+  /// A line of banger's own in the VM's console log (`vm logs` shows it).
+  static void console_note(const vm_paths& p, const std::string& line) {
+    std::ofstream(p.console_log(), std::ios::app) << "banger: " << line << "\n";
+  }
+
+  /// The boot snapshot `spec`'s VM can resume, in the image version's template dir: named by
+  /// everything that shapes the guest up to where the template waits, and nothing of one VM's.
+  fs::path boot_snapshot_dir(const vm_state& s, const vmm::vm_spec& spec) const {
+    std::error_code ec;
+    auto work_bytes = spec.work_disk.empty() ? 0 : fs::file_size(spec.work_disk, ec);
+    auto key = sha256_hex(fmt::format("boot snapshot 1\nkernel {}\ninitrd {}\nimage {} {}\nvcpus {}\nmemory {}\n"
+                                      "work {}\ninit {}\nextra {}\nnetwork {}\ntsc {}\n",
+                                      spec.kernel.string(), spec.initrd.string(), s.image, s.image_version, spec.vcpus,
+                                      spec.memory_mib, ec ? 0 : work_bytes, spec.init, spec.extra_cmdline,
+                                      !spec.tap.empty(), vmm::host_tsc_khz()));
+    return version_dir(templates(), s.image, s.image_version) / ("boot-" + key.substr(0, 16));
+  }
+
+  /// Launches the VM from its shape's boot snapshot (made first when missing), resumes it and
+  /// hands the guest its settings. On failure nothing of the attempt runs any more.
+  expected<step_result> launch_restored(const vm_state& s, const vm_paths& p, vmm::vm_spec spec) {
+    auto dir = boot_snapshot_dir(s, spec);
+    if (auto why = read_file(dir.string() + ".unsupported"); why)
+      return make_error(errc::unavailable, *why);
+    auto built = ensure_template(dir, [&](const fs::path& tmp) { return build_boot_snapshot(dir, p, spec, tmp); });
+    if (!built)
+      return built.err();
+    if (auto ok = sparse_copy(dir / "overlay.qcow2", p.overlay()); !ok)
+      return ok.err();
+    spec.await_settings = true; // the guest's command line is the template's
+    spec.memory_file = dir / "ram";
+    spec.incoming = true;
+    auto proc = driver_->launch(spec);
+    if (!proc)
+      return proc.err();
+    auto fail = [&](error e) {
+      (void)driver_->kill(*proc, SIGKILL);
+      driver_->wait_exit(*proc, 10s);
+      if (agent_.forget)
+        agent_.forget(s.name);
+      return e;
+    };
+    if (auto r = driver_->restore(*proc, dir / "state"); !r) {
+      // A snapshot this QEMU cannot load (after an upgrade, say) is dropped: the next first
+      // start makes a new one. Renamed away first, so no start restores from it half-removed.
+      auto stale = fs::path(dir.string() + ".stale-" + std::to_string(::getpid()) + "-" + s.id);
+      std::error_code ec;
+      fs::rename(dir, stale, ec);
+      fs::remove_all(stale, ec);
+      return fail(r.err());
+    }
+    // The guest resumes with the template's clock and random state: both are replaced first.
+    std::string entropy(64, '\0');
+    if (::getrandom(entropy.data(), entropy.size(), 0) != static_cast<ssize_t>(entropy.size()))
+      return fail(make_error(errc::operation_failed, fmt::format("getrandom: {}", std::strerror(errno))));
+    auto now =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch());
+    if (auto c = agent_.configure(s.name, p.agent_socket(), vmm::restored_settings(spec), now.count(), entropy); !c)
+      return fail(make_error(c.err().code, "configuring the restored guest: " + c.err().message));
+    return step_result{std::to_string(proc->pid),
+                       format_vmm_detail({proc->start_time, proc->cmdline_sha256, cfg_.boot_id})};
+  }
+
+  /// Boots the template of `final` into `tmp` (ensure_template renames it into place): the VM's
+  /// own disks and tap, shared RAM in tmp/ram, banger.await on the command line. Once its init
+  /// says it waits for the host's settings, the guest is paused, its device state written to
+  /// tmp/state and the VMM quit; tmp/overlay.qcow2 is then the disk the saved guest has seen.
+  expected<void> build_boot_snapshot(const fs::path& final, const vm_paths& p, vmm::vm_spec t, const fs::path& tmp) {
+    // The guest's memory is in it (the template's: no VM's data, but its processes' random
+    // state until a restore reseeds): the daemon's user only.
+    if (::mkdir(tmp.c_str(), 0700) != 0)
+      return make_error(errc::operation_failed, fmt::format("mkdir {}: {}", tmp.string(), std::strerror(errno)));
+    t.await_settings = true;
+    t.memory_file = tmp / "ram";
+    t.memory_shared = true;
+    t.console_log = tmp / "console.log";
+    t.root_disk = tmp / "overlay.qcow2";
+    if (auto ok = sparse_copy(p.overlay(), t.root_disk); !ok) // the VM's, never booted
+      return ok;
+    auto proc = driver_->launch(t);
+    if (!proc)
+      return proc.err();
+    auto stop = [&](error e) {
+      (void)driver_->kill(*proc, SIGKILL);
+      driver_->wait_exit(*proc, 10s);
+      return e;
+    };
+    auto deadline = std::chrono::steady_clock::now() + cfg_.agent_timeout;
+    std::string console;
+    for (;;) {
+      if (auto c = read_file(t.console_log))
+        console = std::move(*c);
+      if (console.find("banger-init: ") != std::string::npos &&
+          console.find("waiting for the host's settings") != std::string::npos)
+        break;
+      if (console.find("banger-init: ") != std::string::npos && console.find("] ready (") != std::string::npos) {
+        // A banger-init from before boot snapshots: it booted on without waiting.
+        std::string why = "the image's banger-init cannot wait for settings (it predates boot snapshots; "
+                          "rebuild or pull the image again to get a newer one)";
+        std::ofstream(final.string() + ".unsupported") << why;
+        return stop(make_error(errc::unavailable, why));
+      }
+      if (!driver_->matches(*proc) || std::chrono::steady_clock::now() >= deadline) {
+        auto tail = console.size() > 2000 ? console.substr(console.size() - 2000) : console;
+        return stop(make_error(errc::operation_failed,
+                               fmt::format("the boot snapshot's template {} before its init waited for settings; "
+                                           "its console:\n{}",
+                                           driver_->matches(*proc) ? "did not get" : "exited", tail)));
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+    if (auto r = driver_->save(*proc, tmp / "state"); !r)
+      return stop(r.err());
+    if (!driver_->quit(*proc) || !driver_->wait_exit(*proc, 10s))
+      return stop(make_error(errc::operation_failed, "the boot snapshot's template did not quit"));
+    return {};
   }
 
   host_config cfg_;

@@ -6,7 +6,9 @@
 //
 //   STATE/vms/<name>/    overlay.qcow2  work.ext4  console.log
 //   RUNTIME/vms/<name>/  qmp.sock  agent.sock  qemu.stderr
-//   STATE/cache/vm-templates/  the disks' templates, copied per VM (disks.hpp)
+//   STATE/cache/vm-templates/  the disks' templates, copied per VM (disks.hpp), and boot
+//                              snapshots (boot-<key>/: ram, state, overlay.qcow2, console.log)
+//   STATE/vms/<name>/fresh     its overlay has never been booted: the first start may restore
 #pragma once
 
 #include <chrono>
@@ -37,6 +39,11 @@ struct agent_access {
   /// Whether something in the guest listens on TCP `port`.
   std::function<expected<bool>(const std::string& vm, const std::filesystem::path& socket, std::uint16_t port)>
     listening;
+  /// A guest restored from a boot snapshot: its settings (banger-init's command-line syntax),
+  /// the host's wall clock (ns since the epoch) and entropy, through the agent's configure.
+  std::function<expected<void>(const std::string& vm, const std::filesystem::path& socket, const std::string& settings,
+                               std::int64_t realtime_ns, const std::string& entropy)>
+    configure;
   /// Drops the daemon's connection to the VM's agent (the VMM is going away).
   std::function<void(const std::string& vm)> forget;
 };
@@ -51,6 +58,9 @@ struct host_config {
   subnet net;
   bool nat = false;
   bool network = true; ///< false: VMs get no network device (no helper needed)
+  /// A VM's first start resumes a booted guest of its shape (docs/boot-snapshots.md) instead
+  /// of booting one; false: every start boots.
+  bool boot_snapshots = true;
   std::string boot_id; ///< this boot's id, recorded with every VMM (its adoption needs the same)
   std::chrono::milliseconds agent_timeout{90000};
   std::chrono::milliseconds stop_timeout{20000};

@@ -2,7 +2,9 @@
 // tests never assert on wall time). Everything happens in one run, in a private banger world: a
 // temporary XDG sandbox and a network namespace this bench creates (the daemon autostarts in it;
 // its root helper makes the bridge and taps there; the namespace has no route out). Then:
-//   0. `kernel import default --deb <Debian cloud kernel>` and `image build default --busybox`;
+//   0. `kernel import default --deb <Debian cloud kernel>` and `image build default --busybox`,
+//      then one `vm run --rm -- true`: the shape's first, which builds its boot snapshot
+//      (docs/boot-snapshots.md; none with --no-boot-snapshots, which sets boot_snapshots = false);
 //   1. raw baseline: the imported kernel dir's vmlinux + initrd.img and a copy of the image's
 //      rootfs.ext4 holding /bench-init (echo a marker, busybox poweroff -f), booted with
 //      init=/bench-init by tests/support's microvm_argv (memory set to banger's default) on a
@@ -17,7 +19,7 @@
 // Then the daemon is stopped and leaks are looked for: QEMU processes naming the sandbox, bgt*
 // links in the namespace, entries under STATE/banger/vms and RUNTIME/banger/vms.
 //
-// Usage: bench-vm-run [--runs N] [--parallel P]. Needs root; exits 77 (skipped) without root or
+// Usage: bench-vm-run [--runs N] [--parallel P] [--no-boot-snapshots]. Needs root; exits 77 (skipped) without root or
 // QEMU. The namespace, the daemon and the temporary directory are removed on every exit path
 // except a signal. The main thread drives everything; step 4 runs one thread per CLI process.
 #include <csignal>
@@ -30,6 +32,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fmt/format.h>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -63,6 +66,7 @@ struct bench_failure : std::runtime_error {
 struct config {
   int runs = 5;
   int parallel = 4;
+  bool boot_snapshots = true; ///< --no-boot-snapshots: every VM boots (config boot_snapshots = false)
 };
 
 config parse(int argc, char** argv) {
@@ -78,8 +82,10 @@ config parse(int argc, char** argv) {
       c.runs = next();
     else if (a == "--parallel")
       c.parallel = next();
+    else if (a == "--no-boot-snapshots")
+      c.boot_snapshots = false;
     else
-      fail("usage: bench-vm-run [--runs N] [--parallel P]");
+      fail("usage: bench-vm-run [--runs N] [--parallel P] [--no-boot-snapshots]");
   }
   if (c.runs <= 0 || c.parallel <= 0 || c.parallel > 4)
     fail("--runs must be positive and --parallel 1..4 (host-facts: at most 4 guests at once)");
@@ -446,6 +452,9 @@ std::string loadavg() {
 
 int bench(const config& cfg, const fs::path& bin) {
   world w(bin);
+  fs::create_directories(w.root.path / "config" / "banger");
+  std::ofstream(w.root.path / "config" / "banger" / "config.toml")
+    << fmt::format("boot_snapshots = {}\n", cfg.boot_snapshots ? "true" : "false");
   fmt::print("bench-vm-run: {} sequential runs of each, {} in parallel; sandbox {}, netns {}; load {}\n", cfg.runs,
              cfg.parallel, w.root.path.string(), w.ns.name, loadavg());
   std::fflush(stdout);
@@ -461,6 +470,12 @@ int bench(const config& cfg, const fs::path& bin) {
   auto kdir = version_dir(w.state() / "kernels" / "default", {"vmlinux", "initrd.img"});
   auto idir = version_dir(w.state() / "images" / "default", {"rootfs.ext4"});
   constexpr unsigned memory_mib = 512; // banger's default VM shape: 1 vCPU, 512 MiB
+
+  // The first VM of its shape: with boot snapshots, it boots the snapshot's template first.
+  auto first = w.must({"vm", "run", "--rm", "--", "true"}, 300s);
+  fmt::print("  first vm run of the shape: {:.2f} s{}\n", first.secs,
+             cfg.boot_snapshots ? " (boots the boot snapshot's template, then restores it)" : "");
+  std::fflush(stdout);
 
   // 1 and 2, interleaved (raw boot i, then vm run i) so that both see the same host load: the
   // host is shared and its load drifts over a run.
@@ -527,7 +542,10 @@ int bench(const config& cfg, const fs::path& bin) {
              samples(raw.to_init));
   fmt::print("    (same vmlinux + initrd.img, qcow2 overlay on a copy of the image's rootfs, init=/bench-init;\n"
              "     no network device, no work disk, no agent port)\n");
-  fmt::print("  vm run --rm -- true                 median {:6.2f} s   ({})\n", run_m, samples(seq.total));
+  fmt::print("  first vm run of the shape                   {:6.2f} s{}\n", first.secs,
+             cfg.boot_snapshots ? "   (boots the boot snapshot's template)" : "");
+  fmt::print("  vm run --rm -- true                 median {:6.2f} s   ({}){}\n", run_m, samples(seq.total),
+             cfg.boot_snapshots ? ", restored from the boot snapshot" : ", booted (--no-boot-snapshots)");
   fmt::print("    CLI start -> ready                median {:6.2f} s\n", median(seq.to_ready));
   fmt::print("    exec `true`                       median {:6.2f} s\n", median(seq.exec));
   fmt::print("    stop/delete                       median {:6.2f} s\n", median(seq.stop_delete));

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <linux/random.h>
 #include <pty.h>
 #include <spawn.h>
 #include <string>
@@ -18,6 +19,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <utmp.h>
 #include <vector>
@@ -36,6 +38,7 @@ namespace {
 
 // errc numbers (common/error.hpp); the guest side does not link common/.
 constexpr std::uint8_t e_not_found = 1;
+constexpr std::uint8_t e_already_exists = 2;
 constexpr std::uint8_t e_bad_request = 3;
 constexpr std::uint8_t e_unavailable = 6;
 constexpr std::uint8_t e_operation_failed = 8;
@@ -426,7 +429,80 @@ public:
     return kj::READY_NOW;
   }
 
+  kj::Promise<void> configure(ConfigureContext c) override {
+    auto p = c.getParams();
+    auto f = c.getResults().initFailure();
+    const std::string& file = svc_.opts.settings_file;
+    if (file.empty()) {
+      fail(f, e_unavailable, "configure: this guest booted with its settings; it is not waiting for any");
+      return kj::READY_NOW;
+    }
+    std::string settings = p.getSettings();
+    if (settings.size() > 4096 || settings.find_first_of(std::string("\n\0", 2)) != std::string::npos) {
+      fail(f, e_bad_request, "configure: settings must be one line of at most 4096 bytes");
+      return kj::READY_NOW;
+    }
+    auto entropy = p.getEntropy();
+    if (entropy.size() > 512) {
+      fail(f, e_bad_request, "configure: at most 512 bytes of entropy");
+      return kj::READY_NOW;
+    }
+    if (::access(file.c_str(), F_OK) == 0) {
+      fail(f, e_already_exists, "configure: this guest was configured already (" + file + " exists)");
+      return kj::READY_NOW;
+    }
+    if (p.getRealtimeNs() > 0) {
+      timespec ts{static_cast<time_t>(p.getRealtimeNs() / 1000000000),
+                  static_cast<long>(p.getRealtimeNs() % 1000000000)};
+      if (::clock_settime(CLOCK_REALTIME, &ts) != 0) {
+        fail(f, e_operation_failed, "configure: setting the clock: " + errno_str(errno));
+        return kj::READY_NOW;
+      }
+    }
+    if (entropy.size() > 0)
+      if (int err = add_entropy(entropy.begin(), entropy.size())) {
+        fail(f, e_operation_failed, "configure: adding entropy: " + errno_str(err));
+        return kj::READY_NOW;
+      }
+    // Written aside and linked into place: init wakes on the name appearing, whole; link()
+    // refuses a second configure that raced this one.
+    std::string tmp = file + ".tmp" + std::to_string(::getpid());
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int err = fd < 0 ? errno : 0;
+    settings += '\n';
+    if (fd >= 0 && ::write(fd, settings.data(), settings.size()) != static_cast<ssize_t>(settings.size()))
+      err = errno ? errno : EIO;
+    if (fd >= 0)
+      ::close(fd);
+    if (err == 0 && ::link(tmp.c_str(), file.c_str()) != 0)
+      err = errno;
+    ::unlink(tmp.c_str());
+    if (err == EEXIST)
+      fail(f, e_already_exists, "configure: this guest was configured already (" + file + " exists)");
+    else if (err != 0)
+      fail(f, e_operation_failed, "configure: writing " + file + ": " + errno_str(err));
+    return kj::READY_NOW;
+  }
+
 private:
+  /// Mixes `n` bytes into the kernel's pool, credited in full, then has the kernel reseed its
+  /// generator from the pool at once (not at its next scheduled reseed). 0 or an errno.
+  static int add_entropy(const kj::byte* data, std::size_t n) {
+    int fd = ::open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+      return errno;
+    std::vector<char> buf(sizeof(rand_pool_info) + n);
+    auto* info = reinterpret_cast<rand_pool_info*>(buf.data());
+    info->entropy_count = static_cast<int>(n * 8);
+    info->buf_size = static_cast<int>(n);
+    std::memcpy(info->buf, data, n);
+    int err = 0;
+    if (::ioctl(fd, RNDADDENTROPY, info) != 0 || ::ioctl(fd, RNDRESEEDCRNG) != 0)
+      err = errno;
+    ::close(fd);
+    return err;
+  }
+
   agent_service::impl& svc_;
 };
 

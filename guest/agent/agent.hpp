@@ -19,6 +19,9 @@ struct agent_options {
   /// host's ping is answered early, and creates the file once the guest is ready for commands
   /// (and the keys can be read). Empty: no wait.
   std::string ready_file;
+  /// Set when banger-init waits for the host's settings (a guest restored from a boot snapshot):
+  /// configure writes them here, once. Empty: configure is refused (unavailable).
+  std::string settings_file;
 };
 
 /// The shared state behind every connection's Agent capability. Outlives them all.

@@ -83,6 +83,54 @@ BOOST_AUTO_TEST_CASE(commands_wait_for_the_ready_file) {
   ::waitpid(p2, nullptr, 0);
 }
 
+// A guest restored from a boot snapshot gets its settings through configure: once, in one
+// line, and only where init waits for them (BANGER_SETTINGS_FILE).
+BOOST_AUTO_TEST_CASE(configure_writes_the_settings_once_and_only_where_init_waits) {
+  auto configure = [&](agent_rpc::Agent::Client& a, const std::string& settings, std::size_t entropy_bytes) {
+    auto req = a.configureRequest();
+    req.setSettings(settings);
+    req.setRealtimeNs(0); // the host's clock is not the test's to set
+    std::vector<kj::byte> bytes(entropy_bytes, 0x5a);
+    req.setEntropy(kj::arrayPtr(bytes.data(), bytes.size()));
+    auto r = req.send().wait(io.waitScope);
+    return std::make_pair(r.getFailure().getCode(), std::string(r.getFailure().getMessage().cStr()));
+  };
+  // The fixture's agent has no settings file: it booted with its settings.
+  auto refused = configure(agent(), "banger.hostname=x", 0);
+  BOOST_TEST(refused.first == 6); // unavailable
+  BOOST_TEST(refused.second.find("not waiting") != std::string::npos);
+
+  test::temp_dir d{"banger-agent-settings"};
+  auto sock2 = d.path / "agent.sock";
+  auto settings = d.path / "settings";
+  pid_t p2 = test::spawn({(test::bin_dir() / "banger-agent").string(), "--listen", sock2.string()},
+                         {{"BANGER_SETTINGS_FILE", settings.string()}}, d.path);
+  for (int i = 0; i < 500 && !fs::exists(sock2); ++i)
+    std::this_thread::sleep_for(10ms);
+  BOOST_TEST_REQUIRE(fs::exists(sock2));
+  test::agent_connection c2;
+  c2.open(io, sock2);
+  BOOST_TEST(configure(c2.agent(), "banger.hostname=a\nbanger.ip=x", 0).first == 3); // two lines
+  BOOST_TEST(configure(c2.agent(), "banger.hostname=a", 513).first == 3);            // too much entropy
+  BOOST_TEST(!fs::exists(settings));
+  auto ok = configure(c2.agent(), "banger.hostname=restored banger.mac=52:54:00:00:00:01", 64);
+  BOOST_TEST(ok.first == 0, ok.second);
+  std::ifstream in(settings);
+  std::string line;
+  std::getline(in, line);
+  BOOST_TEST(line == "banger.hostname=restored banger.mac=52:54:00:00:00:01");
+  auto again = configure(c2.agent(), "banger.hostname=other", 0);
+  BOOST_TEST(again.first == 2); // already_exists
+  std::ifstream in2(settings);
+  std::getline(in2, line);
+  BOOST_TEST(line == "banger.hostname=restored banger.mac=52:54:00:00:00:01");
+  for (const auto& e : fs::directory_iterator(d.path)) // no temporaries left
+    BOOST_TEST(e.path().filename().string().find(".tmp") == std::string::npos, e.path());
+  c2.close();
+  ::kill(p2, SIGTERM);
+  ::waitpid(p2, nullptr, 0);
+}
+
 BOOST_AUTO_TEST_CASE(ping_answers_with_version) {
   auto r = agent().pingRequest().send().wait(io.waitScope);
   BOOST_TEST(std::string(r.getVersion().cStr()).size() > 0u);

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <string>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -96,6 +97,25 @@ int serve_listener(kj::AsyncIoContext& io, agent_service& svc, int fd) {
 
 /// `gate`: the ready file commands wait for ("" when none), named on the "serving" line.
 int serve_port(kj::AsyncIoContext& io, agent_service& svc, const std::string& name, const std::string& gate) {
+  // The port signals SIGIO to its owner when the host connects (virtio_console forwards the
+  // host's open/close to fasync owners): the wait below wakes on it, through a signalfd, and
+  // polls every 100 ms only in case it never comes. A guest restored from a boot snapshot sits
+  // in this wait when it resumes, so the host's connection is served at once.
+  sigset_t sigio;
+  sigemptyset(&sigio);
+  sigaddset(&sigio, SIGIO);
+  ::sigprocmask(SIG_BLOCK, &sigio, nullptr);
+  kj::Maybe<kj::Own<kj::AsyncInputStream>> host_events;
+  if (int sfd = ::signalfd(-1, &sigio, SFD_NONBLOCK | SFD_CLOEXEC); sfd >= 0)
+    host_events = io.lowLevelProvider->wrapInputFd(sfd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP |
+                                                          kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC);
+  signalfd_siginfo event{};
+  auto host_event_or = [&](kj::Duration limit) {
+    auto timeout = io.provider->getTimer().afterDelay(limit).then([] { return size_t(0); });
+    KJ_IF_MAYBE (in, host_events)
+      return (*in)->tryRead(&event, sizeof event, sizeof event).exclusiveJoin(kj::mv(timeout));
+    return timeout;
+  };
   bool warned = false;
   for (;;) {
     std::string path = find_port(name);
@@ -109,6 +129,8 @@ int serve_port(kj::AsyncIoContext& io, agent_service& svc, const std::string& na
       continue;
     }
     warned = false;
+    if (::fcntl(fd, F_SETOWN, ::getpid()) == 0)
+      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_ASYNC);
     // Serve only once a host is connected: the port polls POLLHUP while none is. Reading or
     // writing then would end the session at once, and anything capnp writes on its way out
     // (an abort) would wait in the port for the next host, which would read it as its own
@@ -119,9 +141,9 @@ int serve_port(kj::AsyncIoContext& io, agent_service& svc, const std::string& na
       if (::poll(&p, 1, 0) >= 0 && !(p.revents & POLLHUP))
         break;
       ++hups;
-      io.provider->getTimer().afterDelay(100 * kj::MILLISECONDS).wait(io.waitScope);
+      host_event_or(100 * kj::MILLISECONDS).wait(io.waitScope);
     }
-    say("serving on " + path + (hups ? " (waited for the host " + std::to_string(hups * 100) + " ms)" : "") +
+    say("serving on " + path + (hups ? " (waited for the host)" : "") +
         (gate.empty() ? "" : "; commands wait for " + gate));
     auto started = io.provider->getTimer().now();
     {
@@ -208,6 +230,8 @@ int agent_main(int argc, char** argv) {
   opts.allow_poweroff = listen_path.empty();
   if (const char* ready = std::getenv("BANGER_READY_FILE"); ready && *ready)
     opts.ready_file = ready;
+  if (const char* settings = std::getenv("BANGER_SETTINGS_FILE"); settings && *settings)
+    opts.settings_file = settings;
   agent_service svc(io, opts);
   try {
     if (!listen_path.empty()) {

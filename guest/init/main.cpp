@@ -1,7 +1,11 @@
 // banger-init: PID 1 of banger guests (images may opt for their own init instead).
 //   1. mounts proc, sys, dev, devpts, shm, run, tmp; sets the hostname (banger.hostname=, else
 //      the ip= hostname)
-//   2. starts banger-agent first (linked in: forked, not exec'd); it holds commands until step 5
+//   2. starts banger-agent first (linked in: forked, not exec'd); it holds commands until step 5.
+//      With banger.await (a boot snapshot's template) it then brings lo and eth0 up without an
+//      address and waits: the host snapshots the guest there, and each VM restored from the
+//      snapshot gets its hostname, banger.ip=, banger.mac= through the agent (configure), which
+//      step 1's hostname and step 3 then use
 //   3. brings networking up from banger.ip= (else ip=) with plain ioctls (lo, the device's
 //      address and netmask, a default route) while a child mounts the work disk (banger.work=,
 //      default /dev/vdb) at /root
@@ -18,13 +22,16 @@
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <linux/input.h>
 #include <map>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <net/route.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <string>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -148,6 +155,83 @@ void network(const std::map<std::string, std::string>& args) {
   say("network " + cfg->device + " " + cfg->address + (cfg->gateway.empty() ? "" : " via " + cfg->gateway));
 }
 
+/// The host's settings for a guest restored from a boot snapshot (banger.await on the command
+/// line): the agent's configure writes them here, in the kernel command line's syntax.
+constexpr const char* settings_file = "/run/banger-init.settings";
+
+void write_small(const std::string& path, const char* text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  ssize_t ignored = ::write(fd, text, std::strlen(text));
+  (void)ignored;
+  ::close(fd);
+}
+
+/// Before a boot snapshot: lo and eth0 up, with no address. eth0's first up fills its receive
+/// ring (tens of ms under TCG), work every VM restored from the snapshot is then spared. IPv6 is
+/// off on eth0 until the VM's own MAC is set, so no link-local address of the template's leaks
+/// into every restored VM.
+void link_up_without_identity() {
+  int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0)
+    return;
+  write_small("/proc/sys/net/ipv6/conf/eth0/disable_ipv6", "1");
+  set_flags_up(sock, "lo");
+  set_flags_up(sock, "eth0");
+  ::close(sock);
+}
+
+/// After a restore: eth0 takes the VM's own MAC (banger.mac=), then IPv6 comes back on it.
+void set_mac(const std::map<std::string, std::string>& args) {
+  if (auto it = args.find("banger.mac"); it != args.end()) {
+    unsigned b[6];
+    char tail;
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, "eth0", IFNAMSIZ - 1);
+    if (std::sscanf(it->second.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) !=
+        6) {
+      say("banger.mac=" + it->second + " is not a MAC address; eth0 keeps its own");
+    } else {
+      ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+      for (int i = 0; i < 6; ++i)
+        ifr.ifr_hwaddr.sa_data[i] = static_cast<char>(b[i]);
+      int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      if (sock < 0 || ::ioctl(sock, SIOCSIFHWADDR, &ifr) != 0)
+        say("setting eth0's MAC to " + it->second + ": " + errstr());
+      if (sock >= 0)
+        ::close(sock);
+    }
+  }
+  write_small("/proc/sys/net/ipv6/conf/eth0/disable_ipv6", "0");
+}
+
+/// Waits for settings_file (inotify on /run, checked each second as well), restarting the agent
+/// if it dies meanwhile: it is the only way the settings come. Returns the file's contents.
+std::string await_settings(pid_t& agent, pid_t (*restart_agent)()) {
+  int in = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (in >= 0)
+    ::inotify_add_watch(in, "/run", IN_CREATE | IN_MOVED_TO);
+  for (;;) {
+    if (exists(settings_file)) {
+      if (in >= 0)
+        ::close(in);
+      return read_small(settings_file);
+    }
+    pollfd p{in, POLLIN, 0};
+    if (::poll(&p, in >= 0 ? 1 : 0, 1000) > 0) {
+      char buf[4096];
+      while (::read(in, buf, sizeof buf) > 0) {
+      }
+    }
+    int status = 0;
+    if (agent > 0 && ::waitpid(agent, &status, WNOHANG) == agent) {
+      say("banger-agent exited while waiting for the host's settings; restarting it");
+      agent = restart_agent();
+    }
+  }
+}
+
 void hostname(const std::map<std::string, std::string>& args) {
   std::string name;
   if (auto it = args.find("banger.hostname"); it != args.end())
@@ -159,7 +243,7 @@ void hostname(const std::map<std::string, std::string>& args) {
     say("sethostname " + name + ": " + errstr());
 }
 
-void mount_work(const std::map<std::string, std::string>& args) {
+void mount_work(const std::map<std::string, std::string>& args, bool restored) {
   std::string dev = "/dev/vdb";
   if (auto it = args.find("banger.work"); it != args.end())
     dev = it->second;
@@ -172,6 +256,15 @@ void mount_work(const std::map<std::string, std::string>& args) {
     return;
   }
   ::mkdir("/root", 0700);
+  if (restored) {
+    // The snapshot's kernel probed its own work disk: drop whatever it cached of that device
+    // (the first block, which holds ext4's superblock) before mounting this VM's.
+    int fd = ::open(dev.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::ioctl(fd, BLKFLSBUF, 0) != 0)
+      say("flushing " + dev + "'s cache: " + errstr());
+    if (fd >= 0)
+      ::close(fd);
+  }
   // noinit_itable: no ext4lazyinit thread zeroing the unused inode tables in the background
   // while the VM's first commands run. Work disks are sparse copies of a template, so those
   // tables already read as zeros; zeroing them only costs guest CPU and disk space.
@@ -231,6 +324,8 @@ pid_t spawn(const std::vector<std::string>& argv) {
 /// stdio spawn() gives a service. No exec: the child starts with the code loaded, which under
 /// TCG saves a booting guest the exec of a 9 MB static binary (~30 ms). Init's own descriptors
 /// (the console, the signalfd, input devices) are closed in the child; exec would have.
+bool awaiting_settings = false; ///< banger.await: the agent's configure brings the settings
+
 pid_t fork_agent() {
   pid_t pid = ::fork();
   if (pid != 0)
@@ -241,6 +336,8 @@ pid_t fork_agent() {
   ::setenv("PATH", service_path, 1);
   ::setenv("HOME", service_home, 1);
   ::setenv("BANGER_READY_FILE", ready_file, 1);
+  if (awaiting_settings)
+    ::setenv("BANGER_SETTINGS_FILE", settings_file, 1);
   ::prctl(PR_SET_NAME, "banger-agent", 0, 0, 0);
   char arg0[] = "banger-agent";
   char* args[] = {arg0, nullptr};
@@ -387,21 +484,36 @@ int main(int argc, char** argv) {
     console_fd = con;
   say("started");
   auto args = parse_cmdline(read_small("/proc/cmdline"));
-  hostname(args);
+  awaiting_settings = args.count("banger.await") != 0;
+  if (!awaiting_settings)
+    hostname(args);
   // The agent first, so it starts while eth0 and /root are set up; it runs no command before
   // ready_file exists (agent_options::ready_file).
   std::vector<service> svcs{{"banger-agent", {}, -1, 0, true}};
   svcs.front().pid = start(svcs.front());
+  if (awaiting_settings) {
+    // A boot snapshot's template: everything up to here is the same for every VM of its shape.
+    // The host takes the snapshot once this line is on the console; each VM restored from it
+    // resumes here, and its settings arrive through the agent (configure).
+    link_up_without_identity();
+    say("waiting for the host's settings");
+    auto settings = await_settings(svcs.front().pid, fork_agent);
+    for (auto& [k, v] : parse_cmdline(settings))
+      args[k] = v;
+    say("settings from the host: " + settings.substr(0, settings.find('\n')));
+    hostname(args);
+    set_mac(args);
+  }
   // The work disk is mounted by a child while this process sets up the network: the mount
   // waits on the disk, the network keeps the CPU busy, and the mount is the whole system's.
   pid_t mounter = ::fork();
   if (mounter == 0) {
-    mount_work(args);
+    mount_work(args, awaiting_settings);
     ::_exit(0);
   }
   network(args);
   if (mounter < 0)
-    mount_work(args);
+    mount_work(args, awaiting_settings);
   else
     while (::waitpid(mounter, nullptr, 0) < 0 && errno == EINTR) {
     }
