@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <csignal>
 #include <fcntl.h>
+#include <functional>
 #include <iterator>
 #include <linux/close_range.h>
 #include <poll.h>
@@ -380,60 +381,41 @@ public:
     auto uri = exec_uri("cat > ", state);
     if (!uri)
       return std::move(uri).err();
-    auto c = session(p);
-    if (!c)
-      return std::move(c).err();
-    auto deadline = clock_type::now() + opts_.qmp_timeout;
-    for (auto [cmd, args] : {std::pair<std::string_view, std::string>{"stop", ""},
-                             {"migrate-set-capabilities", ignore_shared_on},
-                             {"migrate", nlohmann::json{{"uri", *uri}}.dump()}})
-      if (auto r = c->execute(cmd, deadline, args); !r)
-        return make_error(r.err().code, fmt::format("saving QEMU pid {}: {}: {}", p.pid, cmd, r.err().message));
+    auto m = migration_steps(p, "saving",
+                             {{"stop", ""},
+                              {"migrate-set-capabilities", ignore_shared_on},
+                              {"migrate", nlohmann::json{{"uri", *uri}}.dump()}});
+    if (!m)
+      return std::move(m).err();
     // Without RAM the state is small (tens of KiB): done in milliseconds.
-    for (;;) {
-      auto r = c->execute("query-migrate", deadline);
-      if (!r)
-        return make_error(r.err().code, fmt::format("saving QEMU pid {}: {}", p.pid, r.err().message));
-      auto j = nlohmann::json::parse(*r, nullptr, false);
-      auto status = j.is_object() ? j.value("status", "") : "";
-      if (status == "completed")
-        return {};
-      if (status == "failed" || status == "cancelled" || clock_type::now() >= deadline)
-        return make_error(errc::operation_failed,
-                          fmt::format("saving QEMU pid {} to {}: migration {} ({})", p.pid, state.string(),
-                                      status.empty() ? "did not finish" : status, j.value("error-desc", *r)));
-      std::this_thread::sleep_for(2ms);
-    }
+    auto st = wait_status(*m, "query-migrate", "saving", p,
+                          [](const std::string& s) { return s == "completed" || s == "failed" || s == "cancelled"; });
+    if (!st)
+      return std::move(st).err();
+    if (st->first != "completed")
+      return make_error(errc::operation_failed, fmt::format("saving QEMU pid {} to {}: migration {} ({})", p.pid,
+                                                            state.string(), st->first, st->second));
+    return {};
   }
 
   expected<void> restore(const vmm_process& p, const fs::path& state) override {
     auto uri = exec_uri("exec cat ", state);
     if (!uri)
       return std::move(uri).err();
-    auto c = session(p);
-    if (!c)
-      return std::move(c).err();
-    auto deadline = clock_type::now() + opts_.qmp_timeout;
-    for (auto [cmd, args] : {std::pair<std::string_view, std::string>{"migrate-set-capabilities", ignore_shared_on},
-                             {"migrate-incoming", nlohmann::json{{"uri", *uri}}.dump()}})
-      if (auto r = c->execute(cmd, deadline, args); !r)
-        return make_error(r.err().code, fmt::format("restoring QEMU pid {}: {}: {}", p.pid, cmd, r.err().message));
+    auto m = migration_steps(
+      p, "restoring",
+      {{"migrate-set-capabilities", ignore_shared_on}, {"migrate-incoming", nlohmann::json{{"uri", *uri}}.dump()}});
+    if (!m)
+      return std::move(m).err();
     // The state was saved paused, so the guest stays paused once it is loaded: resume it then.
-    for (;;) {
-      auto r = c->execute("query-status", deadline);
-      if (!r)
-        return make_error(r.err().code, fmt::format("restoring QEMU pid {}: {}", p.pid, r.err().message));
-      auto j = nlohmann::json::parse(*r, nullptr, false);
-      auto status = j.is_object() ? j.value("status", "") : "";
-      if (status == "paused" || status == "running")
-        break;
-      if (status != "inmigrate" || clock_type::now() >= deadline)
-        return make_error(errc::operation_failed,
-                          fmt::format("restoring QEMU pid {} from {}: the VM is {} (see its qemu.stderr)", p.pid,
-                                      state.string(), status.empty() ? *r : status));
-      std::this_thread::sleep_for(1ms);
-    }
-    if (auto r = c->execute("cont", deadline); !r)
+    auto st = wait_status(*m, "query-status", "restoring", p, [](const std::string& s) { return s != "inmigrate"; });
+    if (!st)
+      return std::move(st).err();
+    if (st->first != "paused" && st->first != "running")
+      return make_error(errc::operation_failed, fmt::format("restoring QEMU pid {} from {}: the VM is {} (see its "
+                                                            "qemu.stderr)",
+                                                            p.pid, state.string(), st->first));
+    if (auto r = m->client.execute("cont", m->deadline); !r)
       return make_error(r.err().code, fmt::format("resuming QEMU pid {}: {}", p.pid, r.err().message));
     return {};
   }
@@ -460,22 +442,61 @@ private:
     return fmt::format("exec:{}'{}'", prefix, file.string());
   }
 
-  /// A QMP connection to p, made within opts_.qmp_timeout.
-  expected<qmp_client> session(const vmm_process& p) {
-    if (!matches(p))
-      return make_error(errc::not_running, fmt::format("QEMU pid {} is no longer running", p.pid));
-    return qmp_client::connect(p.qmp_socket, clock_type::now() + opts_.qmp_timeout);
-  }
+  /// A QMP session on one VMM, bounded by one qmp_timeout from its start.
+  struct qmp_session {
+    qmp_client client;
+    clock_type::time_point deadline;
+  };
 
-  /// One QMP command on a fresh connection, within opts_.qmp_timeout.
-  expected<std::string> call(const vmm_process& p, std::string_view command) {
+  /// Connects to p, unless it is no longer that VMM (errc::not_running).
+  expected<qmp_session> session(const vmm_process& p) {
     if (!matches(p))
       return make_error(errc::not_running, fmt::format("QEMU pid {} is no longer running", p.pid));
     auto deadline = clock_type::now() + opts_.qmp_timeout;
     auto c = qmp_client::connect(p.qmp_socket, deadline);
     if (!c)
       return std::move(c).err();
-    return c->execute(command, deadline);
+    return qmp_session{std::move(*c), deadline};
+  }
+
+  /// A session on p that has run `steps` (command, arguments JSON) in order; `what` leads the error.
+  expected<qmp_session> migration_steps(const vmm_process& p, std::string_view what,
+                                        std::initializer_list<std::pair<std::string_view, std::string>> steps) {
+    auto m = session(p);
+    if (!m)
+      return m;
+    for (const auto& [cmd, args] : steps)
+      if (auto r = m->client.execute(cmd, m->deadline, args); !r)
+        return make_error(r.err().code, fmt::format("{} QEMU pid {}: {}: {}", what, p.pid, cmd, r.err().message));
+    return m;
+  }
+
+  /// Runs `query` until its "status" satisfies `settled` (errc::operation_failed at the
+  /// deadline): that status and the answer's "error-desc" (or the whole answer).
+  expected<std::pair<std::string, std::string>> wait_status(qmp_session& m, std::string_view query,
+                                                            std::string_view what, const vmm_process& p,
+                                                            const std::function<bool(const std::string&)>& settled) {
+    for (;;) {
+      auto r = m.client.execute(query, m.deadline);
+      if (!r)
+        return make_error(r.err().code, fmt::format("{} QEMU pid {}: {}", what, p.pid, r.err().message));
+      auto j = nlohmann::json::parse(*r, nullptr, false);
+      std::string status = j.is_object() ? j.value("status", "") : "";
+      if (!status.empty() && settled(status))
+        return std::make_pair(status, j.value("error-desc", *r));
+      if (clock_type::now() >= m.deadline)
+        return make_error(errc::operation_failed, fmt::format("{} QEMU pid {}: still {} after {} ms", what, p.pid,
+                                                              status.empty() ? *r : status, opts_.qmp_timeout.count()));
+      std::this_thread::sleep_for(1ms);
+    }
+  }
+
+  /// One QMP command on a fresh connection, within opts_.qmp_timeout.
+  expected<std::string> call(const vmm_process& p, std::string_view command) {
+    auto m = session(p);
+    if (!m)
+      return std::move(m).err();
+    return m->client.execute(command, m->deadline);
   }
 
   qemu_options opts_;

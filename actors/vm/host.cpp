@@ -446,6 +446,12 @@ private:
 
   static fs::path fresh_marker(const vm_paths& p) { return p.state_dir / "fresh"; }
 
+  /// A VMM of a start that is being abandoned: SIGKILL, then reaped.
+  void kill_vmm(const vmm::vmm_process& proc) {
+    (void)driver_->kill(proc, SIGKILL);
+    driver_->wait_exit(proc, 10s);
+  }
+
   /// A line of banger's own in the VM's console log (`vm logs` shows it).
   static void console_note(const vm_paths& p, const std::string& line) {
     std::ofstream(p.console_log(), std::ios::app) << "banger: " << line << "\n";
@@ -482,8 +488,7 @@ private:
     if (!proc)
       return proc.err();
     auto fail = [&](error e) {
-      (void)driver_->kill(*proc, SIGKILL);
-      driver_->wait_exit(*proc, 10s);
+      kill_vmm(*proc);
       if (agent_.forget)
         agent_.forget(s.name);
       return e;
@@ -529,8 +534,7 @@ private:
     if (!proc)
       return proc.err();
     auto stop = [&](error e) {
-      (void)driver_->kill(*proc, SIGKILL);
-      driver_->wait_exit(*proc, 10s);
+      kill_vmm(*proc);
       return e;
     };
     auto deadline = std::chrono::steady_clock::now() + cfg_.agent_timeout;

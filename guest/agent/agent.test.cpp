@@ -2,6 +2,7 @@
 // mode), through a Cap'n Proto client: the same RPCs the daemon makes over virtio-serial.
 #include <csignal>
 #include <fstream>
+#include <map>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -41,6 +42,18 @@ struct agent_fixture {
   }
   agent_rpc::Agent::Client& agent() { return conn.agent(); }
 
+  /// A second agent, serving in `d` with `env` (what banger-init gives it), connected as `c`.
+  pid_t second_agent(const test::temp_dir& d, const std::map<std::string, std::string>& env,
+                     test::agent_connection& c) {
+    auto sock2 = d.path / "agent.sock";
+    pid_t p2 = test::spawn({(test::bin_dir() / "banger-agent").string(), "--listen", sock2.string()}, env, d.path);
+    for (int i = 0; i < 500 && !fs::exists(sock2); ++i)
+      std::this_thread::sleep_for(10ms);
+    BOOST_TEST_REQUIRE(fs::exists(sock2));
+    c.open(io, sock2);
+    return p2;
+  }
+
   test::exec_result run(const std::vector<std::string>& argv, const std::string& stdin_data = {}, bool tty = false,
                         const std::string& cwd = "/") {
     return conn.run(io, argv, stdin_data, tty, cwd);
@@ -55,15 +68,9 @@ BOOST_FIXTURE_TEST_SUITE(guest_agent, agent_fixture)
 // ping answers at once, commands wait for the file.
 BOOST_AUTO_TEST_CASE(commands_wait_for_the_ready_file) {
   test::temp_dir d{"banger-agent-ready"};
-  auto sock2 = d.path / "agent.sock";
   auto ready = d.path / "ready";
-  pid_t p2 = test::spawn({(test::bin_dir() / "banger-agent").string(), "--listen", sock2.string()},
-                         {{"BANGER_READY_FILE", ready.string()}}, d.path);
-  for (int i = 0; i < 500 && !fs::exists(sock2); ++i)
-    std::this_thread::sleep_for(10ms);
-  BOOST_TEST_REQUIRE(fs::exists(sock2));
   test::agent_connection c2;
-  c2.open(io, sock2);
+  pid_t p2 = second_agent(d, {{"BANGER_READY_FILE", ready.string()}}, c2);
   auto ping = c2.agent().pingRequest().send().wait(io.waitScope);
   BOOST_TEST(ping.getUptimeMs() > 0u);
   std::thread maker([&] {
@@ -101,15 +108,9 @@ BOOST_AUTO_TEST_CASE(configure_writes_the_settings_once_and_only_where_init_wait
   BOOST_TEST(refused.second.find("not waiting") != std::string::npos);
 
   test::temp_dir d{"banger-agent-settings"};
-  auto sock2 = d.path / "agent.sock";
   auto settings = d.path / "settings";
-  pid_t p2 = test::spawn({(test::bin_dir() / "banger-agent").string(), "--listen", sock2.string()},
-                         {{"BANGER_SETTINGS_FILE", settings.string()}}, d.path);
-  for (int i = 0; i < 500 && !fs::exists(sock2); ++i)
-    std::this_thread::sleep_for(10ms);
-  BOOST_TEST_REQUIRE(fs::exists(sock2));
   test::agent_connection c2;
-  c2.open(io, sock2);
+  pid_t p2 = second_agent(d, {{"BANGER_SETTINGS_FILE", settings.string()}}, c2);
   BOOST_TEST(configure(c2.agent(), "banger.hostname=a\nbanger.ip=x", 0).first == 3); // two lines
   BOOST_TEST(configure(c2.agent(), "banger.hostname=a", 513).first == 3);            // too much entropy
   BOOST_TEST(!fs::exists(settings));

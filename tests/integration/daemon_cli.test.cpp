@@ -219,7 +219,9 @@ BOOST_AUTO_TEST_CASE(follow_resumes_across_daemon_restarts_with_no_gap_and_no_du
   std::uint64_t since = 0;
   for (int round = 1; round <= 2; ++round) {
     auto stop = sb.banger({"daemon", "stop"});
-    BOOST_REQUIRE_MESSAGE(stop.exit_code == 0, "round " << round << ": " << stop.out << stop.err);
+    // The daemon's log goes with the sandbox: on failure its tail is the only account left.
+    BOOST_REQUIRE_MESSAGE(stop.exit_code == 0, "round " << round << ": " << stop.out << stop.err << "\nbangerd.log:\n"
+                                                        << test::slurp(sb.state() / "bangerd.log"));
     // The followers outlive the daemon and say they wait for it.
     BOOST_REQUIRE(eventually([&] { return all_kinds.err().find("waiting for it to come back") != std::string::npos; }));
     BOOST_TEST(all_kinds.running());
