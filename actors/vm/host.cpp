@@ -457,16 +457,21 @@ private:
     std::ofstream(p.console_log(), std::ios::app) << "banger: " << line << "\n";
   }
 
+  /// Whether the driver will run `spec` under KVM (auto picks it when it can run guests).
+  static bool uses_kvm(const vmm::vm_spec& spec) {
+    return spec.acceleration == vmm::accel::kvm || (spec.acceleration == vmm::accel::auto_ && vmm::kvm_usable());
+  }
+
   /// The boot snapshot `spec`'s VM can resume, in the image version's template dir: named by
   /// everything that shapes the guest up to where the template waits, and nothing of one VM's.
   fs::path boot_snapshot_dir(const vm_state& s, const vmm::vm_spec& spec) const {
     std::error_code ec;
     auto work_bytes = spec.work_disk.empty() ? 0 : fs::file_size(spec.work_disk, ec);
     auto key = sha256_hex(fmt::format("boot snapshot 1\nkernel {}\ninitrd {}\nimage {} {}\nvcpus {}\nmemory {}\n"
-                                      "work {}\ninit {}\nextra {}\nnetwork {}\ntsc {}\n",
+                                      "work {}\ninit {}\nextra {}\nnetwork {}\ntsc {}\nkvm {}\n",
                                       spec.kernel.string(), spec.initrd.string(), s.image, s.image_version, spec.vcpus,
                                       spec.memory_mib, ec ? 0 : work_bytes, spec.init, spec.extra_cmdline,
-                                      !spec.tap.empty(), vmm::host_tsc_khz()));
+                                      !spec.tap.empty(), vmm::host_tsc_khz(), uses_kvm(spec)));
     return version_dir(templates(), s.image, s.image_version) / ("boot-" + key.substr(0, 16));
   }
 
