@@ -304,9 +304,12 @@ public:
       return kj::READY_NOW;
     auto op = *entered;
     ctx_.log.info(op, "shutdown requested by pid {} uid {}", peer_.pid, peer_.uid);
-    // Reply first; stop on a later turn so the answer reaches the caller.
+    // Reply first; stop on a later turn so the answer reaches the caller. The caller hangs up
+    // on the answer, which destroys this object: the delayed call holds the daemon's context,
+    // which outlives every connection, not `this`.
     auto& timer = srv_.io.provider->getTimer();
-    srv_.connections.add(timer.afterDelay(20 * kj::MILLISECONDS).then([this, op] { ctx_.request_shutdown(op); }));
+    srv_.connections.add(
+      timer.afterDelay(20 * kj::MILLISECONDS).then([ctx = &ctx_, op] { ctx->request_shutdown(op); }));
     return kj::READY_NOW;
   }
 
