@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "common/process.hpp"
@@ -208,19 +209,12 @@ public:
         return make_error(errc::not_found,
                           fmt::format("VM {}: {} {} does not exist or is not a file", s.name, what, p->string()));
 
-    bool tcg = true;
-    switch (s.acceleration) {
-    case accel::tcg: break;
-    case accel::auto_: tcg = !kvm_usable(); break;
-    case accel::kvm:
-      if (!kvm_usable())
-        return make_error(errc::unavailable, fmt::format("VM {}: KVM asked for, but /dev/kvm cannot run ordinary "
-                                                         "guests here (it does not open read-write, or the CPU has "
-                                                         "no vmx/svm flag); use acceleration auto or tcg",
-                                                         s.name));
-      tcg = false;
-      break;
-    }
+    if (s.acceleration == accel::kvm && !kvm_usable())
+      return make_error(errc::unavailable, fmt::format("VM {}: KVM asked for, but /dev/kvm cannot run ordinary "
+                                                       "guests here (it does not open read-write, or the CPU has "
+                                                       "no vmx/svm flag); use acceleration auto or tcg",
+                                                       s.name));
+    const bool tcg = uses_tcg(s);
 
     vmm_process p;
     p.qmp_socket = s.dir / "qmp.sock";
@@ -377,6 +371,28 @@ public:
     }
   }
 
+  std::string guest_shape(const vm_spec& s) const override {
+    vm_spec t = s;
+    t.name = "template";
+    t.dir = "/dir";
+    t.console_log = "/console";
+    t.root_disk = "/root";
+    if (!t.work_disk.empty())
+      t.work_disk = "/work";
+    if (!t.tap.empty())
+      t.tap = "tap";
+    t.mac = "52:54:00:00:00:00";
+    t.ip_cidr.clear();
+    t.gateway.clear();
+    t.memory_file = "/ram";
+    t.memory_shared = true;
+    t.await_settings = true;
+    t.incoming = false;
+    const bool tcg = uses_tcg(s);
+    auto argv = qemu_argv(t, tcg, tcg ? host_tsc_khz() : 0, opts_.binary.empty() ? "qemu-system-x86_64" : opts_.binary);
+    return fmt::format("{}", fmt::join(argv, "\n"));
+  }
+
   expected<void> save(const vmm_process& p, const fs::path& state) override {
     auto uri = exec_uri("cat > ", state);
     if (!uri)
@@ -429,6 +445,11 @@ public:
   }
 
 private:
+  /// Whether `s` runs under TCG: asked for, or auto on a host where KVM cannot run it.
+  static bool uses_tcg(const vm_spec& s) {
+    return s.acceleration == accel::tcg || (s.acceleration == accel::auto_ && !kvm_usable());
+  }
+
   /// RAM in a shared memory_file is left out of the stream (QEMU's x-ignore-shared).
   static constexpr const char* ignore_shared_on = R"({"capabilities":[{"capability":"x-ignore-shared","state":true}]})";
 

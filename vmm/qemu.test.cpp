@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 
 #include <boost/test/unit_test.hpp>
 
 #include "tests/support/proc.hpp"
 
+namespace fs = std::filesystem;
 using namespace banger;
 using namespace banger::vmm;
 
@@ -150,6 +152,35 @@ BOOST_AUTO_TEST_CASE(memory_file_and_incoming) {
   BOOST_TEST(after(r, "-object").ends_with(",share=off"), joined(r));
   BOOST_TEST(after(r, "-incoming") == "defer");
   BOOST_TEST(after(r, "-m") == "512");
+}
+
+// A boot snapshot's key: what the guest boots with, never which VM it is.
+BOOST_AUTO_TEST_CASE(guest_shape_leaves_out_the_vm_and_keeps_what_the_guest_boots_with) {
+  auto d = make_qemu_driver(fs::path("/usr/bin/qemu-system-x86_64"));
+  auto a = sample();
+  a.tap = "bgt1";
+  a.ip_cidr = "172.30.0.5/24";
+  a.gateway = "172.30.0.1";
+  a.work_disk = "/v/a/work.ext4";
+  auto b = a;
+  b.name = "other";
+  b.dir = "/run/banger/vms/other";
+  b.console_log = "/var/lib/banger/vms/other/console.log";
+  b.root_disk = "/v/b/root.qcow2";
+  b.work_disk = "/v/b/work.ext4";
+  b.tap = "bgt2";
+  b.ip_cidr = "172.30.0.6/24";
+  BOOST_TEST(d->guest_shape(a) == d->guest_shape(b));
+  BOOST_TEST(d->guest_shape(a).find("web-1") == std::string::npos);
+  for (auto edit : std::vector<std::function<void(vm_spec&)>>{
+         [](vm_spec& s) { s.memory_mib = 1024; }, [](vm_spec& s) { s.vcpus = 1; },
+         [](vm_spec& s) { s.kernel = "/k2/vmlinux"; }, [](vm_spec& s) { s.initrd = "/k/initrd.img"; },
+         [](vm_spec& s) { s.extra_cmdline = "loglevel=7"; }, [](vm_spec& s) { s.tap.clear(); },
+         [](vm_spec& s) { s.work_disk.clear(); }}) {
+    auto c = a;
+    edit(c);
+    BOOST_TEST(d->guest_shape(c) != d->guest_shape(a));
+  }
 }
 
 BOOST_AUTO_TEST_CASE(file_tail_trims_and_bounds) {

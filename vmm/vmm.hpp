@@ -120,6 +120,12 @@ public:
   /// only), polling /proc otherwise. True when it has exited (or never matched) within `limit`.
   virtual bool wait_exit(const vmm_process& p, std::chrono::milliseconds limit) = 0;
 
+  /// What a boot snapshot of `s` depends on that the driver decides: the command line a
+  /// template of `s` gets (accelerator, TSC rate, kernel, initrd, shape, devices), with the VM's
+  /// own names, paths and addresses left out, and the VMM binary. Specs with the same shape boot
+  /// the same guest up to where banger-init waits for its settings. Reads the host (KVM).
+  virtual std::string guest_shape(const vm_spec& s) const = 0;
+
   /// Pauses the guest and writes its device state to `state` (created, or replaced). Its RAM is
   /// not in it: it stays in the spec's memory_file, which must be shared. The VMM stays paused
   /// (quit it next). errc::not_running unless matches(p); errc::operation_failed when QEMU

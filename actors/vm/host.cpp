@@ -457,21 +457,14 @@ private:
     std::ofstream(p.console_log(), std::ios::app) << "banger: " << line << "\n";
   }
 
-  /// Whether the driver will run `spec` under KVM (auto picks it when it can run guests).
-  static bool uses_kvm(const vmm::vm_spec& spec) {
-    return spec.acceleration == vmm::accel::kvm || (spec.acceleration == vmm::accel::auto_ && vmm::kvm_usable());
-  }
-
   /// The boot snapshot `spec`'s VM can resume, in the image version's template dir: named by
-  /// everything that shapes the guest up to where the template waits, and nothing of one VM's.
+  /// everything that shapes the guest up to where the template waits (the driver's part of it
+  /// is guest_shape), and nothing of one VM's.
   fs::path boot_snapshot_dir(const vm_state& s, const vmm::vm_spec& spec) const {
     std::error_code ec;
     auto work_bytes = spec.work_disk.empty() ? 0 : fs::file_size(spec.work_disk, ec);
-    auto key = sha256_hex(fmt::format("boot snapshot 1\nkernel {}\ninitrd {}\nimage {} {}\nvcpus {}\nmemory {}\n"
-                                      "work {}\ninit {}\nextra {}\nnetwork {}\ntsc {}\nkvm {}\n",
-                                      spec.kernel.string(), spec.initrd.string(), s.image, s.image_version, spec.vcpus,
-                                      spec.memory_mib, ec ? 0 : work_bytes, spec.init, spec.extra_cmdline,
-                                      !spec.tap.empty(), vmm::host_tsc_khz(), uses_kvm(spec)));
+    auto key = sha256_hex(fmt::format("boot snapshot 2\nimage {} {}\nwork {}\n{}\n", s.image, s.image_version,
+                                      ec ? 0 : work_bytes, driver_->guest_shape(spec)));
     return version_dir(templates(), s.image, s.image_version) / ("boot-" + key.substr(0, 16));
   }
 
@@ -543,26 +536,30 @@ private:
       return e;
     };
     auto deadline = std::chrono::steady_clock::now() + cfg_.agent_timeout;
+    // The console as it grows: each pass reads only what was appended since the last.
+    unique_fd con(::open(t.console_log.c_str(), O_RDONLY | O_CLOEXEC));
     std::string console;
     for (;;) {
-      if (auto c = read_file(t.console_log))
-        console = std::move(*c);
-      if (console.find("banger-init: ") != std::string::npos &&
-          console.find("waiting for the host's settings") != std::string::npos)
+      char buf[4096];
+      for (ssize_t n; con && (n = ::read(con.get(), buf, sizeof buf)) > 0;)
+        console.append(buf, static_cast<std::size_t>(n));
+      const bool at_init = console.find("banger-init: [") != std::string::npos;
+      if (at_init && console.find("waiting for the host's settings") != std::string::npos)
         break;
-      if (console.find("banger-init: ") != std::string::npos && console.find("] ready (") != std::string::npos) {
+      if (at_init && console.find("] ready (") != std::string::npos) {
         // A banger-init from before boot snapshots: it booted on without waiting.
         std::string why = "the image's banger-init cannot wait for settings (it predates boot snapshots; "
                           "rebuild or pull the image again to get a newer one)";
         std::ofstream(final.string() + ".unsupported") << why;
         return stop(make_error(errc::unavailable, why));
       }
-      if (!driver_->matches(*proc) || std::chrono::steady_clock::now() >= deadline) {
+      const bool alive = driver_->matches(*proc);
+      if (!alive || std::chrono::steady_clock::now() >= deadline) {
         auto tail = console.size() > 2000 ? console.substr(console.size() - 2000) : console;
         return stop(make_error(errc::operation_failed,
                                fmt::format("the boot snapshot's template {} before its init waited for settings; "
                                            "its console:\n{}",
-                                           driver_->matches(*proc) ? "did not get" : "exited", tail)));
+                                           alive ? "did not get" : "exited", tail)));
       }
       std::this_thread::sleep_for(5ms);
     }

@@ -447,8 +447,9 @@ public:
       fail(f, e_bad_request, "configure: at most 512 bytes of entropy");
       return kj::READY_NOW;
     }
-    if (::access(file.c_str(), F_OK) == 0) {
-      fail(f, e_already_exists, "configure: this guest was configured already (" + file + " exists)");
+    const std::string configured = "configure: this guest was configured already (" + file + " exists)";
+    if (::access(file.c_str(), F_OK) == 0) { // checked first, so a second call leaves the clock alone
+      fail(f, e_already_exists, configured);
       return kj::READY_NOW;
     }
     if (p.getRealtimeNs() > 0) {
@@ -478,7 +479,7 @@ public:
       err = errno;
     ::unlink(tmp.c_str());
     if (err == EEXIST)
-      fail(f, e_already_exists, "configure: this guest was configured already (" + file + " exists)");
+      fail(f, e_already_exists, configured);
     else if (err != 0)
       fail(f, e_operation_failed, "configure: writing " + file + ": " + errno_str(err));
     return kj::READY_NOW;

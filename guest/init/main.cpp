@@ -206,32 +206,6 @@ void set_mac(const std::map<std::string, std::string>& args) {
   write_small("/proc/sys/net/ipv6/conf/eth0/disable_ipv6", "0");
 }
 
-/// Waits for settings_file (inotify on /run, checked each second as well), restarting the agent
-/// if it dies meanwhile: it is the only way the settings come. Returns the file's contents.
-std::string await_settings(pid_t& agent, pid_t (*restart_agent)()) {
-  int in = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-  if (in >= 0)
-    ::inotify_add_watch(in, "/run", IN_CREATE | IN_MOVED_TO);
-  for (;;) {
-    if (exists(settings_file)) {
-      if (in >= 0)
-        ::close(in);
-      return read_small(settings_file);
-    }
-    pollfd p{in, POLLIN, 0};
-    if (::poll(&p, in >= 0 ? 1 : 0, 1000) > 0) {
-      char buf[4096];
-      while (::read(in, buf, sizeof buf) > 0) {
-      }
-    }
-    int status = 0;
-    if (agent > 0 && ::waitpid(agent, &status, WNOHANG) == agent) {
-      say("banger-agent exited while waiting for the host's settings; restarting it");
-      agent = restart_agent();
-    }
-  }
-}
-
 void hostname(const std::map<std::string, std::string>& args) {
   std::string name;
   if (auto it = args.find("banger.hostname"); it != args.end())
@@ -320,12 +294,12 @@ pid_t spawn(const std::vector<std::string>& argv) {
   ::_exit(127);
 }
 
+bool awaiting_settings = false; ///< banger.await: the agent's configure brings the settings
+
 /// The agent, in a child of this process (its code is linked in), with the environment and
 /// stdio spawn() gives a service. No exec: the child starts with the code loaded, which under
 /// TCG saves a booting guest the exec of a 9 MB static binary (~30 ms). Init's own descriptors
 /// (the console, the signalfd, input devices) are closed in the child; exec would have.
-bool awaiting_settings = false; ///< banger.await: the agent's configure brings the settings
-
 pid_t fork_agent() {
   pid_t pid = ::fork();
   if (pid != 0)
@@ -345,6 +319,32 @@ pid_t fork_agent() {
 }
 
 pid_t start(const service& s) { return s.in_process ? fork_agent() : spawn(s.argv); }
+
+/// Waits for settings_file (inotify on /run, checked each second as well), restarting the agent
+/// if it dies meanwhile: it is the only way the settings come. Returns the file's contents.
+std::string await_settings(pid_t& agent) {
+  int in = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (in >= 0)
+    ::inotify_add_watch(in, "/run", IN_CREATE | IN_MOVED_TO);
+  for (;;) {
+    if (exists(settings_file)) {
+      if (in >= 0)
+        ::close(in);
+      return read_small(settings_file);
+    }
+    pollfd p{in, POLLIN, 0};
+    if (::poll(&p, in >= 0 ? 1 : 0, 1000) > 0) {
+      char buf[4096];
+      while (::read(in, buf, sizeof buf) > 0) {
+      }
+    }
+    int status = 0;
+    if (agent > 0 && ::waitpid(agent, &status, WNOHANG) == agent) {
+      say("banger-agent exited while waiting for the host's settings; restarting it");
+      agent = fork_agent();
+    }
+  }
+}
 
 int run_and_wait(const std::vector<std::string>& argv) {
   pid_t pid = spawn(argv);
@@ -497,7 +497,7 @@ int main(int argc, char** argv) {
     // resumes here, and its settings arrive through the agent (configure).
     link_up_without_identity();
     say("waiting for the host's settings");
-    auto settings = await_settings(svcs.front().pid, fork_agent);
+    auto settings = await_settings(svcs.front().pid);
     for (auto& [k, v] : parse_cmdline(settings))
       args[k] = v;
     say("settings from the host: " + settings.substr(0, settings.find('\n')));
