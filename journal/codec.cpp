@@ -4,6 +4,9 @@
 //
 //   value = [segment table][segment 0 words ...]   (length is a multiple of 8 bytes)
 //
+// Payloads are mapped generically (schema/fields_capnp.hpp): each kind is the union member of its
+// name in camelCase, each field the member's field of its name.
+//
 // Invariants: encode() never fails; decode() never throws: any kj::Exception raised while
 // parsing is turned into an error naming the seq. A payload union member this build does not
 // know decodes to unknown_event carrying the raw discriminant, and encoding an unknown_event
@@ -11,17 +14,22 @@
 #include "journal/codec.hpp"
 
 #include <capnp/any.h>
+#include <capnp/dynamic.h>
 #include <capnp/message.h>
 #include <capnp/schema.h>
 #include <capnp/serialize.h>
 #include <kj/array.h>
 #include <kj/exception.h>
 
+#include <array>
 #include <cstring>
 #include <fmt/format.h>
+#include <map>
+#include <optional>
 #include <type_traits>
 
 #include "schema/events.capnp.h"
+#include "schema/fields_capnp.hpp"
 
 namespace banger::journal {
 
@@ -68,6 +76,50 @@ std::string describe(const kj::Exception& e) {
   return std::string(d.begin(), d.size());
 }
 
+/// Each payload alternative's capnp union member (its kind in camelCase), that member's fields
+/// in inspect order, and its decoder; built once, then only read.
+struct member {
+  capnp::StructSchema::Field union_field;
+  std::vector<capnp::StructSchema::Field> fields;
+  payload (*read)(capnp::DynamicStruct::Reader r, const member& m);
+};
+
+struct member_table {
+  std::array<std::optional<member>, std::variant_size_v<payload>> by_index;
+  std::map<std::uint16_t, std::size_t> by_tag; ///< union discriminant -> variant index
+};
+
+template <std::size_t I>
+void add_member(member_table& t, capnp::StructSchema payload_schema) {
+  using t_i = std::variant_alternative_t<I, payload>;
+  if constexpr (!std::is_same_v<t_i, unknown_event>) {
+    auto union_field = payload_schema.getFieldByName(capnp_fields::camel(t_i::kind));
+    auto schema = union_field.getType().asStruct();
+    auto read = [](capnp::DynamicStruct::Reader r, const member& m) -> payload {
+      t_i v{};
+      capnp_fields::read(r, m.fields, v);
+      return v;
+    };
+    auto fields = capnp_fields::fields_for<t_i>(schema);
+    // Every field of the member is the value's: none is left out of inspect().
+    KJ_REQUIRE(fields.size() == schema.getFields().size(), "a payload's inspect() misses capnp fields",
+               t_i::kind.data());
+    t.by_index[I] = member{union_field, std::move(fields), read};
+    t.by_tag[union_field.getProto().getDiscriminantValue()] = I;
+  }
+}
+
+const member_table& members() {
+  static const member_table table = [] {
+    member_table t;
+    auto schema = capnp::Schema::from<schema::Event::Payload>();
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (add_member<I>(t, schema), ...); }
+    (std::make_index_sequence<std::variant_size_v<payload>>{});
+    return t;
+  }();
+  return table;
+}
+
 } // namespace
 
 std::string encode(const stored_event& e) {
@@ -82,96 +134,23 @@ std::string encode(const stored_event& e) {
   root.setWallTimeNs(e.wall_time_ns);
   root.setOpId(text_of(e.op_id));
   auto body = root.getPayload();
-  std::visit(
-    [&](const auto& v) {
-      using t = std::decay_t<decltype(v)>;
-      if constexpr (std::is_same_v<t, daemon_started>) {
-        auto b = body.initDaemonStarted();
-        b.setVersion(text_of(v.version));
-        b.setPid(v.pid);
-        b.setBootId(text_of(v.boot_id));
-      } else if constexpr (std::is_same_v<t, daemon_stopped>) {
-        body.initDaemonStopped().setReason(text_of(v.reason));
-      } else if constexpr (std::is_same_v<t, note>) {
-        body.initNote().setText(text_of(v.text));
-      } else if constexpr (std::is_same_v<t, artifact_started>) {
-        body.initArtifactStarted().setSource(text_of(v.source));
-      } else if constexpr (std::is_same_v<t, artifact_stage>) {
-        body.initArtifactStage().setStage(text_of(v.stage));
-      } else if constexpr (std::is_same_v<t, artifact_ready>) {
-        auto b = body.initArtifactReady();
-        b.setVersionId(text_of(v.version_id));
-        b.setManifestSha256(text_of(v.manifest_sha256));
-        b.setBytes(v.bytes);
-        b.setSummary(text_of(v.summary));
-      } else if constexpr (std::is_same_v<t, artifact_failed>) {
-        auto b = body.initArtifactFailed();
-        b.setStage(text_of(v.stage));
-        b.setReason(text_of(v.reason));
-      } else if constexpr (std::is_same_v<t, artifact_removed>) {
-        body.initArtifactRemoved().setVersionId(text_of(v.version_id));
-      } else if constexpr (std::is_same_v<t, vm_created>) {
-        auto b = body.initVmCreated();
-        b.setId(text_of(v.id));
-        b.setImage(text_of(v.image));
-        b.setImageVersion(text_of(v.image_version));
-        b.setKernel(text_of(v.kernel));
-        b.setKernelVersion(text_of(v.kernel_version));
-        b.setVcpus(static_cast<std::uint32_t>(v.vcpus));
-        b.setMemoryMib(static_cast<std::uint32_t>(v.memory_mib));
-        b.setDiskMib(static_cast<std::uint32_t>(v.disk_mib));
-      } else if constexpr (std::is_same_v<t, vm_configured>) {
-        auto b = body.initVmConfigured();
-        b.setVcpus(static_cast<std::uint32_t>(v.vcpus));
-        b.setMemoryMib(static_cast<std::uint32_t>(v.memory_mib));
-      } else if constexpr (std::is_same_v<t, vm_starting>) {
-        body.initVmStarting().setKernelVersion(text_of(v.kernel_version));
-      } else if constexpr (std::is_same_v<t, resource_intended>) {
-        auto b = body.initResourceIntended();
-        b.setKind(text_of(v.resource));
-        b.setId(text_of(v.id));
-      } else if constexpr (std::is_same_v<t, resource_acquired>) {
-        auto b = body.initResourceAcquired();
-        b.setKind(text_of(v.resource));
-        b.setId(text_of(v.id));
-        b.setDetail(text_of(v.detail));
-      } else if constexpr (std::is_same_v<t, resource_released>) {
-        auto b = body.initResourceReleased();
-        b.setKind(text_of(v.resource));
-        b.setId(text_of(v.id));
-      } else if constexpr (std::is_same_v<t, vm_running>) {
-        body.initVmRunning().setBootMs(v.boot_ms);
-      } else if constexpr (std::is_same_v<t, vm_start_failed>) {
-        auto b = body.initVmStartFailed();
-        b.setStage(text_of(v.stage));
-        b.setReason(text_of(v.reason));
-      } else if constexpr (std::is_same_v<t, vm_stopping>) {
-        body.initVmStopping().setHow(text_of(v.how));
-      } else if constexpr (std::is_same_v<t, vm_stopped>) {
-        body.initVmStopped().setReason(text_of(v.reason));
-      } else if constexpr (std::is_same_v<t, vm_deleted>) {
-        body.initVmDeleted();
-      } else if constexpr (std::is_same_v<t, vm_command>) {
-        auto b = body.initVmCommand();
-        b.setCommand(text_of(v.command));
-        b.setArgs(text_of(v.args));
-        b.setRefused(text_of(v.refused));
-      } else if constexpr (std::is_same_v<t, vm_adopted>) {
-        auto b = body.initVmAdopted();
-        b.setPid(v.pid);
-        b.setBootId(text_of(v.boot_id));
-      } else if constexpr (std::is_same_v<t, vm_deleting>) {
-        body.initVmDeleting();
-      } else {
-        static_assert(std::is_same_v<t, unknown_event>);
-        // Keep the tag we could not interpret; the member's body is lost (we never had it).
-        auto data = capnp::toAny(root).getDataSection();
-        std::size_t at = payload_tag_offset();
-        data[at] = static_cast<kj::byte>(v.discriminant & 0xff);
-        data[at + 1] = static_cast<kj::byte>(v.discriminant >> 8);
-      }
-    },
-    e.body);
+  if (const auto* u = std::get_if<unknown_event>(&e.body)) {
+    // Keep the tag we could not interpret; the member's body is lost (we never had it).
+    auto data = capnp::toAny(root).getDataSection();
+    std::size_t at = payload_tag_offset();
+    data[at] = static_cast<kj::byte>(u->discriminant & 0xff);
+    data[at + 1] = static_cast<kj::byte>(u->discriminant >> 8);
+  } else {
+    const auto& m = *members().by_index[e.body.index()];
+    std::visit(
+      [&](const auto& v) {
+        using t = std::decay_t<decltype(v)>;
+        if constexpr (!std::is_same_v<t, unknown_event>)
+          capnp_fields::write(capnp::toDynamic(body).init(m.union_field).template as<capnp::DynamicStruct>(), m.fields,
+                              v);
+      },
+      e.body);
+  }
   return flatten(message);
 }
 
@@ -199,92 +178,14 @@ expected<stored_event> decode(std::uint64_t seq, std::string_view bytes) {
     e.wall_time_ns = root.getWallTimeNs();
     e.op_id = to_string(root.getOpId());
     auto body = root.getPayload();
-    switch (body.which()) {
-    case schema::Event::Payload::DAEMON_STARTED: {
-      auto b = body.getDaemonStarted();
-      e.body = daemon_started{to_string(b.getVersion()), b.getPid(), to_string(b.getBootId())};
-      break;
-    }
-    case schema::Event::Payload::DAEMON_STOPPED:
-      e.body = daemon_stopped{to_string(body.getDaemonStopped().getReason())};
-      break;
-    case schema::Event::Payload::NOTE: e.body = note{to_string(body.getNote().getText())}; break;
-    case schema::Event::Payload::ARTIFACT_STARTED:
-      e.body = artifact_started{to_string(body.getArtifactStarted().getSource())};
-      break;
-    case schema::Event::Payload::ARTIFACT_STAGE:
-      e.body = artifact_stage{to_string(body.getArtifactStage().getStage())};
-      break;
-    case schema::Event::Payload::ARTIFACT_READY: {
-      auto b = body.getArtifactReady();
-      e.body = artifact_ready{to_string(b.getVersionId()), to_string(b.getManifestSha256()), b.getBytes(),
-                              to_string(b.getSummary())};
-      break;
-    }
-    case schema::Event::Payload::ARTIFACT_FAILED: {
-      auto b = body.getArtifactFailed();
-      e.body = artifact_failed{to_string(b.getStage()), to_string(b.getReason())};
-      break;
-    }
-    case schema::Event::Payload::ARTIFACT_REMOVED:
-      e.body = artifact_removed{to_string(body.getArtifactRemoved().getVersionId())};
-      break;
-    case schema::Event::Payload::VM_CREATED: {
-      auto b = body.getVmCreated();
-      e.body = vm_created{to_string(b.getId()),
-                          to_string(b.getImage()),
-                          to_string(b.getImageVersion()),
-                          to_string(b.getKernel()),
-                          to_string(b.getKernelVersion()),
-                          b.getVcpus(),
-                          b.getMemoryMib(),
-                          b.getDiskMib()};
-      break;
-    }
-    case schema::Event::Payload::VM_CONFIGURED: {
-      auto b = body.getVmConfigured();
-      e.body = vm_configured{b.getVcpus(), b.getMemoryMib()};
-      break;
-    }
-    case schema::Event::Payload::VM_STARTING:
-      e.body = vm_starting{to_string(body.getVmStarting().getKernelVersion())};
-      break;
-    case schema::Event::Payload::RESOURCE_INTENDED: {
-      auto b = body.getResourceIntended();
-      e.body = resource_intended{to_string(b.getKind()), to_string(b.getId())};
-      break;
-    }
-    case schema::Event::Payload::RESOURCE_ACQUIRED: {
-      auto b = body.getResourceAcquired();
-      e.body = resource_acquired{to_string(b.getKind()), to_string(b.getId()), to_string(b.getDetail())};
-      break;
-    }
-    case schema::Event::Payload::RESOURCE_RELEASED: {
-      auto b = body.getResourceReleased();
-      e.body = resource_released{to_string(b.getKind()), to_string(b.getId())};
-      break;
-    }
-    case schema::Event::Payload::VM_RUNNING: e.body = vm_running{body.getVmRunning().getBootMs()}; break;
-    case schema::Event::Payload::VM_START_FAILED: {
-      auto b = body.getVmStartFailed();
-      e.body = vm_start_failed{to_string(b.getStage()), to_string(b.getReason())};
-      break;
-    }
-    case schema::Event::Payload::VM_STOPPING: e.body = vm_stopping{to_string(body.getVmStopping().getHow())}; break;
-    case schema::Event::Payload::VM_STOPPED: e.body = vm_stopped{to_string(body.getVmStopped().getReason())}; break;
-    case schema::Event::Payload::VM_DELETED: e.body = vm_deleted{}; break;
-    case schema::Event::Payload::VM_COMMAND: {
-      auto b = body.getVmCommand();
-      e.body = vm_command{to_string(b.getCommand()), to_string(b.getArgs()), to_string(b.getRefused())};
-      break;
-    }
-    case schema::Event::Payload::VM_ADOPTED: {
-      auto b = body.getVmAdopted();
-      e.body = vm_adopted{b.getPid(), to_string(b.getBootId())};
-      break;
-    }
-    case schema::Event::Payload::VM_DELETING: e.body = vm_deleting{}; break;
-    default: e.body = unknown_event{static_cast<std::uint16_t>(body.which())}; break;
+    auto tag = static_cast<std::uint16_t>(body.which());
+    const auto& table = members();
+    auto at = table.by_tag.find(tag);
+    if (at == table.by_tag.end()) {
+      e.body = unknown_event{tag};
+    } else {
+      const auto& m = *table.by_index[at->second];
+      e.body = m.read(capnp::toDynamic(body).get(m.union_field).as<capnp::DynamicStruct>(), m);
     }
     return e;
   } catch (const kj::Exception& ex) {

@@ -1,7 +1,10 @@
-// Journal event values: the C++ side of schema/events.capnp. Plain copyable values; the
-// codec (codec.hpp) is the only code that maps them to and from their on-disk encoding.
-// Adding an event kind: add a struct here (with kind and fields()), a member to the payload
-// variant, a union member in schema/events.capnp, and its cases in codec.cpp.
+// Journal event values: the C++ side of schema/events.capnp. Plain copyable values; each lists
+// its fields through inspect() (common/fields.hpp), in schema order, with its capnp field names in
+// snake_case, and names its kind (snake_case, past tense; the capnp union member is its
+// camelCase). Everything else is generic over that: the codec (codec.cpp, the only code that
+// maps them to and from their on-disk encoding), rendering, replay's comparisons.
+// Adding an event kind: a struct here and a member of the payload variant, a union member and
+// struct in schema/events.capnp (same names), and its meaning where its stream is folded.
 #pragma once
 
 #include <cstdint>
@@ -10,12 +13,14 @@
 #include <variant>
 #include <vector>
 
+#include "common/fields.hpp"
+
 namespace banger::journal {
 
-/// One field of a payload, for generic rendering (render.cpp): each payload struct lists its
-/// fields, in schema order, through fields(), and names its kind (snake_case, past tense).
+/// One field of a payload as a plain value, for generic rendering and comparison: strings as
+/// they are, signed integers as int64, unsigned ones (and bools) as uint64.
 using field_value = std::variant<std::string, std::int64_t, std::uint64_t>;
-struct field {
+struct named_value {
   std::string_view name;
   field_value value;
 };
@@ -25,33 +30,48 @@ struct daemon_started {
   std::string version;
   std::int64_t pid = 0;
   std::string boot_id;
-  std::vector<field> fields() const { return {{"version", version}, {"pid", pid}, {"boot_id", boot_id}}; }
+  template <class F>
+  friend void inspect(F& f, daemon_started& x) {
+    f(field("version", x.version), field("pid", x.pid), field("boot_id", x.boot_id));
+  }
 };
 
 struct daemon_stopped {
   static constexpr std::string_view kind = "daemon_stopped";
   std::string reason;
-  std::vector<field> fields() const { return {{"reason", reason}}; }
+  template <class F>
+  friend void inspect(F& f, daemon_stopped& x) {
+    f(field("reason", x.reason));
+  }
 };
 
 /// A free-form annotation (tools and tests mark points in a journal with it).
 struct note {
   static constexpr std::string_view kind = "note";
   std::string text;
-  std::vector<field> fields() const { return {{"text", text}}; }
+  template <class F>
+  friend void inspect(F& f, note& x) {
+    f(field("text", x.text));
+  }
 };
 
 /// Kernels and images (streams "kernel/<name>", "image/<name>"): a build, import or pull.
 struct artifact_started {
   static constexpr std::string_view kind = "artifact_started";
   std::string source;
-  std::vector<field> fields() const { return {{"source", source}}; }
+  template <class F>
+  friend void inspect(F& f, artifact_started& x) {
+    f(field("source", x.source));
+  }
 };
 
 struct artifact_stage {
   static constexpr std::string_view kind = "artifact_stage";
   std::string stage;
-  std::vector<field> fields() const { return {{"stage", stage}}; }
+  template <class F>
+  friend void inspect(F& f, artifact_stage& x) {
+    f(field("stage", x.stage));
+  }
 };
 
 struct artifact_ready {
@@ -60,8 +80,10 @@ struct artifact_ready {
   std::string manifest_sha256;
   std::uint64_t bytes = 0;
   std::string summary;
-  std::vector<field> fields() const {
-    return {{"version_id", version_id}, {"manifest_sha256", manifest_sha256}, {"bytes", bytes}, {"summary", summary}};
+  template <class F>
+  friend void inspect(F& f, artifact_ready& x) {
+    f(field("version_id", x.version_id), field("manifest_sha256", x.manifest_sha256), field("bytes", x.bytes),
+      field("summary", x.summary));
   }
 };
 
@@ -69,13 +91,19 @@ struct artifact_failed {
   static constexpr std::string_view kind = "artifact_failed";
   std::string stage;
   std::string reason;
-  std::vector<field> fields() const { return {{"stage", stage}, {"reason", reason}}; }
+  template <class F>
+  friend void inspect(F& f, artifact_failed& x) {
+    f(field("stage", x.stage), field("reason", x.reason));
+  }
 };
 
 struct artifact_removed {
   static constexpr std::string_view kind = "artifact_removed";
   std::string version_id;
-  std::vector<field> fields() const { return {{"version_id", version_id}}; }
+  template <class F>
+  friend void inspect(F& f, artifact_removed& x) {
+    f(field("version_id", x.version_id));
+  }
 };
 
 /// VMs (stream "vm/<name>"); see schema/events.capnp for the grammar of a VM's stream.
@@ -84,94 +112,129 @@ struct vm_created {
   std::string id;
   std::string image, image_version, kernel, kernel_version;
   std::uint64_t vcpus = 0, memory_mib = 0, disk_mib = 0;
-  std::vector<field> fields() const {
-    return {{"id", id},
-            {"image", image},
-            {"image_version", image_version},
-            {"kernel", kernel},
-            {"kernel_version", kernel_version},
-            {"vcpus", vcpus},
-            {"memory_mib", memory_mib},
-            {"disk_mib", disk_mib}};
+  template <class F>
+  friend void inspect(F& f, vm_created& x) {
+    f(field("id", x.id), field("image", x.image), field("image_version", x.image_version), field("kernel", x.kernel),
+      field("kernel_version", x.kernel_version), field("vcpus", x.vcpus), field("memory_mib", x.memory_mib),
+      field("disk_mib", x.disk_mib));
   }
 };
 
 struct vm_configured {
   static constexpr std::string_view kind = "vm_configured";
   std::uint64_t vcpus = 0, memory_mib = 0;
-  std::vector<field> fields() const { return {{"vcpus", vcpus}, {"memory_mib", memory_mib}}; }
+  template <class F>
+  friend void inspect(F& f, vm_configured& x) {
+    f(field("vcpus", x.vcpus), field("memory_mib", x.memory_mib));
+  }
 };
 
 struct vm_starting {
   static constexpr std::string_view kind = "vm_starting";
   std::string kernel_version;
-  std::vector<field> fields() const { return {{"kernel_version", kernel_version}}; }
+  template <class F>
+  friend void inspect(F& f, vm_starting& x) {
+    f(field("kernel_version", x.kernel_version));
+  }
 };
 
 struct resource_intended {
   static constexpr std::string_view kind = "resource_intended";
   std::string resource, id; ///< resource kind ("tap", ...) and its id
-  std::vector<field> fields() const { return {{"kind", resource}, {"id", id}}; }
+  template <class F>
+  friend void inspect(F& f, resource_intended& x) {
+    f(field("kind", x.resource), field("id", x.id));
+  }
 };
 
 struct resource_acquired {
   static constexpr std::string_view kind = "resource_acquired";
   std::string resource, id, detail;
-  std::vector<field> fields() const { return {{"kind", resource}, {"id", id}, {"detail", detail}}; }
+  template <class F>
+  friend void inspect(F& f, resource_acquired& x) {
+    f(field("kind", x.resource), field("id", x.id), field("detail", x.detail));
+  }
 };
 
 struct resource_released {
   static constexpr std::string_view kind = "resource_released";
   std::string resource, id;
-  std::vector<field> fields() const { return {{"kind", resource}, {"id", id}}; }
+  template <class F>
+  friend void inspect(F& f, resource_released& x) {
+    f(field("kind", x.resource), field("id", x.id));
+  }
 };
 
 struct vm_running {
   static constexpr std::string_view kind = "vm_running";
   std::uint64_t boot_ms = 0;
-  std::vector<field> fields() const { return {{"boot_ms", boot_ms}}; }
+  template <class F>
+  friend void inspect(F& f, vm_running& x) {
+    f(field("boot_ms", x.boot_ms));
+  }
 };
 
 struct vm_start_failed {
   static constexpr std::string_view kind = "vm_start_failed";
   std::string stage, reason;
-  std::vector<field> fields() const { return {{"stage", stage}, {"reason", reason}}; }
+  template <class F>
+  friend void inspect(F& f, vm_start_failed& x) {
+    f(field("stage", x.stage), field("reason", x.reason));
+  }
 };
 
 struct vm_stopping {
   static constexpr std::string_view kind = "vm_stopping";
   std::string how;
-  std::vector<field> fields() const { return {{"how", how}}; }
+  template <class F>
+  friend void inspect(F& f, vm_stopping& x) {
+    f(field("how", x.how));
+  }
 };
 
 struct vm_stopped {
   static constexpr std::string_view kind = "vm_stopped";
   std::string reason;
-  std::vector<field> fields() const { return {{"reason", reason}}; }
+  template <class F>
+  friend void inspect(F& f, vm_stopped& x) {
+    f(field("reason", x.reason));
+  }
 };
 
 struct vm_deleted {
   static constexpr std::string_view kind = "vm_deleted";
-  std::vector<field> fields() const { return {}; }
+  template <class F>
+  friend void inspect(F& f, vm_deleted&) {
+    f();
+  }
 };
 
 /// A command the VM's actor took, recorded before (with) the events its decision produced.
 struct vm_command {
   static constexpr std::string_view kind = "vm_command";
   std::string command, args, refused;
-  std::vector<field> fields() const { return {{"command", command}, {"args", args}, {"refused", refused}}; }
+  template <class F>
+  friend void inspect(F& f, vm_command& x) {
+    f(field("command", x.command), field("args", x.args), field("refused", x.refused));
+  }
 };
 
 struct vm_adopted {
   static constexpr std::string_view kind = "vm_adopted";
   std::int64_t pid = 0;
   std::string boot_id;
-  std::vector<field> fields() const { return {{"pid", pid}, {"boot_id", boot_id}}; }
+  template <class F>
+  friend void inspect(F& f, vm_adopted& x) {
+    f(field("pid", x.pid), field("boot_id", x.boot_id));
+  }
 };
 
 struct vm_deleting {
   static constexpr std::string_view kind = "vm_deleting";
-  std::vector<field> fields() const { return {}; }
+  template <class F>
+  friend void inspect(F& f, vm_deleting&) {
+    f();
+  }
 };
 
 /// A payload kind this build does not know, written by a newer banger. Readers skip it;
@@ -179,7 +242,10 @@ struct vm_deleting {
 struct unknown_event {
   static constexpr std::string_view kind = "unknown";
   std::uint16_t discriminant = 0;
-  std::vector<field> fields() const { return {{"discriminant", std::uint64_t{discriminant}}}; }
+  template <class F>
+  friend void inspect(F& f, unknown_event& x) {
+    f(field("discriminant", x.discriminant));
+  }
 };
 
 using payload = std::variant<unknown_event, daemon_started, daemon_stopped, note, artifact_started, artifact_stage,
@@ -189,6 +255,8 @@ using payload = std::variant<unknown_event, daemon_started, daemon_stopped, note
 
 /// snake_case kind name: "daemon_started", ..., "unknown".
 std::string_view kind_of(const payload& p);
+/// The payload's fields, in schema order.
+std::vector<named_value> fields_of(const payload& p);
 
 /// What an appender supplies; the journal adds stream, version, time and sequence.
 struct event {

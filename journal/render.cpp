@@ -14,12 +14,8 @@ namespace {
 
 nlohmann::ordered_json payload_json(const payload& p) {
   nlohmann::ordered_json j = nlohmann::ordered_json::object();
-  std::visit(
-    [&](const auto& v) {
-      for (const auto& f : v.fields())
-        std::visit([&](const auto& x) { j[std::string(f.name)] = x; }, f.value);
-    },
-    p);
+  for (const auto& f : fields_of(p))
+    std::visit([&](const auto& x) { j[std::string(f.name)] = x; }, f.value);
   return j;
 }
 
@@ -53,24 +49,20 @@ std::string text_value(std::string_view v) {
 
 std::string payload_text(const payload& p) {
   std::string out;
-  std::visit(
-    [&](const auto& v) {
-      for (const auto& f : v.fields()) {
-        if (!out.empty())
-          out += ' ';
-        out += f.name;
-        out += '=';
-        std::visit(
-          [&](const auto& x) {
-            if constexpr (std::is_same_v<std::decay_t<decltype(x)>, std::string>)
-              out += text_value(x);
-            else
-              out += std::to_string(x);
-          },
-          f.value);
-      }
-    },
-    p);
+  for (const auto& f : fields_of(p)) {
+    if (!out.empty())
+      out += ' ';
+    out += f.name;
+    out += '=';
+    std::visit(
+      [&](const auto& x) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(x)>, std::string>)
+          out += text_value(x);
+        else
+          out += std::to_string(x);
+      },
+      f.value);
+  }
   return out;
 }
 

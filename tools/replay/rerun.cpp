@@ -23,10 +23,6 @@ std::string value_text(const journal::field_value& v) {
     v);
 }
 
-std::vector<journal::field> fields_of(const journal::payload& p) {
-  return std::visit([](const auto& v) { return v.fields(); }, p);
-}
-
 /// Kinds only a command's decision produces; outside one they mean the recording was altered.
 bool decided_only(const journal::payload& p) {
   return std::holds_alternative<journal::vm_created>(p) || std::holds_alternative<journal::vm_configured>(p) ||
@@ -64,7 +60,7 @@ bool same_but_name(const std::string& expected, const std::string& recorded, con
 
 std::string payload_text(const journal::payload& p) {
   std::string out(journal::kind_of(p));
-  for (const auto& f : fields_of(p))
+  for (const auto& f : journal::fields_of(p))
     out += fmt::format(" {}={}", f.name, value_text(f.value));
   return out;
 }
@@ -72,7 +68,7 @@ std::string payload_text(const journal::payload& p) {
 std::string payload_difference(const journal::payload& a, const journal::payload& b) {
   if (a.index() != b.index())
     return fmt::format("kind: {} vs {}", journal::kind_of(a), journal::kind_of(b));
-  auto fa = fields_of(a), fb = fields_of(b);
+  auto fa = journal::fields_of(a), fb = journal::fields_of(b);
   for (std::size_t i = 0; i < fa.size() && i < fb.size(); ++i)
     if (fa[i].value != fb[i].value)
       return fmt::format("field {}: {} vs {}", fa[i].name, value_text(fa[i].value), value_text(fb[i].value));
