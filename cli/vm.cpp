@@ -12,11 +12,27 @@
 
 #include "cli/output.hpp"
 #include "cli/vm_rpc.hpp"
+#include "schema/fields_capnp.hpp"
 
 namespace banger::cli {
 
 using namespace vm_detail;
 using namespace std::chrono_literals;
+
+expected<std::optional<vm_info>> vm_detail::command_on(client& c, const std::string& name,
+                                                       const actors::vm_command& cmd, const std::string& label,
+                                                       bool quiet) {
+  auto req = c.conn().daemon.vmCommandRequest();
+  req.setName(name);
+  capnp_fields::write_union(capnp::toDynamic(req.initCommand()), cmd);
+  req.setProgress(kj::heap<stage_printer>(label, quiet));
+  auto r = req.send().wait(c.conn().io.waitScope);
+  if (failed(r.getError()))
+    return from_rpc(r.getError());
+  if (!r.hasInfo())
+    return std::optional<vm_info>{};
+  return std::optional<vm_info>{to_vm_info(r.getInfo())};
+}
 
 namespace {
 
@@ -33,38 +49,33 @@ std::string running_line(const char* verb, const vm_info& v, double secs) {
   return fmt::format("{} {} in {:.1f}s{}", verb, v.name, secs, v.ip.empty() ? "" : fmt::format(" (ip {})", v.ip));
 }
 
-/// vmStart on an open connection; the error, or the VM.
+/// A command whose answer is the VM (start, stop, kill, configure).
+expected<vm_info> vm_after(client& c, const output_opts& o, const std::string& name, const actors::vm_command& cmd,
+                           const std::string& label) {
+  auto r = command_on(c, name, cmd, label, o.json);
+  if (!r)
+    return r.err();
+  if (!*r)
+    return make_error(errc::internal, fmt::format("bangerd answered {} on VM {} without the VM", label, name));
+  return **r;
+}
+
 expected<vm_info> start_on(client& c, const output_opts& o, const std::string& name, const std::string& label) {
-  auto req = c.conn().daemon.vmStartRequest();
-  req.setName(name);
-  req.setProgress(kj::heap<stage_printer>(label, o.json));
-  auto r = req.send().wait(c.conn().io.waitScope);
-  if (failed(r.getError()))
-    return from_rpc(r.getError());
-  return to_vm_info(r.getInfo());
+  return vm_after(c, o, name, actors::vm_cmd::start{}, label);
 }
 
 expected<vm_info> stop_on(client& c, const output_opts& o, const std::string& name, bool kill,
                           const std::string& label) {
-  auto req = c.conn().daemon.vmStopRequest();
-  req.setName(name);
-  req.setKill(kill);
-  req.setProgress(kj::heap<stage_printer>(label, o.json));
-  auto r = req.send().wait(c.conn().io.waitScope);
-  if (failed(r.getError()))
-    return from_rpc(r.getError());
-  return to_vm_info(r.getInfo());
+  return kill ? vm_after(c, o, name, actors::vm_cmd::kill{}, label)
+              : vm_after(c, o, name, actors::vm_cmd::stop{}, label);
 }
 
 expected<void> delete_on(client& c, const output_opts& o, const std::string& name, bool force,
                          const std::string& label) {
-  auto req = c.conn().daemon.vmDeleteRequest();
-  req.setName(name);
-  req.setForce(force);
-  req.setProgress(kj::heap<stage_printer>(label, o.json));
-  auto r = req.send().wait(c.conn().io.waitScope);
-  if (failed(r.getError()))
-    return from_rpc(r.getError());
+  auto r = force ? command_on(c, name, actors::vm_cmd::remove_force{}, label, o.json)
+                 : command_on(c, name, actors::vm_cmd::remove{}, label, o.json);
+  if (!r)
+    return r.err();
   return {};
 }
 
@@ -213,14 +224,10 @@ int cmd_vm_set(const dirs& d, const output_opts& o, const std::string& name, std
   if (vcpus == 0 && memory_mib == 0)
     return report(make_error(errc::bad_request, "nothing to change: pass --vcpu N and/or --memory MIB"), o);
   return with_daemon(d, o, [&](client& c) {
-    auto req = c.conn().daemon.vmSetRequest();
-    req.setName(name);
-    req.setVcpus(vcpus);
-    req.setMemoryMib(memory_mib);
-    auto r = req.send().wait(c.conn().io.waitScope);
-    if (failed(r.getError()))
-      return report(from_rpc(r.getError()), o);
-    auto v = to_vm_info(r.getInfo());
+    auto r = vm_after(c, o, name, actors::vm_cmd::configure{vcpus, memory_mib}, "vm set");
+    if (!r)
+      return report(r.err(), o);
+    const auto& v = *r;
     return print_done(o, v,
                       fmt::format("{}: {} vCPU{}, {} MiB (takes effect at the next start)", v.name, v.vcpus,
                                   v.vcpus == 1 ? "" : "s", v.memory_mib));

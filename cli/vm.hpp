@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "actors/vm/vm.hpp"
 #include "cli/commands.hpp"
 
 namespace banger::cli {
@@ -58,9 +59,9 @@ struct vm_run_opts {
 
 // ---- pure parts ----
 
-/// A VM name is a DNS label: 1-63 of [a-z0-9-], not starting or ending with '-'. The error says
-/// which rule failed.
-expected<void> validate_vm_name(std::string_view name);
+/// VM names and shapes are checked by the same functions the daemon uses (actors/vm/vm.hpp).
+using actors::validate_vm_name;
+using actors::validate_vm_shape;
 
 /// "KEY=VALUE" with a non-empty key of [A-Za-z0-9_] not starting with a digit.
 expected<void> validate_env(std::string_view kv);

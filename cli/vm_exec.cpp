@@ -363,12 +363,8 @@ int cmd_vm_run(const dirs& d, const vm_run_opts& r) {
     // delete below kills the VMM and releases everything. Without --rm, stop it cleanly.
     if (!r.rm) {
       say(fmt::format("stopping {}", name));
-      auto stop = c.conn().daemon.vmStopRequest();
-      stop.setName(name);
-      stop.setKill(false);
-      stop.setProgress(kj::heap<stage_printer>("vm run", true));
-      if (auto sr = stop.send().wait(io.waitScope); failed(sr.getError())) {
-        auto err = from_rpc(sr.getError());
+      if (auto sr = command_on(c, name, actors::vm_cmd::stop{}, "vm run", true); !sr) {
+        const auto& err = sr.err();
         if (err.code != errc::not_running) { // e.g. the command powered it off
           report(err, o);
           cleanup_failed = true;
@@ -377,12 +373,9 @@ int cmd_vm_run(const dirs& d, const vm_run_opts& r) {
     }
     if (r.rm) {
       say(fmt::format("deleting {}", name));
-      auto del = c.conn().daemon.vmDeleteRequest();
-      del.setName(name);
-      del.setForce(true); // kills the VMM first
-      del.setProgress(kj::heap<stage_printer>("vm run", true));
-      if (auto dr = del.send().wait(io.waitScope); failed(dr.getError())) {
-        auto err = from_rpc(dr.getError());
+      // Forced: kills the VMM first.
+      if (auto dr = command_on(c, name, actors::vm_cmd::remove_force{}, "vm run", true); !dr) {
+        auto err = dr.err();
         err.message += fmt::format("; vm {} is left behind: `banger vm delete {} --force`", name, name);
         report(err, o);
         cleanup_failed = true;

@@ -41,6 +41,11 @@ inline ssh_target to_ssh_target(rpc::SshTarget::Reader r) {
   return {r.getIp(), r.getUser(), r.getIdentityFile(), r.getKnownHostsFile(), r.getHostKeyAlias()};
 }
 
+/// `cmd` on VM `name` over an open connection, its stages printed under `label` unless `quiet`;
+/// the error, or the VM as the command left it (none once deleted). Defined in vm.cpp.
+expected<std::optional<vm_info>> command_on(client& c, const std::string& name, const actors::vm_command& cmd,
+                                            const std::string& label, bool quiet);
+
 inline std::int64_t wall_now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
     .count();

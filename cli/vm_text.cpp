@@ -14,25 +14,6 @@ namespace banger::cli {
 
 using json = nlohmann::json;
 
-expected<void> validate_vm_name(std::string_view name) {
-  auto bad = [&](std::string_view why) {
-    return make_error(
-      errc::bad_request,
-      fmt::format("invalid VM name {}: {}; use 1-63 of a-z, 0-9 and '-' (e.g. web-1)", quoted(name), why));
-  };
-  if (name.empty())
-    return bad("it is empty");
-  if (name.size() > 63)
-    return bad(fmt::format("it is {} characters long", name.size()));
-  for (char ch : name)
-    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-'))
-      return bad(ch >= 'A' && ch <= 'Z' ? "upper-case letters are not allowed"
-                                        : fmt::format("{} is not allowed", quoted(std::string_view(&ch, 1))));
-  if (name.front() == '-' || name.back() == '-')
-    return bad("it starts or ends with '-'");
-  return {};
-}
-
 expected<void> validate_env(std::string_view kv) {
   auto eq = kv.find('=');
   auto key = kv.substr(0, eq);

@@ -103,36 +103,37 @@ void reconcile_vms(caf::actor_system& sys, const caf::actor& registry, const jou
     return;
   caf::scoped_actor self{sys};
   std::size_t adopted = 0, settled = 0, failed = 0;
+  std::vector<std::pair<std::string, caf::actor>> vms;
   for (const auto& name : names) {
-    caf::actor vm;
     self->request(registry, 10s, actors::spawn_atom::value, std::string("vm"), name)
-      .receive([&](caf::actor& a) { vm = std::move(a); },
-               [&](caf::error& e) { log.error("", "vm {}: no actor for reconciliation: {}", name, sys.render(e)); });
-    if (!vm) {
-      ++failed;
-      continue;
-    }
-    actors::vm_command cmd;
-    cmd.what = actors::vm_command::kind::reconcile;
-    self->send(vm, std::move(cmd));
+      .receive([&](caf::actor& a) { vms.emplace_back(name, std::move(a)); },
+               [&](caf::error& e) {
+                 ++failed;
+                 log.error("", "vm {}: no actor for reconciliation: {}", name, sys.render(e));
+               });
   }
-  for (std::size_t i = failed; i < names.size(); ++i)
-    self->receive(
-      [&](actors::vm_reply& r) {
-        if (!r.ok) {
+  // All requests go out first (the VMs reconcile concurrently), then the answers are taken.
+  using handle = decltype(self->request(caf::actor{}, std::chrono::minutes(2), actors::vm_request{}));
+  std::vector<std::pair<std::string, handle>> pending;
+  for (const auto& [name, vm] : vms)
+    pending.emplace_back(
+      name, self->request(vm, std::chrono::minutes(2), actors::vm_request{actors::vm_cmd::reconcile{}, "", {}}));
+  for (auto& [name, h] : pending)
+    h.receive(
+      [&, name = name](expected<actors::vm_state>& r) {
+        if (!r) {
           ++failed;
-          log.error("", "vm {}: reconciliation: {}", r.state.name, r.err.message);
-        } else if (r.state.phase == actors::vm_phase::running) {
+          log.error("", "vm {}: reconciliation: {}", name, r.err().message);
+        } else if (r->phase == actors::vm_phase::running) {
           ++adopted;
         } else {
           ++settled;
         }
       },
-      caf::after(std::chrono::minutes(2)) >>
-        [&] {
-          ++failed;
-          log.error("", "reconciliation: a VM did not answer within 2 minutes");
-        });
+      [&, name = name](caf::error& e) {
+        ++failed;
+        log.error("", "vm {}: reconciliation did not answer: {}", name, sys.render(e));
+      });
   log.info("", "reconciled {} VMs in {} ms: {} adopted, {} settled, {} failed", names.size(),
            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count(),
            adopted, settled, failed);

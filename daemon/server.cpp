@@ -373,18 +373,6 @@ public:
     auto entered = enter("vmCreate", c);
     return entered ? vm_create(ctx_, *entered, c) : kj::READY_NOW;
   }
-  kj::Promise<void> vmStart(VmStartContext c) override {
-    auto entered = enter("vmStart", c);
-    return entered ? vm_start(ctx_, *entered, c) : kj::READY_NOW;
-  }
-  kj::Promise<void> vmStop(VmStopContext c) override {
-    auto entered = enter("vmStop", c);
-    return entered ? vm_stop(ctx_, *entered, c) : kj::READY_NOW;
-  }
-  kj::Promise<void> vmDelete(VmDeleteContext c) override {
-    auto entered = enter("vmDelete", c);
-    return entered ? vm_delete(ctx_, *entered, c) : kj::READY_NOW;
-  }
   kj::Promise<void> vmList(VmListContext c) override {
     if (auto entered = enter("vmList", c))
       vm_list(ctx_, *entered, c);
@@ -395,9 +383,9 @@ public:
       vm_show(ctx_, *entered, c);
     return kj::READY_NOW;
   }
-  kj::Promise<void> vmSet(VmSetContext c) override {
-    auto entered = enter("vmSet", c);
-    return entered ? vm_set(ctx_, *entered, c) : kj::READY_NOW;
+  kj::Promise<void> vmCommand(VmCommandContext c) override {
+    auto entered = enter("vmCommand", c);
+    return entered ? vm_command(ctx_, *entered, c) : kj::READY_NOW;
   }
   kj::Promise<void> vmExec(VmExecContext c) override {
     auto entered = enter("vmExec", c);

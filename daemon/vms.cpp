@@ -13,12 +13,12 @@
 #include "daemon/bridge.hpp"
 #include "daemon/progress.hpp"
 #include "journal/journal.hpp"
+#include "schema/fields_capnp.hpp"
 
 namespace banger::daemon {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using actors::vm_command;
 using actors::vm_phase;
 using actors::vm_state;
 
@@ -106,66 +106,43 @@ std::string random_hex(std::size_t n) {
   return out.substr(0, n);
 }
 
-/// Sends `cmd` to the VM's actor (spawned on demand) and calls `done` with its reply.
+/// Sends `rq` to the VM's actor (spawned on demand) and calls `done` with its reply.
 template <class F>
-kj::Promise<void> command(daemon_context& ctx, const std::string& name, vm_command cmd, F done) {
+kj::Promise<void> command(daemon_context& ctx, const std::string& name, actors::vm_request rq, F done) {
   auto& sys = *ctx.system;
   return ask<caf::actor>(sys, *ctx.registry, 10000ms, actors::spawn_atom::value, std::string("vm"), name)
-    .then([&sys, cmd, done](expected<caf::actor> a) mutable -> kj::Promise<void> {
+    .then([&sys, rq, done](expected<caf::actor> a) mutable -> kj::Promise<void> {
       if (!a) {
-        done(expected<actors::vm_reply>(a.err()));
+        done(expected<vm_state>(a.err()));
         return kj::READY_NOW;
       }
-      return ask<actors::vm_reply>(sys, *a, command_timeout, cmd).then([done](expected<actors::vm_reply> r) mutable {
-        done(std::move(r));
+      return ask<expected<vm_state>>(sys, *a, command_timeout, rq).then([done](expected<expected<vm_state>> r) mutable {
+        done(r ? std::move(*r) : expected<vm_state>(std::move(r).err()));
       });
     });
 }
 
-/// The reply of a command into `res` (error or info).
+/// The reply of a command into `res`: the error, or the VM (none once it is deleted).
 template <class Results>
-void answer(daemon_context& ctx, Results res, const expected<actors::vm_reply>& r, const std::string& op,
-            std::string_view what, bool with_info = true) {
-  if (!r)
+void answer(daemon_context& ctx, Results res, const std::string& name, const expected<vm_state>& r,
+            const std::string& op, std::string_view what) {
+  if (!r) {
+    ctx.log.warn(op, "vm {}: {}: {}", name, what, r.err().message);
     return fail(res, r.err(), op);
-  if (!r->ok) {
-    ctx.log.warn(op, "vm {}: {}: {}", r->state.name, what, r->err.message);
-    return fail(res, r->err, op);
   }
-  ctx.log.info(op, "vm {}: {} ({})", r->state.name, what, actors::to_string(r->state.phase));
-  if constexpr (requires { res.initInfo(); })
-    if (with_info)
-      fill_info(res.initInfo(), ctx, r->state);
+  ctx.log.info(op, "vm {}: {} ({})", name, what, actors::to_string(r->phase));
+  if (exists(*r))
+    fill_info(res.initInfo(), ctx, *r);
 }
 
-/// Wires the call's Progress capability (if any) into the command; returns the pump to join.
+/// Wires the call's Progress capability (if any) into the request; returns the pump to join.
 template <class Params>
-kj::Promise<void> with_progress(Params p, vm_command& cmd) {
+kj::Promise<void> with_progress(Params p, actors::vm_request& rq) {
   if (!p.hasProgress())
     return kj::NEVER_DONE;
   auto [sink, loop] = progress_to(p.getProgress());
-  cmd.progress = sink;
+  rq.progress = sink;
   return kj::mv(loop);
-}
-
-/// A command on the VM the call names: the name is checked, the call's progress (if it has
-/// one) wired in, and the actor's reply answered.
-template <class Params, class Results>
-kj::Promise<void> named_command(daemon_context& ctx, const std::string& op, capnp::CallContext<Params, Results> c,
-                                vm_command cmd, std::string_view what) {
-  std::string name = c.getParams().getName();
-  if (auto ok = actors::validate_vm_name(name); !ok) {
-    fail(c.getResults(), ok.err(), op);
-    return kj::READY_NOW;
-  }
-  cmd.op_id = op;
-  kj::Promise<void> progress = kj::NEVER_DONE;
-  if constexpr (requires { c.getParams().hasProgress(); })
-    progress = with_progress(c.getParams(), cmd);
-  return command(
-           ctx, name, cmd,
-           [&ctx, c, op, what](expected<actors::vm_reply> r) mutable { answer(ctx, c.getResults(), r, op, what); })
-    .exclusiveJoin(kj::mv(progress));
 }
 
 } // namespace
@@ -189,10 +166,10 @@ kj::Promise<void> vm_create(daemon_context& ctx, const std::string& op,
                             capnp::CallContext<DaemonRpc::VmCreateParams, DaemonRpc::VmCreateResults> c) {
   auto p = c.getParams();
   auto spec = p.getSpec();
-  actors::vm_create_request rq;
-  rq.name = spec.getName();
-  if (rq.name.empty())
-    rq.name = "vm-" + random_hex(6);
+  std::string name = spec.getName();
+  if (name.empty())
+    name = "vm-" + random_hex(6);
+  actors::vm_cmd::create rq;
   rq.id = random_hex(8);
   rq.image = spec.getImage().size() ? std::string(spec.getImage()) : "default";
   rq.kernel = spec.getKernel().size() ? std::string(spec.getKernel()) : "default";
@@ -200,7 +177,7 @@ kj::Promise<void> vm_create(daemon_context& ctx, const std::string& op,
   rq.memory_mib = spec.getMemoryMib() ? spec.getMemoryMib() : 512;
   rq.disk_mib = spec.getDiskMib() ? spec.getDiskMib() : 2048;
   // Validated here before anything is journaled; the actor's decide_create checks again.
-  if (auto ok = actors::validate_vm_name(rq.name); !ok) {
+  if (auto ok = actors::validate_vm_name(name); !ok) {
     fail(c.getResults(), ok.err(), op);
     return kj::READY_NOW;
   }
@@ -216,39 +193,46 @@ kj::Promise<void> vm_create(daemon_context& ctx, const std::string& op,
   }
   rq.image_version = *image;
   rq.kernel_version = *kernel;
-  vm_command cmd;
-  cmd.what = vm_command::kind::create;
-  cmd.create = rq;
-  cmd.start = !p.getNoStart();
-  cmd.op_id = op;
-  auto progress = with_progress(p, cmd);
-  ctx.log.info(op, "vm {}: create from image {} ({}) kernel {} ({}), {} vCPU, {} MiB, disk {} MiB", rq.name, rq.image,
+  rq.start = !p.getNoStart();
+  ctx.log.info(op, "vm {}: create from image {} ({}) kernel {} ({}), {} vCPU, {} MiB, disk {} MiB", name, rq.image,
                rq.image_version, rq.kernel, rq.kernel_version, rq.vcpus, rq.memory_mib, rq.disk_mib);
-  return command(ctx, rq.name, cmd,
-                 [&ctx, c, op](expected<actors::vm_reply> r) mutable { answer(ctx, c.getResults(), r, op, "create"); })
+  actors::vm_request req{rq, op, {}};
+  auto progress = with_progress(p, req);
+  return command(
+           ctx, name, std::move(req),
+           [&ctx, c, name, op](expected<vm_state> r) mutable { answer(ctx, c.getResults(), name, r, op, "create"); })
     .exclusiveJoin(kj::mv(progress));
 }
 
-kj::Promise<void> vm_start(daemon_context& ctx, const std::string& op,
-                           capnp::CallContext<DaemonRpc::VmStartParams, DaemonRpc::VmStartResults> c) {
-  vm_command cmd;
-  cmd.what = vm_command::kind::start;
-  return named_command(ctx, op, c, cmd, "start");
-}
-
-kj::Promise<void> vm_stop(daemon_context& ctx, const std::string& op,
-                          capnp::CallContext<DaemonRpc::VmStopParams, DaemonRpc::VmStopResults> c) {
-  vm_command cmd;
-  cmd.what = c.getParams().getKill() ? vm_command::kind::kill : vm_command::kind::stop;
-  return named_command(ctx, op, c, cmd, "stop");
-}
-
-kj::Promise<void> vm_delete(daemon_context& ctx, const std::string& op,
-                            capnp::CallContext<DaemonRpc::VmDeleteParams, DaemonRpc::VmDeleteResults> c) {
-  vm_command cmd;
-  cmd.what = vm_command::kind::remove;
-  cmd.force = c.getParams().getForce();
-  return named_command(ctx, op, c, cmd, "delete");
+kj::Promise<void> vm_command(daemon_context& ctx, const std::string& op,
+                             capnp::CallContext<DaemonRpc::VmCommandParams, DaemonRpc::VmCommandResults> c) {
+  auto p = c.getParams();
+  std::string name = p.getName();
+  if (auto ok = actors::validate_vm_name(name); !ok) {
+    fail(c.getResults(), ok.err(), op);
+    return kj::READY_NOW;
+  }
+  std::optional<actors::vm_command> cmd;
+  try {
+    cmd = capnp_fields::read_union<actors::vm_command>(capnp::toDynamic(p.getCommand()));
+  } catch (const kj::Exception& e) {
+    fail(c.getResults(), make_error(errc::bad_request, fmt::format("VM command: {}", e.getDescription().cStr())), op);
+    return kj::READY_NOW;
+  }
+  if (!cmd) {
+    fail(c.getResults(),
+         make_error(errc::bad_request, "a VM command this bangerd does not know: is the CLI newer than the daemon? "
+                                       "`banger daemon stop` and run the command again"),
+         op);
+    return kj::READY_NOW;
+  }
+  std::string what(actors::name_of(*cmd));
+  actors::vm_request rq{std::move(*cmd), op, {}};
+  auto progress = with_progress(p, rq);
+  return command(
+           ctx, name, std::move(rq),
+           [&ctx, c, name, op, what](expected<vm_state> r) mutable { answer(ctx, c.getResults(), name, r, op, what); })
+    .exclusiveJoin(kj::mv(progress));
 }
 
 void vm_list(daemon_context& ctx, const std::string& op,
@@ -275,15 +259,6 @@ void vm_show(daemon_context& ctx, const std::string& op,
   if (!exists(st))
     return fail(c.getResults(), not_found(name), op);
   fill_info(c.getResults().initInfo(), ctx, st);
-}
-
-kj::Promise<void> vm_set(daemon_context& ctx, const std::string& op,
-                         capnp::CallContext<DaemonRpc::VmSetParams, DaemonRpc::VmSetResults> c) {
-  vm_command cmd;
-  cmd.what = vm_command::kind::configure;
-  cmd.vcpus = c.getParams().getVcpus();
-  cmd.memory_mib = c.getParams().getMemoryMib();
-  return named_command(ctx, op, c, cmd, "set");
 }
 
 kj::Promise<void> vm_exec(daemon_context& ctx, const std::string& op,

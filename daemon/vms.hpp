@@ -15,18 +15,12 @@ using DaemonRpc = rpc::Daemon;
 
 kj::Promise<void> vm_create(daemon_context& ctx, const std::string& op,
                             capnp::CallContext<DaemonRpc::VmCreateParams, DaemonRpc::VmCreateResults> c);
-kj::Promise<void> vm_start(daemon_context& ctx, const std::string& op,
-                           capnp::CallContext<DaemonRpc::VmStartParams, DaemonRpc::VmStartResults> c);
-kj::Promise<void> vm_stop(daemon_context& ctx, const std::string& op,
-                          capnp::CallContext<DaemonRpc::VmStopParams, DaemonRpc::VmStopResults> c);
-kj::Promise<void> vm_delete(daemon_context& ctx, const std::string& op,
-                            capnp::CallContext<DaemonRpc::VmDeleteParams, DaemonRpc::VmDeleteResults> c);
+kj::Promise<void> vm_command(daemon_context& ctx, const std::string& op,
+                             capnp::CallContext<DaemonRpc::VmCommandParams, DaemonRpc::VmCommandResults> c);
 void vm_list(daemon_context& ctx, const std::string& op,
              capnp::CallContext<DaemonRpc::VmListParams, DaemonRpc::VmListResults> c);
 void vm_show(daemon_context& ctx, const std::string& op,
              capnp::CallContext<DaemonRpc::VmShowParams, DaemonRpc::VmShowResults> c);
-kj::Promise<void> vm_set(daemon_context& ctx, const std::string& op,
-                         capnp::CallContext<DaemonRpc::VmSetParams, DaemonRpc::VmSetResults> c);
 kj::Promise<void> vm_exec(daemon_context& ctx, const std::string& op,
                           capnp::CallContext<DaemonRpc::VmExecParams, DaemonRpc::VmExecResults> c);
 void vm_ssh_target(daemon_context& ctx, const std::string& op,

@@ -5,9 +5,12 @@
 // cli/). Include from .cpp files only (capnp/dynamic.h). Pure; any thread.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include <capnp/dynamic.h>
@@ -94,6 +97,52 @@ void read(capnp::DynamicStruct::Reader r, const std::vector<capnp::StructSchema:
       v = value.template as<t>();
     }
   });
+}
+
+/// Writes the alternative `v` holds into union `b`: the member named after its `name` in camelCase,
+/// set (a Void member) or initialised and filled (a struct member). Throws kj::Exception when the
+/// union has no such member.
+template <class Variant>
+void write_union(capnp::DynamicStruct::Builder b, const Variant& v) {
+  std::visit(
+    [&](const auto& x) {
+      using t = std::decay_t<decltype(x)>;
+      auto f = b.getSchema().getFieldByName(camel(t::name));
+      if (f.getType().isVoid()) {
+        b.set(f, capnp::VOID);
+        return;
+      }
+      auto member = b.init(f).template as<capnp::DynamicStruct>();
+      write(member, fields_for<t>(member.getSchema()), x);
+    },
+    v);
+}
+
+/// The alternative of Variant whose `name` is the member union `r` holds, in snake_case, with its
+/// fields read from that member; nullopt when no alternative has that name (or the union holds a
+/// member this build does not know). Throws kj::Exception on a field out of range.
+template <class Variant>
+std::optional<Variant> read_union(capnp::DynamicStruct::Reader r) {
+  std::optional<Variant> out;
+  KJ_IF_MAYBE (f, r.which()) {
+    auto name = snake(f->getProto().getName().cStr());
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      auto one = [&]<std::size_t J>(std::integral_constant<std::size_t, J>) {
+        using t = std::variant_alternative_t<J, Variant>;
+        if (out || t::name != name)
+          return;
+        t x{};
+        if (!f->getType().isVoid()) {
+          auto member = r.get(*f).template as<capnp::DynamicStruct>();
+          read(member, fields_for<t>(member.getSchema()), x);
+        }
+        out.emplace(std::in_place_index<J>, std::move(x));
+      };
+      (one(std::integral_constant<std::size_t, I>{}), ...);
+    }
+    (std::make_index_sequence<std::variant_size_v<Variant>>{});
+  }
+  return out;
 }
 
 } // namespace banger::capnp_fields

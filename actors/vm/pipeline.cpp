@@ -281,4 +281,57 @@ expected<vm_state> run_delete(vm_state s, vm_host& host, const recorder& record,
   return deleted;
 }
 
+namespace {
+
+vm_work work_one(const vm_cmd::create& c, const vm_state&, const std::string& op) {
+  if (!c.start)
+    return {};
+  return [op](vm_state s, vm_host& h, const recorder& rec, const stage_report& rep) {
+    return run_start(std::move(s), h, rec, rep, op);
+  };
+}
+vm_work work_one(const vm_cmd::configure&, const vm_state&, const std::string&) { return {}; }
+vm_work work_one(const vm_cmd::start&, const vm_state&, const std::string& op) {
+  return [op](vm_state s, vm_host& h, const recorder& rec, const stage_report& rep) {
+    return run_start(std::move(s), h, rec, rep, op);
+  };
+}
+vm_work stop_work(bool kill, const std::string& op) {
+  return [op, kill](vm_state s, vm_host& h, const recorder& rec, const stage_report& rep) {
+    return run_stop(std::move(s), h, kill, rec, rep, op);
+  };
+}
+vm_work work_one(const vm_cmd::stop&, const vm_state&, const std::string& op) { return stop_work(false, op); }
+vm_work work_one(const vm_cmd::kill&, const vm_state&, const std::string& op) { return stop_work(true, op); }
+vm_work work_one(const vm_cmd::reap&, const vm_state&, const std::string& op) { return stop_work(false, op); }
+vm_work work_one(const vm_cmd::remove&, const vm_state&, const std::string& op) {
+  return [op](vm_state s, vm_host& h, const recorder& rec, const stage_report& rep) {
+    return run_delete(std::move(s), h, rec, rep, op);
+  };
+}
+vm_work work_one(const vm_cmd::remove_force&, const vm_state& decided, const std::string& op) {
+  if (decided.phase != vm_phase::stopping) // it was stopped: a plain delete
+    return work_one(vm_cmd::remove{}, decided, op);
+  return [op](vm_state s, vm_host& h, const recorder& rec, const stage_report& rep) -> expected<vm_state> {
+    auto stopped = run_stop(std::move(s), h, true, rec, rep, op);
+    if (!stopped)
+      return stopped;
+    auto deleting = rec(*decide_delete(*stopped));
+    if (!deleting)
+      return deleting;
+    return run_delete(std::move(*deleting), h, rec, rep, op);
+  };
+}
+vm_work work_one(const vm_cmd::reconcile&, const vm_state&, const std::string& op) {
+  return [op](vm_state s, vm_host& h, const recorder& rec, const stage_report& rep) {
+    return run_reconcile(std::move(s), h, rec, rep, op);
+  };
+}
+
+} // namespace
+
+vm_work work_of(const vm_command& c, const vm_state& decided, const std::string& op) {
+  return std::visit([&](const auto& v) { return work_one(v, decided, op); }, c);
+}
+
 } // namespace banger::actors

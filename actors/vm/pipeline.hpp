@@ -98,4 +98,10 @@ expected<vm_state> run_reconcile(vm_state s, vm_host& host, const recorder& reco
 expected<vm_state> run_delete(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
                               const std::string& op);
 
+/// What a command runs on the VM's worker once its decision is on record (`decided`: the state
+/// after it). Empty when the decision is all there is to it (create without start, configure).
+using vm_work =
+  std::function<expected<vm_state>(vm_state s, vm_host& host, const recorder& record, const stage_report& report)>;
+vm_work work_of(const vm_command& c, const vm_state& decided, const std::string& op);
+
 } // namespace banger::actors

@@ -82,8 +82,10 @@ struct world {
 
   world() {
     s.name = "t";
-    vm_create_request r;
-    r.name = "t";
+    vm_cmd::create r;
+    r.vcpus = 1;
+    r.memory_mib = 512;
+    r.disk_mib = 2048;
     r.image_version = r.kernel_version = "v";
     (void)record(*decide_create(s, r));
   }

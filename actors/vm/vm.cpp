@@ -5,7 +5,6 @@
 #include <sstream>
 
 #include <fmt/core.h>
-#include <nlohmann/json.hpp>
 
 #include "common/text.hpp"
 
@@ -29,17 +28,18 @@ std::string vm_stream(std::string_view name) { return "vm/" + std::string(name);
 expected<void> validate_vm_name(std::string_view name) {
   auto bad = [&](std::string_view why) {
     return make_error(errc::bad_request,
-                      fmt::format("invalid VM name '{}': {}; a name is a DNS label: 1-63 characters of a-z, 0-9 "
-                                  "and '-', not starting or ending with '-'",
-                                  name.substr(0, 80), why));
+                      fmt::format("invalid VM name {}: {}; a name is a DNS label: 1-63 characters of a-z, 0-9 and "
+                                  "'-', not starting or ending with '-' (e.g. web-1)",
+                                  quoted(name, 80), why));
   };
   if (name.empty())
     return bad("it is empty");
   if (name.size() > 63)
-    return bad("it is longer than 63 characters");
-  for (char c : name)
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-      return bad("it has a character other than a-z, 0-9 and '-'");
+    return bad(fmt::format("it is {} characters long", name.size()));
+  for (char ch : name)
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-'))
+      return bad(ch >= 'A' && ch <= 'Z' ? "upper-case letters are not allowed"
+                                        : fmt::format("{} is not allowed", quoted(std::string_view(&ch, 1))));
   if (name.front() == '-' || name.back() == '-')
     return bad("it starts or ends with '-'");
   return {};
@@ -202,13 +202,13 @@ error refused(errc code, const vm_state& s, std::string_view what, std::string_v
 
 } // namespace
 
-decision decide_create(const vm_state& s, const vm_create_request& r) {
-  if (auto ok = validate_vm_name(r.name); !ok)
+decision decide_create(const vm_state& s, const vm_cmd::create& r) {
+  if (auto ok = validate_vm_name(s.name); !ok)
     return ok.err();
   if (s.phase != vm_phase::absent && s.phase != vm_phase::deleted)
     return make_error(errc::already_exists,
-                      fmt::format("VM {} already exists ({}); pick another --name or `banger vm delete {}`", r.name,
-                                  to_string(s.phase), r.name));
+                      fmt::format("VM {} already exists ({}); pick another --name or `banger vm delete {}`", s.name,
+                                  to_string(s.phase), s.name));
   if (auto ok = validate_vm_shape(r.vcpus, r.memory_mib, r.disk_mib); !ok)
     return ok.err();
   if (r.image_version.empty() || r.kernel_version.empty())
@@ -269,63 +269,38 @@ decision decide_delete(const vm_state& s) {
   return std::vector<journal::payload>{journal::vm_deleting{}};
 }
 
-journal::vm_command create_command(const vm_create_request& r, bool start) {
-  nlohmann::json a{{"id", r.id},
-                   {"image", r.image},
-                   {"image_version", r.image_version},
-                   {"kernel", r.kernel},
-                   {"kernel_version", r.kernel_version},
-                   {"vcpus", r.vcpus},
-                   {"memory_mib", r.memory_mib},
-                   {"disk_mib", r.disk_mib},
-                   {"start", start}};
-  return {std::string(command::create), a.dump(), {}};
+namespace {
+
+decision decide_one(const vm_state& s, const vm_cmd::create& c) {
+  auto d = decide_create(s, c);
+  if (d && c.start)
+    d->push_back(journal::vm_starting{c.kernel_version});
+  return d;
+}
+decision decide_one(const vm_state& s, const vm_cmd::configure& c) {
+  return decide_configure(s, c.vcpus, c.memory_mib);
+}
+decision decide_one(const vm_state& s, const vm_cmd::start&) { return decide_start(s, s.kernel_version); }
+decision decide_one(const vm_state& s, const vm_cmd::stop&) { return decide_stop(s, "stop"); }
+decision decide_one(const vm_state& s, const vm_cmd::kill&) { return decide_stop(s, "kill"); }
+decision decide_one(const vm_state& s, const vm_cmd::reap&) { return decide_stop(s, "vmm exited"); }
+decision decide_one(const vm_state& s, const vm_cmd::remove&) { return decide_delete(s); }
+decision decide_one(const vm_state& s, const vm_cmd::remove_force&) {
+  return s.phase == vm_phase::running ? decide_stop(s, "delete") : decide_delete(s);
+}
+decision decide_one(const vm_state&, const vm_cmd::reconcile&) { return std::vector<journal::payload>{}; }
+
+} // namespace
+
+decision decide(const vm_state& s, const vm_command& c) {
+  return std::visit([&](const auto& v) { return decide_one(s, v); }, c);
 }
 
-journal::vm_command configure_command(std::uint32_t vcpus, std::uint32_t memory_mib) {
-  return {std::string(command::configure), nlohmann::json{{"vcpus", vcpus}, {"memory_mib", memory_mib}}.dump(), {}};
-}
-
-journal::vm_command plain_command(std::string_view name) { return {std::string(name), "{}", {}}; }
-
-decision decide(const vm_state& s, const journal::vm_command& c) {
-  auto args = nlohmann::json::parse(c.args.empty() ? std::string("{}") : c.args, nullptr, false);
-  if (args.is_discarded() || !args.is_object())
-    return make_error(errc::bad_request, fmt::format("command {}: its arguments are not a JSON object", c.command));
-  auto num = [&](const char* k) -> std::uint32_t {
-    auto it = args.find(k);
-    return it != args.end() && it->is_number_unsigned() ? it->get<std::uint32_t>() : 0;
-  };
-  auto text = [&](const char* k) -> std::string {
-    auto it = args.find(k);
-    return it != args.end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
-  const auto& k = c.command;
-  if (k == command::create) {
-    vm_create_request r{
-      s.name,       text("id"),        text("image"),  text("image_version"), text("kernel"), text("kernel_version"),
-      num("vcpus"), num("memory_mib"), num("disk_mib")};
-    auto d = decide_create(s, r);
-    auto start = args.find("start");
-    if (d && start != args.end() && start->is_boolean() && start->get<bool>())
-      d->push_back(journal::vm_starting{r.kernel_version});
-    return d;
-  }
-  if (k == command::configure)
-    return decide_configure(s, num("vcpus"), num("memory_mib"));
-  if (k == command::start)
-    return decide_start(s, s.kernel_version);
-  if (k == command::stop || k == command::kill)
-    return decide_stop(s, k);
-  if (k == command::reap)
-    return decide_stop(s, "vmm exited");
-  if (k == command::remove)
-    return decide_delete(s);
-  if (k == command::remove_force)
-    return s.phase == vm_phase::running ? decide_stop(s, "delete") : decide_delete(s);
-  if (k == command::reconcile)
-    return std::vector<journal::payload>{};
-  return make_error(errc::bad_request, fmt::format("unknown VM command {}", quoted(k)));
+decision decide(const vm_state& s, const journal::vm_command& recorded) {
+  auto c = command_of(recorded);
+  if (!c)
+    return c.err();
+  return decide(s, *c);
 }
 
 std::string refusal_text(const error& e) { return fmt::format("{}: {}", to_string(e.code), e.message); }

@@ -11,8 +11,8 @@
 //   stopped --vm_deleting--> deleting --vm_deleted--> deleted
 //   (journals from before vm_deleting existed go stopped --vm_deleted--> deleted)
 //
-// Commands are recorded too (vm_command, appended with the events their decision produced, or
-// alone when refused): decide(state, command) is the one entry point the actor and
+// Commands (commands.hpp) are recorded too (vm_command, appended with the events their decision
+// produced, or alone when refused): decide(state, command) is the one entry point the actor and
 // banger-replay's rerun share, so a recording can be re-decided and compared.
 //
 // Resources are journaled as intent (resource_intended), then fact (resource_acquired), then
@@ -26,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "actors/vm/commands.hpp"
 #include "common/error.hpp"
 #include "journal/events.hpp"
 
@@ -97,15 +98,10 @@ vm_state apply(vm_state s, const journal::stored_event& e);
 std::string snapshot_encode(const vm_state& s);
 std::optional<vm_state> snapshot_decode(const vm_state& seed, std::uint64_t version, std::string_view bytes);
 
-struct vm_create_request {
-  std::string name, id, image, image_version, kernel, kernel_version;
-  std::uint32_t vcpus = 1, memory_mib = 512, disk_mib = 2048;
-};
-
 using decision = expected<std::vector<journal::payload>>;
 
 /// already_exists unless the VM is absent or deleted (a deleted name may be reused).
-decision decide_create(const vm_state& s, const vm_create_request& r);
+decision decide_create(const vm_state& s, const vm_cmd::create& r);
 /// Stopped VMs only (conflict otherwise); bad_request for a shape outside vm_limits.
 decision decide_configure(const vm_state& s, std::uint32_t vcpus, std::uint32_t memory_mib);
 /// Stopped VMs only: conflict while starting/stopping, already_exists when running.
@@ -117,23 +113,14 @@ decision decide_stop(const vm_state& s, std::string_view how);
 /// delete's worker records vm_deleted once everything is released.
 decision decide_delete(const vm_state& s);
 
-/// A command as the actor records it (journal::vm_command: name, JSON args, refusal).
-namespace command {
-inline constexpr std::string_view create = "create", start = "start", stop = "stop", kill = "kill", remove = "delete",
-                                  remove_force = "delete_force", configure = "configure", reap = "reap",
-                                  reconcile = "reconcile";
-}
-journal::vm_command create_command(const vm_create_request& r, bool start);
-journal::vm_command configure_command(std::uint32_t vcpus, std::uint32_t memory_mib);
-/// A command without arguments (start, stop, kill, delete, delete_force, reap, reconcile).
-journal::vm_command plain_command(std::string_view name);
-
 /// What command `c` decides on `s` (whose name is the stream's): the events to append right after
-/// its record, or why it is refused. create: vm_created (+ vm_starting when args.start);
+/// its record, or why it is refused. create: vm_created (+ vm_starting when c.start);
 /// delete_force on a running VM: vm_stopping{delete} (the worker records vm_deleting after the
 /// stop); reap: vm_stopping{vmm exited}; reconcile decides nothing (its events are effects: what
-/// the host was found in). bad_request for an unknown command or bad args.
-decision decide(const vm_state& s, const journal::vm_command& c);
+/// the host was found in).
+decision decide(const vm_state& s, const vm_command& c);
+/// The same for a recorded command (command_of, then decide): how banger-replay re-decides.
+decision decide(const vm_state& s, const journal::vm_command& recorded);
 
 /// How vm_command.refused records an error: "<errc>: <message>".
 std::string refusal_text(const error& e);

@@ -29,15 +29,22 @@ struct folder {
   }
 };
 
-vm_create_request request(std::string name) {
-  vm_create_request r;
-  r.name = std::move(name);
+vm_cmd::create request(std::string = {}) {
+  vm_cmd::create r;
+  r.vcpus = 1;
+  r.memory_mib = 512;
+  r.disk_mib = 2048;
   r.id = "0a1b2c3d";
   r.image = "default";
   r.image_version = "img1";
   r.kernel = "default";
   r.kernel_version = "k1";
   return r;
+}
+
+vm_cmd::create with_start(vm_cmd::create c, bool start) {
+  c.start = start;
+  return c;
 }
 
 } // namespace
@@ -135,7 +142,9 @@ BOOST_AUTO_TEST_CASE(failed_start_and_unexpected_stop_keep_the_reason) {
 
 BOOST_AUTO_TEST_CASE(invalid_create_appends_nothing) {
   vm_state s;
+  s.name = "Bad!";
   BOOST_TEST((decide_create(s, request("Bad!")).err().code == errc::bad_request));
+  s.name = "ok";
   auto r = request("ok");
   r.vcpus = 0;
   BOOST_TEST((decide_create(s, r).err().code == errc::bad_request));
@@ -146,7 +155,7 @@ BOOST_AUTO_TEST_CASE(invalid_create_appends_nothing) {
 
 BOOST_AUTO_TEST_CASE(recorded_commands_decide_like_the_direct_calls) {
   folder f("web");
-  auto create = create_command(request("web"), true);
+  auto create = record_of(with_start(request("web"), true));
   auto d = decide(f.s, create);
   BOOST_TEST_REQUIRE(d.has_value());
   BOOST_TEST_REQUIRE(d->size() == 2u);
@@ -155,28 +164,64 @@ BOOST_AUTO_TEST_CASE(recorded_commands_decide_like_the_direct_calls) {
   BOOST_TEST(created.kernel_version == "k1");
   BOOST_TEST(created.vcpus == 1u);
   BOOST_TEST(std::get<vm_starting>((*d)[1]).kernel_version == "k1");
-  BOOST_TEST(decide(f.s, create_command(request("web"), false))->size() == 1u);
+  BOOST_TEST(decide(f.s, record_of(with_start(request("web"), false)))->size() == 1u);
   f.feed(*d);
   // Refusals come back the same way, and their recorded text names the code.
-  auto again = decide(f.s, plain_command(command::start));
+  auto again = decide(f.s, record_of(vm_cmd::start{}));
   BOOST_TEST_REQUIRE(!again.has_value());
   BOOST_TEST((again.err().code == errc::conflict));
   BOOST_TEST(refusal_text(again.err()).rfind("conflict: VM web is starting", 0) == 0u, refusal_text(again.err()));
   f.feed({vm_running{1}});
-  BOOST_TEST(std::get<vm_stopping>(decide(f.s, plain_command(command::kill))->at(0)).how == "kill");
-  BOOST_TEST(std::get<vm_stopping>(decide(f.s, plain_command(command::reap))->at(0)).how == "vmm exited");
-  BOOST_TEST(std::get<vm_stopping>(decide(f.s, plain_command(command::remove_force))->at(0)).how == "delete");
-  BOOST_TEST((decide(f.s, plain_command(command::remove)).err().code == errc::conflict));
-  BOOST_TEST(decide(f.s, plain_command(command::reconcile))->empty());
+  BOOST_TEST(std::get<vm_stopping>(decide(f.s, record_of(vm_cmd::kill{}))->at(0)).how == "kill");
+  BOOST_TEST(std::get<vm_stopping>(decide(f.s, record_of(vm_cmd::reap{}))->at(0)).how == "vmm exited");
+  BOOST_TEST(std::get<vm_stopping>(decide(f.s, record_of(vm_cmd::remove_force{}))->at(0)).how == "delete");
+  BOOST_TEST((decide(f.s, record_of(vm_cmd::remove{})).err().code == errc::conflict));
+  BOOST_TEST(decide(f.s, record_of(vm_cmd::reconcile{}))->empty());
   f.feed({vm_stopping{"stop"}, vm_stopped{"stopped"}});
-  auto conf = decide(f.s, configure_command(2, 1024));
+  auto conf = decide(f.s, record_of(vm_cmd::configure{2, 1024}));
   BOOST_TEST_REQUIRE(conf.has_value());
   BOOST_TEST(std::get<vm_configured>(conf->at(0)).memory_mib == 1024u);
-  BOOST_TEST((decide(f.s, configure_command(0, 8)).err().code == errc::bad_request));
-  BOOST_TEST(std::holds_alternative<vm_deleting>(decide(f.s, plain_command(command::remove_force))->at(0)));
+  BOOST_TEST((decide(f.s, record_of(vm_cmd::configure{0, 8})).err().code == errc::bad_request));
+  BOOST_TEST(std::holds_alternative<vm_deleting>(decide(f.s, record_of(vm_cmd::remove_force{}))->at(0)));
   // Malformed records are refused, not guessed at.
   BOOST_TEST((decide(f.s, journal::vm_command{"reboot", "{}", ""}).err().code == errc::bad_request));
   BOOST_TEST((decide(f.s, journal::vm_command{"configure", "[1]", ""}).err().code == errc::bad_request));
+}
+
+BOOST_AUTO_TEST_CASE(commands_are_recorded_as_journals_have_always_held_them) {
+  // The records 0.1 wrote (tests/fixtures/journal-v1 holds a whole journal of them).
+  auto c = with_start(request(), true);
+  auto rec = record_of(c);
+  BOOST_TEST(rec.command == "create");
+  BOOST_TEST(rec.args == R"({"disk_mib":2048,"id":"0a1b2c3d","image":"default","image_version":"img1","kernel":)"
+                         R"("default","kernel_version":"k1","memory_mib":512,"start":true,"vcpus":1})");
+  BOOST_TEST(rec.refused.empty());
+  BOOST_TEST(record_of(vm_cmd::configure{2, 0}).args == R"({"memory_mib":0,"vcpus":2})");
+  BOOST_TEST(record_of(vm_cmd::remove_force{}, "conflict: x").command == "delete_force");
+  BOOST_TEST(record_of(vm_cmd::remove_force{}, "conflict: x").refused == "conflict: x");
+  BOOST_TEST(record_of(vm_cmd::stop{}).args == "{}");
+  // Every command reads back as itself.
+  for (actors::vm_command each :
+       {actors::vm_command(c), actors::vm_command(vm_cmd::configure{3, 1024}), actors::vm_command(vm_cmd::start{}),
+        actors::vm_command(vm_cmd::stop{}), actors::vm_command(vm_cmd::kill{}), actors::vm_command(vm_cmd::remove{}),
+        actors::vm_command(vm_cmd::remove_force{}), actors::vm_command(vm_cmd::reap{}),
+        actors::vm_command(vm_cmd::reconcile{})}) {
+    auto back = command_of(record_of(each));
+    BOOST_TEST_REQUIRE(back.has_value(), std::string(name_of(each)));
+    BOOST_TEST(back->index() == each.index());
+    BOOST_TEST(record_of(*back).args == record_of(each).args);
+  }
+  BOOST_TEST(std::variant_size_v<actors::vm_command> == 9u); // every command is in the loop above
+  // Missing or mistyped arguments keep their defaults, as 0.1's decide read them.
+  auto lax = command_of({"create", R"({"vcpus":"2","image":7,"start":1})", ""});
+  BOOST_TEST_REQUIRE(lax.has_value());
+  BOOST_TEST(std::get<vm_cmd::create>(*lax).vcpus == 0u);
+  BOOST_TEST(std::get<vm_cmd::create>(*lax).image.empty());
+  BOOST_TEST(!std::get<vm_cmd::create>(*lax).start);
+  // Unknown commands and non-object arguments: the messages 0.1 recorded.
+  BOOST_TEST(command_of({"reboot", "{}", ""}).err().message == "unknown VM command \"reboot\"");
+  BOOST_TEST(command_of({"stop", "[]", ""}).err().message == "command stop: its arguments are not a JSON object");
+  BOOST_TEST(command_of({"stop", "", ""}).has_value()); // no arguments at all: none needed
 }
 
 BOOST_AUTO_TEST_CASE(recorded_boot_id_is_the_third_word) {

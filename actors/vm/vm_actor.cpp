@@ -19,7 +19,7 @@ using check_atom = caf::atom_constant<caf::atom("vmcheck")>;
 constexpr auto check_every = std::chrono::seconds(2);
 
 struct queued {
-  vm_command cmd;
+  vm_request rq;
   caf::response_promise rp;
 };
 
@@ -78,21 +78,18 @@ void schedule_check(self_ptr self) {
   self->delayed_send(self, check_every, check_atom::value);
 }
 
-void finish(self_ptr self, caf::response_promise rp, expected<vm_state> r, const std::string& op) {
-  vm_reply out;
-  out.ok = r.has_value();
+void finish(caf::response_promise rp, expected<vm_state> r, const std::string& op) {
   if (!r) {
-    out.err = r.err();
-    out.err.op_id = op;
+    auto e = std::move(r).err();
+    e.op_id = op;
+    r = std::move(e);
   }
-  out.state = self->state.st;
   if (rp.pending()) // internal commands (reap) have no requester
-    rp.deliver(std::move(out));
+    rp.deliver(std::move(r));
 }
 
 /// Runs `work` (pipeline functions) in a detached worker; the command's reply follows its end.
-void run_worker(self_ptr self, vm_command cmd, caf::response_promise rp,
-                std::function<expected<vm_state>(vm_state, vm_host&, const recorder&, const stage_report&)> work) {
+void run_worker(self_ptr self, const vm_request& rq, caf::response_promise rp, vm_work work) {
   auto& s = self->state;
   s.busy = true;
   s.current = rp;
@@ -100,8 +97,8 @@ void run_worker(self_ptr self, vm_command cmd, caf::response_promise rp,
   caf::actor parent = caf::actor_cast<caf::actor>(self);
   auto host = s.deps.host;
   auto start = s.st;
-  auto op = cmd.op_id;
-  auto progress = cmd.progress;
+  auto op = rq.op_id;
+  auto progress = rq.progress;
   // The job id is passed as an argument: CAF 0.17 dereferences a null argument tuple when a
   // void actor function takes none (UBSan: reference binding to null pointer).
   self->system().spawn<caf::detached>(
@@ -127,112 +124,47 @@ void run_worker(self_ptr self, vm_command cmd, caf::response_promise rp,
     id);
 }
 
-/// The command as the journal records it (vm_command), for decide() and banger-replay.
-journal::vm_command record_of(const vm_command& cmd, const vm_state& st) {
-  using k = vm_command::kind;
-  switch (cmd.what) {
-  case k::create: return create_command(cmd.create, cmd.start);
-  case k::configure: return configure_command(cmd.vcpus, cmd.memory_mib);
-  case k::start: return plain_command(command::start);
-  case k::stop: return plain_command(command::stop);
-  case k::kill: return plain_command(command::kill);
-  case k::remove:
-    return plain_command(cmd.force && st.phase == vm_phase::running ? command::remove_force : command::remove);
-  case k::reap: return plain_command(command::reap);
-  case k::reconcile: return plain_command(command::reconcile);
-  }
-  return plain_command("unknown");
-}
-
-using work_fn = std::function<expected<vm_state>(vm_state, vm_host&, const recorder&, const stage_report&)>;
-
-/// What runs in the worker once a command's decision is on record; empty: nothing (done).
-work_fn work_of(const vm_command& cmd, const vm_state& st) {
-  using k = vm_command::kind;
-  const auto op = cmd.op_id;
-  switch (cmd.what) {
-  case k::create:
-    if (!cmd.start)
-      return {};
-    [[fallthrough]];
-  case k::start:
-    return [op](vm_state s, vm_host& h, const recorder& rec, const stage_report& rep) {
-      return run_start(std::move(s), h, rec, rep, op);
-    };
-  case k::stop:
-  case k::kill:
-  case k::reap: {
-    bool kill = cmd.what == k::kill;
-    return [op, kill](vm_state s, vm_host& h, const recorder& rec, const stage_report& rep) {
-      return run_stop(std::move(s), h, kill, rec, rep, op);
-    };
-  }
-  case k::remove:
-    if (st.phase == vm_phase::stopping) // delete --force of a running VM: stop, then delete
-      return [op](vm_state s, vm_host& h, const recorder& rec, const stage_report& rep) -> expected<vm_state> {
-        auto stopped = run_stop(std::move(s), h, true, rec, rep, op);
-        if (!stopped)
-          return stopped;
-        auto deleting = rec(*decide_delete(*stopped));
-        if (!deleting)
-          return deleting;
-        return run_delete(std::move(*deleting), h, rec, rep, op);
-      };
-    return [op](vm_state s, vm_host& h, const recorder& rec, const stage_report& rep) {
-      return run_delete(std::move(s), h, rec, rep, op);
-    };
-  case k::reconcile:
-    return [op](vm_state s, vm_host& h, const recorder& rec, const stage_report& rep) {
-      return run_reconcile(std::move(s), h, rec, rep, op);
-    };
-  case k::configure: return {};
-  }
-  return {};
-}
-
 bool exists(const vm_state& s) { return s.phase != vm_phase::absent && s.phase != vm_phase::deleted; }
 
 /// Decides `cmd` on the current state (the same decide() banger-replay's rerun uses), records
 /// the command with its decision (a refusal alone, and only for a VM that exists), then runs the
 /// command's work in a worker.
-void process(self_ptr self, vm_command cmd, caf::response_promise rp) {
+void process(self_ptr self, vm_request rq, caf::response_promise rp) {
   auto& s = self->state;
-  const auto op = cmd.op_id;
-  if (cmd.what == vm_command::kind::reconcile && s.st.phase != vm_phase::running && s.st.phase != vm_phase::starting &&
-      s.st.phase != vm_phase::stopping && s.st.phase != vm_phase::deleting) {
-    finish(self, rp, s.st, op); // settled already: nothing to reconcile, nothing to record
+  const auto op = rq.op_id;
+  if (std::holds_alternative<vm_cmd::reconcile>(rq.command) && s.st.phase != vm_phase::running &&
+      s.st.phase != vm_phase::starting && s.st.phase != vm_phase::stopping && s.st.phase != vm_phase::deleting) {
+    finish(rp, s.st, op); // settled already: nothing to reconcile, nothing to record
     return next(self);
   }
-  auto rec = record_of(cmd, s.st);
-  auto d = decide(s.st, rec);
+  auto d = decide(s.st, rq.command);
   if (!d) {
     auto why = d.err();
     if (!exists(s.st)) {
-      finish(self, rp, why, op);
+      finish(rp, why, op);
       return next(self);
     }
-    rec.refused = refusal_text(why);
     s.busy = true; // until the record is applied: a command taken meanwhile would decide on a stale state
-    append(self, {rec}, op, [self, rp, op, why](expected<vm_state>) {
+    append(self, {record_of(rq.command, refusal_text(why))}, op, [self, rp, op, why](expected<vm_state>) {
       self->state.busy = false;
-      finish(self, rp, why, op);
+      finish(rp, why, op);
       next(self);
     });
     return;
   }
-  if (cmd.what == vm_command::kind::create)
+  if (std::holds_alternative<vm_cmd::create>(rq.command))
     schedule_check(self); // a reused name: the liveness checks stopped at delete
-  std::vector<journal::payload> events{rec};
+  std::vector<journal::payload> events{record_of(rq.command)};
   events.insert(events.end(), d->begin(), d->end());
   s.busy = true; // as above: the next command is decided once this decision is applied
-  append(self, std::move(events), op, [self, cmd, rp, op](expected<vm_state> r) {
+  append(self, std::move(events), op, [self, rq, rp, op](expected<vm_state> r) {
     self->state.busy = false;
-    auto work = r ? work_of(cmd, *r) : work_fn{};
+    auto work = r ? work_of(rq.command, *r, op) : vm_work{};
     if (!work) {
-      finish(self, rp, std::move(r), op);
+      finish(rp, std::move(r), op);
       return next(self);
     }
-    run_worker(self, cmd, rp, std::move(work));
+    run_worker(self, rq, rp, std::move(work));
   });
 }
 
@@ -242,7 +174,7 @@ void next(self_ptr self) {
     return;
   auto q = std::move(s.queue.front());
   s.queue.pop_front();
-  process(self, std::move(q.cmd), std::move(q.rp));
+  process(self, std::move(q.rq), std::move(q.rp));
 }
 
 caf::behavior vm_actor(self_ptr self, std::string name, vm_deps deps) {
@@ -253,14 +185,14 @@ caf::behavior vm_actor(self_ptr self, std::string name, vm_deps deps) {
   s.st = journal::fold_stream(*s.deps.journal, vm_stream(name), std::move(s.st));
   schedule_check(self);
   return {
-    [self](vm_command& cmd) -> caf::result<vm_reply> {
+    [self](vm_request& rq) -> caf::result<expected<vm_state>> {
       auto& st = self->state;
-      auto rp = self->make_response_promise<vm_reply>();
+      auto rp = self->make_response_promise<expected<vm_state>>();
       if (st.busy || !st.queue.empty()) {
-        st.queue.push_back({std::move(cmd), rp});
+        st.queue.push_back({std::move(rq), rp});
         return rp;
       }
-      process(self, std::move(cmd), rp);
+      process(self, std::move(rq), rp);
       return rp;
     },
     [self](record_atom, std::vector<journal::payload>& events,
@@ -274,7 +206,7 @@ caf::behavior vm_actor(self_ptr self, std::string name, vm_deps deps) {
       if (!st.busy || id != st.job)
         return;
       st.busy = false;
-      finish(self, st.current, std::move(r), op);
+      finish(st.current, std::move(r), op);
       next(self);
     },
     [self](caf::get_atom) { return self->state.st; },
@@ -286,9 +218,7 @@ caf::behavior vm_actor(self_ptr self, std::string name, vm_deps deps) {
       schedule_check(self);
       if (st.st.phase != vm_phase::running || st.busy || !st.queue.empty() || st.deps.host->vmm_alive(st.st))
         return;
-      vm_command reap;
-      reap.what = vm_command::kind::reap;
-      process(self, std::move(reap), caf::response_promise{});
+      process(self, vm_request{vm_cmd::reap{}, {}, {}}, caf::response_promise{});
     },
   };
 }

@@ -5,7 +5,7 @@
 // others wait their turn (state queries are answered at once).
 //
 // Messages:
-//   (vm_command)               -> vm_reply    when the command is done (or refused)
+//   (vm_request)               -> expected<vm_state>   when the command is done (or refused)
 //   (caf::get_atom)            -> vm_state
 //
 // Liveness: every 2 s a running VM's VMM is checked (pid, start time, command line); when it
@@ -34,21 +34,11 @@
 
 namespace banger::actors {
 
-struct vm_command {
-  enum class kind { create, start, stop, kill, remove, configure, reap, reconcile };
-  kind what = kind::start;
-  vm_create_request create;                ///< create
-  bool start = true;                       ///< create: start it too
-  bool force = false;                      ///< remove: stop a running VM first
-  std::uint32_t vcpus = 0, memory_mib = 0; ///< configure (0: unchanged)
+/// A command for one VM (commands.hpp) with what its request carries.
+struct vm_request {
+  vm_command command;
   std::string op_id;
   progress_sink progress; ///< may be null; gets (stage, elapsed ms) per finished stage
-};
-
-struct vm_reply {
-  bool ok = false;
-  error err;
-  vm_state state; ///< after the command (also on failure)
 };
 
 struct vm_deps {
@@ -61,8 +51,7 @@ caf::actor spawn_vm_actor(caf::actor_system& sys, const std::string& name, const
 
 } // namespace banger::actors
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::vm_command)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::vm_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::vm_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::vm_state)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::expected<banger::actors::vm_state>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<banger::journal::payload>)

@@ -142,8 +142,7 @@ struct history {
     }
   }
   void step() {
-    vm_create_request r;
-    r.name = s.name;
+    vm_cmd::create r;
     r.id = ascii();
     r.image = ascii();
     r.image_version = "img-" + ascii();
@@ -154,17 +153,21 @@ struct history {
     r.disk_mib = static_cast<std::uint32_t>(64 + pick(8192));
     switch (pick(10)) {
     case 0:
-    case 1: command(create_command(r, pick(2) == 0)); break;
+    case 1:
+      r.start = pick(2) == 0;
+      command(record_of(r));
+      break;
     case 2:
-    case 3: command(plain_command(command::start)); break;
-    case 4: command(plain_command(pick(2) ? command::stop : command::kill)); break;
-    case 5: command(plain_command(pick(2) ? command::remove : command::remove_force)); break;
+    case 3: command(record_of(vm_cmd::start{})); break;
+    case 4: command(pick(2) ? record_of(vm_cmd::stop{}) : record_of(vm_cmd::kill{})); break;
+    case 5: command(pick(2) ? record_of(vm_cmd::remove{}) : record_of(vm_cmd::remove_force{})); break;
     case 6:
-      command(configure_command(static_cast<std::uint32_t>(pick(70)), static_cast<std::uint32_t>(pick(9000))));
+      command(
+        record_of(vm_cmd::configure{static_cast<std::uint32_t>(pick(70)), static_cast<std::uint32_t>(pick(9000))}));
       break;
     case 7:
       if (s.phase == vm_phase::running)
-        command(plain_command(command::reap));
+        command(record_of(vm_cmd::reap{}));
       else
         emit(journal::note{text()}); // a kind apply() ignores
       break;
@@ -172,7 +175,7 @@ struct history {
       if (s.phase == vm_phase::running)
         emit(journal::vm_adopted{static_cast<std::int64_t>(pick(1 << 22)), text()});
       else
-        command(plain_command(command::reconcile));
+        command(record_of(vm_cmd::reconcile{}));
       break;
     default: command({"bogus", ascii(), {}}); break; // refused: bad arguments or an unknown command
     }

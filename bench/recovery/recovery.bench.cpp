@@ -150,28 +150,31 @@ std::size_t write_journal(const fs::path& dir, int vms) {
   };
   for (int i = 0; i < vms; ++i) {
     std::string name = fmt::format("vm-{:04}", i), tap = fmt::format("bgt{}", i);
-    actors::vm_create_request r;
-    r.name = name;
+    actors::vm_cmd::create r;
+    r.start = true;
+    r.vcpus = 1;
+    r.memory_mib = 512;
+    r.disk_mib = 2048;
     r.id = fmt::format("{:08x}", 0x5eed0000u + static_cast<unsigned>(i));
     r.image = r.kernel = "default";
     r.image_version = "img-0123456789abcdef";
     r.kernel_version = "k-0123456789abcdef";
     std::string op = fmt::format("op-{:06x}", i);
     std::vector<journal::payload> life{
-      actors::create_command(r, true),
+      actors::record_of(r),
       journal::vm_created{r.id, r.image, r.image_version, r.kernel, r.kernel_version, r.vcpus, r.memory_mib,
                           r.disk_mib},
       journal::vm_starting{r.kernel_version},
       journal::resource_intended{"tap", tap},
       journal::resource_acquired{"tap", tap, ""},
       journal::vm_running{1800},
-      actors::plain_command(actors::command::stop),
+      actors::record_of(actors::vm_cmd::stop{}),
       journal::vm_stopping{"stop"},
       journal::resource_released{"tap", tap},
       journal::vm_stopped{"stopped"},
     };
     if (i % 100 == 99)
-      for (journal::payload p : {journal::payload(actors::plain_command(actors::command::remove)),
+      for (journal::payload p : {journal::payload(actors::record_of(actors::vm_cmd::remove{})),
                                  journal::payload(journal::vm_deleting{}), journal::payload(journal::vm_deleted{})})
         life.push_back(std::move(p));
     journal::append_request req{actors::vm_stream(name), 0, {}};

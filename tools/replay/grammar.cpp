@@ -43,7 +43,7 @@ std::string vm_grammar_violation(const actors::vm_state& s, const journal::store
       [&](const vm_command& c) -> std::string {
         if (!gone)
           return {};
-        if (c.command != actors::command::create)
+        if (c.command != actors::vm_cmd::create::name)
           return fmt::format("vm_command {} while the VM is {}: only a create begins a life", quoted(c.command),
                              actors::to_string(p));
         if (!c.refused.empty())

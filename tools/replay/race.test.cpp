@@ -19,23 +19,19 @@ using namespace std::chrono_literals;
 
 namespace {
 
-actors::vm_command cmd(actors::vm_command::kind what, std::string op) {
-  actors::vm_command c;
-  c.what = what;
-  c.op_id = std::move(op);
-  return c;
-}
+actors::vm_request cmd(actors::vm_command what, std::string op) { return {std::move(what), std::move(op), {}}; }
+
+using reply = expected<actors::vm_state>;
 
 /// Sends `a` and `b` to `vm` from two requesters without waiting, then waits for both replies.
-std::pair<actors::vm_reply, actors::vm_reply> race(caf::actor_system& sys, const caf::actor& vm, actors::vm_command a,
-                                                   actors::vm_command b) {
+std::pair<reply, reply> race(caf::actor_system& sys, const caf::actor& vm, actors::vm_request a, actors::vm_request b) {
   caf::scoped_actor first{sys}, second{sys};
   first->send(vm, std::move(a));
   second->send(vm, std::move(b));
-  std::pair<actors::vm_reply, actors::vm_reply> out;
-  first->receive([&](actors::vm_reply& r) { out.first = std::move(r); },
+  std::pair<reply, reply> out{make_error(errc::internal, "no reply"), make_error(errc::internal, "no reply")};
+  first->receive([&](reply& r) { out.first = std::move(r); },
                  caf::after(30s) >> [] { BOOST_FAIL("no reply to the first command"); });
-  second->receive([&](actors::vm_reply& r) { out.second = std::move(r); },
+  second->receive([&](reply& r) { out.second = std::move(r); },
                   caf::after(30s) >> [] { BOOST_FAIL("no reply to the second command"); });
   return out;
 }
@@ -70,40 +66,40 @@ BOOST_AUTO_TEST_CASE(racing_commands_on_one_vm_rerun_identically_and_an_altered_
     auto vm = actors::spawn_vm_actor(sys, "race", actors::vm_deps{&writer, j->get(), host});
 
     caf::scoped_actor self{sys};
-    auto create = cmd(actors::vm_command::kind::create, "op-000001");
+    actors::vm_cmd::create create;
     create.start = false;
-    create.create.name = "race";
-    create.create.id = "0000beef";
-    create.create.image = "debian";
-    create.create.image_version = "img1";
-    create.create.kernel = "k";
-    create.create.kernel_version = "kv1";
-    self->request(vm, 30s, std::move(create))
-      .receive([](actors::vm_reply& r) { BOOST_TEST_REQUIRE(r.ok, r.err.message); },
+    create.id = "0000beef";
+    create.image = "debian";
+    create.image_version = "img1";
+    create.kernel = "k";
+    create.kernel_version = "kv1";
+    create.vcpus = 1;
+    create.memory_mib = 512;
+    create.disk_mib = 2048;
+    self->request(vm, 30s, cmd(create, "op-000001"))
+      .receive([](reply& r) { BOOST_TEST_REQUIRE(r.has_value(), (r ? "" : r.err().message)); },
                [](caf::error&) { BOOST_FAIL("create failed"); });
 
     // Round 1: start and stop at once. Start first: stop waits for it, then stops the VM. Stop
     // first: refused (not running), then the start runs.
-    auto [started, stopped] = race(sys, vm, cmd(actors::vm_command::kind::start, "op-000002"),
-                                   cmd(actors::vm_command::kind::stop, "op-000003"));
-    BOOST_TEST(started.ok, started.err.message);
-    BOOST_TEST_MESSAGE(
-      "round 1: stop " << (stopped.ok ? "ran after the start" : "was refused: " + stopped.err.message));
-    if (!stopped.ok) { // bring it to running for round 2 either way
-      BOOST_TEST_REQUIRE(
-        (started.state.phase == actors::vm_phase::running || stopped.state.phase == actors::vm_phase::running));
+    auto [started, stopped] =
+      race(sys, vm, cmd(actors::vm_cmd::start{}, "op-000002"), cmd(actors::vm_cmd::stop{}, "op-000003"));
+    BOOST_TEST(started.has_value(), (started ? "" : started.err().message));
+    BOOST_TEST_MESSAGE("round 1: stop " << (stopped ? "ran after the start" : "was refused: " + stopped.err().message));
+    if (!stopped) { // bring it to running for round 2 either way
+      BOOST_TEST_REQUIRE((started && started->phase == actors::vm_phase::running));
     } else {
-      self->request(vm, 30s, cmd(actors::vm_command::kind::start, "op-000004"))
-        .receive([](actors::vm_reply& r) { BOOST_TEST_REQUIRE(r.ok, r.err.message); },
+      self->request(vm, 30s, cmd(actors::vm_cmd::start{}, "op-000004"))
+        .receive([](reply& r) { BOOST_TEST_REQUIRE(r.has_value(), (r ? "" : r.err().message)); },
                  [](caf::error&) { BOOST_FAIL("start failed"); });
     }
     // Round 2: delete and stop at once on a running VM. Delete first: refused (conflict), then
     // the stop. Stop first: the VM stops, then the delete deletes it.
-    auto [deleted, stopped2] = race(sys, vm, cmd(actors::vm_command::kind::remove, "op-000005"),
-                                    cmd(actors::vm_command::kind::stop, "op-000006"));
-    BOOST_TEST(stopped2.ok, stopped2.err.message);
+    auto [deleted, stopped2] =
+      race(sys, vm, cmd(actors::vm_cmd::remove{}, "op-000005"), cmd(actors::vm_cmd::stop{}, "op-000006"));
+    BOOST_TEST(stopped2.has_value(), (stopped2 ? "" : stopped2.err().message));
     BOOST_TEST_MESSAGE("round 2: delete "
-                       << (deleted.ok ? "ran after the stop" : "was refused: " + deleted.err.message));
+                       << (deleted ? "ran after the stop" : "was refused: " + deleted.err().message));
 
     self->send_exit(vm, caf::exit_reason::user_shutdown);
     self->send_exit(writer, caf::exit_reason::user_shutdown);
@@ -144,7 +140,7 @@ BOOST_AUTO_TEST_CASE(racing_commands_on_one_vm_rerun_identically_and_an_altered_
     std::size_t del = 0;
     while (del < alt.events.size()) {
       const auto* c = std::get_if<journal::vm_command>(&alt.events[del].event.body);
-      if (c && c->command == actors::command::remove)
+      if (c && c->command == actors::vm_cmd::remove::name)
         break;
       ++del;
     }

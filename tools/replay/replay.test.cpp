@@ -66,7 +66,7 @@ void record_life(journal::journal& j) {
   replay::test::life l(j, "t");
   l.create();
   BOOST_TEST_REQUIRE(l.start());
-  BOOST_TEST_REQUIRE(!l.command(actors::plain_command(actors::command::start)).has_value()); // already running
+  BOOST_TEST_REQUIRE(!l.command(actors::record_of(actors::vm_cmd::start{})).has_value()); // already running
   BOOST_TEST_REQUIRE(l.stop());
   BOOST_TEST_REQUIRE(l.remove());
   BOOST_TEST_REQUIRE((l.s.phase == actors::vm_phase::deleted));

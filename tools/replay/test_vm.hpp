@@ -98,25 +98,27 @@ struct life {
     return d;
   }
   void create() {
-    actors::vm_create_request r;
-    r.name = s.name;
+    actors::vm_cmd::create r;
+    r.vcpus = 1;
+    r.memory_mib = 512;
+    r.disk_mib = 2048;
     r.id = "0000abcd";
     r.image = "debian";
     r.image_version = "img1";
     r.kernel = "k";
     r.kernel_version = "kv1";
-    (void)command(actors::create_command(r, false));
+    (void)command(actors::record_of(r));
   }
   bool start() {
-    return command(actors::plain_command(actors::command::start)) &&
+    return command(actors::record_of(actors::vm_cmd::start{})) &&
            actors::run_start(s, host, record, report, "op-00000a").has_value();
   }
   bool stop() {
-    return command(actors::plain_command(actors::command::stop)) &&
+    return command(actors::record_of(actors::vm_cmd::stop{})) &&
            actors::run_stop(s, host, false, record, report, "op-00000a").has_value();
   }
   bool remove() {
-    return command(actors::plain_command(actors::command::remove)) &&
+    return command(actors::record_of(actors::vm_cmd::remove{})) &&
            actors::run_delete(s, host, record, report, "op-00000a").has_value();
   }
 };
