@@ -12,7 +12,8 @@ else()
   set(banger_ext2fs_libs ${BANGER_EXT2FS_LIB} ${BANGER_COM_ERR_LIB})
 endif()
 
-add_library(banger_guestfs_ext4 STATIC ${CMAKE_CURRENT_LIST_DIR}/ext4.cpp)
+add_library(banger_guestfs_ext4 STATIC ${CMAKE_CURRENT_LIST_DIR}/ext4.cpp ${CMAKE_CURRENT_LIST_DIR}/ext4_write.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/ext4_read.cpp)
 target_link_libraries(banger_guestfs_ext4 PUBLIC banger_common PRIVATE ${banger_ext2fs_libs})
 
 # Unit tests: real images, checked with the real debugfs and e2fsck -fn.

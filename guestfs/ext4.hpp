@@ -3,7 +3,8 @@
 // guest path at the time of use (validate_guest_path) before touching the image, so a refused
 // call leaves the image byte-for-byte unchanged. Guest paths are resolved inside the image only:
 // symlinks in intermediate components are followed with the image's root as `/`, never the
-// host's. libext2fs headers stay in ext4.cpp. Not thread-safe: one thread uses an image at a time.
+// host's. libext2fs headers stay in ext4*.cpp and their private ext4_impl.hpp. Not thread-safe:
+// one thread uses an image at a time.
 #pragma once
 
 #include <cstdint>

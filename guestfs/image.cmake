@@ -1,13 +1,17 @@
 # banger_guestfs_image: guest images (image.hpp): busybox and debootstrap builds, directory and
-# tar imports, verification. Staging and finishing in image.cpp, imports in image_import.cpp,
-# the debootstrap cache's tar writer in image_cache.cpp.
+# tar imports, verification. Staging and finishing in image.cpp, the builders in image_busybox.cpp
+# and image_debootstrap.cpp, imports in image_import.cpp, the debootstrap cache's tar writer in
+# image_cache.cpp, verification in image_verify.cpp.
 find_package(LibArchive REQUIRED)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 
 add_library(banger_guestfs_image STATIC
   ${CMAKE_CURRENT_LIST_DIR}/image.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/image_busybox.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/image_debootstrap.cpp
   ${CMAKE_CURRENT_LIST_DIR}/image_cache.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/image_import.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/image_import.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/image_verify.cpp)
 target_link_libraries(banger_guestfs_image
   PUBLIC banger_common
   PRIVATE banger_guestfs_ext4 banger_guestfs_kernel LibArchive::LibArchive OpenSSL::Crypto

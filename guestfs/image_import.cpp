@@ -4,7 +4,7 @@
 // fifos and sockets, hard links to anything not already extracted, and relative symlinks
 // climbing above the image root. Absolute symlink targets are fine: the guest resolves them
 // in its own root, and the staging code never follows them (resolve_in_tree, libext2fs). The
-// debootstrap cache (image.cpp) reads its tar files through the same extract_tar.
+// debootstrap cache (image_debootstrap.cpp) reads its tar files through the same extract_tar.
 //
 // Ownership: kept as found when running as root (the image's uids are the guest's), otherwise
 // everything becomes root:root (an unprivileged copy cannot keep them). Extended attributes

@@ -1,6 +1,7 @@
-// Internal to banger_guestfs_image: the staging machinery image.cpp's builders and
-// image_import.cpp's importers share, and the tar reading and writing behind the debootstrap
-// cache (image_import.cpp, image_cache.cpp). Not installed, not included outside guestfs/image*.cpp.
+// Internal to banger_guestfs_image: the staging machinery (image.cpp) the builders
+// (image_busybox.cpp, image_debootstrap.cpp) and the importers (image_import.cpp) share, and the
+// tar reading and writing behind the debootstrap cache (image_import.cpp, image_cache.cpp). Not
+// installed, not included outside guestfs/image*.cpp.
 //
 // Every builder works in one scratch directory beside `dest`:
 //
@@ -12,13 +13,18 @@
 // below it, e.g. by an interrupted debootstrap).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <sys/types.h>
 #include <utility>
+#include <vector>
 
+#include "common/subprocess.hpp"
 #include "guestfs/image.hpp"
 
 namespace banger::guestfs::detail {
@@ -86,5 +92,25 @@ expected<void> write_cache_tar(const std::filesystem::path& tree, const std::fil
 
 /// Errors as values from a scratch-directory syscall: "<what> <path>: <errno text>".
 error sys_error(std::string_view what, const std::filesystem::path& path, int err);
+
+inline constexpr std::uint64_t mib = 1024 * 1024;
+
+/// Calls `progress` when there is one.
+void report(const progress_fn& progress, const std::string& stage, std::uint64_t done, std::uint64_t total);
+
+/// Writes `bytes` to the host file `path` (created or truncated, never through a symlink) with
+/// `mode`, and fsyncs it.
+expected<void> write_host_file(const std::filesystem::path& path, std::string_view bytes, mode_t mode);
+
+/// Deletes /etc/ssh/ssh_host_* from the tree: every VM generates its own on first boot.
+expected<void> remove_host_keys(const std::filesystem::path& tree);
+
+/// Runs argv[0] (a path) with stdin from /dev/null, PATH extended with the sbin directories and
+/// LC_ALL=C, output and errors interleaved, calling `on_line` for each output line.
+process_result run_tool(const std::vector<std::string>& argv, std::function<void(std::string_view)> on_line = {},
+                        std::chrono::milliseconds timeout = std::chrono::minutes(10));
+
+/// The last `n` bytes of a tool's output for an error message, "..." first when cut.
+std::string tail(const std::string& s, std::size_t n = 2000);
 
 } // namespace banger::guestfs::detail

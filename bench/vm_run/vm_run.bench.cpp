@@ -22,10 +22,11 @@
 // Usage: bench-vm-run [--runs N] [--parallel P] [--no-boot-snapshots]. Needs root; exits 77 (skipped) without root or
 // QEMU. The namespace, the daemon and the temporary directory are removed on every exit path
 // except a signal. The main thread drives everything; step 4 runs one thread per CLI process.
-#include <csignal>
+//
+// The private world (namespace, sandbox, CLI runs, teardown) is in world.cpp, the figures
+// (medians, stage tables, the vm run split) in figures.cpp.
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -34,17 +35,14 @@
 #include <fmt/format.h>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <optional>
-#include <sstream>
-#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "bench/vm_run/figures.hpp"
+#include "bench/vm_run/world.hpp"
 #include "common/subprocess.hpp"
 #include "guestfs/ext4.hpp"
 #include "tests/support/kernel_cache.hpp"
@@ -53,15 +51,7 @@
 
 namespace {
 
-namespace fs = std::filesystem;
-using namespace std::chrono_literals;
-using steady = std::chrono::steady_clock;
-
-struct bench_failure : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-[[noreturn]] void fail(const std::string& what) { throw bench_failure(what); }
+using namespace banger::bench;
 
 struct config {
   int runs = 5;
@@ -91,223 +81,6 @@ config parse(int argc, char** argv) {
     fail("--runs must be positive and --parallel 1..4 (host-facts: at most 4 guests at once)");
   return c;
 }
-
-double seconds_since(steady::time_point t) { return std::chrono::duration<double>(steady::now() - t).count(); }
-
-double median(std::vector<double> v) {
-  if (v.empty())
-    return 0;
-  std::sort(v.begin(), v.end());
-  auto n = v.size();
-  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-std::string samples(const std::vector<double>& v) {
-  std::string out;
-  for (double x : v)
-    out += fmt::format("{}{:.2f}", out.empty() ? "" : " ", x);
-  return out;
-}
-
-std::string tail(const std::string& s, std::size_t n = 1500) { return s.size() > n ? s.substr(s.size() - n) : s; }
-
-/// One program run to completion: stdout and stderr interleaved, each line with the time it
-/// arrived (seconds after the start), and the wall time until the process exited.
-struct timed_run {
-  banger::process_result r;
-  double secs = 0;
-  std::vector<std::pair<double, std::string>> lines;
-};
-
-timed_run run_timed(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-                    std::chrono::milliseconds timeout) {
-  timed_run t;
-  banger::process_options o;
-  o.env = env;
-  o.timeout = timeout;
-  o.merge_stderr = true;
-  auto t0 = steady::now();
-  o.on_line = [&](std::string_view line) { t.lines.emplace_back(seconds_since(t0), std::string(line)); };
-  t.r = banger::run_process(argv, o);
-  t.secs = seconds_since(t0);
-  return t;
-}
-
-/// Per-stage samples in order of first appearance.
-struct stage_table {
-  std::vector<std::pair<std::string, std::vector<double>>> rows;
-  void add(const std::string& stage, double secs) {
-    for (auto& [name, v] : rows)
-      if (name == stage) {
-        v.push_back(secs);
-        return;
-      }
-    rows.push_back({stage, {secs}});
-  }
-};
-
-/// "[LABEL] STAGE 0.03s" lines (the CLI's stage_printer) into `stages`; the value of
-/// "[LABEL] ready in 1.2s" (vm create's summary line) when present.
-std::optional<double> parse_stages(const timed_run& t, const std::string& label, stage_table& stages) {
-  std::optional<double> ready;
-  const std::string prefix = "[" + label + "] ";
-  for (const auto& [at, line] : t.lines) {
-    if (line.rfind(prefix, 0) != 0)
-      continue;
-    auto rest = line.substr(prefix.size());
-    // "ready in 1.2s" (vm create), "NAME ready in 1.2s" (vm run).
-    if (auto r = (" " + rest).find(" ready in "); r != std::string::npos) {
-      ready = std::strtod(rest.c_str() + r + 9, nullptr);
-      continue;
-    }
-    auto sp = rest.rfind(' ');
-    if (sp == std::string::npos || rest.size() < sp + 3 || rest.back() != 's')
-      continue;
-    auto value = rest.substr(sp + 1, rest.size() - sp - 2);
-    if (value.find_first_not_of("0123456789.") != std::string::npos)
-      continue;
-    stages.add(rest.substr(0, sp), std::stod(value));
-  }
-  return ready;
-}
-
-/// When the first line containing `needle` arrived, or -1.
-double line_time(const timed_run& t, const std::string& needle) {
-  for (const auto& [at, line] : t.lines)
-    if (line.find(needle) != std::string::npos)
-      return at;
-  return -1;
-}
-
-/// A network namespace with only `lo` up, deleted on destruction.
-struct netns {
-  std::string name = fmt::format("banger-bench-{}", ::getpid());
-  netns() {
-    banger::test::run({"ip", "netns", "del", name});
-    auto r = banger::test::run({"ip", "netns", "add", name});
-    if (r.exit_code != 0)
-      fail("ip netns add " + name + " failed: " + r.err);
-    r = banger::test::run({"ip", "-n", name, "link", "set", "lo", "up"});
-    if (r.exit_code != 0) {
-      banger::test::run({"ip", "netns", "del", name});
-      fail("ip -n " + name + " link set lo up failed: " + r.err);
-    }
-  }
-  ~netns() { banger::test::run({"ip", "netns", "del", name}); }
-  netns(const netns&) = delete;
-  netns& operator=(const netns&) = delete;
-
-  std::vector<std::string> links() const {
-    auto r = banger::test::run({"ip", "-n", name, "-br", "link"});
-    std::vector<std::string> out;
-    std::istringstream in(r.out);
-    for (std::string line; std::getline(in, line);)
-      if (!line.empty())
-        out.push_back(line.substr(0, line.find_first_of(" @")));
-    return out;
-  }
-};
-
-/// The private banger world: XDG dirs under a temporary directory, every CLI call inside the
-/// namespace. The destructor (also on failure) deletes any VM left, stops the daemon, kills any
-/// QEMU still naming the sandbox, then the namespace goes and the directory is removed.
-struct world {
-  netns ns;                                    // destroyed last
-  banger::test::temp_dir root{"banger-bench"}; // short: VM socket paths must fit sockaddr_un
-  fs::path bin;
-  std::map<std::string, std::string> env;
-
-  explicit world(fs::path bin_dir) : bin(std::move(bin_dir)) {
-    env = {{"XDG_STATE_HOME", (root.path / "state").string()},
-           {"XDG_RUNTIME_DIR", (root.path / "run").string()},
-           {"XDG_CONFIG_HOME", (root.path / "config").string()},
-           {"XDG_CACHE_HOME", (root.path / "cache").string()},
-           {"NO_COLOR", "1"}};
-  }
-  ~world() { teardown(); }
-  world(const world&) = delete;
-  world& operator=(const world&) = delete;
-
-  fs::path state() const { return root.path / "state" / "banger"; }
-  fs::path runtime() const { return root.path / "run" / "banger"; }
-
-  std::vector<std::string> command(const std::vector<std::string>& args) const {
-    std::vector<std::string> argv = {"ip", "netns", "exec", ns.name, (bin / "banger").string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return argv;
-  }
-  timed_run cli(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 300s) const {
-    return run_timed(command(args), env, timeout);
-  }
-  timed_run must(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 300s) const {
-    auto t = cli(args, timeout);
-    if (t.r.exit_code != 0)
-      fail(fmt::format("`banger {}` exited {}{}:\n{}", fmt::join(args, " "), t.r.exit_code,
-                       t.r.timed_out ? " (timed out)" : "", tail(t.r.out)));
-    return t;
-  }
-
-  int daemon_pid() const {
-    auto s = banger::test::slurp(runtime() / "bangerd.pid");
-    return s.empty() ? -1 : std::atoi(s.c_str());
-  }
-  void stop_daemon() {
-    int pid = daemon_pid();
-    cli({"daemon", "stop"}, 60s);
-    if (pid > 0 && ::kill(pid, 0) == 0) {
-      auto deadline = steady::now() + 5s;
-      while (::kill(pid, 0) == 0 && steady::now() < deadline)
-        std::this_thread::sleep_for(50ms);
-      if (::kill(pid, 0) == 0)
-        ::kill(pid, SIGKILL);
-    }
-  }
-
-  /// QEMU processes whose command line names the sandbox: "pid cmdline" lines.
-  std::vector<std::string> our_qemus() const {
-    auto q = banger::test::run({"pgrep", "-af", "qemu-system"});
-    std::vector<std::string> out;
-    std::istringstream in(q.out);
-    for (std::string line; std::getline(in, line);)
-      if (line.find(root.path.string()) != std::string::npos)
-        out.push_back(line);
-    return out;
-  }
-
-  /// Everything a VM can leave behind, as text; empty when nothing is.
-  std::vector<std::string> leaks() const {
-    std::vector<std::string> out;
-    for (const auto& l : ns.links())
-      if (l.rfind("bgt", 0) == 0)
-        out.push_back("tap " + l);
-    for (const auto& q : our_qemus())
-      out.push_back("qemu " + q);
-    std::error_code ec;
-    for (const auto& dir : {state() / "vms", runtime() / "vms"})
-      if (fs::exists(dir, ec))
-        for (const auto& e : fs::directory_iterator(dir, ec))
-          out.push_back("dir " + e.path().string());
-    return out;
-  }
-
-  void teardown() {
-    if (int pid = daemon_pid(); pid > 0 && ::kill(pid, 0) == 0) {
-      // Only after a failure is anything left; a clean run has deleted every VM already.
-      banger::process_options o;
-      o.env = env;
-      o.timeout = 30s;
-      auto l = banger::run_process(command({"vm", "list", "-a", "--json"}), o);
-      auto vms = nlohmann::json::parse(l.out, nullptr, false);
-      if (vms.is_array())
-        for (const auto& v : vms)
-          if (v.contains("name") && v["name"].is_string())
-            cli({"vm", "delete", "--force", v["name"].get<std::string>()}, 60s);
-      stop_daemon();
-    }
-    for (const auto& q : our_qemus()) // Defense in depth: never leave a guest running.
-      ::kill(std::atoi(q.c_str()), SIGKILL);
-  }
-};
 
 /// The one subdirectory of `dir` (a kernel or image name) holding `file`.
 fs::path version_dir(const fs::path& dir, const std::vector<std::string>& files) {
@@ -414,40 +187,6 @@ void raw_boot(int i, const config& cfg, const fs::path& kdir, const fs::path& co
     std::fflush(stdout);
     fs::remove(overlay);
   }
-}
-
-/// `vm run --rm -- true` splits, from the times its stderr lines arrived.
-struct run_split {
-  std::vector<double> total, to_ready, exec, stop_delete, after;
-  stage_table stages;
-};
-
-void add_run(run_split& s, const timed_run& t) {
-  s.total.push_back(t.secs);
-  double ready = line_time(t, " ready in "),
-         stopping = line_time(t, "[vm run] stopping ") >= 0 ? line_time(t, "[vm run] stopping ")
-                                                            : line_time(t, "[vm run] deleting "),
-         deleted = line_time(t, "[vm run] deleted ");
-  if (ready >= 0 && stopping >= ready && deleted >= stopping) {
-    s.to_ready.push_back(ready);
-    s.exec.push_back(stopping - ready);
-    s.stop_delete.push_back(deleted - stopping);
-    s.after.push_back(t.secs - deleted);
-  }
-  parse_stages(t, "vm run", s.stages);
-}
-
-void print_stages(const stage_table& st, const char* indent) {
-  for (const auto& [name, v] : st.rows)
-    fmt::print("{}{:<22} {:6.2f} s   ({})\n", indent, name, median(v), samples(v));
-}
-
-/// The first three fields of /proc/loadavg: the host is shared, figures move with its load.
-std::string loadavg() {
-  std::istringstream in(banger::test::slurp("/proc/loadavg"));
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
 }
 
 int bench(const config& cfg, const fs::path& bin) {

@@ -1,0 +1,108 @@
+// Internal to banger-agent's Agent service (agent.hpp): the state every connection's capability
+// shares (agent_service::impl), the capability's class (detail::agent_impl), and the failure
+// codes and helpers every method uses. The methods are defined by job: the ready-file wait, the
+// service and the commands that start no process and move no file (ping, ports, stats, poweroff,
+// configure) in agent.cpp; exec and the Process capability in agent_exec.cpp; writeFile and
+// readFile in agent_files.cpp. Not included outside guest/agent/agent*.cpp. Links no common/
+// code (the guest binaries are static and self-contained).
+//
+// Thread: everything here runs on banger-agent's one KJ event-loop thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include <kj/async-io.h>
+
+#include "guest/agent/agent.hpp"
+
+namespace banger::guest {
+
+namespace detail {
+
+// errc numbers (common/error.hpp); the guest side does not link common/.
+inline constexpr std::uint8_t e_not_found = 1;
+inline constexpr std::uint8_t e_already_exists = 2;
+inline constexpr std::uint8_t e_bad_request = 3;
+inline constexpr std::uint8_t e_unavailable = 6;
+inline constexpr std::uint8_t e_operation_failed = 8;
+
+inline void fail(agent_rpc::Failure::Builder f, std::uint8_t code, std::string msg) {
+  f.setCode(code);
+  f.setMessage(msg);
+}
+
+inline std::string errno_str(int err) { return std::strerror(err); }
+
+} // namespace detail
+
+struct agent_service::impl : kj::TaskSet::ErrorHandler {
+  kj::AsyncIoContext& io;
+  agent_options opts;
+  kj::TaskSet reapers;
+
+  bool ready_seen = false;
+  /// Shared by every command waiting for the ready file; made by the first one.
+  kj::Maybe<kj::ForkedPromise<void>> ready_wait;
+
+  impl(kj::AsyncIoContext& i, agent_options o) : io(i), opts(std::move(o)), reapers(*this) {}
+
+  bool ready_now();
+
+  /// Resolves once the guest is ready for commands (agent_options::ready_file), at most 30 s
+  /// after the first command asked.
+  kj::Promise<void> guest_ready();
+
+  /// Resolves when the ready file exists: on inotify's word that something appeared in its
+  /// directory (init creates it the moment the guest is ready), else on a 10 ms poll.
+  kj::Promise<void> appeared();
+  kj::Promise<void> watch(kj::Own<kj::AsyncInputStream> in, kj::Array<kj::byte> buf);
+  kj::Promise<void> poll_ready();
+  void taskFailed(kj::Exception&& e) override;
+};
+
+namespace detail {
+
+/// One connection's Agent capability; every call goes to the shared agent_service::impl.
+class agent_impl final : public agent_rpc::Agent::Server {
+public:
+  explicit agent_impl(agent_service::impl& svc) : svc_(svc) {}
+
+  kj::Promise<void> ping(PingContext c) override;
+
+  kj::Promise<void> exec(ExecContext c) override {
+    return svc_.guest_ready().then([this, c, self = thisCap()]() mutable { return exec_now(c); });
+  }
+  kj::Promise<void> exec_now(ExecContext c);
+
+  kj::Promise<void> writeFile(WriteFileContext c) override {
+    return svc_.guest_ready().then([this, c, self = thisCap()]() mutable { return write_file_now(c); });
+  }
+
+  kj::Promise<void> write_file_now(WriteFileContext c);
+
+  kj::Promise<void> readFile(ReadFileContext c) override {
+    return svc_.guest_ready().then([this, c, self = thisCap()]() mutable { return read_file_now(c); });
+  }
+
+  kj::Promise<void> read_file_now(ReadFileContext c);
+
+  kj::Promise<void> ports(PortsContext c) override;
+  kj::Promise<void> stats(StatsContext c) override;
+  kj::Promise<void> poweroff(PoweroffContext c) override;
+  kj::Promise<void> configure(ConfigureContext c) override;
+
+private:
+  /// Mixes `n` bytes into the kernel's pool, credited in full, then has the kernel reseed its
+  /// generator from the pool at once (not at its next scheduled reseed). 0 or an errno.
+  static int add_entropy(const kj::byte* data, std::size_t n);
+
+  agent_service::impl& svc_;
+};
+
+} // namespace detail
+
+} // namespace banger::guest

@@ -1,0 +1,138 @@
+// See network.hpp.
+#include "guest/init/network.hpp"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <net/route.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "guest/init/cmdline.hpp"
+#include "guest/init/console.hpp"
+
+namespace banger::guest::init {
+
+namespace {
+
+bool set_flags_up(int sock, const std::string& dev) {
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, dev.c_str(), IFNAMSIZ - 1);
+  if (::ioctl(sock, SIOCGIFFLAGS, &ifr) != 0)
+    return false;
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  return ::ioctl(sock, SIOCSIFFLAGS, &ifr) == 0;
+}
+
+bool set_addr(int sock, const std::string& dev, unsigned long req, const std::string& ip) {
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, dev.c_str(), IFNAMSIZ - 1);
+  auto* sin = reinterpret_cast<sockaddr_in*>(&ifr.ifr_addr);
+  sin->sin_family = AF_INET;
+  ::inet_pton(AF_INET, ip.c_str(), &sin->sin_addr);
+  return ::ioctl(sock, req, &ifr) == 0;
+}
+
+void write_small(const std::string& path, const char* text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  ssize_t ignored = ::write(fd, text, std::strlen(text));
+  (void)ignored;
+  ::close(fd);
+}
+
+} // namespace
+
+void network(const std::map<std::string, std::string>& args) {
+  int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) {
+    say("socket: " + errstr());
+    return;
+  }
+  set_flags_up(sock, "lo");
+  // banger.ip= (what banger passes, so the initramfs leaves the network to us), else ip=.
+  auto it = args.find("banger.ip");
+  if (it == args.end())
+    it = args.find("ip");
+  if (it == args.end()) {
+    ::close(sock);
+    return;
+  }
+  auto cfg = parse_ip(it->second);
+  if (!cfg) {
+    say("ip=" + it->second + " is not a static configuration; leaving the network alone");
+    ::close(sock);
+    return;
+  }
+  if (!set_addr(sock, cfg->device, SIOCSIFADDR, cfg->address) ||
+      !set_addr(sock, cfg->device, SIOCSIFNETMASK, cfg->netmask) || !set_flags_up(sock, cfg->device)) {
+    if (errno != EEXIST)
+      say("configuring " + cfg->device + " as " + cfg->address + ": " + errstr());
+  }
+  if (!cfg->gateway.empty()) {
+    rtentry rt{};
+    auto* dst = reinterpret_cast<sockaddr_in*>(&rt.rt_dst);
+    auto* gw = reinterpret_cast<sockaddr_in*>(&rt.rt_gateway);
+    auto* mask = reinterpret_cast<sockaddr_in*>(&rt.rt_genmask);
+    dst->sin_family = gw->sin_family = mask->sin_family = AF_INET;
+    ::inet_pton(AF_INET, cfg->gateway.c_str(), &gw->sin_addr);
+    rt.rt_flags = RTF_UP | RTF_GATEWAY;
+    if (::ioctl(sock, SIOCADDRT, &rt) != 0 && errno != EEXIST)
+      say("default route via " + cfg->gateway + ": " + errstr());
+  }
+  ::close(sock);
+  say("network " + cfg->device + " " + cfg->address + (cfg->gateway.empty() ? "" : " via " + cfg->gateway));
+}
+
+void link_up_without_identity() {
+  int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0)
+    return;
+  write_small("/proc/sys/net/ipv6/conf/eth0/disable_ipv6", "1");
+  set_flags_up(sock, "lo");
+  set_flags_up(sock, "eth0");
+  ::close(sock);
+}
+
+void set_mac(const std::map<std::string, std::string>& args) {
+  if (auto it = args.find("banger.mac"); it != args.end()) {
+    unsigned b[6];
+    char tail;
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, "eth0", IFNAMSIZ - 1);
+    if (std::sscanf(it->second.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) !=
+        6) {
+      say("banger.mac=" + it->second + " is not a MAC address; eth0 keeps its own");
+    } else {
+      ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+      for (int i = 0; i < 6; ++i)
+        ifr.ifr_hwaddr.sa_data[i] = static_cast<char>(b[i]);
+      int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      if (sock < 0 || ::ioctl(sock, SIOCSIFHWADDR, &ifr) != 0)
+        say("setting eth0's MAC to " + it->second + ": " + errstr());
+      if (sock >= 0)
+        ::close(sock);
+    }
+  }
+  write_small("/proc/sys/net/ipv6/conf/eth0/disable_ipv6", "0");
+}
+
+void hostname(const std::map<std::string, std::string>& args) {
+  std::string name;
+  if (auto it = args.find("banger.hostname"); it != args.end())
+    name = it->second;
+  else if (auto ip = args.find("banger.ip"); ip != args.end() || (ip = args.find("ip")) != args.end())
+    if (auto cfg = parse_ip(ip->second))
+      name = cfg->hostname;
+  if (!name.empty() && ::sethostname(name.c_str(), name.size()) != 0)
+    say("sethostname " + name + ": " + errstr());
+}
+
+} // namespace banger::guest::init
