@@ -60,13 +60,13 @@ void fill_info(rpc::VmInfo::Builder b, const daemon_context& ctx, const vm_state
   b.setStateSinceNs(s.since_ns);
   b.setLastError(s.last_error);
   if (s.phase == vm_phase::running || s.phase == vm_phase::stopping)
-    if (const auto* r = s.find(actors::resource::vmm); r && r->acquired)
+    if (const auto* r = s.find(actors::resource_kind::vmm); r && r->acquired)
       b.setPid(std::atoll(r->id.c_str()));
   b.setConsoleLog(actors::paths_of(ctx.host, s.name).console_log().string());
   auto rs = b.initResources(static_cast<unsigned>(s.resources.size()));
   for (unsigned i = 0; i < s.resources.size(); ++i)
-    rs.set(
-      i, fmt::format("{}:{}{}", s.resources[i].kind, s.resources[i].id, s.resources[i].acquired ? "" : " (intended)"));
+    rs.set(i, fmt::format("{}:{}{}", actors::to_string(s.resources[i].kind), s.resources[i].id,
+                          s.resources[i].acquired ? "" : " (intended)"));
 }
 
 /// The VM called `name`, when the name is valid, it exists and it runs.

@@ -2,7 +2,9 @@
 // (qcow2 overlay on the image's immutable rootfs, a raw ext4 work disk grown from the image's
 // work seed), the network comes from the netpriv actor, the VMM from a vmm::driver, and the
 // guest agent is reached through functions the daemon supplies (its connections live on the
-// RPC thread). Blocking: runs on a VM's worker thread.
+// RPC thread). Blocking: runs on a VM's worker thread. host.cpp dispatches each resource kind
+// to its handler (host_internal.hpp: host_disks.cpp, host_network.cpp, host_vmm.cpp); boot
+// snapshots, known_hosts and ssh readiness have files of their own.
 //
 //   STATE/vms/<name>/    overlay.qcow2  work.ext4  console.log
 //   RUNTIME/vms/<name>/  qmp.sock  agent.sock  qemu.stderr

@@ -17,37 +17,25 @@ std::chrono::milliseconds since(clock::time_point t0) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0);
 }
 
-/// Release order (DESIGN §4): the process, then the network, then disks, then files; within a
-/// class, the reverse of acquisition.
-int release_rank(std::string_view kind) {
-  if (kind == resource::vmm)
-    return 0;
-  if (kind == resource::nat || kind == resource::tap || kind == resource::ip)
-    return 1;
-  if (kind == resource::overlay || kind == resource::work_disk)
-    return 2;
-  return 3; // sockets and anything newer: files
-}
-
 /// Releases `held` (process -> network -> disks -> files, each class in reverse acquisition
 /// order) and records each release; returns the failures as text.
 std::vector<std::string> release_all(vm_state& s, std::vector<vm_resource> held, vm_host& host, const recorder& record,
                                      const std::string& op) {
   std::reverse(held.begin(), held.end());
   std::stable_sort(held.begin(), held.end(), [](const vm_resource& a, const vm_resource& b) {
-    return release_rank(a.kind) < release_rank(b.kind);
+    return traits_of(a.kind).release < traits_of(b.kind).release;
   });
   std::vector<std::string> failures;
   for (auto it = held.begin(); it != held.end(); ++it) {
     auto r = host.release(s, *it, op);
     if (!r) {
-      failures.push_back(fmt::format("{} {}: {}", it->kind, it->id, r.err().message));
+      failures.push_back(fmt::format("{} {}: {}", to_string(it->kind), it->id, r.err().message));
       continue;
     }
-    auto next = record({journal::resource_released{it->kind, it->id}});
+    auto next = record({journal::resource_released{std::string(to_string(it->kind)), it->id}});
     if (!next) {
       failures.push_back(
-        fmt::format("{} {}: released, but the journal refused: {}", it->kind, it->id, next.err().message));
+        fmt::format("{} {}: released, but the journal refused: {}", to_string(it->kind), it->id, next.err().message));
       continue;
     }
     s = std::move(*next);
@@ -64,16 +52,9 @@ std::string joined(const std::vector<std::string>& v) {
 
 } // namespace
 
-const std::vector<std::string_view>& start_order() {
-  static const std::vector<std::string_view> order = {resource::overlay, resource::work_disk, resource::ip,
-                                                      resource::tap,     resource::sockets,   resource::nat,
-                                                      resource::vmm};
-  return order;
-}
-
 expected<vm_state> run_start(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
                              const std::string& op) {
-  std::vector<std::string> touched; // kinds this attempt recorded an intent for
+  std::vector<resource_kind> touched; // kinds this attempt recorded an intent for
   auto fail = [&](std::string_view stage, const error& why) -> expected<vm_state> {
     std::vector<vm_resource> held;
     for (const auto& r : s.resources)
@@ -91,28 +72,29 @@ expected<vm_state> run_start(vm_state s, vm_host& host, const recorder& record, 
     return e;
   };
 
-  auto needed = [&](std::string_view kind) {
+  auto needed = [&](resource_kind kind) {
     if (!host.wants(s, kind))
       return false;
     const auto* have = s.find(kind);
-    return !(resource::per_vm(kind) && have && have->acquired); // per-VM ones live until delete
+    return !(per_vm(kind) && have && have->acquired); // per-VM ones live until delete
   };
 
-  // The resources that depend on nothing but the VM (disks, lease, tap, socket dir) are made
-  // concurrently: their intents are recorded together first, their facts together after.
-  std::vector<std::string_view> group;
-  for (auto kind : start_order())
-    if (kind != resource::nat && kind != resource::vmm && needed(kind))
-      group.push_back(kind);
+  // The resources that depend on nothing but the VM (the table's concurrent group: disks, lease,
+  // tap, socket dir) are made concurrently: their intents are recorded together first, their
+  // facts together after.
+  std::vector<resource_kind> group, sequential;
+  for (const auto& t : resource_table)
+    if (needed(t.kind))
+      (t.group == start_group::concurrent ? group : sequential).push_back(t.kind);
   if (!group.empty()) {
     std::vector<journal::payload> intents;
     for (auto kind : group) {
-      touched.emplace_back(kind);
-      intents.push_back(journal::resource_intended{std::string(kind), host.planned_id(s, kind)});
+      touched.push_back(kind);
+      intents.push_back(journal::resource_intended{std::string(to_string(kind)), host.planned_id(s, kind)});
     }
     auto intended = record(std::move(intents));
     if (!intended)
-      return fail(group.front(), intended.err());
+      return fail(to_string(group.front()), intended.err());
     s = std::move(*intended);
     struct outcome {
       expected<step_result> made = make_error(errc::internal, "not run");
@@ -128,7 +110,7 @@ expected<vm_state> run_start(vm_state s, vm_host& host, const recorder& record, 
         return o;
       }));
     std::vector<journal::payload> facts;
-    std::optional<std::pair<std::string_view, error>> first_failure;
+    std::optional<std::pair<resource_kind, error>> first_failure;
     std::vector<std::pair<std::string, std::chrono::milliseconds>> done;
     for (std::size_t i = 0; i < group.size(); ++i) {
       auto o = running[i].get();
@@ -137,43 +119,42 @@ expected<vm_state> run_start(vm_state s, vm_host& host, const recorder& record, 
           first_failure.emplace(group[i], o.made.err());
         continue;
       }
-      facts.push_back(journal::resource_acquired{std::string(group[i]), o.made->id, o.made->detail});
-      done.emplace_back(group[i], o.took);
+      facts.push_back(journal::resource_acquired{std::string(to_string(group[i])), o.made->id, o.made->detail});
+      done.emplace_back(to_string(group[i]), o.took);
     }
     // What was made is recorded as made even when a sibling failed, so the undo releases it by
     // its real id.
     if (!facts.empty()) {
       auto acquired = record(std::move(facts));
       if (!acquired)
-        return fail(group.front(), acquired.err());
+        return fail(to_string(group.front()), acquired.err());
       s = std::move(*acquired);
     }
     if (first_failure)
-      return fail(first_failure->first, first_failure->second);
+      return fail(to_string(first_failure->first), first_failure->second);
     for (const auto& [stage, took] : done)
       report(stage, took);
   }
 
-  // Then, in order, what needs them: the NAT rule (the lease) and the VMM (everything).
+  // Then, in order, what needs them (the sequential kinds): the NAT rule (the lease) and the VMM
+  // (everything). The boot is timed from the VMM's launch.
   clock::time_point vmm_started = clock::now();
-  for (auto kind : {resource::nat, resource::vmm}) {
-    if (!needed(kind))
-      continue;
+  for (auto kind : sequential) {
     auto t0 = clock::now();
-    std::string k(kind);
-    touched.push_back(k);
+    std::string k(to_string(kind));
+    touched.push_back(kind);
     auto intended = record({journal::resource_intended{k, host.planned_id(s, kind)}});
     if (!intended)
-      return fail(kind, intended.err());
+      return fail(k, intended.err());
     s = std::move(*intended);
-    if (kind == resource::vmm)
+    if (kind == resource_kind::vmm)
       vmm_started = clock::now();
     auto made = host.acquire(s, kind, op);
     if (!made)
-      return fail(kind, made.err());
+      return fail(k, made.err());
     auto acquired = record({journal::resource_acquired{k, made->id, made->detail}});
     if (!acquired) // made but not recorded as made: the intent is on record, so release it by that
-      return fail(kind, acquired.err());
+      return fail(k, acquired.err());
     s = std::move(*acquired);
     report(k, since(t0));
   }
@@ -203,7 +184,7 @@ expected<vm_state> run_stop(vm_state s, vm_host& host, bool kill, const recorder
   t0 = clock::now();
   std::vector<vm_resource> held;
   for (const auto& r : s.resources)
-    if (!resource::per_vm(r.kind))
+    if (!per_vm(r.kind))
       held.push_back(r);
   auto leftovers = release_all(s, held, host, record, op);
   report("release", since(t0));
@@ -226,7 +207,7 @@ expected<vm_state> run_recover(vm_state s, vm_host& host, const recorder& record
   host.shutdown(s, true, op);
   std::vector<vm_resource> held;
   for (const auto& r : s.resources)
-    if (!resource::per_vm(r.kind) || !r.acquired)
+    if (!per_vm(r.kind) || !r.acquired)
       held.push_back(r);
   auto leftovers = release_all(s, held, host, record, op);
   report("recover", since(t0));
@@ -255,7 +236,7 @@ expected<vm_state> run_reconcile(vm_state s, vm_host& host, const recorder& reco
   }
   auto why = host.adoption_refused(s);
   if (why.empty()) {
-    const auto* vmm = s.find(resource::vmm);
+    const auto* vmm = s.find(resource_kind::vmm);
     return record({journal::vm_adopted{std::atoll(vmm->id.c_str()), recorded_boot_id(*vmm)}});
   }
   auto stopping = record({journal::vm_stopping{"reconcile"}});

@@ -3,8 +3,9 @@
 // The sequencing lives here, apart from the effects, so unit tests drive it with a fake host
 // that fails at any step and check what was undone and journaled.
 //
-// Start: {overlay, work_disk, ip, tap, sockets} concurrently (they depend only on the VM), then
-// nat -> vmm -> agent -> post_start. Each resource is recorded as intended, made, recorded as
+// Start: the resource table's concurrent group ({overlay, work_disk, ip, tap, sockets}: they
+// depend only on the VM) at once, then its sequential kinds (nat -> vmm), then agent ->
+// post_start (resources.hpp). Each resource is recorded as intended, made, recorded as
 // acquired (the concurrent group's intents in one append before any is made, its facts in one
 // append after). When a step fails, every resource this attempt touched is released (each
 // release recorded) in dependency order — process, network, disks, files; within a class the
@@ -32,10 +33,10 @@ class vm_host {
 public:
   virtual ~vm_host() = default;
   /// Whether a start acquires `kind` at all (e.g. nat only when NAT is enabled).
-  virtual bool wants(const vm_state& s, std::string_view kind) = 0;
+  virtual bool wants(const vm_state& s, resource_kind kind) = 0;
   /// The id the resource will have when it is known before making it; "" otherwise (ip, vmm).
-  virtual std::string planned_id(const vm_state& s, std::string_view kind) = 0;
-  virtual expected<step_result> acquire(const vm_state& s, std::string_view kind, const std::string& op) = 0;
+  virtual std::string planned_id(const vm_state& s, resource_kind kind) = 0;
+  virtual expected<step_result> acquire(const vm_state& s, resource_kind kind, const std::string& op) = 0;
   /// Releases one resource. Idempotent: a resource that is already gone is success.
   virtual expected<void> release(const vm_state& s, const vm_resource& r, const std::string& op) = 0;
   /// Waits until the guest agent answers (after the VMM is up).
@@ -60,9 +61,6 @@ public:
 using recorder = std::function<expected<vm_state>(std::vector<journal::payload> events)>;
 /// A finished stage and how long it took, for the CLI's progress.
 using stage_report = std::function<void(const std::string& stage, std::chrono::milliseconds took)>;
-
-/// The start order of resource kinds.
-const std::vector<std::string_view>& start_order();
 
 /// Runs a start whose vm_starting is recorded (s.phase == starting). Ends with vm_running, or
 /// with everything this attempt made released and vm_start_failed (then the error says which

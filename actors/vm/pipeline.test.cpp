@@ -24,25 +24,27 @@ struct fake_host final : vm_host {
     log.push_back(std::move(line));
   }
 
-  bool wants(const vm_state&, std::string_view kind) override { return kind != resource::nat || nat; }
-  std::string planned_id(const vm_state& s, std::string_view kind) override {
-    if (kind == resource::ip || kind == resource::vmm)
+  bool wants(const vm_state&, resource_kind kind) override { return kind != resource_kind::nat || nat; }
+  std::string planned_id(const vm_state& s, resource_kind kind) override {
+    if (kind == resource_kind::ip || kind == resource_kind::vmm)
       return "";
-    return std::string(kind) + ":" + s.name;
+    return std::string(to_string(kind)) + ":" + s.name;
   }
-  expected<step_result> acquire(const vm_state& s, std::string_view kind, const std::string&) override {
-    if (kind == fail_at)
-      return make_error(errc::operation_failed, std::string(kind) + " broke");
-    std::string id = kind == resource::ip    ? "172.30.0.2"
-                     : kind == resource::vmm ? std::to_string(next_pid++) // vmm is never concurrent
-                                             : planned_id(s, kind);
-    note("+" + std::string(kind) + " " + id);
+  expected<step_result> acquire(const vm_state& s, resource_kind kind, const std::string&) override {
+    std::string name(to_string(kind));
+    if (name == fail_at)
+      return make_error(errc::operation_failed, name + " broke");
+    std::string id = kind == resource_kind::ip    ? "172.30.0.2"
+                     : kind == resource_kind::vmm ? std::to_string(next_pid++) // vmm is never concurrent
+                                                  : planned_id(s, kind);
+    note("+" + name + " " + id);
     return step_result{id, "d"};
   }
   expected<void> release(const vm_state&, const vm_resource& r, const std::string&) override {
-    if (fail_at == "release:" + r.kind)
+    std::string name(to_string(r.kind));
+    if (fail_at == "release:" + name)
       return make_error(errc::operation_failed, "busy");
-    note("-" + r.kind + " " + r.id);
+    note("-" + name + " " + r.id);
     return {};
   }
   expected<void> wait_agent(const vm_state&, const std::string&) override {
@@ -225,7 +227,7 @@ BOOST_AUTO_TEST_CASE(a_resource_that_will_not_go_keeps_the_vm) {
   BOOST_TEST(!stopped.has_value());
   BOOST_TEST(stopped.err().message.find("tap tap:t: busy") != std::string::npos, stopped.err().message);
   BOOST_TEST((w.s.phase == vm_phase::stopped));
-  BOOST_TEST(w.s.find("tap") != nullptr);
+  BOOST_TEST(w.s.find(resource_kind::tap) != nullptr);
   auto del = w.remove();
   BOOST_TEST(!del.has_value());
   BOOST_TEST((w.s.phase == vm_phase::deleting)); // not forgotten while the tap may exist
@@ -251,9 +253,9 @@ BOOST_AUTO_TEST_CASE(recovery_settles_an_interrupted_start_and_stop) {
   // Released: the VMM intent, the tap, the half-made work disk; kept: the finished overlay and lease.
   std::vector<std::string> want = {"kill", "-vmm ", "-tap tap:t", "-work_disk work_disk:t"};
   BOOST_TEST(w.host.log == want, boost::test_tools::per_element());
-  BOOST_TEST(w.s.find("overlay") != nullptr);
+  BOOST_TEST(w.s.find(resource_kind::overlay) != nullptr);
   BOOST_TEST(w.s.ip() == "172.30.0.2");
-  BOOST_TEST(w.s.find("tap") == nullptr);
+  BOOST_TEST(w.s.find(resource_kind::tap) == nullptr);
   BOOST_TEST(decide_start(w.s, "v").has_value()); // it can start again
 
   // A stop cut short.

@@ -58,10 +58,6 @@ expected<void> validate_vm_shape(std::uint32_t vcpus, std::uint32_t memory_mib, 
   return {};
 }
 
-namespace resource {
-bool per_vm(std::string_view kind) { return kind == overlay || kind == work_disk || kind == ip; }
-} // namespace resource
-
 std::string format_vmm_detail(const vmm_detail& d) {
   return fmt::format("{} {} {}", d.start_time, d.cmdline_sha256, d.boot_id);
 }
@@ -75,7 +71,7 @@ vmm_detail parse_vmm_detail(std::string_view detail) {
 
 std::string recorded_boot_id(const vm_resource& vmm) { return parse_vmm_detail(vmm.detail).boot_id; }
 
-const vm_resource* vm_state::find(std::string_view kind) const {
+const vm_resource* vm_state::find(resource_kind kind) const {
   for (const auto& r : resources)
     if (r.kind == kind)
       return &r;
@@ -83,13 +79,13 @@ const vm_resource* vm_state::find(std::string_view kind) const {
 }
 
 std::string vm_state::ip() const {
-  const auto* r = find(resource::ip);
+  const auto* r = find(resource_kind::ip);
   return r && r->acquired ? r->id : std::string{};
 }
 
 namespace {
 
-std::vector<vm_resource>::iterator find_resource(vm_state& s, const std::string& kind, const std::string& id) {
+std::vector<vm_resource>::iterator find_resource(vm_state& s, resource_kind kind, const std::string& id) {
   return std::find_if(s.resources.begin(), s.resources.end(),
                       [&](const vm_resource& r) { return r.kind == kind && r.id == id; });
 }
@@ -137,17 +133,21 @@ vm_state apply(vm_state s, const journal::stored_event& e) {
                  s.last_error.clear();
                },
                [&](const resource_intended& v) {
-                 if (find_resource(s, v.resource, v.id) == s.resources.end())
-                   s.resources.push_back({v.resource, v.id, {}, false});
+                 auto kind = resource_kind_named(v.resource);
+                 if (kind && find_resource(s, *kind, v.id) == s.resources.end())
+                   s.resources.push_back({*kind, v.id, {}, false});
                },
                [&](const resource_acquired& v) {
-                 auto it = find_resource(s, v.resource, v.id);
+                 auto kind = resource_kind_named(v.resource);
+                 if (!kind)
+                   return;
+                 auto it = find_resource(s, *kind, v.id);
                  if (it == s.resources.end()) // an intent whose id only making it told (ip, vmm)
                    it = std::find_if(s.resources.begin(), s.resources.end(), [&](const vm_resource& r) {
-                     return r.kind == v.resource && !r.acquired && r.id.empty();
+                     return r.kind == *kind && !r.acquired && r.id.empty();
                    });
                  if (it == s.resources.end())
-                   s.resources.push_back({v.resource, v.id, v.detail, true});
+                   s.resources.push_back({*kind, v.id, v.detail, true});
                  else {
                    it->id = v.id;
                    it->detail = v.detail;
@@ -155,7 +155,10 @@ vm_state apply(vm_state s, const journal::stored_event& e) {
                  }
                },
                [&](const resource_released& v) {
-                 auto it = find_resource(s, v.resource, v.id);
+                 auto kind = resource_kind_named(v.resource);
+                 if (!kind)
+                   return;
+                 auto it = find_resource(s, *kind, v.id);
                  if (it != s.resources.end())
                    s.resources.erase(it);
                },

@@ -15,9 +15,10 @@
 // produced, or alone when refused): decide(state, command) is the one entry point the actor and
 // banger-replay's rerun share, so a recording can be re-decided and compared.
 //
-// Resources are journaled as intent (resource_intended), then fact (resource_acquired), then
-// release (resource_released). Per-VM resources (overlay, work_disk, ip) live from the first
-// start to delete; per-run ones (tap, nat, vmm, sockets) from a start to the next stop.
+// Resources (resources.hpp) are journaled as intent (resource_intended), then fact
+// (resource_acquired), then release (resource_released). Per-VM resources (overlay, work_disk,
+// ip) live from the first start to delete; per-run ones (tap, nat, vmm, sockets) from a start to
+// the next stop. An event naming a kind this build does not know changes nothing.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "actors/vm/commands.hpp"
+#include "actors/vm/resources.hpp"
 #include "common/error.hpp"
 #include "journal/events.hpp"
 
@@ -49,16 +51,9 @@ struct vm_limits {
 };
 expected<void> validate_vm_shape(std::uint32_t vcpus, std::uint32_t memory_mib, std::uint32_t disk_mib);
 
-/// Resource kinds, in the order a start acquires them.
-namespace resource {
-inline constexpr std::string_view overlay = "overlay", work_disk = "work_disk", ip = "ip", tap = "tap", nat = "nat",
-                                  vmm = "vmm", sockets = "sockets";
-/// Whether `kind` lives until delete (overlay, work_disk, ip) rather than until stop.
-bool per_vm(std::string_view kind);
-} // namespace resource
-
 struct vm_resource {
-  std::string kind, id, detail;
+  resource_kind kind = resource_kind::overlay;
+  std::string id, detail;
   bool acquired = false; ///< false: intended, may or may not exist on the host
 };
 
@@ -84,7 +79,7 @@ struct vm_state {
   std::uint64_t boot_ms = 0;
   std::vector<vm_resource> resources; ///< held (intended or acquired), in acquisition order
 
-  const vm_resource* find(std::string_view kind) const;
+  const vm_resource* find(resource_kind kind) const;
   std::string ip() const; ///< the leased address, empty when none
 };
 

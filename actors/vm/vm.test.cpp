@@ -94,8 +94,8 @@ BOOST_AUTO_TEST_CASE(create_start_stop_delete) {
   BOOST_TEST(f.s.boot_ms == 2400u);
   // An intent made before its id was known (ip, vmm) becomes that resource when acquired.
   BOOST_TEST(f.s.resources.size() == 3u);
-  BOOST_TEST(f.s.find("vmm")->id == "4242");
-  BOOST_TEST(f.s.find("vmm")->detail == "77 abc");
+  BOOST_TEST(f.s.find(resource_kind::vmm)->id == "4242");
+  BOOST_TEST(f.s.find(resource_kind::vmm)->detail == "77 abc");
   BOOST_TEST((decide_start(f.s, "k2").err().code == errc::already_exists));
   BOOST_TEST((decide_configure(f.s, 2, 0).err().code == errc::conflict));
 
@@ -104,7 +104,7 @@ BOOST_AUTO_TEST_CASE(create_start_stop_delete) {
   f.feed({resource_released{"vmm", "4242"}, vm_stopped{"stopped"}});
   BOOST_TEST((f.s.phase == vm_phase::stopped));
   BOOST_TEST(f.s.last_error.empty());
-  BOOST_TEST(f.s.find("vmm") == nullptr);
+  BOOST_TEST(f.s.find(resource_kind::vmm) == nullptr);
   BOOST_TEST(f.s.ip() == "172.30.0.2"); // the lease lives until delete
 
   f.must(decide_configure(f.s, 2, 0));
@@ -224,10 +224,38 @@ BOOST_AUTO_TEST_CASE(commands_are_recorded_as_journals_have_always_held_them) {
   BOOST_TEST(command_of({"stop", "", ""}).has_value()); // no arguments at all: none needed
 }
 
+BOOST_AUTO_TEST_CASE(resource_events_of_a_kind_this_build_does_not_know_change_nothing) {
+  folder f("web");
+  f.must(decide_create(f.s, request()));
+  f.must(decide_start(f.s, "k1"));
+  f.feed(
+    {resource_intended{"gpu", "/dev/x"}, resource_acquired{"gpu", "/dev/x", ""}, resource_intended{"tap", "bgt1"}});
+  BOOST_TEST_REQUIRE(f.s.resources.size() == 1u);
+  BOOST_TEST((f.s.resources[0].kind == resource_kind::tap));
+  f.feed({resource_released{"gpu", "/dev/x"}, resource_released{"tap", "bgt1"}});
+  BOOST_TEST(f.s.resources.empty());
+}
+
+BOOST_AUTO_TEST_CASE(the_resource_table_has_every_kind_with_its_journaled_name) {
+  for (const auto& t : resource_table) {
+    BOOST_TEST((resource_kind_named(t.name) == t.kind));
+    BOOST_TEST(to_string(t.kind) == t.name);
+  }
+  BOOST_TEST(!resource_kind_named("gpu").has_value());
+  // The names journals hold (tests/fixtures/journal-v1) and the lifetimes DESIGN §4 gives them.
+  BOOST_TEST(per_vm(*resource_kind_named("overlay")));
+  BOOST_TEST(per_vm(*resource_kind_named("work_disk")));
+  BOOST_TEST(per_vm(*resource_kind_named("ip")));
+  for (auto n : {"tap", "nat", "vmm", "sockets"})
+    BOOST_TEST(!per_vm(*resource_kind_named(n)), n);
+  BOOST_TEST((traits_of(resource_kind::vmm).release == release_class::process));
+  BOOST_TEST((traits_of(resource_kind::sockets).release == release_class::files));
+}
+
 BOOST_AUTO_TEST_CASE(recorded_boot_id_is_the_third_word) {
-  BOOST_TEST(recorded_boot_id({"vmm", "42", "77 abc 1b2c-boot", true}) == "1b2c-boot");
-  BOOST_TEST(recorded_boot_id({"vmm", "42", "77 abc", true}).empty());
-  BOOST_TEST(recorded_boot_id({"vmm", "42", "", true}).empty());
+  BOOST_TEST(recorded_boot_id({resource_kind::vmm, "42", "77 abc 1b2c-boot", true}) == "1b2c-boot");
+  BOOST_TEST(recorded_boot_id({resource_kind::vmm, "42", "77 abc", true}).empty());
+  BOOST_TEST(recorded_boot_id({resource_kind::vmm, "42", "", true}).empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -11,6 +11,7 @@
 //   +-------+------------+----------+--------------+--------------+------------+---------+
 //   +-----------------+--------------------------------------------------+-------------------+
 //   | resource count  | count x { kind str, id str, detail str, acquired u8 } | crc32, u32 LE   |
+//   (kind: the resource kind's journaled name, resources.hpp)
 //   | varint          |                                                  | of all bytes before|
 //   +-----------------+--------------------------------------------------+-------------------+
 //
@@ -113,7 +114,7 @@ struct reader {
 
 // If this fires, vm_state gained or changed a field: encode it below, and bump vm_snapshot_format.
 #if defined(__x86_64__) && defined(__GLIBCXX__)
-static_assert(sizeof(vm_state) == 304 && sizeof(vm_resource) == 104,
+static_assert(sizeof(vm_state) == 304 && sizeof(vm_resource) == 80,
               "vm_state changed: update snapshot_encode/snapshot_decode and bump vm_snapshot_format");
 #endif
 
@@ -134,7 +135,7 @@ std::string snapshot_encode(const vm_state& s) {
   put_varint(out, s.boot_ms);
   put_varint(out, s.resources.size());
   for (const auto& r : s.resources) {
-    put_string(out, r.kind);
+    put_string(out, to_string(r.kind));
     put_string(out, r.id);
     put_string(out, r.detail);
     out.push_back(r.acquired ? 1 : 0);
@@ -177,7 +178,10 @@ std::optional<vm_state> snapshot_decode(const vm_state& seed, std::uint64_t vers
   s.resources.reserve(count);
   for (std::uint64_t i = 0; r.ok && i < count; ++i) {
     vm_resource res;
-    res.kind = r.string();
+    auto kind = resource_kind_named(r.string());
+    if (!kind) // a kind this build does not know: fold the stream instead
+      return std::nullopt;
+    res.kind = *kind;
     res.id = r.string();
     res.detail = r.string();
     auto acquired = r.byte();

@@ -35,7 +35,7 @@ std::string dump(const vm_state& s) {
                 s.stream_version, to_string(s.phase), s.name, s.id, s.image, s.image_version, s.kernel,
                 s.kernel_version, s.vcpus, s.memory_mib, s.disk_mib, s.created_ns, s.since_ns, s.last_error, s.boot_ms);
   for (const auto& r : s.resources)
-    out += fmt::format("{{{} {} {} {}}}", r.kind, r.id, r.detail, r.acquired);
+    out += fmt::format("{{{} {} {} {}}}", to_string(r.kind), r.id, r.detail, r.acquired);
   return out + "]";
 }
 
@@ -102,22 +102,22 @@ struct history {
   void release(bool per_vm_too) {
     auto held = s.resources;
     for (auto it = held.rbegin(); it != held.rend(); ++it)
-      if (per_vm_too || !resource::per_vm(it->kind))
-        emit(journal::resource_released{it->kind, it->id});
+      if (per_vm_too || !per_vm(it->kind))
+        emit(journal::resource_released{std::string(to_string(it->kind)), it->id});
   }
   void effects() {
     switch (s.phase) {
     case vm_phase::starting: {
-      for (auto kind : {resource::overlay, resource::work_disk, resource::ip, resource::tap, resource::nat,
-                        resource::vmm, resource::sockets}) {
+      for (auto kind : {resource_kind::overlay, resource_kind::work_disk, resource_kind::ip, resource_kind::tap,
+                        resource_kind::nat, resource_kind::vmm, resource_kind::sockets}) {
         if (s.find(kind) && s.find(kind)->acquired)
           continue;
-        bool id_later = kind == resource::ip || kind == resource::vmm;
-        std::string id = fmt::format("{}-{}", kind, pick(1000));
-        emit(journal::resource_intended{std::string(kind), id_later ? std::string() : id});
+        bool id_later = kind == resource_kind::ip || kind == resource_kind::vmm;
+        std::string id = fmt::format("{}-{}", to_string(kind), pick(1000));
+        emit(journal::resource_intended{std::string(to_string(kind)), id_later ? std::string() : id});
         if (pick(8) == 0)
           break; // the start fails before the fact
-        emit(journal::resource_acquired{std::string(kind), id, text()});
+        emit(journal::resource_acquired{std::string(to_string(kind)), id, text()});
       }
       if (pick(4) == 0) {
         emit(journal::vm_start_failed{"stage-" + std::to_string(pick(5)), text()});

@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/guest_protocol.hpp"
+
 namespace banger::guest::init {
 
 int console_fd = 2;
@@ -16,8 +18,8 @@ void say(const std::string& msg) {
   timespec ts{};
   ::clock_gettime(CLOCK_BOOTTIME, &ts);
   char stamp[32];
-  std::snprintf(stamp, sizeof stamp, "[%ld.%03ld] ", static_cast<long>(ts.tv_sec), ts.tv_nsec / 1000000);
-  std::string line = "banger-init: " + std::string(stamp) + msg + "\n";
+  std::snprintf(stamp, sizeof stamp, "%ld.%03ld] ", static_cast<long>(ts.tv_sec), ts.tv_nsec / 1000000);
+  std::string line = std::string(guest_protocol::init_line_prefix) + stamp + msg + "\n";
   ssize_t ignored = ::write(console_fd, line.data(), line.size());
   (void)ignored;
 }

@@ -33,6 +33,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "common/guest_protocol.hpp"
 #include "guest/init/cmdline.hpp"
 #include "guest/init/console.hpp"
 #include "guest/init/mounts.hpp"
@@ -75,7 +76,7 @@ int main(int argc, char** argv) {
     // The host takes the snapshot once this line is on the console; each VM restored from it
     // resumes here, and its settings arrive through the agent (configure).
     link_up_without_identity();
-    say("waiting for the host's settings");
+    say(std::string(banger::guest_protocol::init_awaiting_settings));
     auto settings = await_settings(svcs.front().pid);
     for (auto& [k, v] : parse_cmdline(settings))
       args[k] = v;
@@ -111,7 +112,8 @@ int main(int argc, char** argv) {
   else
     say(std::string("creating ") + ready_file + ": " + errstr() + " (the agent will wait 30 s before commands)");
   auto buttons = open_power_buttons();
-  say("ready (" + std::to_string(svcs.size()) + " services, " + std::to_string(buttons.size()) + " input devices)");
+  say(std::string(banger::guest_protocol::init_ready) + std::to_string(svcs.size()) + " services, " +
+      std::to_string(buttons.size()) + " input devices)");
 
   for (;;) {
     std::vector<pollfd> pfds{{sfd, POLLIN, 0}};

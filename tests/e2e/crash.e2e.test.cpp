@@ -4,7 +4,7 @@
 // disk or socket left that no VM accounts for; the VM's state says what the host holds; the VM
 // starts again cleanly; `banger-replay verify` passes on the journal.
 //
-// Test-only hooks (actors/vm/host.cpp, daemon/main.cpp): BANGER_TEST_CRASH_AT=<when>:<what>
+// Test-only hooks (actors/vm/crash_point.hpp, daemon/main.cpp): BANGER_TEST_CRASH_AT=<when>:<what>
 // makes the daemon SIGKILL itself at that exact point ("before:tap", "after:vmm",
 // "release:work_disk", ...); BANGER_TEST_BOOT_ID replaces the host's boot id.
 #include "tests/e2e/vm_world.hpp"

@@ -23,7 +23,7 @@ overloaded(Ts...) -> overloaded<Ts...>;
 std::string held_list(const actors::vm_state& s) {
   std::string out;
   for (const auto& r : s.resources)
-    out += fmt::format("{}{} {} ({})", out.empty() ? "" : ", ", r.kind, r.id.empty() ? "-" : r.id,
+    out += fmt::format("{}{} {} ({})", out.empty() ? "" : ", ", actors::to_string(r.kind), r.id.empty() ? "-" : r.id,
                        r.acquired ? "acquired" : "intended");
   return out;
 }
@@ -60,7 +60,7 @@ std::string vm_grammar_violation(const actors::vm_state& s, const journal::store
         if (!in({vm_phase::starting}))
           return illegal();
         bool intended = std::any_of(s.resources.begin(), s.resources.end(), [&](const actors::vm_resource& h) {
-          return h.kind == r.resource && !h.acquired && (h.id == r.id || h.id.empty());
+          return actors::to_string(h.kind) == r.resource && !h.acquired && (h.id == r.id || h.id.empty());
         });
         if (!intended)
           return fmt::format("resource {} {} is acquired without an intent on record", r.resource, quoted(r.id));
@@ -70,8 +70,9 @@ std::string vm_grammar_violation(const actors::vm_state& s, const journal::store
         bool legacy_delete = !commands_recorded && p == vm_phase::stopped;
         if (!in({vm_phase::starting, vm_phase::stopping, vm_phase::deleting}) && !legacy_delete)
           return illegal();
-        if (!std::any_of(s.resources.begin(), s.resources.end(),
-                         [&](const actors::vm_resource& h) { return h.kind == r.resource && h.id == r.id; }))
+        if (!std::any_of(s.resources.begin(), s.resources.end(), [&](const actors::vm_resource& h) {
+              return actors::to_string(h.kind) == r.resource && h.id == r.id;
+            }))
           return fmt::format("resource {} {} is released but not held", r.resource, quoted(r.id));
         return {};
       },

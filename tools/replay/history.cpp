@@ -94,7 +94,8 @@ std::vector<stage_span> stages_of(const std::vector<journal::stored_event>& even
 std::string state_json(const actors::vm_state& s) {
   nlohmann::ordered_json res = nlohmann::ordered_json::array();
   for (const auto& r : s.resources)
-    res.push_back({{"kind", r.kind}, {"id", r.id}, {"detail", r.detail}, {"acquired", r.acquired}});
+    res.push_back(
+      {{"kind", std::string(actors::to_string(r.kind))}, {"id", r.id}, {"detail", r.detail}, {"acquired", r.acquired}});
   nlohmann::ordered_json j = {{"name", s.name},
                               {"stream_version", s.stream_version},
                               {"phase", std::string(actors::to_string(s.phase))},
@@ -133,7 +134,7 @@ std::string state_text(const actors::vm_state& s) {
   else
     out += "  resources\n";
   for (const auto& r : s.resources)
-    out += fmt::format("    {:<10} {:<9} {}{}\n", r.kind, r.acquired ? "acquired" : "intended",
+    out += fmt::format("    {:<10} {:<9} {}{}\n", actors::to_string(r.kind), r.acquired ? "acquired" : "intended",
                        r.id.empty() ? "-" : r.id, r.detail.empty() ? "" : "  (" + r.detail + ")");
   return out;
 }

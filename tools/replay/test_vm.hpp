@@ -24,27 +24,28 @@ struct fake_host final : actors::vm_host {
     std::lock_guard lock(mu);
     log.push_back(std::move(line));
   }
-  bool wants(const actors::vm_state&, std::string_view) override { return true; }
-  std::string planned_id(const actors::vm_state& s, std::string_view kind) override {
-    if (kind == actors::resource::ip || kind == actors::resource::vmm)
+  bool wants(const actors::vm_state&, actors::resource_kind) override { return true; }
+  std::string planned_id(const actors::vm_state& s, actors::resource_kind kind) override {
+    if (kind == actors::resource_kind::ip || kind == actors::resource_kind::vmm)
       return "";
-    return std::string(kind) + ":" + s.name;
+    return std::string(to_string(kind)) + ":" + s.name;
   }
-  expected<actors::step_result> acquire(const actors::vm_state& s, std::string_view kind, const std::string&) override {
+  expected<actors::step_result> acquire(const actors::vm_state& s, actors::resource_kind kind,
+                                        const std::string&) override {
     std::this_thread::sleep_for(delay);
     std::string id;
-    if (kind == actors::resource::ip)
+    if (kind == actors::resource_kind::ip)
       id = "172.30.0.2";
-    else if (kind == actors::resource::vmm) {
+    else if (kind == actors::resource_kind::vmm) {
       std::lock_guard lock(mu);
       id = std::to_string(next_pid++);
     } else
       id = planned_id(s, kind);
-    note("+" + std::string(kind) + " " + id);
+    note("+" + std::string(to_string(kind)) + " " + id);
     return actors::step_result{id, "d"};
   }
   expected<void> release(const actors::vm_state&, const actors::vm_resource& r, const std::string&) override {
-    note("-" + r.kind + " " + r.id);
+    note("-" + std::string(to_string(r.kind)) + " " + r.id);
     return {};
   }
   expected<void> wait_agent(const actors::vm_state&, const std::string&) override { return {}; }

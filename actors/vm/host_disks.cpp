@@ -1,0 +1,95 @@
+// The disk kinds on the host (host_internal.hpp): a VM's qcow2 overlay on its image's immutable
+// rootfs and its raw ext4 work disk, both copies of per-image templates (disks.hpp), in
+// STATE/vms/<name>/. Blocking file I/O; VM worker threads.
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+
+#include <fmt/core.h>
+
+#include "actors/vm/host_internal.hpp"
+#include "common/process.hpp"
+
+namespace banger::actors {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+expected<void> remove_file(const fs::path& p) {
+  std::error_code ec;
+  fs::remove(p, ec);
+  if (ec)
+    return make_error(errc::operation_failed, fmt::format("remove {}: {}", p.string(), ec.message()));
+  return {};
+}
+
+} // namespace
+
+expected<void> make_private_dir(const fs::path& p) {
+  std::error_code ec;
+  fs::create_directories(p, ec);
+  if (ec)
+    return make_error(errc::operation_failed, fmt::format("mkdir {}: {}", p.string(), ec.message()));
+  fs::permissions(p, fs::perms::owner_all, ec);
+  return {};
+}
+
+bool resource_handler<resource_kind::overlay>::wants(const host_env&) { return true; }
+
+std::string resource_handler<resource_kind::overlay>::planned_id(const host_env& h, const vm_state& s) {
+  return h.paths(s).overlay().string();
+}
+
+expected<step_result> resource_handler<resource_kind::overlay>::make(const host_env& h, const vm_state& s,
+                                                                     const std::string&) {
+  auto p = h.paths(s);
+  auto base = h.image_dir(s) / "rootfs.ext4";
+  if (!fs::exists(base))
+    return make_error(errc::not_found,
+                      fmt::format("image {} version {} has no {}: it was removed; create the VM again from a "
+                                  "current image",
+                                  s.image, s.image_version, base.string()));
+  if (auto ok = make_private_dir(p.state_dir); !ok)
+    return ok.err();
+  if (auto ok = make_overlay(h.templates(), s.image, s.image_version, p.overlay()); !ok)
+    return ok.err();
+  // Never booted: its first start may restore a boot snapshot (host_vmm.cpp).
+  if (unique_fd fd(::open(fresh_marker(p).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644)); !fd)
+    return make_error(errc::operation_failed,
+                      fmt::format("create {}: {}", fresh_marker(p).string(), std::strerror(errno)));
+  return step_result{p.overlay().string(), s.image_version};
+}
+
+expected<void> resource_handler<resource_kind::overlay>::release(const host_env& h, const vm_state& s,
+                                                                 const vm_resource& r, const std::string&) {
+  return remove_file(r.id.empty() ? h.paths(s).overlay() : fs::path(r.id));
+}
+
+bool resource_handler<resource_kind::work_disk>::wants(const host_env&) { return true; }
+
+std::string resource_handler<resource_kind::work_disk>::planned_id(const host_env& h, const vm_state& s) {
+  return h.paths(s).work_disk().string();
+}
+
+expected<step_result> resource_handler<resource_kind::work_disk>::make(const host_env& h, const vm_state& s,
+                                                                       const std::string&) {
+  auto p = h.paths(s);
+  auto seed = h.image_dir(s) / "work-seed.ext4";
+  if (!fs::exists(seed))
+    return make_error(errc::not_found, fmt::format("image {} has no work seed {}", s.image, seed.string()));
+  if (auto ok = make_private_dir(p.state_dir); !ok)
+    return ok.err();
+  if (auto ok =
+        make_work_disk(h.templates(), s.image, s.image_version, s.disk_mib, h.cfg.ssh_public_key, p.work_disk());
+      !ok)
+    return ok.err();
+  return step_result{p.work_disk().string(), fmt::format("{} MiB", s.disk_mib)};
+}
+
+expected<void> resource_handler<resource_kind::work_disk>::release(const host_env& h, const vm_state& s,
+                                                                   const vm_resource& r, const std::string&) {
+  return remove_file(r.id.empty() ? h.paths(s).work_disk() : fs::path(r.id));
+}
+
+} // namespace banger::actors
