@@ -81,6 +81,7 @@ Examples:
   banger vm ssh web -- sh -c 'echo $HOSTNAME'
   banger vm logs web -f                                # the serial console
   banger vm stop web && banger vm set web --memory 2048 && banger vm start web
+  banger vm pause web && banger vm resume web           # freeze it; `ps` shows it paused
   banger vm delete web --force
   banger vm prune -f                                   # delete every stopped VM
 Next: `banger vm run --rm -- CMD` for a throwaway VM.)";
@@ -287,10 +288,12 @@ int main(int argc, char** argv) {
   vcreate->add_flag("--json", out.json, "Print the VM as JSON");
   vcreate->footer("Examples:\n  banger vm create --name web --memory 1024\n  name=$(banger vm create --image dev)");
   vcreate->callback([&] { action = [&](const dirs& d) { return cmd_vm_create(d, out, vc); }; });
-  for (const char* verb : {"start", "stop", "restart", "kill"}) {
+  for (const char* verb : {"start", "stop", "restart", "kill", "pause", "resume"}) {
     std::string what = std::string(verb) == "start"     ? "Start a stopped VM"
                        : std::string(verb) == "stop"    ? "Stop a VM cleanly (guest poweroff, then harder)"
                        : std::string(verb) == "restart" ? "Stop a VM (if running), then start it"
+                       : std::string(verb) == "pause"   ? "Freeze a running VM (memory, disks and network stay)"
+                       : std::string(verb) == "resume"  ? "Let a paused VM run again"
                                                         : "Stop a VM at once (SIGKILL; no clean shutdown)";
     auto* cmd = vm->add_subcommand(verb, what);
     cmd->add_option("name", vm_name, "VM name")->required();
@@ -302,6 +305,8 @@ int main(int argc, char** argv) {
           return cmd_vm_start(d, out, vm_name);
         if (v == "restart")
           return cmd_vm_restart(d, out, vm_name);
+        if (v == "pause" || v == "resume")
+          return cmd_vm_pause(d, out, vm_name, v == "pause");
         return cmd_vm_stop(d, out, vm_name, v == "kill");
       };
     });

@@ -95,8 +95,9 @@ void reconcile_vms(caf::actor_system& sys, const caf::actor& registry, const jou
     for (const auto& st : *streams)
       if (st.rfind("vm/", 0) == 0) {
         auto vs = journal::fold_stream(j, st, actors::vm_state{});
-        if (vs.phase == actors::vm_phase::running || vs.phase == actors::vm_phase::starting ||
-            vs.phase == actors::vm_phase::stopping || vs.phase == actors::vm_phase::deleting)
+        if (vs.phase == actors::vm_phase::running || vs.phase == actors::vm_phase::paused ||
+            vs.phase == actors::vm_phase::starting || vs.phase == actors::vm_phase::stopping ||
+            vs.phase == actors::vm_phase::deleting)
           names.push_back(st.substr(3));
       }
   if (names.empty())
@@ -124,7 +125,7 @@ void reconcile_vms(caf::actor_system& sys, const caf::actor& registry, const jou
         if (!r) {
           ++failed;
           log.error("", "vm {}: reconciliation: {}", name, r.err().message);
-        } else if (r->phase == actors::vm_phase::running) {
+        } else if (r->phase == actors::vm_phase::running || r->phase == actors::vm_phase::paused) {
           ++adopted;
         } else {
           ++settled;

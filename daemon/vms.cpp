@@ -59,7 +59,7 @@ void fill_info(rpc::VmInfo::Builder b, const daemon_context& ctx, const vm_state
   b.setCreatedNs(s.created_ns);
   b.setStateSinceNs(s.since_ns);
   b.setLastError(s.last_error);
-  if (s.phase == vm_phase::running || s.phase == vm_phase::stopping)
+  if (s.phase == vm_phase::running || s.phase == vm_phase::paused || s.phase == vm_phase::stopping)
     if (const auto* r = s.find(actors::resource_kind::vmm); r && r->acquired)
       b.setPid(std::atoll(r->id.c_str()));
   b.setConsoleLog(actors::paths_of(ctx.host, s.name).console_log().string());
@@ -74,11 +74,8 @@ expected<vm_state> running_vm(const daemon_context& ctx, const std::string& name
   if (auto ok = actors::validate_vm_name(name); !ok)
     return ok.err();
   auto st = fold(ctx, name);
-  if (!exists(st))
-    return not_found(name);
-  if (st.phase != vm_phase::running)
-    return make_error(errc::not_running, fmt::format("VM {} is {}: start it first (`banger vm start {}`)", name,
-                                                     actors::to_string(st.phase), name));
+  if (auto ok = actors::require_running(st); !ok)
+    return ok.err();
   return st;
 }
 

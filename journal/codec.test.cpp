@@ -117,7 +117,9 @@ BOOST_AUTO_TEST_CASE(round_trips_artifact_and_vm_kinds_with_every_field) {
                               vm_deleted{},
                               vm_command{"configure", R"({"vcpus":2})", "conflict: VM a is running"},
                               vm_adopted{4242, "0f5d1c2e-boot"},
-                              vm_deleting{}};
+                              vm_deleting{},
+                              vm_paused{},
+                              vm_resumed{}};
   // Every kind but unknown_event and the daemon's and note's (round-tripped above) is here.
   BOOST_TEST(all.size() + 4 == std::variant_size_v<payload>);
   for (const auto& p : all) {

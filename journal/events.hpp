@@ -237,6 +237,24 @@ struct vm_deleting {
   }
 };
 
+/// A running VM's vCPUs were frozen (QMP stop): its VMM, memory and resources stay.
+struct vm_paused {
+  static constexpr std::string_view kind = "vm_paused";
+  template <class F>
+  friend void inspect(F& f, vm_paused&) {
+    f();
+  }
+};
+
+/// A paused VM runs again (QMP cont).
+struct vm_resumed {
+  static constexpr std::string_view kind = "vm_resumed";
+  template <class F>
+  friend void inspect(F& f, vm_resumed&) {
+    f();
+  }
+};
+
 /// A payload kind this build does not know, written by a newer banger. Readers skip it;
 /// `discriminant` is the capnp union tag, kept for diagnostics.
 struct unknown_event {
@@ -248,10 +266,11 @@ struct unknown_event {
   }
 };
 
-using payload = std::variant<unknown_event, daemon_started, daemon_stopped, note, artifact_started, artifact_stage,
-                             artifact_ready, artifact_failed, artifact_removed, vm_created, vm_configured, vm_starting,
-                             resource_intended, resource_acquired, resource_released, vm_running, vm_start_failed,
-                             vm_stopping, vm_stopped, vm_deleted, vm_command, vm_adopted, vm_deleting>;
+using payload =
+  std::variant<unknown_event, daemon_started, daemon_stopped, note, artifact_started, artifact_stage, artifact_ready,
+               artifact_failed, artifact_removed, vm_created, vm_configured, vm_starting, resource_intended,
+               resource_acquired, resource_released, vm_running, vm_start_failed, vm_stopping, vm_stopped, vm_deleted,
+               vm_command, vm_adopted, vm_deleting, vm_paused, vm_resumed>;
 
 /// snake_case kind name: "daemon_started", ..., "unknown".
 std::string_view kind_of(const payload& p);

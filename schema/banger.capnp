@@ -158,6 +158,8 @@ struct VmCommand {
     delete @3 :Void;        # a stopped VM: its disks, sockets, tap, NAT rule and IP lease go
     deleteForce @4 :Void;   # the same, stopping it first (SIGKILL) when it runs
     configure @5 :VmConfigure;
+    pause @6 :Void;         # freezes a running VM (QMP stop); its memory and resources stay
+    resume @7 :Void;        # lets a paused VM run again
   }
 }
 

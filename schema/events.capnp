@@ -3,8 +3,8 @@
 # unpacked as a flat array of words. Rules, because journals outlive binaries:
 #   - fields and union members are only ever added, never renumbered or removed;
 #   - a reader that meets a union member it does not know skips that event (see journal/codec.cpp);
-#   - Journal schema version (journal/journal.hpp, kSchemaVersion) is bumped only when an old
-#     reader could misread new data, not when members are added.
+#   - the journal schema version (journal::schema_version, journal/journal.hpp) is bumped only
+#     when an old reader could misread new data, not when members are added.
 #
 #   Event
 #   +--------+---------+------------+------+-----------------------------+
@@ -45,6 +45,8 @@ struct Event {
     vmCommand @23 :VmCommand;
     vmAdopted @24 :VmAdopted;
     vmDeleting @25 :VmDeleting;
+    vmPaused @26 :VmPaused;
+    vmResumed @27 :VmResumed;
   }
 }
 
@@ -90,9 +92,10 @@ struct ArtifactRemoved {
 }
 
 # VMs, stream "vm/<name>". A VM's life reads (vmCommand records, below, interleave):
-#   vmCreated (vmConfigured | start | stop | vmAdopted)* delete
+#   vmCreated (vmConfigured | start | stop | vmAdopted | vmPaused | vmResumed)* delete
 #   start  = vmStarting (resourceIntended resourceAcquired?)* (vmRunning | vmStartFailed)
-#   stop   = vmStopping resourceReleased* vmStopped
+#   stop   = vmStopping resourceReleased* vmStopped          (from running or paused)
+#   vmPaused only while running, vmResumed only while paused
 #   delete = vmDeleting resourceReleased* vmDeleted     (journals before vmDeleting: vmDeleted alone)
 # Every host resource (overlay, work disk, IP lease, tap, NAT rule, VMM process, sockets) is
 # journaled as intent before it is made and as fact once it exists, so recovery knows exactly
@@ -174,6 +177,13 @@ struct VmAdopted {
 
 # A delete began: recovery finishes it if the daemon dies before vmDeleted.
 struct VmDeleting {}
+
+# `vm pause`: the VMM froze the guest's vCPUs (its memory, devices and host resources stay).
+# Appended once the VMM is paused, after the pause command's record.
+struct VmPaused {}
+
+# `vm resume`: the paused guest runs again. Appended once the VMM runs it.
+struct VmResumed {}
 
 # A per-stream snapshot (`snapshots` column family, key = stream id): the folded state of
 # a stream up to and including `version`, encoded by the stream's owner.

@@ -331,6 +331,10 @@ public:
     return {};
   }
 
+  expected<void> pause(const vmm_process& p) override { return run_state(p, "stop", "paused"); }
+
+  expected<void> resume(const vmm_process& p) override { return run_state(p, "cont", "running"); }
+
   expected<void> quit(const vmm_process& p) override {
     if (!matches(p))
       return make_error(errc::not_running, fmt::format("QEMU pid {} is no longer running", p.pid));
@@ -513,6 +517,22 @@ private:
   }
 
   /// One QMP command on a fresh connection, within opts_.qmp_timeout.
+  /// `command` (stop or cont), then query-status must say `want`: QEMU accepts both at once, so
+  /// the status is what tells that the guest is where it was asked to be.
+  expected<void> run_state(const vmm_process& p, std::string_view command, std::string_view want) {
+    if (!matches(p))
+      return make_error(errc::not_running, fmt::format("QEMU pid {} is no longer running", p.pid));
+    if (auto r = call(p, command); !r)
+      return std::move(r).err();
+    auto st = status(p);
+    if (!st)
+      return std::move(st).err();
+    if (*st != want)
+      return make_error(errc::operation_failed,
+                        fmt::format("QEMU pid {}: after {} the guest is {}, not {}", p.pid, command, *st, want));
+    return {};
+  }
+
   expected<std::string> call(const vmm_process& p, std::string_view command) {
     auto m = session(p);
     if (!m)

@@ -236,6 +236,19 @@ BOOST_AUTO_TEST_CASE(quit_removes_the_sockets_and_a_second_launch_conflicts) {
   auto st = d->status(*p);
   BOOST_TEST((st && *st == "running"), why(st));
 
+  // Paused: QEMU lives on with the guest frozen (twice is still paused), then runs on.
+  auto paused = d->pause(*p);
+  BOOST_TEST_REQUIRE(paused.has_value(), why(paused));
+  BOOST_TEST(d->pause(*p).has_value());
+  st = d->status(*p);
+  BOOST_TEST((st && *st == "paused"), why(st));
+  BOOST_TEST(d->matches(*p));
+  auto resumed = d->resume(*p);
+  BOOST_TEST_REQUIRE(resumed.has_value(), why(resumed));
+  st = d->status(*p);
+  BOOST_TEST((st && *st == "running"), why(st));
+  BOOST_TEST(ping_agent(io, *d, *p, clock_type::now() + 60s).has_value(), "the agent did not answer after resume");
+
   auto t1 = clock_type::now();
   auto q = d->quit(*p);
   BOOST_TEST_REQUIRE(q.has_value(), why(q));
@@ -243,6 +256,7 @@ BOOST_AUTO_TEST_CASE(quit_removes_the_sockets_and_a_second_launch_conflicts) {
   auto quit_s = seconds_since(t1);
   BOOST_TEST(!fs::exists(p->qmp_socket));
   BOOST_TEST(!fs::exists(p->agent_socket));
+  BOOST_TEST((d->pause(*p).err().code == errc::not_running)); // no VMM, nothing to pause
   BOOST_TEST(!d->matches(*p));
   BOOST_TEST((d->quit(*p).err().code == errc::not_running));
   BOOST_TEST(processes_mentioning(s.dir.string()).empty());

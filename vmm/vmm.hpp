@@ -116,6 +116,13 @@ public:
   /// QEMU acknowledged it or hung up. errc::not_running unless matches(p).
   virtual expected<void> quit(const vmm_process& p) = 0;
 
+  /// QMP stop: the guest's vCPUs freeze; its memory, devices, sockets and the VMM process stay.
+  /// Idempotent (a paused guest stays paused). errc::not_running unless matches(p).
+  virtual expected<void> pause(const vmm_process& p) = 0;
+  /// QMP cont: a paused guest runs on from where it stopped. Idempotent. errc::not_running unless
+  /// matches(p).
+  virtual expected<void> resume(const vmm_process& p) = 0;
+
   /// Waits until the process has exited, reaping it when it is our child (waitpid on that pid
   /// only), polling /proc otherwise. True when it has exited (or never matched) within `limit`.
   virtual bool wait_exit(const vmm_process& p, std::chrono::milliseconds limit) = 0;

@@ -66,6 +66,10 @@ BANGER_PLAIN_VM_COMMAND(kill, "kill");
 BANGER_PLAIN_VM_COMMAND(remove, "delete");
 /// Deletes a VM, stopping it first (with SIGKILL) when it runs or is paused.
 BANGER_PLAIN_VM_COMMAND(remove_force, "delete_force");
+/// Freezes a running VM's vCPUs (its memory, devices and resources stay).
+BANGER_PLAIN_VM_COMMAND(pause, "pause");
+/// Lets a paused VM run again.
+BANGER_PLAIN_VM_COMMAND(resume, "resume");
 /// Internal: the VM's VMM went away under it (the actor's liveness check).
 BANGER_PLAIN_VM_COMMAND(reap, "reap");
 /// Internal: the daemon started and settles the VM with the host (DESIGN §4).
@@ -75,8 +79,9 @@ BANGER_PLAIN_VM_COMMAND(reconcile, "reconcile");
 
 } // namespace vm_cmd
 
-using vm_command = std::variant<vm_cmd::create, vm_cmd::configure, vm_cmd::start, vm_cmd::stop, vm_cmd::kill,
-                                vm_cmd::remove, vm_cmd::remove_force, vm_cmd::reap, vm_cmd::reconcile>;
+using vm_command =
+  std::variant<vm_cmd::create, vm_cmd::configure, vm_cmd::start, vm_cmd::stop, vm_cmd::kill, vm_cmd::remove,
+               vm_cmd::remove_force, vm_cmd::pause, vm_cmd::resume, vm_cmd::reap, vm_cmd::reconcile>;
 
 /// The recorded name ("create", "delete_force", ...).
 std::string_view name_of(const vm_command& c);

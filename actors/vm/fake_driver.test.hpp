@@ -17,7 +17,7 @@ namespace banger::actors::fakes {
 struct fake_driver final : vmm::driver {
   std::vector<vmm::vm_spec> launched;
   std::vector<std::string> calls; ///< "save PATH", "restore PATH", "quit PID", "kill PID SIG", "powerdown PID"
-  std::set<int> alive;
+  std::set<int> alive, paused;
   int next_pid = 4000;
   std::string console_script;  ///< appended to a launched spec's console log
   bool exit_at_launch = false; ///< the launched VMM dies at once (alive stays without it)
@@ -40,7 +40,9 @@ struct fake_driver final : vmm::driver {
     return p;
   }
   bool matches(const vmm::vmm_process& p) const override { return alive.count(p.pid) > 0; }
-  expected<std::string> status(const vmm::vmm_process&) override { return std::string("running"); }
+  expected<std::string> status(const vmm::vmm_process& p) override {
+    return std::string(paused.count(p.pid) ? "paused" : "running");
+  }
   expected<void> powerdown(const vmm::vmm_process& p) override {
     calls.push_back("powerdown " + std::to_string(p.pid));
     return {};
@@ -49,6 +51,16 @@ struct fake_driver final : vmm::driver {
     calls.push_back("quit " + std::to_string(p.pid));
     if (quit_exits)
       alive.erase(p.pid);
+    return {};
+  }
+  expected<void> pause(const vmm::vmm_process& p) override {
+    calls.push_back("pause " + std::to_string(p.pid));
+    paused.insert(p.pid);
+    return {};
+  }
+  expected<void> resume(const vmm::vmm_process& p) override {
+    calls.push_back("resume " + std::to_string(p.pid));
+    paused.erase(p.pid);
     return {};
   }
   bool wait_exit(const vmm::vmm_process& p, std::chrono::milliseconds) override { return !alive.count(p.pid); }

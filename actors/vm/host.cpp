@@ -110,6 +110,23 @@ public:
     return r;
   }
 
+  expected<void> pause(const vm_state& s, const std::string&) override {
+    auto r = run_state(s, true);
+    if (r)
+      crash_point("after:", "pause");
+    return r;
+  }
+  expected<void> resume(const vm_state& s, const std::string&) override { return run_state(s, false); }
+  expected<bool> is_paused(const vm_state& s) override {
+    auto proc = vmm_of(h_.cfg, s);
+    if (!proc)
+      return make_error(errc::not_running, fmt::format("VM {} has no VMM on record", s.name));
+    auto st = h_.driver->status(*proc);
+    if (!st)
+      return st.err();
+    return *st == "paused";
+  }
+
   std::string shutdown(const vm_state& s, bool kill, const std::string&) override {
     auto proc = vmm_of(h_.cfg, s);
     auto done = [&](std::string how) {
@@ -122,6 +139,10 @@ public:
       kill_vmm(h_, *proc);
       return done("killed");
     }
+    // A paused guest cannot power itself off: it runs again first (a failure here only means
+    // the harder rungs below do the work).
+    if (auto st = h_.driver->status(*proc); st && *st == "paused")
+      (void)h_.driver->resume(*proc);
     if (h_.agent.poweroff && h_.agent.poweroff(s.name, h_.paths(s).agent_socket()) &&
         h_.driver->wait_exit(*proc, h_.cfg.stop_timeout))
       return done("stopped");
@@ -160,6 +181,14 @@ public:
   }
 
 private:
+  expected<void> run_state(const vm_state& s, bool pause) {
+    auto proc = vmm_of(h_.cfg, s);
+    if (!proc || !h_.driver->matches(*proc))
+      return make_error(errc::not_running,
+                        fmt::format("VM {}'s VMM is not running (see `banger vm logs {}`)", s.name, s.name));
+    return pause ? h_.driver->pause(*proc) : h_.driver->resume(*proc);
+  }
+
   host_env h_;
 };
 

@@ -231,10 +231,22 @@ expected<vm_state> run_reconcile(vm_state s, vm_host& host, const recorder& reco
   case vm_phase::starting:
   case vm_phase::stopping: return run_recover(std::move(s), host, record, report, op);
   case vm_phase::deleting: return run_delete(std::move(s), host, record, report, op);
-  case vm_phase::running: break;
+  case vm_phase::running:
+  case vm_phase::paused: break;
   default: return s;
   }
   auto why = host.adoption_refused(s);
+  if (why.empty()) {
+    const bool want_paused = s.phase == vm_phase::paused;
+    auto paused = host.is_paused(s);
+    expected<void> set{};
+    if (!paused)
+      set = paused.err();
+    else if (*paused != want_paused)
+      set = want_paused ? host.pause(s, op) : host.resume(s, op);
+    if (!set)
+      why = fmt::format("its VMM could not be set {}: {}", want_paused ? "paused" : "running", set.err().message);
+  }
   if (why.empty()) {
     const auto* vmm = s.find(resource_kind::vmm);
     return record({journal::vm_adopted{std::atoll(vmm->id.c_str()), recorded_boot_id(*vmm)}});
@@ -303,6 +315,20 @@ vm_work work_one(const vm_cmd::remove_force&, const vm_state& decided, const std
     return run_delete(std::move(*deleting), h, rec, rep, op);
   };
 }
+/// Pause and resume: the VMM first, then the fact (vm_paused / vm_resumed) on record.
+vm_work run_state_work(bool pause, const std::string& op) {
+  return [op, pause](vm_state s, vm_host& h, const recorder& rec, const stage_report& rep) -> expected<vm_state> {
+    auto t0 = clock::now();
+    auto done = pause ? h.pause(s, op) : h.resume(s, op);
+    if (!done)
+      return make_error(done.err().code, fmt::format("VM {} could not be {}: {}", s.name, pause ? "paused" : "resumed",
+                                                     done.err().message));
+    rep(pause ? "pause" : "resume", since(t0));
+    return pause ? rec({journal::vm_paused{}}) : rec({journal::vm_resumed{}});
+  };
+}
+vm_work work_one(const vm_cmd::pause&, const vm_state&, const std::string& op) { return run_state_work(true, op); }
+vm_work work_one(const vm_cmd::resume&, const vm_state&, const std::string& op) { return run_state_work(false, op); }
 vm_work work_one(const vm_cmd::reconcile&, const vm_state&, const std::string& op) {
   return [op](vm_state s, vm_host& h, const recorder& rec, const stage_report& rep) {
     return run_reconcile(std::move(s), h, rec, rep, op);

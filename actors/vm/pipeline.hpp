@@ -43,8 +43,15 @@ public:
   virtual expected<void> wait_agent(const vm_state& s, const std::string& op) = 0;
   /// After the agent answers: host-side bookkeeping (the VM's ssh host key into known_hosts).
   virtual expected<void> post_start(const vm_state& s, const std::string& op) = 0;
-  /// Brings the VMM down: agent sync+poweroff, QMP powerdown, quit, then SIGKILL after
-  /// timeouts; straight to SIGKILL with `kill`. Returns how it ended ("powered off", "killed", ...).
+  /// Freezes the guest (the VMM's vCPUs stop; memory, devices and resources stay); idempotent.
+  virtual expected<void> pause(const vm_state& s, const std::string& op) = 0;
+  /// Lets a paused guest run again; idempotent.
+  virtual expected<void> resume(const vm_state& s, const std::string& op) = 0;
+  /// Whether the VMM holds the guest paused (asks the VMM; not the journal).
+  virtual expected<bool> is_paused(const vm_state& s) = 0;
+  /// Brings the VMM down (a paused guest is resumed first, so that it can power off cleanly): agent sync+poweroff, QMP
+  /// powerdown, quit, then SIGKILL after timeouts; straight to SIGKILL with `kill`. Returns how it ended ("powered
+  /// off", "killed", ...).
   virtual std::string shutdown(const vm_state& s, bool kill, const std::string& op) = 0;
   /// Whether the VMM the journal names still runs (true when none is recorded). Reads /proc
   /// only: cheap and never blocks on a device.
@@ -83,8 +90,10 @@ expected<vm_state> run_recover(vm_state s, vm_host& host, const recorder& record
                                const std::string& op);
 
 /// Reconciles a VM with the host when a daemon starts (DESIGN §4): mid-start or mid-stop ->
-/// run_recover; mid-delete -> the delete is finished; running -> adopted (vm_adopted) when
-/// host.adoption_refused() has no objection, else stopped (vm_stopping{reconcile}, its per-run
+/// run_recover; mid-delete -> the delete is finished; running or paused -> adopted (vm_adopted)
+/// when host.adoption_refused() has no objection and the VMM is in the journaled run state or
+/// could be set to it (a daemon that died between the VMM's pause or resume and its record left
+/// them apart: the journal wins), else stopped (vm_stopping{reconcile}, its per-run
 /// resources released in dependency order, vm_stopped with the reason). Other phases: nothing.
 expected<vm_state> run_reconcile(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
                                  const std::string& op);

@@ -54,6 +54,18 @@ struct fake_host final : vm_host {
     return {};
   }
   expected<void> post_start(const vm_state&, const std::string&) override { return {}; }
+  expected<void> pause(const vm_state&, const std::string&) override {
+    log.push_back("pause");
+    frozen = true;
+    return {};
+  }
+  bool frozen = false; ///< what is_paused() answers
+  expected<bool> is_paused(const vm_state&) override { return frozen; }
+  expected<void> resume(const vm_state&, const std::string&) override {
+    log.push_back("resume");
+    frozen = false;
+    return {};
+  }
   std::string shutdown(const vm_state&, bool kill, const std::string&) override {
     log.push_back(kill ? "kill" : "shutdown");
     return kill ? "killed" : "powered off";
@@ -294,6 +306,58 @@ BOOST_AUTO_TEST_CASE(reconcile_adopts_a_live_vmm_and_stops_one_it_cannot_adopt) 
   auto n = w.journal.size();
   BOOST_TEST_REQUIRE(run_reconcile(w.s, w.host, w.record, w.report, "op").has_value());
   BOOST_TEST(w.journal.size() == n);
+}
+
+BOOST_AUTO_TEST_CASE(pause_and_resume_record_the_fact_once_the_vmm_did_it) {
+  world w;
+  BOOST_TEST_REQUIRE(w.start().has_value());
+  w.host.log.clear();
+  auto n = w.journal.size();
+  auto paused = work_of(vm_cmd::pause{}, w.s, "op")(w.s, w.host, w.record, w.report);
+  BOOST_TEST_REQUIRE(paused.has_value());
+  BOOST_TEST((w.s.phase == vm_phase::paused));
+  BOOST_TEST(w.host.log == std::vector<std::string>{"pause"}, boost::test_tools::per_element());
+  BOOST_TEST(w.journal.size() == n + 1);
+  BOOST_TEST(w.kinds().back() == "vm_paused");
+  auto resumed = work_of(vm_cmd::resume{}, w.s, "op")(w.s, w.host, w.record, w.report);
+  BOOST_TEST_REQUIRE(resumed.has_value());
+  BOOST_TEST((w.s.phase == vm_phase::running));
+  BOOST_TEST(w.kinds().back() == "vm_resumed");
+  // Nothing else runs on the worker for the commands that are only a decision.
+  BOOST_TEST(!work_of(vm_cmd::configure{2, 0}, w.s, "op"));
+}
+
+BOOST_AUTO_TEST_CASE(reconcile_adopts_a_paused_vm_paused_and_makes_the_vmm_match_the_journal) {
+  {
+    world w; // on record paused, and the VMM paused: adopted, nothing touched
+    BOOST_TEST_REQUIRE(w.start().has_value());
+    (void)w.record({vm_paused{}});
+    w.host.frozen = true;
+    w.host.log.clear();
+    BOOST_TEST_REQUIRE(run_reconcile(w.s, w.host, w.record, w.report, "op").has_value());
+    BOOST_TEST((w.s.phase == vm_phase::paused));
+    BOOST_TEST(w.kinds().back() == "vm_adopted");
+    BOOST_TEST(w.host.log.empty());
+  }
+  {
+    world w; // on record running, the VMM paused (the daemon died before recording the pause)
+    BOOST_TEST_REQUIRE(w.start().has_value());
+    w.host.frozen = true;
+    w.host.log.clear();
+    BOOST_TEST_REQUIRE(run_reconcile(w.s, w.host, w.record, w.report, "op").has_value());
+    BOOST_TEST((w.s.phase == vm_phase::running));
+    BOOST_TEST(w.host.log == std::vector<std::string>{"resume"}, boost::test_tools::per_element());
+    BOOST_TEST(!w.host.frozen);
+  }
+  {
+    world w; // on record paused, the VMM running (died before recording the resume)
+    BOOST_TEST_REQUIRE(w.start().has_value());
+    (void)w.record({vm_paused{}});
+    w.host.log.clear();
+    BOOST_TEST_REQUIRE(run_reconcile(w.s, w.host, w.record, w.report, "op").has_value());
+    BOOST_TEST((w.s.phase == vm_phase::paused));
+    BOOST_TEST(w.host.log == std::vector<std::string>{"pause"}, boost::test_tools::per_element());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(reconcile_finishes_an_interrupted_delete) {

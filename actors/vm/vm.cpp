@@ -19,6 +19,7 @@ std::string_view to_string(vm_phase p) {
   case vm_phase::stopping: return "stopping";
   case vm_phase::deleting: return "deleting";
   case vm_phase::deleted: return "deleted";
+  case vm_phase::paused: return "paused";
   }
   return "unknown";
 }
@@ -190,6 +191,14 @@ vm_state apply(vm_state s, const journal::stored_event& e) {
                  s.phase = vm_phase::deleted;
                  s.since_ns = e.wall_time_ns;
                },
+               [&](const vm_paused&) {
+                 s.phase = vm_phase::paused;
+                 s.since_ns = e.wall_time_ns;
+               },
+               [&](const vm_resumed&) {
+                 s.phase = vm_phase::running;
+                 s.since_ns = e.wall_time_ns;
+               },
                [](const auto&) {},
              },
              e.body);
@@ -236,6 +245,8 @@ decision decide_start(const vm_state& s, const std::string& kernel_version) {
   case vm_phase::absent:
   case vm_phase::deleted: return make_error(errc::not_found, fmt::format("no VM named {}", s.name));
   case vm_phase::running: return refused(errc::already_exists, s, "start it", "it is already running");
+  case vm_phase::paused:
+    return refused(errc::already_exists, s, "start it", fmt::format("resume it: `banger vm resume {}`", s.name));
   case vm_phase::starting:
   case vm_phase::stopping: return refused(errc::conflict, s, "start it", "wait for it to settle");
   case vm_phase::deleting: return refused(errc::conflict, s, "start it", "it is being deleted");
@@ -252,9 +263,54 @@ decision decide_stop(const vm_state& s, std::string_view how) {
   case vm_phase::starting:
   case vm_phase::stopping: return refused(errc::conflict, s, "stop it", "wait for it to settle");
   case vm_phase::deleting: return refused(errc::not_running, s, "stop it", "it is being deleted");
-  case vm_phase::running: break;
+  case vm_phase::running:
+  case vm_phase::paused: break;
   }
   return std::vector<journal::payload>{journal::vm_stopping{std::string(how)}};
+}
+
+decision decide_pause(const vm_state& s) {
+  switch (s.phase) {
+  case vm_phase::absent:
+  case vm_phase::deleted: return make_error(errc::not_found, fmt::format("no VM named {}", s.name));
+  case vm_phase::stopped:
+  case vm_phase::deleting: return refused(errc::not_running, s, "pause it", "");
+  case vm_phase::starting:
+  case vm_phase::stopping: return refused(errc::conflict, s, "pause it", "wait for it to settle");
+  case vm_phase::paused: return refused(errc::conflict, s, "pause it", "it is paused already");
+  case vm_phase::running: break;
+  }
+  return std::vector<journal::payload>{};
+}
+
+decision decide_resume(const vm_state& s) {
+  switch (s.phase) {
+  case vm_phase::absent:
+  case vm_phase::deleted: return make_error(errc::not_found, fmt::format("no VM named {}", s.name));
+  case vm_phase::stopped:
+  case vm_phase::deleting:
+    return refused(errc::not_running, s, "resume it", fmt::format("`banger vm start {}` starts it", s.name));
+  case vm_phase::starting:
+  case vm_phase::stopping: return refused(errc::conflict, s, "resume it", "wait for it to settle");
+  case vm_phase::running: return refused(errc::conflict, s, "resume it", "it is not paused");
+  case vm_phase::paused: break;
+  }
+  return std::vector<journal::payload>{};
+}
+
+expected<void> require_running(const vm_state& s) {
+  switch (s.phase) {
+  case vm_phase::absent:
+  case vm_phase::deleted:
+    return make_error(errc::not_found, fmt::format("no VM named {}; see `banger vm list`", s.name));
+  case vm_phase::running: return {};
+  case vm_phase::paused:
+    return make_error(errc::conflict,
+                      fmt::format("VM {} is paused: resume it first (`banger vm resume {}`)", s.name, s.name));
+  default:
+    return make_error(errc::not_running, fmt::format("VM {} is {}: start it first (`banger vm start {}`)", s.name,
+                                                     to_string(s.phase), s.name));
+  }
 }
 
 decision decide_delete(const vm_state& s) {
@@ -262,6 +318,7 @@ decision decide_delete(const vm_state& s) {
   case vm_phase::absent:
   case vm_phase::deleted: return make_error(errc::not_found, fmt::format("no VM named {}", s.name));
   case vm_phase::running:
+  case vm_phase::paused:
   case vm_phase::starting:
   case vm_phase::stopping:
     return refused(errc::conflict, s, "delete it",
@@ -289,8 +346,10 @@ decision decide_one(const vm_state& s, const vm_cmd::kill&) { return decide_stop
 decision decide_one(const vm_state& s, const vm_cmd::reap&) { return decide_stop(s, "vmm exited"); }
 decision decide_one(const vm_state& s, const vm_cmd::remove&) { return decide_delete(s); }
 decision decide_one(const vm_state& s, const vm_cmd::remove_force&) {
-  return s.phase == vm_phase::running ? decide_stop(s, "delete") : decide_delete(s);
+  return s.phase == vm_phase::running || s.phase == vm_phase::paused ? decide_stop(s, "delete") : decide_delete(s);
 }
+decision decide_one(const vm_state& s, const vm_cmd::pause&) { return decide_pause(s); }
+decision decide_one(const vm_state& s, const vm_cmd::resume&) { return decide_resume(s); }
 decision decide_one(const vm_state&, const vm_cmd::reconcile&) { return std::vector<journal::payload>{}; }
 
 } // namespace
@@ -304,6 +363,86 @@ decision decide(const vm_state& s, const journal::vm_command& recorded) {
   if (!c)
     return c.err();
   return decide(s, *c);
+}
+
+namespace {
+
+std::string held_list(const vm_state& s) {
+  std::string out;
+  for (const auto& r : s.resources)
+    out += fmt::format("{}{} {} ({})", out.empty() ? "" : ", ", to_string(r.kind), r.id.empty() ? "-" : r.id,
+                       r.acquired ? "acquired" : "intended");
+  return out;
+}
+
+} // namespace
+
+std::string vm_grammar_violation(const vm_state& s, const journal::stored_event& e, bool commands_recorded) {
+  using namespace journal;
+  const vm_phase p = s.phase;
+  const bool gone = p == vm_phase::absent || p == vm_phase::deleted;
+  auto in = [&](std::initializer_list<vm_phase> ok) { return std::find(ok.begin(), ok.end(), p) != ok.end(); };
+  auto illegal = [&]() { return fmt::format("{} is not legal while the VM is {}", kind_of(e.body), to_string(p)); };
+  return std::visit(
+    overloaded{
+      [&](const journal::vm_command& c) -> std::string {
+        if (!gone)
+          return {};
+        if (c.command != vm_cmd::create::name)
+          return fmt::format("vm_command {} while the VM is {}: only a create begins a life", quoted(c.command),
+                             to_string(p));
+        if (!c.refused.empty())
+          return fmt::format("a refused create is recorded while the VM is {}: refusals are recorded only for a "
+                             "VM that exists",
+                             to_string(p));
+        return {};
+      },
+      [&](const vm_created&) -> std::string { return gone ? "" : illegal(); },
+      [&](const vm_configured&) -> std::string { return in({vm_phase::stopped}) ? "" : illegal(); },
+      [&](const vm_starting&) -> std::string { return in({vm_phase::stopped}) ? "" : illegal(); },
+      [&](const resource_intended&) -> std::string { return in({vm_phase::starting}) ? "" : illegal(); },
+      [&](const resource_acquired& r) -> std::string {
+        if (!in({vm_phase::starting}))
+          return illegal();
+        bool intended = std::any_of(s.resources.begin(), s.resources.end(), [&](const vm_resource& h) {
+          return to_string(h.kind) == r.resource && !h.acquired && (h.id == r.id || h.id.empty());
+        });
+        if (!intended)
+          return fmt::format("resource {} {} is acquired without an intent on record", r.resource, quoted(r.id));
+        return {};
+      },
+      [&](const resource_released& r) -> std::string {
+        bool legacy_delete = !commands_recorded && p == vm_phase::stopped;
+        if (!in({vm_phase::starting, vm_phase::stopping, vm_phase::deleting}) && !legacy_delete)
+          return illegal();
+        if (!std::any_of(s.resources.begin(), s.resources.end(),
+                         [&](const vm_resource& h) { return to_string(h.kind) == r.resource && h.id == r.id; }))
+          return fmt::format("resource {} {} is released but not held", r.resource, quoted(r.id));
+        return {};
+      },
+      [&](const vm_running&) -> std::string { return in({vm_phase::starting}) ? "" : illegal(); },
+      [&](const vm_start_failed&) -> std::string { return in({vm_phase::starting}) ? "" : illegal(); },
+      [&](const vm_stopping&) -> std::string {
+        return in({vm_phase::running, vm_phase::paused}) ? "" : illegal();
+      },
+      [&](const vm_stopped&) -> std::string { return in({vm_phase::stopping}) ? "" : illegal(); },
+      [&](const vm_adopted&) -> std::string {
+        return in({vm_phase::running, vm_phase::paused}) ? "" : illegal();
+      },
+      [&](const vm_paused&) -> std::string { return in({vm_phase::running}) ? "" : illegal(); },
+      [&](const vm_resumed&) -> std::string { return in({vm_phase::paused}) ? "" : illegal(); },
+      [&](const vm_deleting&) -> std::string { return in({vm_phase::stopped}) ? "" : illegal(); },
+      [&](const vm_deleted&) -> std::string {
+        if (!in({vm_phase::deleting}) && !(!commands_recorded && p == vm_phase::stopped))
+          return illegal();
+        if (!s.resources.empty())
+          return fmt::format("vm_deleted while resources are still held: {}", held_list(s));
+        return {};
+      },
+      [&](const unknown_event&) -> std::string { return {}; }, // a newer banger's kind: not ours to judge
+      [&](const auto&) -> std::string { return fmt::format("{} does not belong in a VM's stream", kind_of(e.body)); },
+    },
+    e.body);
 }
 
 std::string refusal_text(const error& e) { return fmt::format("{}: {}", to_string(e.code), e.message); }

@@ -9,6 +9,7 @@
 //                             |<----vm_start_failed----+                   vm_stopping
 //                             |<----------------------vm_stopped------- stopping <-+
 //   stopped --vm_deleting--> deleting --vm_deleted--> deleted
+//   running --vm_paused--> paused --vm_resumed--> running;  paused --vm_stopping--> stopping
 //   (journals from before vm_deleting existed go stopped --vm_deleted--> deleted)
 //
 // Commands (commands.hpp) are recorded too (vm_command, appended with the events their decision
@@ -34,7 +35,8 @@
 
 namespace banger::actors {
 
-enum class vm_phase { absent, stopped, starting, running, stopping, deleting, deleted };
+/// A VM's phase. The values are stored in snapshots (vm_snapshot.cpp): new phases go at the end.
+enum class vm_phase { absent, stopped, starting, running, stopping, deleting, deleted, paused };
 std::string_view to_string(vm_phase p);
 
 /// "vm/<name>".
@@ -101,8 +103,14 @@ decision decide_create(const vm_state& s, const vm_cmd::create& r);
 decision decide_configure(const vm_state& s, std::uint32_t vcpus, std::uint32_t memory_mib);
 /// Stopped VMs only: conflict while starting/stopping, already_exists when running.
 decision decide_start(const vm_state& s, const std::string& kernel_version);
-/// Running VMs only: not_running when stopped (or deleting), conflict while starting or stopping.
+/// Running or paused VMs: not_running when stopped (or deleting), conflict while starting or
+/// stopping.
 decision decide_stop(const vm_state& s, std::string_view how);
+/// Running VMs only: yields nothing (the worker records vm_paused once the VMM has paused);
+/// conflict when paused already or mid-start/stop, not_running when stopped.
+decision decide_pause(const vm_state& s);
+/// Paused VMs only: yields nothing (the worker records vm_resumed once the VMM runs again).
+decision decide_resume(const vm_state& s);
 /// Stopped VMs (conflict when running unless the caller stops it first); not_found when absent.
 /// Yields vm_deleting (nothing when already deleting: a delete that failed is tried again); the
 /// delete's worker records vm_deleted once everything is released.
@@ -116,6 +124,28 @@ decision decide_delete(const vm_state& s);
 decision decide(const vm_state& s, const vm_command& c);
 /// The same for a recorded command (command_of, then decide): how banger-replay re-decides.
 decision decide(const vm_state& s, const journal::vm_command& recorded);
+
+/// For what needs the guest (exec, ssh, files): nothing when `s` runs; else why not and how to get
+/// it running (not_found, not_running: start it, conflict: paused, resume it).
+expected<void> require_running(const vm_state& s);
+
+/// A VM stream's grammar (docs/vms.md): why `e` may not follow a stream whose events so far fold
+/// into `s` ("" when it may). `commands_recorded`: whether the current life has vm_command records
+/// (journals from before they existed delete from stopped). banger-replay's verify and rerun check
+/// every event with it.
+///
+///   phase            events that may follow
+///   absent, deleted  vm_command{create} (accepted), vm_created: a (new) life begins
+///   stopped          vm_command, vm_configured, vm_starting, vm_deleting
+///   starting         vm_command, resource_intended, resource_acquired, resource_released,
+///                    vm_running, vm_start_failed
+///   running          vm_command, vm_stopping, vm_adopted, vm_paused
+///   paused           vm_command, vm_stopping, vm_adopted, vm_resumed
+///   stopping         vm_command, resource_released, vm_stopped
+///   deleting         vm_command, resource_released, vm_deleted
+/// plus the invariants: a resource is acquired only after its intent, released only while held,
+/// and nothing is held at vm_deleted.
+std::string vm_grammar_violation(const vm_state& s, const journal::stored_event& e, bool commands_recorded);
 
 /// How vm_command.refused records an error: "<errc>: <message>".
 std::string refusal_text(const error& e);

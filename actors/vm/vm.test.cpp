@@ -205,13 +205,14 @@ BOOST_AUTO_TEST_CASE(commands_are_recorded_as_journals_have_always_held_them) {
        {actors::vm_command(c), actors::vm_command(vm_cmd::configure{3, 1024}), actors::vm_command(vm_cmd::start{}),
         actors::vm_command(vm_cmd::stop{}), actors::vm_command(vm_cmd::kill{}), actors::vm_command(vm_cmd::remove{}),
         actors::vm_command(vm_cmd::remove_force{}), actors::vm_command(vm_cmd::reap{}),
-        actors::vm_command(vm_cmd::reconcile{})}) {
+        actors::vm_command(vm_cmd::reconcile{}), actors::vm_command(vm_cmd::pause{}),
+        actors::vm_command(vm_cmd::resume{})}) {
     auto back = command_of(record_of(each));
     BOOST_TEST_REQUIRE(back.has_value(), std::string(name_of(each)));
     BOOST_TEST(back->index() == each.index());
     BOOST_TEST(record_of(*back).args == record_of(each).args);
   }
-  BOOST_TEST(std::variant_size_v<actors::vm_command> == 9u); // every command is in the loop above
+  BOOST_TEST(std::variant_size_v<actors::vm_command> == 11u); // every command is in the loop above
   // Missing or mistyped arguments keep their defaults, as 0.1's decide read them.
   auto lax = command_of({"create", R"({"vcpus":"2","image":7,"start":1})", ""});
   BOOST_TEST_REQUIRE(lax.has_value());
@@ -250,6 +251,66 @@ BOOST_AUTO_TEST_CASE(the_resource_table_has_every_kind_with_its_journaled_name) 
     BOOST_TEST(!per_vm(*resource_kind_named(n)), n);
   BOOST_TEST((traits_of(resource_kind::vmm).release == release_class::process));
   BOOST_TEST((traits_of(resource_kind::sockets).release == release_class::files));
+}
+
+BOOST_AUTO_TEST_CASE(pause_and_resume_only_where_they_make_sense) {
+  folder f("web");
+  BOOST_TEST((decide_pause(f.s).err().code == errc::not_found));
+  f.must(decide_create(f.s, request()));
+  BOOST_TEST((decide_pause(f.s).err().code == errc::not_running));
+  BOOST_TEST((decide_resume(f.s).err().code == errc::not_running));
+  f.must(decide_start(f.s, "k1"));
+  BOOST_TEST((decide_pause(f.s).err().code == errc::conflict)); // starting: wait
+  f.feed({resource_intended{"vmm", ""}, resource_acquired{"vmm", "4242", "77 abc"}, vm_running{5}});
+  BOOST_TEST(require_running(f.s).has_value());
+  BOOST_TEST((decide_resume(f.s).err().message.find("not paused") != std::string::npos));
+  auto p = decide(f.s, actors::vm_command(vm_cmd::pause{}));
+  BOOST_TEST_REQUIRE(p.has_value());
+  BOOST_TEST(p->empty()); // the fact is recorded once the VMM paused (pipeline.cpp)
+  f.feed({vm_paused{}});
+  BOOST_TEST((f.s.phase == vm_phase::paused));
+  BOOST_TEST(to_string(f.s.phase) == "paused");
+  // What needs the guest is refused with the way out; so are start, set and a plain delete.
+  auto r = require_running(f.s);
+  BOOST_TEST_REQUIRE(!r.has_value());
+  BOOST_TEST(r.err().message == "VM web is paused: resume it first (`banger vm resume web`)");
+  BOOST_TEST((decide_pause(f.s).err().message.find("paused already") != std::string::npos));
+  BOOST_TEST((decide_start(f.s, "k1").err().message.find("banger vm resume web") != std::string::npos));
+  BOOST_TEST((decide_configure(f.s, 2, 0).err().code == errc::conflict));
+  BOOST_TEST((decide_delete(f.s).err().code == errc::conflict));
+  // Stop, kill, reap and delete --force all work on a paused VM.
+  for (actors::vm_command c : {actors::vm_command(vm_cmd::stop{}), actors::vm_command(vm_cmd::kill{}),
+                               actors::vm_command(vm_cmd::reap{}), actors::vm_command(vm_cmd::remove_force{})}) {
+    auto d = decide(f.s, c);
+    BOOST_TEST_REQUIRE(d.has_value(), std::string(name_of(c)));
+    BOOST_TEST(std::holds_alternative<vm_stopping>(d->at(0)));
+  }
+  BOOST_TEST(decide(f.s, actors::vm_command(vm_cmd::resume{}))->empty());
+  f.feed({vm_resumed{}});
+  BOOST_TEST((f.s.phase == vm_phase::running));
+}
+
+BOOST_AUTO_TEST_CASE(the_grammar_allows_pauses_only_where_they_happen) {
+  folder f("web");
+  auto next = [&](payload p) {
+    stored_event e;
+    e.stream = vm_stream("web");
+    e.version = f.s.stream_version + 1;
+    e.body = std::move(p);
+    return vm_grammar_violation(f.s, e, true);
+  };
+  f.must(decide_create(f.s, request()));
+  BOOST_TEST(next(vm_paused{}) == "vm_paused is not legal while the VM is stopped");
+  f.must(decide_start(f.s, "k1"));
+  f.feed({vm_running{5}});
+  BOOST_TEST(next(vm_paused{}).empty());
+  BOOST_TEST(!next(vm_resumed{}).empty());
+  f.feed({vm_paused{}});
+  BOOST_TEST(next(vm_resumed{}).empty());
+  BOOST_TEST(next(vm_stopping{"stop"}).empty());
+  BOOST_TEST(next(vm_adopted{1, "b"}).empty());
+  BOOST_TEST(!next(vm_paused{}).empty());
+  BOOST_TEST(!next(vm_starting{"k1"}).empty());
 }
 
 BOOST_AUTO_TEST_CASE(recorded_boot_id_is_the_third_word) {

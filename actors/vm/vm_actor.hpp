@@ -8,7 +8,7 @@
 //   (vm_request)               -> expected<vm_state>   when the command is done (or refused)
 //   (caf::get_atom)            -> vm_state
 //
-// Liveness: every 2 s a running VM's VMM is checked (pid, start time, command line); when it
+// Liveness: every 2 s a running (or paused) VM's VMM is checked (pid, start time, command line); when it
 // has gone (the guest powered itself off, QEMU crashed or was killed), the actor runs a stop
 // on its own: the per-run resources are released and the VM is recorded as stopped with the
 // reason.

@@ -15,7 +15,7 @@
 //   | varint          |                                                  | of all bytes before|
 //   +-----------------+--------------------------------------------------+-------------------+
 //
-// phase is vm_phase's value (absent = 0 ... deleted = 6); acquired is 0 or 1. The decoder takes
+// phase is vm_phase's value (absent = 0 ... deleted = 6, paused = 7); acquired is 0 or 1. The decoder takes
 // nothing on trust: any other value, a short or long buffer, or a bad checksum refuses the whole.
 #include "actors/vm/vm_snapshot.hpp"
 
@@ -160,7 +160,7 @@ std::optional<vm_state> snapshot_decode(const vm_state& seed, std::uint64_t vers
   vm_state s;
   s.stream_version = r.varint();
   auto phase = r.byte();
-  if (phase > static_cast<std::uint8_t>(vm_phase::deleted))
+  if (phase > static_cast<std::uint8_t>(vm_phase::paused))
     return std::nullopt;
   s.phase = static_cast<vm_phase>(phase);
   for (auto* str : {&s.name, &s.id, &s.image, &s.image_version, &s.kernel, &s.kernel_version})

@@ -177,6 +177,40 @@ BOOST_AUTO_TEST_CASE(the_first_answer_after_a_restart_is_truthful) {
   BOOST_TEST(w.leaks() == "");
 }
 
+// A paused VM is adopted paused: its VMM stays paused through a daemon crash and restart, and
+// resumes afterwards. A daemon that dies after pausing the VMM but before recording it (crash
+// point after:pause) leaves the journal saying running: the restart makes the VMM match it.
+BOOST_AUTO_TEST_CASE(a_paused_vm_survives_a_daemon_restart_paused) {
+  auto& w = the_world();
+  BOOST_TEST_REQUIRE(w.cli({"vm", "create", "--name", "pz2"}).exit_code == 0);
+  int pid = show(w, "pz2")["pid"].get<int>();
+  BOOST_TEST_REQUIRE(w.cli({"vm", "pause", "pz2"}).exit_code == 0);
+  int daemon = w.sb.daemon_pid();
+  BOOST_TEST_REQUIRE(daemon > 0);
+  ::kill(daemon, SIGKILL);
+  BOOST_TEST_REQUIRE(eventually([&] { return !process_alive(daemon); }));
+  auto info = show(w, "pz2"); // the new daemon's first answer
+  BOOST_TEST(info["state"] == "paused", info.dump());
+  BOOST_TEST(info["pid"] == pid);
+  auto exec = w.cli({"vm", "exec", "pz2", "--", "true"});
+  BOOST_TEST(exec.err.find("paused: resume it first") != std::string::npos, exec.err);
+  BOOST_TEST_REQUIRE(w.cli({"vm", "resume", "pz2"}).exit_code == 0);
+  BOOST_TEST(w.cli({"vm", "exec", "pz2", "--", "true"}).exit_code == 0);
+  verify_journal(w, "paused restart");
+
+  // Killed between the VMM's pause and its record: still running on record, and running again.
+  auto cut = crash_at(w, "after:pause", {"vm", "pause", "pz2"});
+  BOOST_TEST(cut.exit_code != 0);
+  info = show(w, "pz2");
+  BOOST_TEST(info["state"] == "running", info.dump());
+  BOOST_TEST(info["pid"] == pid);
+  auto after = w.cli({"vm", "exec", "pz2", "--", "true"}, 60s);
+  BOOST_TEST(after.exit_code == 0, after.err); // the VMM was resumed to match: the guest answers
+  verify_journal(w, "crash after pause");
+  BOOST_TEST(w.cli({"vm", "delete", "--force", "pz2"}).exit_code == 0);
+  BOOST_TEST(w.leaks() == "");
+}
+
 BOOST_AUTO_TEST_CASE(a_host_reboot_is_never_adopted) {
   auto& w = the_world();
   BOOST_TEST_REQUIRE(w.cli({"vm", "create", "--name", "rb1"}).exit_code == 0);

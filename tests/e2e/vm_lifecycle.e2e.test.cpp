@@ -224,6 +224,71 @@ BOOST_AUTO_TEST_CASE(first_starts_resume_one_boot_snapshot_with_their_own_identi
   BOOST_TEST(w.leaks() == "");
 }
 
+// `vm pause` / `vm resume` (QMP stop/cont): a paused VM keeps its VMM, memory and resources, is
+// shown as paused, refuses what needs its guest with a message that says to resume it, is not
+// taken for dead by the liveness check, and stops and force-deletes cleanly.
+BOOST_AUTO_TEST_CASE(pause_and_resume) {
+  auto& w = the_world();
+  BOOST_TEST_REQUIRE(w.cli({"vm", "create", "--name", "pz1"}).exit_code == 0);
+  BOOST_TEST_REQUIRE(w.cli({"vm", "exec", "pz1", "--", "sh", "-c", "echo kept > /root/p"}).exit_code == 0);
+  auto pause = w.cli({"vm", "pause", "pz1"});
+  BOOST_TEST_REQUIRE(pause.exit_code == 0, pause.err);
+  BOOST_TEST(pause.out.find("paused pz1") != std::string::npos, pause.out);
+  auto ps = w.cli({"ps"});
+  BOOST_TEST(ps.out.find("paused") != std::string::npos, ps.out);
+  auto info = nlohmann::json::parse(w.cli({"vm", "show", "pz1", "--json"}).out);
+  BOOST_TEST(info["state"] == "paused");
+  BOOST_TEST(info["pid"].get<int>() > 0);
+  int pid = info["pid"].get<int>();
+  BOOST_TEST(process_alive(pid));
+  for (auto refused : {std::vector<std::string>{"vm", "exec", "pz1", "--", "true"},
+                       std::vector<std::string>{"vm", "ssh", "pz1", "--", "true"}}) {
+    auto r = w.cli(refused);
+    BOOST_TEST(r.exit_code != 0, refused[1]);
+    BOOST_TEST(r.err.find("paused: resume it first (`banger vm resume pz1`)") != std::string::npos, r.err);
+  }
+  auto again = w.cli({"vm", "pause", "pz1"});
+  BOOST_TEST(again.exit_code != 0);
+  BOOST_TEST(again.err.find("paused already") != std::string::npos, again.err);
+  BOOST_TEST(w.cli({"vm", "set", "pz1", "--vcpu", "2"}).exit_code != 0);
+  BOOST_TEST(w.cli({"vm", "delete", "pz1"}).exit_code != 0); // without --force: still there
+  // Several liveness checks (every 2 s) later it is still paused, with the same VMM.
+  std::this_thread::sleep_for(5s);
+  info = nlohmann::json::parse(w.cli({"vm", "show", "pz1", "--json"}).out);
+  BOOST_TEST(info["state"] == "paused", info.dump());
+  BOOST_TEST(info["pid"] == pid);
+  auto resume = w.cli({"vm", "resume", "pz1"});
+  BOOST_TEST_REQUIRE(resume.exit_code == 0, resume.err);
+  BOOST_TEST(w.cli({"vm", "exec", "pz1", "--", "cat", "/root/p"}).out == "kept\n");
+  BOOST_TEST(w.cli({"vm", "resume", "pz1"}).err.find("not paused") != std::string::npos);
+  // A paused VM stops cleanly (it runs again for its poweroff) and keeps its data.
+  BOOST_TEST_REQUIRE(w.cli({"vm", "pause", "pz1"}).exit_code == 0);
+  auto stop = w.cli({"vm", "stop", "pz1", "--json"});
+  BOOST_TEST_REQUIRE(stop.exit_code == 0, stop.err);
+  auto stopped = nlohmann::json::parse(stop.out);
+  BOOST_TEST(stopped["state"] == "stopped");
+  BOOST_TEST(stopped["last_error"] == "", stopped.dump()); // a clean stop, not a kill
+  BOOST_TEST(w.leaks().find("tap") == std::string::npos);
+  // Started again, paused, and deleted with --force: nothing is left.
+  BOOST_TEST_REQUIRE(w.cli({"vm", "start", "pz1"}).exit_code == 0);
+  BOOST_TEST(w.cli({"vm", "exec", "pz1", "--", "cat", "/root/p"}).out == "kept\n");
+  BOOST_TEST_REQUIRE(w.cli({"vm", "pause", "pz1"}).exit_code == 0);
+  auto del = w.cli({"vm", "delete", "--force", "pz1"});
+  BOOST_TEST(del.exit_code == 0, del.err);
+  BOOST_TEST(w.leaks() == "");
+  // The journal has the pauses and resumes, and its recorded commands re-decide as recorded.
+  auto evs = w.cli({"events", "--json", "--vm", "pz1"});
+  std::size_t paused = 0, resumed = 0;
+  for (const auto& e : json_lines(evs.out)) {
+    paused += e["kind"] == "vm_paused";
+    resumed += e["kind"] == "vm_resumed";
+  }
+  BOOST_TEST(paused == 3u);
+  BOOST_TEST(resumed == 1u);
+  auto v = w.sb.replay({"verify", "--journal", (w.sb.state() / "journal").string()});
+  BOOST_TEST(v.exit_code == 0, v.out + v.err);
+}
+
 BOOST_AUTO_TEST_CASE(a_daemon_restart_keeps_running_vms) {
   auto& w = the_world();
   BOOST_TEST_REQUIRE(w.cli({"vm", "create", "--name", "dr1"}).exit_code == 0);

@@ -11,7 +11,6 @@
 
 #include "journal/journal.hpp"
 #include "tests/support/proc.hpp"
-#include "tools/replay/grammar.hpp"
 #include "tools/replay/history.hpp"
 #include "tools/replay/rerun.hpp"
 #include "tools/replay/slice.hpp"
@@ -176,11 +175,11 @@ BOOST_AUTO_TEST_CASE(an_illegal_phase_transition_is_a_problem) {
   s.phase = actors::vm_phase::starting;
   stored_event e;
   e.body = resource_acquired{"tap", "tap:t", ""};
-  BOOST_TEST(replay::vm_grammar_violation(s, e, true).find("without an intent") != std::string::npos);
+  BOOST_TEST(actors::vm_grammar_violation(s, e, true).find("without an intent") != std::string::npos);
   e.body = resource_released{"tap", "tap:t"};
-  BOOST_TEST(replay::vm_grammar_violation(s, e, true).find("released but not held") != std::string::npos);
+  BOOST_TEST(actors::vm_grammar_violation(s, e, true).find("released but not held") != std::string::npos);
   e.body = note{"x"};
-  BOOST_TEST(replay::vm_grammar_violation(s, e, true) == "note does not belong in a VM's stream");
+  BOOST_TEST(actors::vm_grammar_violation(s, e, true) == "note does not belong in a VM's stream");
 }
 
 BOOST_AUTO_TEST_CASE(journals_before_vm_command_delete_from_stopped) {

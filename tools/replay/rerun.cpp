@@ -6,7 +6,6 @@
 #include "actors/vm/vm.hpp"
 #include "common/text.hpp"
 #include "journal/render.hpp"
-#include "tools/replay/grammar.hpp"
 
 namespace banger::replay {
 
@@ -114,7 +113,7 @@ rerun_report rerun(std::string_view stream, const std::vector<journal::stored_ev
           i, fmt::format("{} outside a command's decision: no recorded command decided it", journal::kind_of(e.body)));
         return rep;
       }
-      if (auto why = vm_grammar_violation(s, e, commands_seen); !why.empty()) {
+      if (auto why = actors::vm_grammar_violation(s, e, commands_seen); !why.empty()) {
         diverge(i, why, true);
         return rep;
       }
@@ -124,7 +123,7 @@ rerun_report rerun(std::string_view stream, const std::vector<journal::stored_ev
     }
 
     // A recorded command: re-decide it on the state folded so far.
-    if (auto why = vm_grammar_violation(s, e, true); !why.empty()) {
+    if (auto why = actors::vm_grammar_violation(s, e, true); !why.empty()) {
       diverge(i, why, true);
       return rep;
     }

@@ -2,7 +2,7 @@
 // starts empty (named after the stream); each vm_command is re-decided with actors::decide() on
 // the state folded so far and must come out as recorded (the same refusal text, or exactly the
 // events that follow it); every other event is an effect result, which must be legal in its
-// phase (grammar.hpp) and is applied. The first disagreement is the divergence. (A refusal that
+// phase (actors::vm_grammar_violation) and is applied. The first disagreement is the divergence. (A refusal that
 // differs only in the VM's name is the same refusal: a stream imported --as another name.) Pure: a recording
 // of racing commands re-runs the same way every time, with no actor and no host.
 #pragma once

@@ -50,6 +50,18 @@ struct fake_host final : actors::vm_host {
   }
   expected<void> wait_agent(const actors::vm_state&, const std::string&) override { return {}; }
   expected<void> post_start(const actors::vm_state&, const std::string&) override { return {}; }
+  expected<void> pause(const actors::vm_state&, const std::string&) override {
+    log.push_back("pause");
+    frozen = true;
+    return {};
+  }
+  bool frozen = false; ///< what is_paused() answers
+  expected<bool> is_paused(const actors::vm_state&) override { return frozen; }
+  expected<void> resume(const actors::vm_state&, const std::string&) override {
+    log.push_back("resume");
+    frozen = false;
+    return {};
+  }
   std::string shutdown(const actors::vm_state&, bool kill, const std::string&) override {
     return kill ? "killed" : "powered off";
   }

@@ -8,7 +8,6 @@
 
 #include "actors/vm/vm.hpp"
 #include "journal/journal.hpp"
-#include "tools/replay/grammar.hpp"
 #include "tools/replay/rerun.hpp"
 
 namespace banger::replay {
@@ -30,7 +29,7 @@ std::vector<std::string> audit_vm_stream(std::string_view stream, const std::vec
   bool commands_seen = false;
   for (const auto& e : events) {
     bool is_command = std::holds_alternative<journal::vm_command>(e.body);
-    if (auto why = vm_grammar_violation(s, e, commands_seen || is_command); !why.empty())
+    if (auto why = actors::vm_grammar_violation(s, e, commands_seen || is_command); !why.empty())
       out.push_back(fmt::format("stream \"{}\": seq {} (version {}): {}", stream, e.seq, e.version, why));
     commands_seen = commands_seen || is_command;
     s = actors::apply(std::move(s), e);

@@ -1,7 +1,7 @@
 // Verification of a journal, for `banger-replay verify`. Structure: every value decodes,
 // sequence numbers run 1..N with no gap, each stream's versions run 1..M with no gap, and the
 // streams index agrees with the events. Then every VM stream ("vm/<name>"): each event is legal
-// in its phase and the resource invariants hold (grammar.hpp), and each recorded command
+// in its phase and the resource invariants hold (actors::vm_grammar_violation), and each recorded command
 // re-decides as recorded (rerun.hpp). Read-only.
 #pragma once
 
