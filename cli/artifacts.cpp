@@ -171,7 +171,7 @@ int build_on(client& c, const output_opts& o, const artifact_opts& a, const std:
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (use_colour(2) && !o.json)
     std::cerr << "\r\x1b[K" << std::flush;
-  if (r.getError().getCode() != rpc::ErrorCode::NONE)
+  if (failed(r.getError()))
     return report(from_rpc(r.getError()), o);
   if (o.json) {
     auto j = info_json(r.getInfo());
@@ -199,7 +199,7 @@ int cmd_kernel_export(const dirs& d, const output_opts& o, const std::string& na
     req.setName(name);
     req.setPath(absolute(file));
     auto r = req.send().wait(c.conn().io.waitScope);
-    if (r.getError().getCode() != rpc::ErrorCode::NONE)
+    if (failed(r.getError()))
       return report(from_rpc(r.getError()), o);
     if (o.json) {
       json j = {{"bundle", absolute(file)}, {"catalog", std::string(r.getCatalog())}};
@@ -225,7 +225,7 @@ int cmd_artifact_list(const dirs& d, const output_opts& o, bool kernel) {
     auto req = c.conn().daemon.artifactListRequest();
     req.setKind(rpc_kind(kernel));
     auto r = req.send().wait(c.conn().io.waitScope);
-    if (r.getError().getCode() != rpc::ErrorCode::NONE)
+    if (failed(r.getError()))
       return report(from_rpc(r.getError()), o);
     if (o.json) {
       json all = json::array();
@@ -260,7 +260,7 @@ int cmd_artifact_show(const dirs& d, const output_opts& o, bool kernel, const st
     req.setKind(rpc_kind(kernel));
     req.setName(name);
     auto r = req.send().wait(c.conn().io.waitScope);
-    if (r.getError().getCode() != rpc::ErrorCode::NONE)
+    if (failed(r.getError()))
       return report(from_rpc(r.getError()), o);
     auto i = r.getInfo();
     json manifest = json::parse(std::string(r.getManifest()), nullptr, false);
@@ -297,7 +297,7 @@ int cmd_artifact_remove(const dirs& d, const output_opts& o, bool kernel, const 
     req.setKind(rpc_kind(kernel));
     req.setName(name);
     auto r = req.send().wait(c.conn().io.waitScope);
-    if (r.getError().getCode() != rpc::ErrorCode::NONE)
+    if (failed(r.getError()))
       return report(from_rpc(r.getError()), o);
     if (o.json)
       std::cout << json{{"removed", name}, {"version", std::string(r.getRemoved())}}.dump() << "\n";
@@ -326,7 +326,7 @@ int cmd_setup(const dirs& d, const output_opts& o) {
       show.setKind(rpc_kind(a.kernel));
       show.setName(a.name);
       auto r = show.send().wait(c.conn().io.waitScope);
-      if (r.getError().getCode() == rpc::ErrorCode::NONE && r.getInfo().getCurrent().size() > 0) {
+      if (!failed(r.getError()) && r.getInfo().getCurrent().size() > 0) {
         if (!o.json)
           fmt::print("[setup] {} {} is ready (version {})\n", kind_name(a.kernel), a.name,
                      r.getInfo().getCurrent().cStr());

@@ -183,7 +183,7 @@ stream_end stream_events(client& c, const output_opts& o, const events_opts& e, 
     req.setSink(kj::heap<printing_sink>(o.json, kj::mv(done.fulfiller), last_seq));
     auto r = req.send().wait(ws);
     if (failed(r.getError())) {
-      if (e.follow && r.getError().getCode() == rpc::ErrorCode::UNAVAILABLE) { // a daemon on its way out
+      if (e.follow && errc_from_number(r.getError().getCode()) == errc::unavailable) { // a daemon on its way out
         reason = r.getError().getMessage();
         return stream_end::daemon_gone;
       }

@@ -26,9 +26,9 @@ struct connection {
 
 /// A domain error the daemon answered with, as a value.
 inline error from_rpc(rpc::Error::Reader r) {
-  return error{static_cast<errc>(r.getCode()), r.getMessage(), r.getOpId()};
+  return error{errc_from_number(r.getCode()), r.getMessage(), r.getOpId()};
 }
-inline bool failed(rpc::Error::Reader r) { return r.getCode() != rpc::ErrorCode::NONE; }
+inline bool failed(rpc::Error::Reader r) { return r.getCode() != static_cast<std::uint16_t>(errc::none); }
 
 /// A transport failure (the daemon went away mid-call) as an error.
 inline error lost(const kj::Exception& e) {

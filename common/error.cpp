@@ -1,26 +1,41 @@
-// Names of error codes, as shown to users and in --json output.
+// Names and numbers of error codes, derived from the one table in error.hpp.
 #include "common/error.hpp"
-
-#include <array>
 
 namespace banger {
 
 namespace {
-constexpr std::array<std::string_view, 10> names = {
-  "none",         "not_found",   "already_exists", "bad_request",      "not_running",
-  "unauthorized", "unavailable", "conflict",       "operation_failed", "internal",
+
+struct entry {
+  errc code;
+  std::string_view name;
 };
+
+constexpr entry table[] = {
+#define BANGER_ERRC_ENTRY(name, number) {errc::name, #name},
+  BANGER_ERRC_TABLE(BANGER_ERRC_ENTRY)
+#undef BANGER_ERRC_ENTRY
+};
+
 } // namespace
 
 std::string_view to_string(errc code) {
-  auto i = static_cast<std::size_t>(code);
-  return i < names.size() ? names[i] : std::string_view{"internal"};
+  for (const auto& e : table)
+    if (e.code == code)
+      return e.name;
+  return "internal";
 }
 
 errc errc_from_string(std::string_view name) {
-  for (std::size_t i = 0; i < names.size(); ++i)
-    if (names[i] == name)
-      return static_cast<errc>(i);
+  for (const auto& e : table)
+    if (e.name == name)
+      return e.code;
+  return errc::internal;
+}
+
+errc errc_from_number(std::uint64_t n) {
+  for (const auto& e : table)
+    if (static_cast<std::uint64_t>(e.code) == n)
+      return e.code;
   return errc::internal;
 }
 

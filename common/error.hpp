@@ -1,6 +1,8 @@
-// Errors as values: the project's one error enum, the error value every layer returns, and
-// a small expected<T>. The numbers of errc never change: they are journaled and sent over the
-// wire (schema/banger.capnp ErrorCode mirrors them). Header-only, no dependencies beyond std.
+// Errors as values: the project's one error table, the error value every layer returns, and a
+// small expected<T>. The numbers of errc never change: they are journaled and sent over the wire
+// (schema/banger.capnp's Error.code and agent.capnp's Failure.code are these numbers; the guest
+// agent includes this header for them). The table below is their only definition. Header-only
+// for the enum; the name functions are in error.cpp (banger_common).
 #pragma once
 
 #include <cassert>
@@ -12,23 +14,32 @@
 
 namespace banger {
 
+/// The error table: X(name, number) per code. Numbers are forever; new codes get new numbers.
+#define BANGER_ERRC_TABLE(X)                                                                                           \
+  X(none, 0)                                                                                                           \
+  X(not_found, 1)                                                                                                      \
+  X(already_exists, 2)                                                                                                 \
+  X(bad_request, 3)                                                                                                    \
+  X(not_running, 4)                                                                                                    \
+  X(unauthorized, 5)                                                                                                   \
+  X(unavailable, 6)                                                                                                    \
+  X(conflict, 7)                                                                                                       \
+  X(operation_failed, 8)                                                                                               \
+  X(internal, 9)
+
 enum class errc : std::uint8_t {
-  none = 0,
-  not_found = 1,
-  already_exists = 2,
-  bad_request = 3,
-  not_running = 4,
-  unauthorized = 5,
-  unavailable = 6,
-  conflict = 7,
-  operation_failed = 8,
-  internal = 9,
+#define BANGER_ERRC_ENUM(name, number) name = number,
+  BANGER_ERRC_TABLE(BANGER_ERRC_ENUM)
+#undef BANGER_ERRC_ENUM
 };
 
 /// snake_case name of a code, as printed in `--json` output ("not_found").
 std::string_view to_string(errc code);
 /// Inverse of to_string; errc::internal for anything unknown.
 errc errc_from_string(std::string_view name);
+/// The code numbered `n` (from the wire or a journal); errc::internal for a number the table
+/// does not have.
+errc errc_from_number(std::uint64_t n);
 
 /// A domain failure: what failed and what to do next, plus the op id of the request.
 struct error {

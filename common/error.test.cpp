@@ -27,6 +27,14 @@ BOOST_AUTO_TEST_CASE(names_round_trip) {
   BOOST_TEST(static_cast<int>(errc_from_string("bogus")) == static_cast<int>(errc::internal));
 }
 
+BOOST_AUTO_TEST_CASE(numbers_from_the_wire_map_through_the_one_table) {
+  for (int i = 0; i <= 9; ++i)
+    BOOST_TEST(static_cast<int>(errc_from_number(static_cast<std::uint64_t>(i))) == i);
+  // A number this build does not know (a newer peer's) is internal, never an enum value out of range.
+  for (std::uint64_t n : {10ull, 255ull, 65535ull, 1ull << 40})
+    BOOST_TEST((errc_from_number(n) == errc::internal));
+}
+
 BOOST_AUTO_TEST_CASE(expected_holds_value_or_error) {
   expected<int> ok = 42;
   BOOST_TEST(ok.has_value());

@@ -196,7 +196,7 @@ actors::agent_access agent_pool::access() {
     auto r = call_agent<bool>(h, vm, socket, [](agent_rpc::Agent::Client& agent) {
       return agent.poweroffRequest().send().then([](auto&& res) -> expected<bool> {
         if (auto f = res.getFailure(); f.getCode() != 0)
-          return make_error(static_cast<errc>(f.getCode()), f.getMessage().cStr());
+          return make_error(errc_from_number(f.getCode()), f.getMessage().cStr());
         return true;
       });
     });
@@ -213,7 +213,7 @@ actors::agent_access agent_pool::access() {
         req.setMaxBytes(64 * 1024);
         return req.send().then([](auto&& res) -> expected<std::string> {
           if (auto f = res.getFailure(); f.getCode() != 0)
-            return make_error(static_cast<errc>(f.getCode()), f.getMessage().cStr());
+            return make_error(errc_from_number(f.getCode()), f.getMessage().cStr());
           auto d = res.getData();
           return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
         });
@@ -224,7 +224,7 @@ actors::agent_access agent_pool::access() {
     return call_agent<bool>(h, vm, socket, [port](agent_rpc::Agent::Client& agent) {
       return agent.portsRequest().send().then([port](auto&& res) -> expected<bool> {
         if (auto f = res.getFailure(); f.getCode() != 0)
-          return make_error(static_cast<errc>(f.getCode()), f.getMessage().cStr());
+          return make_error(errc_from_number(f.getCode()), f.getMessage().cStr());
         for (auto p : res.getPorts())
           if (p.getPort() == port)
             return true;
@@ -241,7 +241,7 @@ actors::agent_access agent_pool::access() {
       req.setEntropy(kj::arrayPtr(reinterpret_cast<const kj::byte*>(entropy.data()), entropy.size()));
       return req.send().then([](auto&& res) -> expected<bool> {
         if (auto f = res.getFailure(); f.getCode() != 0)
-          return make_error(static_cast<errc>(f.getCode()), f.getMessage().cStr());
+          return make_error(errc_from_number(f.getCode()), f.getMessage().cStr());
         return true;
       });
     });

@@ -13,7 +13,7 @@ namespace banger::daemon {
 
 /// Fills an RPC error from a domain error.
 inline void set_error(rpc::Error::Builder b, const error& e) {
-  b.setCode(static_cast<rpc::ErrorCode>(e.code));
+  b.setCode(static_cast<std::uint16_t>(e.code));
   b.setMessage(e.message);
   b.setOpId(e.op_id);
 }

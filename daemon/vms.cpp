@@ -287,7 +287,7 @@ kj::Promise<void> vm_exec(daemon_context& ctx, const std::string& op,
         [c, op](auto&& r) mutable {
           if (r.getFailure().getCode() != 0) {
             fail(c.getResults(),
-                 error{static_cast<errc>(r.getFailure().getCode()), r.getFailure().getMessage().cStr(), op}, op);
+                 error{errc_from_number(r.getFailure().getCode()), r.getFailure().getMessage().cStr(), op}, op);
             return;
           }
           c.getResults().setProcess(r.getProcess());

@@ -8,7 +8,7 @@ using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("banger::agent_rpc");
 
 struct Failure {
-  code @0 :UInt8;       # banger::errc; 0 = none
+  code @0 :UInt8;       # a banger::errc number (common/error.hpp's table); 0 = none
   message @1 :Text;
 }
 

@@ -8,22 +8,8 @@ $Cxx.namespace("banger::rpc");
 using Agent = import "agent.capnp";
 
 
-# Mirrors banger::errc (common/error.hpp); the numbers never change.
-enum ErrorCode {
-  none @0;
-  notFound @1;
-  alreadyExists @2;
-  badRequest @3;
-  notRunning @4;
-  unauthorized @5;
-  unavailable @6;
-  conflict @7;
-  operationFailed @8;
-  internal @9;
-}
-
 struct Error {
-  code @0 :ErrorCode;
+  code @0 :UInt16;        # a banger::errc number (common/error.hpp's table); 0 (none): success
   message @1 :Text;
   opId @2 :Text;
 }

@@ -17,21 +17,23 @@
 
 #include <kj/async-io.h>
 
+#include "common/error.hpp"
 #include "guest/agent/agent.hpp"
 
 namespace banger::guest {
 
 namespace detail {
 
-// errc numbers (common/error.hpp); the guest side does not link common/.
-inline constexpr std::uint8_t e_not_found = 1;
-inline constexpr std::uint8_t e_already_exists = 2;
-inline constexpr std::uint8_t e_bad_request = 3;
-inline constexpr std::uint8_t e_unavailable = 6;
-inline constexpr std::uint8_t e_operation_failed = 8;
+// The error numbers are common/error.hpp's table (the guest links no common/ code: only the
+// header-only enum is used).
+inline constexpr errc e_not_found = errc::not_found;
+inline constexpr errc e_already_exists = errc::already_exists;
+inline constexpr errc e_bad_request = errc::bad_request;
+inline constexpr errc e_unavailable = errc::unavailable;
+inline constexpr errc e_operation_failed = errc::operation_failed;
 
-inline void fail(agent_rpc::Failure::Builder f, std::uint8_t code, std::string msg) {
-  f.setCode(code);
+inline void fail(agent_rpc::Failure::Builder f, errc code, std::string msg) {
+  f.setCode(static_cast<std::uint8_t>(code));
   f.setMessage(msg);
 }
 
