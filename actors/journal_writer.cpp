@@ -8,6 +8,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/failure.hpp"
 #include "actors/messages.hpp"
 
 namespace banger::actors {
@@ -21,10 +22,19 @@ struct pending_append {
 
 struct writer_state {
   std::vector<pending_append> pending;
+  std::vector<pending_append> writing; ///< the round being written (answered by the handler if it throws)
   static inline const char* name = "journal_writer";
 };
 
 caf::behavior journal_writer(caf::stateful_actor<writer_state>* self, journal::journal* j) {
+  install_exception_handler(self, {"the journal writer", [] { return std::string(); },
+                                   [self] {
+                                     std::vector<caf::response_promise> held;
+                                     for (auto* v : {&self->state.pending, &self->state.writing})
+                                       for (auto& p : *v)
+                                         held.push_back(p.rp);
+                                     return held;
+                                   }});
   return {
     [self](append_atom, journal::append_request& req) {
       if (self->state.pending.empty())
@@ -32,8 +42,9 @@ caf::behavior journal_writer(caf::stateful_actor<writer_state>* self, journal::j
       self->state.pending.push_back({std::move(req), self->make_response_promise()});
     },
     [self, j](caf::flush_atom) {
-      auto round = std::move(self->state.pending);
+      self->state.writing = std::move(self->state.pending);
       self->state.pending.clear();
+      auto& round = self->state.writing;
       std::vector<journal::append_request> reqs;
       reqs.reserve(round.size());
       for (auto& p : round)
@@ -49,6 +60,7 @@ caf::behavior journal_writer(caf::stateful_actor<writer_state>* self, journal::j
         }
         round[i].rp.deliver(std::move(reply));
       }
+      round.clear();
     },
   };
 }

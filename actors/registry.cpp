@@ -3,6 +3,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/failure.hpp"
 #include "actors/messages.hpp"
 
 namespace banger::actors {
@@ -16,6 +17,7 @@ struct registry_state {
 };
 
 caf::behavior registry(caf::stateful_actor<registry_state>* self, registry_config cfg) {
+  install_exception_handler(self, {"the registry", {}, {}});
   self->state.cfg = std::move(cfg);
   for (const auto& [kind, _] : self->state.cfg.kinds)
     self->state.entities[kind];

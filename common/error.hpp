@@ -5,12 +5,13 @@
 // for the enum; the name functions are in error.cpp (banger_common).
 #pragma once
 
-#include <cassert>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <variant>
+
+#include "common/check.hpp"
 
 namespace banger {
 
@@ -50,7 +51,8 @@ struct error {
 
 inline error make_error(errc code, std::string message) { return error{code, std::move(message), {}}; }
 
-/// Holds a T or an error. Accessing the wrong alternative is a bug (asserts).
+/// Holds a T or an error. Accessing the wrong alternative is a bug (BANGER_CHECK: it throws
+/// banger::bug, in every build).
 template <class T>
 class [[nodiscard]] expected {
 public:
@@ -61,17 +63,17 @@ public:
   bool has_value() const noexcept { return v_.index() == 0; }
 
   T& value() & {
-    assert(has_value());
+    BANGER_CHECK(has_value(), "the value of an expected that holds an error: " + std::get<1>(v_).message);
     return std::get<0>(v_);
   }
   const T& value() const& {
-    assert(has_value());
+    BANGER_CHECK(has_value(), "the value of an expected that holds an error: " + std::get<1>(v_).message);
     return std::get<0>(v_);
   }
   /// On an rvalue, the value is moved out and returned by value, so `for (x : *f())` and
   /// `auto& v = f().value()` never refer into a destroyed temporary.
   T value() && {
-    assert(has_value());
+    BANGER_CHECK(has_value(), "the value of an expected that holds an error: " + std::get<1>(v_).message);
     return std::get<0>(std::move(v_));
   }
   T& operator*() & { return value(); }
@@ -81,11 +83,11 @@ public:
   const T* operator->() const { return &value(); }
 
   const error& err() const& {
-    assert(!has_value());
+    BANGER_CHECK(!has_value(), "the error of an expected that holds a value");
     return std::get<1>(v_);
   }
   error&& err() && {
-    assert(!has_value());
+    BANGER_CHECK(!has_value(), "the error of an expected that holds a value");
     return std::get<1>(std::move(v_));
   }
 
@@ -103,11 +105,11 @@ public:
   explicit operator bool() const noexcept { return ok_; }
   bool has_value() const noexcept { return ok_; }
   const error& err() const& {
-    assert(!ok_);
+    BANGER_CHECK(!ok_, "the error of an expected<void> that holds success");
     return err_;
   }
   error&& err() && {
-    assert(!ok_);
+    BANGER_CHECK(!ok_, "the error of an expected<void> that holds success");
     return std::move(err_);
   }
 

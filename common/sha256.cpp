@@ -1,7 +1,7 @@
 // See sha256.hpp.
 #include "common/sha256.hpp"
+#include "common/check.hpp"
 
-#include <cassert>
 #include <cerrno>
 #include <fcntl.h>
 #include <new>
@@ -45,7 +45,7 @@ sha256_hasher& sha256_hasher::operator=(sha256_hasher&& o) noexcept {
 sha256_hasher::~sha256_hasher() { EVP_MD_CTX_free(md(ctx_)); }
 
 void sha256_hasher::update(const void* data, std::size_t len) {
-  assert(ctx_ != nullptr && !finished_ && "sha256_hasher::update after hex_digest or move");
+  BANGER_CHECK(ctx_ != nullptr && !finished_, "sha256_hasher::update after hex_digest or move");
   if (len > 0)
     EVP_DigestUpdate(md(ctx_), data, len);
 }
@@ -57,7 +57,7 @@ std::string sha256_hex(std::string_view data) {
 }
 
 std::string sha256_hasher::hex_digest() {
-  assert(ctx_ != nullptr && !finished_ && "sha256_hasher::hex_digest called twice or after move");
+  BANGER_CHECK(ctx_ != nullptr && !finished_, "sha256_hasher::hex_digest called twice or after move");
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   EVP_DigestFinal_ex(md(ctx_), digest, &n);

@@ -9,7 +9,9 @@
 
 #include <caf/all.hpp>
 #include <kj/async.h>
+#include <kj/debug.h>
 
+#include "actors/failure.hpp"
 #include "common/error.hpp"
 
 namespace banger::daemon {
@@ -27,8 +29,9 @@ kj::Promise<expected<R>> ask(caf::actor_system& sys, const caf::actor& dest, std
       self->request(dest, timeout, xs...)
         .then([=](R& r) { (*fulfiller)->fulfill(expected<R>(std::move(r))); },
               [=](caf::error& e) {
-                auto msg = "actor request failed: " + self->system().render(e);
-                (*fulfiller)->fulfill(expected<R>(make_error(errc::unavailable, std::move(msg))));
+                // A banger error (an actor's bug turned into internal, failure.hpp) keeps its code
+                // and op id; anything else (a timeout, an actor that is gone) is unavailable.
+                (*fulfiller)->fulfill(expected<R>(actors::from_caf(e, self->system(), "actor request failed: ")));
               });
     },
     0);
@@ -44,7 +47,14 @@ auto run_blocking(caf::actor_system& sys, F fn) -> kj::Promise<decltype(fn())> {
   auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<R>>>(kj::mv(paf.fulfiller));
   sys.spawn<caf::detached>( // the int: see ask()
     [fulfiller, fn](caf::event_based_actor* self, int) mutable {
-      (*fulfiller)->fulfill(fn());
+      // A bug in fn must not leave the RPC waiting: it fails the call (an exception on the wire).
+      try {
+        (*fulfiller)->fulfill(fn());
+      } catch (...) {
+        (*fulfiller)
+          ->reject(
+            KJ_EXCEPTION(FAILED, "internal error (a bug in bangerd)", actors::describe(std::current_exception())));
+      }
       self->quit();
     },
     0);

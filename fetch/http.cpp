@@ -1,6 +1,7 @@
 // See http.hpp. One curl easy handle per call; the write callback is where the cap, the
 // announced-length checks and the hashing happen, so no byte past the cap reaches the disk.
 #include "fetch/http.hpp"
+#include "common/check.hpp"
 
 #include <cerrno>
 #include <cstdlib>
@@ -318,7 +319,7 @@ expected<std::string> resolve_http_url(std::string_view base, std::string_view r
 }
 
 expected<download_result> download(const std::string& url, const fs::path& dest_dir, const download_options& opts) {
-  assert(opts.max_bytes > 0 && "download: max_bytes must be set");
+  BANGER_CHECK(opts.max_bytes > 0, "download: max_bytes must be set");
   auto u = check_url(url);
   if (!u)
     return std::move(u).err();
@@ -364,7 +365,7 @@ expected<download_result> download(const std::string& url, const fs::path& dest_
 }
 
 expected<std::string> fetch_text(const std::string& url, std::uint64_t max_bytes, std::chrono::seconds timeout) {
-  assert(max_bytes > 0 && "fetch_text: max_bytes must be set");
+  BANGER_CHECK(max_bytes > 0, "fetch_text: max_bytes must be set");
   auto u = check_url(url);
   if (!u)
     return std::move(u).err();

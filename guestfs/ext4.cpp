@@ -2,6 +2,7 @@
 // mkfs.ext4. Writing entries is in ext4_write.cpp, reading them in ext4_read.cpp; the open
 // filesystem they share, and how allocation follows libext2fs's contract, in ext4_impl.hpp.
 // Not thread-safe: one thread uses an image at a time.
+#include "common/check.hpp"
 #include "guestfs/ext4_impl.hpp"
 
 #include <fcntl.h>
@@ -12,7 +13,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cassert>
 #include <cerrno>
 #include <cstdlib>
 #include <fmt/format.h>
@@ -75,7 +75,7 @@ ext4_image& ext4_image::operator=(ext4_image&&) noexcept = default;
 ext4_image::~ext4_image() = default;
 
 ext4_image::impl& ext4_image::state() const {
-  assert(impl_ && "use of a moved-from ext4_image");
+  BANGER_CHECK(impl_ != nullptr, "use of a moved-from ext4_image");
   return *impl_;
 }
 

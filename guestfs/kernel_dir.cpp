@@ -9,6 +9,7 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <unistd.h>
 
 #include "common/process.hpp"
@@ -176,15 +177,32 @@ expected<kernel_manifest> verify_kernel_dir(const fs::path& dir) {
   };
   if (j.is_discarded() || !j.is_object() || !j.contains("files") || !j["files"].is_array())
     return bad("manifest.json is not a kernel manifest");
+  // Every field is checked for its type before it is read: a manifest is outside input (a
+  // catalog bundle carries one), and a wrong type must be an error, not an exception.
+  auto text_of = [](const nlohmann::json& o, const char* key) -> std::optional<std::string> {
+    if (!o.contains(key))
+      return std::string();
+    if (!o[key].is_string())
+      return std::nullopt;
+    return o[key].get<std::string>();
+  };
   kernel_manifest m;
-  m.name = j.value("name", "");
-  m.kernel_version = j.value("kernel_version", "");
-  m.source = j.value("source", "");
-  m.format = j.value("format", "") == "pvh-elf" ? kernel_format::pvh_elf : kernel_format::bzimage;
+  auto name = text_of(j, "name"), version = text_of(j, "kernel_version"), source = text_of(j, "source"),
+       format = text_of(j, "format");
+  if (!name || !version || !source || !format)
+    return bad("manifest.json has a non-text name, kernel_version, source or format");
+  m.name = *name;
+  m.kernel_version = *version;
+  m.source = *source;
+  m.format = *format == "pvh-elf" ? kernel_format::pvh_elf : kernel_format::bzimage;
   for (auto& f : j["files"]) {
     if (!f.is_object() || !f.contains("name") || !f["name"].is_string())
       return bad("manifest.json has a file entry without a name");
-    kernel_file want{f["name"].get<std::string>(), f.value("sha256", ""), f.value("size", std::uint64_t{0})};
+    auto sum = text_of(f, "sha256");
+    if (!sum || !f.contains("size") || !f["size"].is_number_unsigned())
+      return bad(fmt::format("manifest.json's entry for {} needs a text sha256 and a whole-number size",
+                             quoted(f["name"].get<std::string>())));
+    kernel_file want{f["name"].get<std::string>(), *sum, f["size"].get<std::uint64_t>()};
     if (want.name.empty() || want.name.find('/') != std::string::npos || want.name == "." || want.name == "..")
       return bad(fmt::format("manifest.json names an unsafe file {}", quoted(want.name)));
     m.files.push_back(want);

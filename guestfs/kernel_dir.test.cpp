@@ -3,6 +3,8 @@
 // a changed file, and refusals that leave nothing behind.
 #include <boost/test/unit_test.hpp>
 
+#include <functional>
+
 #include <nlohmann/json.hpp>
 
 #include "guestfs/kernel_dir.hpp"
@@ -88,6 +90,38 @@ BOOST_AUTO_TEST_CASE(pvh_kernel_directory_with_manifest) {
   v = verify_kernel_dir(dest);
   BOOST_TEST_REQUIRE(!v.has_value());
   BOOST_TEST(v.err().message.find("initrd.img has sha256") != std::string::npos, v.err().message);
+}
+
+// A manifest is outside input (catalog bundles carry one): fields of the wrong type are refused
+// with a message. A "size": "1" used to throw out of the parser, and the job's worker with it,
+// leaving `kernel pull` waiting for hours.
+BOOST_AUTO_TEST_CASE(a_manifest_with_mistyped_fields_is_refused_not_thrown) {
+  temp_dir tmp;
+  auto tree = package_tree(tmp.path / "tree", fixtures::pvh_bzimage());
+  auto dest = tmp.path / "k";
+  BOOST_TEST_REQUIRE(assemble_kernel_dir(spec_for(tree), dest).has_value());
+  auto good = nlohmann::json::parse(slurp(dest / "manifest.json"));
+  auto with = [&](auto edit) {
+    auto j = good;
+    edit(j);
+    fs::remove(dest / "manifest.json");
+    write(dest / "manifest.json", j.dump());
+    return verify_kernel_dir(dest);
+  };
+  auto size_text = with([](nlohmann::json& j) { j["files"][0]["size"] = "1"; });
+  BOOST_TEST_REQUIRE(!size_text.has_value());
+  BOOST_TEST((size_text.err().code == errc::bad_request));
+  BOOST_TEST(size_text.err().message.find("whole-number size") != std::string::npos, size_text.err().message);
+  for (auto edit : std::vector<std::function<void(nlohmann::json&)>>{
+         [](nlohmann::json& j) { j["name"] = 7; }, [](nlohmann::json& j) { j["format"] = nlohmann::json::array(); },
+         [](nlohmann::json& j) { j["files"][0]["sha256"] = 1; }, [](nlohmann::json& j) { j["files"][0]["size"] = -1; },
+         [](nlohmann::json& j) { j["files"][0].erase("size"); }}) {
+    auto r = with(edit);
+    BOOST_TEST(!r.has_value());
+    if (!r)
+      BOOST_TEST((r.err().code == errc::bad_request), r.err().message);
+  }
+  BOOST_TEST(with([](nlohmann::json&) {}).has_value()); // the manifest as written still verifies
 }
 
 BOOST_AUTO_TEST_CASE(non_pvh_kernel_keeps_the_bzimage) {

@@ -1,6 +1,7 @@
 // See validate.hpp. Parsers are hand-written over std::string_view (no locale, no strtol
 // leniency: "+1", " 1" and "01" are all refused).
 #include "helper/validate.hpp"
+#include "common/check.hpp"
 
 #include <array>
 #include <cerrno>
@@ -109,7 +110,7 @@ expected<void> validate_cidr(std::string_view cidr) {
 }
 
 std::string cidr_network(std::string_view cidr) {
-  assert(validate_cidr(cidr));
+  BANGER_CHECK(validate_cidr(cidr).has_value(), "cidr_network of an address validate_cidr refuses");
   auto slash = cidr.find('/');
   std::array<std::uint8_t, 4> q{};
   std::uint64_t prefix = 0;

@@ -7,6 +7,7 @@
 #include <caf/all.hpp>
 #include <fmt/core.h>
 
+#include "actors/failure.hpp"
 #include "actors/messages.hpp"
 #include "journal/journal.hpp"
 
@@ -104,14 +105,16 @@ void start_job(self_ptr self, artifact_command cmd, caf::response_promise rp) {
     auto store = st.deps.store;
     auto kind = st.kind;
     auto name = st.name;
+    auto run_job = st.deps.run_job;
     // The job id is an argument, not a capture: CAF 0.17 dereferences a null argument tuple when
     // a void actor function takes none (UBSan: reference binding to null pointer).
     self->system().spawn<caf::detached>(
-      [parent, store, kind, name, cmd](caf::event_based_actor* worker, std::uint64_t job) {
+      [parent, store, kind, name, cmd, run_job](caf::event_based_actor* worker, std::uint64_t job) {
         auto progress = [parent](const std::string& stage, std::uint64_t done, std::uint64_t total) {
           caf::anon_send(parent, progress_atom::value, progress_update{stage, done, total});
         };
-        auto r = run_artifact_job(store, kind, name, cmd.source, progress);
+        auto who = fmt::format("the {} {} job", to_string(kind), name);
+        auto r = guarded<job_result>(who, cmd.op_id, [&] { return run_job(store, kind, name, cmd.source, progress); });
         artifact_reply out;
         out.ok = r.has_value();
         if (r)
@@ -139,6 +142,17 @@ caf::behavior artifact_actor(self_ptr self, artifact_kind kind, std::string name
   s.kind = kind;
   s.name = name;
   s.deps = std::move(deps);
+  install_exception_handler(self, {fmt::format("the {} {} actor", to_string(kind), name),
+                                   [self] { return self->state.job ? self->state.job->op_id : std::string(); },
+                                   [self] {
+                                     std::vector<caf::response_promise> held;
+                                     if (self->state.job)
+                                       for (auto& w : self->state.job->waiters)
+                                         held.push_back(w.rp);
+                                     for (auto& q : self->state.queue)
+                                       held.push_back(q.rp);
+                                     return held;
+                                   }});
   // Fold the stream (short: a few events per build).
   s.st = journal::fold_stream(*s.deps.journal, stream_of(kind, name), std::move(s.st));
   if (s.st.in_progress) {

@@ -6,6 +6,7 @@
 #include <caf/all.hpp>
 #include <fmt/core.h>
 
+#include "actors/failure.hpp"
 #include "actors/messages.hpp"
 #include "journal/journal.hpp"
 
@@ -22,6 +23,7 @@ struct netpriv_state {
   lease_state leases;
   std::optional<helper::client> helper;
   bool bridge_ready = false;
+  std::string current_op; ///< of the request being served
 };
 
 using self_ptr = caf::stateful_actor<netpriv_state>*;
@@ -148,10 +150,14 @@ caf::behavior netpriv_actor(self_ptr self, net_config cfg, journal::journal* j, 
   s.journal = j;
   s.writer = std::move(writer);
   s.leases = journal::fold_stream(*j, net_stream(s.cfg.bridge), std::move(s.leases));
+  install_exception_handler(self, {"the network actor", [self] { return self->state.current_op; }, {}});
   // The helper (and its KJ loop) must be destroyed on this thread.
   self->attach_functor([self] { self->state.helper.reset(); });
   return {
-    [self](const net_request& rq) { return handle(self, rq); },
+    [self](const net_request& rq) {
+      self->state.current_op = rq.op_id;
+      return handle(self, rq);
+    },
   };
 }
 

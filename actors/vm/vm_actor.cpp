@@ -7,6 +7,7 @@
 #include <caf/all.hpp>
 #include <fmt/core.h>
 
+#include "actors/failure.hpp"
 #include "journal/journal.hpp"
 
 namespace banger::actors {
@@ -30,6 +31,7 @@ struct vm_actor_state {
   bool busy = false;
   std::uint64_t job = 0;
   caf::response_promise current; ///< the command the worker runs for
+  std::string current_op;        ///< the op id of the command being decided or run
   std::deque<queued> queue;
   bool check_scheduled = false;
 };
@@ -117,8 +119,17 @@ void run_worker(self_ptr self, const vm_request& rq, caf::response_promise rp, v
         if (progress && *progress)
           (*progress)(progress_update{stage, static_cast<std::uint64_t>(took.count()), 0});
       };
-      auto r = work(start, *host, record, report);
-      caf::anon_send(parent, job_done_atom::value, job, std::move(r), op);
+      // A bug in the work (an exception) fails the command with internal, and the actor then
+      // settles what the work left mid-way (job_done); it never leaves the requester waiting.
+      expected<vm_state> r = make_error(errc::internal, "not run");
+      bool threw = false;
+      try {
+        r = work(start, *host, record, report);
+      } catch (...) {
+        threw = true;
+        r = internal_error(fmt::format("VM {}'s worker", start.name), describe(std::current_exception()), op);
+      }
+      caf::anon_send(parent, job_done_atom::value, job, std::move(r), op, threw);
       worker->quit();
     },
     id);
@@ -132,6 +143,7 @@ bool exists(const vm_state& s) { return s.phase != vm_phase::absent && s.phase !
 void process(self_ptr self, vm_request rq, caf::response_promise rp) {
   auto& s = self->state;
   const auto op = rq.op_id;
+  s.current_op = op;
   if (std::holds_alternative<vm_cmd::reconcile>(rq.command) && s.st.phase != vm_phase::running &&
       s.st.phase != vm_phase::paused && s.st.phase != vm_phase::starting && s.st.phase != vm_phase::stopping &&
       s.st.phase != vm_phase::deleting) {
@@ -180,6 +192,13 @@ void next(self_ptr self) {
 
 caf::behavior vm_actor(self_ptr self, std::string name, vm_deps deps) {
   auto& s = self->state;
+  install_exception_handler(self, {fmt::format("VM {}'s actor", name), [self] { return self->state.current_op; },
+                                   [self] {
+                                     std::vector<caf::response_promise> held{self->state.current};
+                                     for (auto& q : self->state.queue)
+                                       held.push_back(q.rp);
+                                     return held;
+                                   }});
   s.name = name;
   s.deps = std::move(deps);
   s.st.name = name;
@@ -202,12 +221,19 @@ caf::behavior vm_actor(self_ptr self, std::string name, vm_deps deps) {
       append(self, std::move(events), op, [rp](expected<vm_state> r) mutable { rp.deliver(std::move(r)); });
       return rp;
     },
-    [self](job_done_atom, std::uint64_t id, expected<vm_state>& r, const std::string& op) {
+    [self](job_done_atom, std::uint64_t id, expected<vm_state>& r, const std::string& op, bool threw) {
       auto& st = self->state;
       if (!st.busy || id != st.job)
         return;
       st.busy = false;
       finish(st.current, std::move(r), op);
+      const auto p = st.st.phase;
+      if (threw && (p == vm_phase::starting || p == vm_phase::stopping || p == vm_phase::deleting)) {
+        // The work stopped mid-way: settle the VM now, as a daemon start would (run_reconcile),
+        // before any queued command is decided on a half-done state.
+        process(self, vm_request{vm_cmd::reconcile{}, op, {}}, caf::response_promise{});
+        return;
+      }
       next(self);
     },
     [self](caf::get_atom) { return self->state.st; },

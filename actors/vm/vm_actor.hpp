@@ -17,6 +17,11 @@
 // for VMs that exist) in the order this actor takes them from its mailbox, so a recording of
 // racing commands can be re-decided by banger-replay.
 //
+// Failures: a worker whose work throws (a bug) fails its command with internal and the actor
+// reconciles the VM at once (the work may have stopped mid-start, mid-stop or mid-delete); an
+// exception in the actor itself answers the command it handled and every queued one with
+// internal and ends the actor (failure.hpp): the registry spawns a new one from the journal.
+//
 // Reconciliation: the daemon sends `reconcile` to every VM the journal shows running or mid-
 // start/stop/delete before it serves any RPC (pipeline.hpp run_reconcile): a live VMM with the
 // journaled identity on the same boot is adopted; everything else is settled and released.

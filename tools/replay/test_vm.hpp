@@ -15,7 +15,7 @@
 namespace banger::replay::test {
 
 /// Makes everything it is asked to, after `delay` per acquire (so commands really queue).
-struct fake_host final : actors::vm_host {
+struct fake_host : actors::vm_host {
   std::chrono::milliseconds delay{0};
   std::mutex mu;
   std::vector<std::string> log; ///< "+kind id" / "-kind id"
