@@ -51,14 +51,7 @@ caf::behavior journal_writer(caf::stateful_actor<writer_state>* self, journal::j
         reqs.push_back(std::move(p.req));
       auto results = j->append_batch(std::move(reqs));
       for (std::size_t i = 0; i < round.size(); ++i) {
-        append_reply reply;
-        if (results[i]) {
-          reply.ok = true;
-          reply.result = *results[i];
-        } else {
-          reply.err = results[i].err();
-        }
-        round[i].rp.deliver(std::move(reply));
+        round[i].rp.deliver(std::move(results[i]));
       }
       round.clear();
     },

@@ -3,7 +3,8 @@
 // a batch is being written go out together in the next synced batch.
 //
 // Messages:
-//   (append_atom, journal::append_request) -> append_reply
+//   (append_atom, journal::append_request) -> expected<journal::append_result>
+// Entities append through actors/journaled.hpp, which applies what was appended.
 // The journal must outlive the actor.
 #pragma once
 

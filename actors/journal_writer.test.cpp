@@ -51,9 +51,10 @@ BOOST_AUTO_TEST_CASE(many_requesters_get_gapless_sequences_and_conflicts_are_rep
     for (int i = 0; i < 200; ++i)
       self->send(writer, append_atom::value, note_request("s" + std::to_string(i % 20), journal::any_version, "n"));
     for (int i = 0; i < 200; ++i)
-      self->receive([&](append_reply& r) {
-        BOOST_REQUIRE_MESSAGE(r.ok, r.err.message);
-        seqs.insert(r.result.first_seq);
+      self->receive([&](expected<journal::append_result>& r) {
+        BOOST_REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.err().message));
+        seqs.insert(r->first_seq);
+        BOOST_TEST(r->wall_times_ns.size() == 1u); // the time stored, for the appender to apply with
       });
     BOOST_TEST(seqs.size() == 200u);
     BOOST_TEST(*seqs.begin() == 1u);
@@ -62,7 +63,7 @@ BOOST_AUTO_TEST_CASE(many_requesters_get_gapless_sequences_and_conflicts_are_rep
     // A stale expected version comes back as a conflict reply, not an actor error.
     bool conflict = false;
     self->request(writer, 5s, append_atom::value, note_request("s0", 3, "stale"))
-      .receive([&](append_reply& r) { conflict = !r.ok && r.err.code == errc::conflict; },
+      .receive([&](expected<journal::append_result>& r) { conflict = !r && r.err().code == errc::conflict; },
                [&](caf::error& e) { BOOST_FAIL(sys.render(e)); });
     BOOST_TEST(conflict);
     self->send_exit(writer, caf::exit_reason::user_shutdown);

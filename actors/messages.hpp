@@ -28,13 +28,6 @@ using build_atom = caf::atom_constant<caf::atom("build")>;
 using job_done_atom = caf::atom_constant<caf::atom("job_done")>;
 using progress_atom = caf::atom_constant<caf::atom("progress")>;
 
-/// Reply to (append_atom, append_request): the journal's outcome as a value.
-struct append_reply {
-  bool ok = false;
-  journal::append_result result;
-  error err;
-};
-
 /// Entity counts by kind ("vm" -> 3); kinds with no entity are present with 0.
 using entity_counts = std::map<std::string, std::uint32_t>;
 
@@ -71,5 +64,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::artifact_state)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::job_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::error)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::journal::append_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::append_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::expected<banger::journal::append_result>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::entity_counts)

@@ -16,6 +16,7 @@
 
 #include "actors/image/artifact_actor.hpp"
 #include "actors/journal_writer.hpp"
+#include "actors/journaled.hpp"
 #include "actors/messages.hpp"
 #include "actors/netpriv/netpriv.hpp"
 #include "actors/registry.hpp"
@@ -42,22 +43,7 @@ int fail(const std::string& msg) {
 /// Appends one event to the "daemon" stream through the writer actor and waits for it.
 expected<journal::append_result> append_daemon_event(caf::actor_system& sys, const caf::actor& writer,
                                                      journal::payload body, std::string op) {
-  journal::append_request req;
-  req.stream = "daemon";
-  req.expected_version = journal::any_version;
-  req.events.push_back({std::move(op), std::move(body)});
-  caf::scoped_actor self{sys};
-  expected<journal::append_result> out = make_error(errc::unavailable, "journal writer did not answer");
-  self->request(writer, 30s, actors::append_atom::value, std::move(req))
-    .receive(
-      [&](actors::append_reply& r) {
-        if (r.ok)
-          out = r.result;
-        else
-          out = r.err;
-      },
-      [&](caf::error& e) { out = make_error(errc::unavailable, "journal writer: " + sys.render(e)); });
-  return out;
+  return actors::append_blocking(sys, writer, actors::append_request_of("daemon", journal::any_version, {body}, op));
 }
 
 /// banger's ssh key pair for `vm ssh` (STATE/ssh/id_ed25519), made on first start. Empty when

@@ -51,7 +51,8 @@ struct append_request {
 struct append_result {
   std::uint64_t first_seq = 0;
   std::uint64_t last_seq = 0;
-  std::uint64_t stream_version = 0; ///< the stream's version after the append
+  std::uint64_t stream_version = 0;        ///< the stream's version after the append
+  std::vector<std::int64_t> wall_times_ns; ///< the time stored with each event, in order
 };
 
 struct read_result {

@@ -115,6 +115,7 @@ void journal::impl::lead(std::vector<pending*> batch) {
       auto& ev = req.events[i];
       se.version = ++version;
       se.wall_time_ns = req.wall_times_ns.empty() ? now : req.wall_times_ns[i];
+      r.wall_times_ns.push_back(se.wall_time_ns);
       se.op_id = ev.op_id; // kept in the request: a failed write reports it
       se.body = std::move(ev.body);
       put_be64(seq_buf, next);

@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 
 #include "actors/failure.hpp"
+#include "actors/journaled.hpp"
 #include "actors/messages.hpp"
 #include "journal/journal.hpp"
 
@@ -46,40 +47,13 @@ struct artifact_actor_state {
 
 using self_ptr = caf::stateful_actor<artifact_actor_state>*;
 
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
-
 /// Appends `events` to the artifact's stream, then applies them and calls `then(ok, error)`.
 /// The actor is its stream's only writer, so appends are ordered by its mailbox.
 void append(self_ptr self, std::vector<journal::payload> events, const std::string& op,
             std::function<void(bool, const error&)> then) {
-  journal::append_request req;
-  req.stream = stream_of(self->state.kind, self->state.name);
-  req.expected_version = journal::any_version;
-  for (auto& e : events)
-    req.events.push_back({op, e});
-  self->request(*self->state.deps.writer, 30s, append_atom::value, std::move(req))
-    .then(
-      [self, events, then](append_reply& r) {
-        if (!r.ok) {
-          then(false, r.err);
-          return;
-        }
-        std::uint64_t v = r.result.stream_version - events.size();
-        for (const auto& body : events) {
-          journal::stored_event e;
-          e.version = ++v;
-          e.wall_time_ns = now_ns();
-          e.body = body;
-          self->state.st = apply(std::move(self->state.st), e);
-        }
-        then(true, {});
-      },
-      [self, then](caf::error& e) {
-        then(false, make_error(errc::unavailable, "journal: " + self->system().render(e)));
-      });
+  auto& s = self->state;
+  append_and_apply(self, *s.deps.writer, stream_of(s.kind, s.name), journal::any_version, std::move(events), op, &s.st,
+                   [then](expected<void> r) { r ? then(true, {}) : then(false, r.err()); });
 }
 
 void start_next(self_ptr self);

@@ -7,6 +7,7 @@
 #include <fmt/core.h>
 
 #include "actors/failure.hpp"
+#include "actors/journaled.hpp"
 #include "actors/messages.hpp"
 #include "journal/journal.hpp"
 
@@ -28,37 +29,12 @@ struct netpriv_state {
 
 using self_ptr = caf::stateful_actor<netpriv_state>*;
 
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
-
-/// Appends to the lease stream through the writer (blocking; this actor is detached).
+/// Appends to the lease stream through the writer and applies it (blocking; this actor is
+/// detached).
 expected<void> record(self_ptr self, journal::payload p, const std::string& op) {
   auto& s = self->state;
-  journal::append_request req;
-  req.stream = net_stream(s.cfg.bridge);
-  req.expected_version = s.leases.stream_version;
-  req.events.push_back({op, p});
-  expected<void> out = make_error(errc::unavailable, "journal: no answer from the writer");
-  caf::scoped_actor tmp{self->system()};
-  tmp->request(s.writer, 30s, append_atom::value, std::move(req))
-    .receive(
-      [&](append_reply& r) {
-        if (!r.ok) {
-          out = r.err;
-          return;
-        }
-        journal::stored_event e;
-        e.stream = net_stream(s.cfg.bridge);
-        e.version = r.result.stream_version;
-        e.wall_time_ns = now_ns();
-        e.body = p;
-        s.leases = apply(std::move(s.leases), e);
-        out = expected<void>{};
-      },
-      [&](caf::error& e) { out = make_error(errc::unavailable, "journal: " + self->system().render(e)); });
-  return out;
+  return append_and_apply_blocking(self->system(), s.writer, net_stream(s.cfg.bridge), s.leases.stream_version, {p}, op,
+                                   s.leases);
 }
 
 /// The helper, started (again) when needed, with the bridge ensured.

@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 
 #include "actors/failure.hpp"
+#include "actors/journaled.hpp"
 #include "journal/journal.hpp"
 
 namespace banger::actors {
@@ -38,37 +39,17 @@ struct vm_actor_state {
 
 using self_ptr = caf::stateful_actor<vm_actor_state>*;
 
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
-
 /// Appends `events` to the VM's stream (this actor is its only writer, so appends are ordered by
 /// its mailbox), applies them, then calls `then` with the outcome.
 void append(self_ptr self, std::vector<journal::payload> events, const std::string& op,
             std::function<void(expected<vm_state>)> then) {
-  journal::append_request req;
-  req.stream = vm_stream(self->state.name);
-  req.expected_version = self->state.st.stream_version;
-  for (auto& e : events)
-    req.events.push_back({op, e});
-  self->request(*self->state.deps.writer, 30s, append_atom::value, std::move(req))
-    .then(
-      [self, events, then](append_reply& r) {
-        if (!r.ok)
-          return then(r.err);
-        std::uint64_t v = r.result.stream_version - events.size();
-        for (const auto& body : events) {
-          journal::stored_event e;
-          e.stream = vm_stream(self->state.name);
-          e.version = ++v;
-          e.wall_time_ns = now_ns();
-          e.body = body;
-          self->state.st = apply(std::move(self->state.st), e);
-        }
-        then(self->state.st);
-      },
-      [self, then](caf::error& e) { then(make_error(errc::unavailable, "journal: " + self->system().render(e))); });
+  auto& s = self->state;
+  append_and_apply(self, *s.deps.writer, vm_stream(s.name), s.st.stream_version, std::move(events), op, &s.st,
+                   [self, then](expected<void> r) {
+                     if (!r)
+                       return then(r.err());
+                     then(self->state.st);
+                   });
 }
 
 void next(self_ptr self);
