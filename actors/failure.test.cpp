@@ -110,24 +110,25 @@ BOOST_AUTO_TEST_CASE(a_job_that_throws_fails_its_build_and_the_next_build_runs) 
     };
     auto a = spawn_artifact_actor(sys, artifact_kind::kernel, "k", deps);
     caf::scoped_actor self{sys};
-    artifact_command cmd;
-    cmd.source.kind = artifact_source::type::deb;
-    cmd.source.path = "/x.deb";
-    cmd.op_id = "op-000001";
-    auto ask = [&](artifact_command c) {
-      artifact_reply out;
-      self->request(a, 10s, build_atom::value, std::move(c))
+    artifact_source source;
+    source.kind = artifact_source::type::deb;
+    source.path = "/x.deb";
+    artifact_request cmd{artifact_cmd::build{source}, "op-000001", {}};
+    auto ask = [&](artifact_request c) {
+      artifact_reply out = make_error(errc::none, "no answer");
+      self->request(a, 10s, std::move(c))
         .receive([&](artifact_reply& r) { out = std::move(r); }, [&](caf::error& e) { BOOST_FAIL(sys.render(e)); });
       return out;
     };
     auto first = ask(cmd);
-    BOOST_TEST(!first.ok);
-    BOOST_TEST((first.err.code == errc::internal));
-    BOOST_TEST(first.err.op_id == "op-000001");
-    BOOST_TEST(first.err.message.find("type must be number") != std::string::npos, first.err.message);
+    BOOST_TEST_REQUIRE(!first.has_value());
+    BOOST_TEST((first.err().code == errc::internal));
+    BOOST_TEST(first.err().op_id == "op-000001");
+    BOOST_TEST(first.err().message.find("type must be number") != std::string::npos, first.err().message);
     cmd.op_id = "op-000002";
     auto second = ask(cmd); // the actor took the next job: its job set was cleared
-    BOOST_TEST((second.err.code == errc::bad_request), second.err.message);
+    BOOST_TEST_REQUIRE(!second.has_value());
+    BOOST_TEST((second.err().code == errc::bad_request), second.err().message);
     self->send_exit(a, caf::exit_reason::user_shutdown);
     self->send_exit(writer, caf::exit_reason::user_shutdown);
   }

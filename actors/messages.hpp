@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <variant>
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
@@ -24,7 +25,6 @@ using spawn_atom = caf::atom_constant<caf::atom("spawn")>;
 using find_atom = caf::atom_constant<caf::atom("find")>;
 using count_atom = caf::atom_constant<caf::atom("count")>;
 
-using build_atom = caf::atom_constant<caf::atom("build")>;
 using job_done_atom = caf::atom_constant<caf::atom("job_done")>;
 using progress_atom = caf::atom_constant<caf::atom("progress")>;
 
@@ -41,25 +41,40 @@ struct progress_update {
 /// thread-safe and must not block.
 using progress_sink = std::shared_ptr<std::function<void(const progress_update&)>>;
 
-/// A build, import or pull of one kernel or image.
-struct artifact_command {
+/// A kernel's or image's commands as typed values (the artifact actor dispatches on them).
+namespace artifact_cmd {
+/// A build, import or pull of a new version from `source`.
+struct build {
   artifact_source source;
+};
+/// Removes the artifact and all its versions; refused while `users` VMs (counted by the
+/// catalog, which serialises this against VM creates) use it.
+struct remove {
+  std::uint32_t users = 0;
+};
+} // namespace artifact_cmd
+
+using artifact_command = std::variant<artifact_cmd::build, artifact_cmd::remove>;
+
+struct artifact_request {
+  artifact_command command;
   std::string op_id;
-  progress_sink progress; ///< may be null
+  progress_sink progress; ///< may be null; builds report their stages to it
 };
 
-struct artifact_reply {
-  bool ok = false;
-  error err;
-  job_result result;   ///< the version made (or, for delete, the version removed)
-  bool joined = false; ///< the request joined a job already running for the same source
+/// What a command did: the version made (or, for remove, the version that was current).
+struct artifact_done {
+  job_result result;
+  bool joined = false; ///< the build joined a job already running for the same source
 };
+using artifact_reply = expected<artifact_done>;
 
 } // namespace banger::actors
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::artifact_command)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::artifact_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::progress_update)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::artifact_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::expected<banger::actors::artifact_done>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::expected<banger::actors::job_result>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::artifact_state)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::job_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::error)

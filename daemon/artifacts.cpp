@@ -134,9 +134,7 @@ artifact_build(daemon_context& ctx, const std::string& op,
   }
   ctx.log.info(op, "{} {}: build from {}", actors::to_string(k), name, source->key());
 
-  actors::artifact_command cmd;
-  cmd.source = *source;
-  cmd.op_id = op;
+  actors::artifact_request cmd{actors::artifact_cmd::build{*source}, op, {}};
   kj::Promise<void> progress_loop = kj::NEVER_DONE;
   if (p.hasProgress()) {
     auto q = std::make_shared<progress_queue>();
@@ -156,15 +154,12 @@ artifact_build(daemon_context& ctx, const std::string& op,
         return kj::READY_NOW;
       }
       caf::actor target = *a;
-      return ask<actors::artifact_reply>(sys, target, std::chrono::hours(6), actors::build_atom::value, cmd)
-        .then([&ctx, k, name, c, op, fail](expected<actors::artifact_reply> r) mutable {
+      return ask<actors::artifact_reply>(sys, target, std::chrono::hours(6), cmd)
+        .then([&ctx, k, name, c, op, fail](expected<actors::artifact_reply> asked) mutable {
+          auto r = asked ? std::move(*asked) : actors::artifact_reply(asked.err());
           if (!r) {
+            ctx.log.warn(op, "{} {}: {}", actors::to_string(k), name, r.err().message);
             fail(r.err());
-            return;
-          }
-          if (!r->ok) {
-            ctx.log.warn(op, "{} {}: {}", actors::to_string(k), name, r->err.message);
-            fail(r->err);
             return;
           }
           ctx.log.info(op, "{} {}: version {} ready ({})", actors::to_string(k), name, r->result.version_id,
@@ -253,13 +248,13 @@ artifact_remove(daemon_context& ctx, const std::string& op,
       }
       // VMs made from it keep it (their disks and boots need its files).
       auto users = vms_using(ctx, actors::to_string(k), name);
-      return ask<actors::artifact_reply>(sys, *a, 60000ms, caf::delete_atom::value, op, users)
-        .then([&ctx, c, op, k, name](expected<actors::artifact_reply> r) mutable {
+      actors::artifact_request rq{actors::artifact_cmd::remove{users}, op, {}};
+      return ask<actors::artifact_reply>(sys, *a, 60000ms, rq)
+        .then([&ctx, c, op, k, name](expected<actors::artifact_reply> asked) mutable {
+          auto r = asked ? std::move(*asked) : actors::artifact_reply(asked.err());
           error e;
           if (!r)
             e = r.err();
-          else if (!r->ok)
-            e = r->err;
           else {
             ctx.log.info(op, "{} {} removed (version {})", actors::to_string(k), name, r->result.version_id);
             c.getResults().setRemoved(r->result.version_id);

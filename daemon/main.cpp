@@ -14,6 +14,7 @@
 #include <kj/async-io.h>
 #include <kj/async-unix.h>
 
+#include "actors/failure.hpp"
 #include "actors/image/artifact_actor.hpp"
 #include "actors/journal_writer.hpp"
 #include "actors/journaled.hpp"
@@ -238,11 +239,11 @@ int main(int argc, char** argv) {
     hcfg.boot_snapshots = config->boot_snapshots;
     hcfg.boot_id = *boot_id;
     actors::net_call net_call = [&sys, netpriv](actors::net_request rq) {
-      actors::net_reply out{false, make_error(errc::unavailable, "the network actor did not answer"), {}};
+      actors::net_reply out = make_error(errc::unavailable, "the network actor did not answer");
       caf::scoped_actor self{sys};
       self->request(netpriv, 5min, std::move(rq))
         .receive([&](actors::net_reply& r) { out = std::move(r); },
-                 [&](caf::error& e) { out.err = make_error(errc::unavailable, "network actor: " + sys.render(e)); });
+                 [&](caf::error& e) { out = actors::from_caf(e, sys, "network actor: "); });
       return out;
     };
     std::shared_ptr<actors::vm_host> host = actors::make_host(hcfg, vmm::make_qemu_driver(), net_call, pool->access());

@@ -31,7 +31,7 @@ struct running_job {
 };
 
 struct queued {
-  artifact_command cmd;
+  artifact_request rq; ///< a build
   caf::response_promise rp;
 };
 
@@ -58,20 +58,21 @@ void append(self_ptr self, std::vector<journal::payload> events, const std::stri
 
 void start_next(self_ptr self);
 
-void start_job(self_ptr self, artifact_command cmd, caf::response_promise rp) {
+void start_job(self_ptr self, artifact_request rq, caf::response_promise rp) {
   auto& s = self->state;
-  auto decided = decide_start(s.st, cmd.source.key());
+  const auto& source = std::get<artifact_cmd::build>(rq.command).source;
+  auto decided = decide_start(s.st, source.key());
   if (!decided) {
-    rp.deliver(artifact_reply{false, decided.err(), {}, false});
+    rp.deliver(artifact_reply(decided.err()));
     return start_next(self);
   }
   auto id = s.next_job++;
-  s.job = running_job{id, cmd.source.key(), {{rp, cmd.progress}}, cmd.op_id};
-  append(self, *decided, cmd.op_id, [self, id, cmd](bool ok, const error& err) {
+  s.job = running_job{id, source.key(), {{rp, rq.progress}}, rq.op_id};
+  append(self, *decided, rq.op_id, [self, id, source, op = rq.op_id](bool ok, const error& err) {
     auto& st = self->state;
     if (!ok) {
       for (auto& w : st.job->waiters)
-        w.rp.deliver(artifact_reply{false, err, {}, false});
+        w.rp.deliver(artifact_reply(err));
       st.job.reset();
       return start_next(self);
     }
@@ -83,19 +84,13 @@ void start_job(self_ptr self, artifact_command cmd, caf::response_promise rp) {
     // The job id is an argument, not a capture: CAF 0.17 dereferences a null argument tuple when
     // a void actor function takes none (UBSan: reference binding to null pointer).
     self->system().spawn<caf::detached>(
-      [parent, store, kind, name, cmd, run_job](caf::event_based_actor* worker, std::uint64_t job) {
+      [parent, store, kind, name, source, op, run_job](caf::event_based_actor* worker, std::uint64_t job) {
         auto progress = [parent](const std::string& stage, std::uint64_t done, std::uint64_t total) {
           caf::anon_send(parent, progress_atom::value, progress_update{stage, done, total});
         };
         auto who = fmt::format("the {} {} job", to_string(kind), name);
-        auto r = guarded<job_result>(who, cmd.op_id, [&] { return run_job(store, kind, name, cmd.source, progress); });
-        artifact_reply out;
-        out.ok = r.has_value();
-        if (r)
-          out.result = *r;
-        else
-          out.err = r.err();
-        caf::anon_send(parent, job_done_atom::value, job, std::move(out));
+        auto r = guarded<job_result>(who, op, [&] { return run_job(store, kind, name, source, progress); });
+        caf::anon_send(parent, job_done_atom::value, job, std::move(r));
         worker->quit();
       },
       id);
@@ -108,7 +103,34 @@ void start_next(self_ptr self) {
     return;
   auto next = std::move(s.queue.front());
   s.queue.pop_front();
-  start_job(self, std::move(next.cmd), std::move(next.rp));
+  start_job(self, std::move(next.rq), std::move(next.rp));
+}
+
+/// Removes the artifact (not while a job runs, nor while `c.users` VMs use it).
+caf::result<artifact_reply> remove(self_ptr self, const artifact_cmd::remove& c, const std::string& op) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise<artifact_reply>();
+  if (st.job) {
+    rp.deliver(artifact_reply(make_error(errc::conflict, fmt::format("{} {} is being built ({}); wait for it",
+                                                                     to_string(st.kind), st.name, st.job->key))));
+    return rp;
+  }
+  auto decided = decide_remove(st.st, st.kind, st.name, c.users);
+  if (!decided) {
+    rp.deliver(artifact_reply(decided.err()));
+    return rp;
+  }
+  job_result removed;
+  removed.version_id = st.st.current;
+  append(self, *decided, op, [self, rp, removed](bool ok, const error& err) mutable {
+    if (!ok) {
+      rp.deliver(artifact_reply(err));
+      return;
+    }
+    auto r = remove_artifact_files(self->state.deps.store, self->state.kind, self->state.name);
+    rp.deliver(r ? artifact_reply(artifact_done{removed, false}) : artifact_reply(r.err()));
+  });
+  return rp;
 }
 
 caf::behavior artifact_actor(self_ptr self, artifact_kind kind, std::string name, artifact_deps deps) {
@@ -140,18 +162,21 @@ caf::behavior artifact_actor(self_ptr self, artifact_kind kind, std::string name
           std::filesystem::remove_all(e.path(), ec);
   }
   return {
-    [self](build_atom, artifact_command& cmd) -> caf::result<artifact_reply> {
+    [self](artifact_request& rq) -> caf::result<artifact_reply> {
+      if (std::holds_alternative<artifact_cmd::remove>(rq.command))
+        return remove(self, std::get<artifact_cmd::remove>(rq.command), rq.op_id);
       auto& st = self->state;
       auto rp = self->make_response_promise<artifact_reply>();
-      if (st.job && st.job->key == cmd.source.key()) {
-        st.job->waiters.push_back({rp, cmd.progress}); // same source: share the running job
+      const auto& source = std::get<artifact_cmd::build>(rq.command).source;
+      if (st.job && st.job->key == source.key()) {
+        st.job->waiters.push_back({rp, rq.progress}); // same source: share the running job
         return rp;
       }
       if (st.job) {
-        st.queue.push_back({std::move(cmd), rp});
+        st.queue.push_back({std::move(rq), rp});
         return rp;
       }
-      start_job(self, std::move(cmd), rp);
+      start_job(self, std::move(rq), rp);
       return rp;
     },
     [self](progress_atom, const progress_update& u) {
@@ -164,57 +189,31 @@ caf::behavior artifact_actor(self_ptr self, artifact_kind kind, std::string name
       if (u.stage != st.st.stage)
         append(self, {journal::artifact_stage{u.stage}}, st.job->op_id, [](bool, const error&) {});
     },
-    [self](job_done_atom, std::uint64_t id, artifact_reply& out) {
+    [self](job_done_atom, std::uint64_t id, expected<job_result>& out) {
       auto& st = self->state;
       if (!st.job || st.job->id != id)
         return;
       journal::payload ev =
-        out.ok ? journal::payload{journal::artifact_ready{out.result.version_id, out.result.manifest_sha256,
-                                                          out.result.bytes, out.result.summary}}
-               : journal::payload{journal::artifact_failed{st.st.stage, out.err.message}};
+        out ? journal::payload{journal::artifact_ready{out->version_id, out->manifest_sha256, out->bytes, out->summary}}
+            : journal::payload{journal::artifact_failed{st.st.stage, out.err().message}};
       append(self, {ev}, st.job->op_id, [self, out](bool ok, const error& err) {
         auto& s2 = self->state;
         auto waiters = std::move(s2.job->waiters);
         s2.job.reset();
         bool first = true;
         for (auto& w : waiters) {
-          artifact_reply r = ok ? out : artifact_reply{false, err, {}, false};
-          r.joined = !first;
+          if (!ok)
+            w.rp.deliver(artifact_reply(err));
+          else if (!out)
+            w.rp.deliver(artifact_reply(out.err()));
+          else
+            w.rp.deliver(artifact_reply(artifact_done{*out, !first}));
           first = false;
-          w.rp.deliver(std::move(r));
         }
         start_next(self);
       });
     },
     [self](caf::get_atom) { return self->state.st; },
-    [self](caf::delete_atom, const std::string& op, std::uint32_t users) -> caf::result<artifact_reply> {
-      auto& st = self->state;
-      auto rp = self->make_response_promise<artifact_reply>();
-      if (st.job) {
-        rp.deliver(artifact_reply{false,
-                                  make_error(errc::conflict, fmt::format("{} {} is being built ({}); wait for it",
-                                                                         to_string(st.kind), st.name, st.job->key)),
-                                  {},
-                                  false});
-        return rp;
-      }
-      auto decided = decide_remove(st.st, st.kind, st.name, users);
-      if (!decided) {
-        rp.deliver(artifact_reply{false, decided.err(), {}, false});
-        return rp;
-      }
-      job_result removed;
-      removed.version_id = st.st.current;
-      append(self, *decided, op, [self, rp, removed](bool ok, const error& err) mutable {
-        if (!ok) {
-          rp.deliver(artifact_reply{false, err, {}, false});
-          return;
-        }
-        auto r = remove_artifact_files(self->state.deps.store, self->state.kind, self->state.name);
-        rp.deliver(r ? artifact_reply{true, {}, removed, false} : artifact_reply{false, r.err(), removed, false});
-      });
-      return rp;
-    },
   };
 }
 

@@ -7,10 +7,10 @@
 // artifact_failed); a bug in the actor itself answers every waiter with internal (failure.hpp).
 //
 // Messages (include actors/messages.hpp):
-//   (build_atom, artifact_command)  -> artifact_reply   after the job (or the joined job) ends
-//   (caf::get_atom)                 -> artifact_state
-//   (caf::delete_atom, op id, users) -> artifact_reply  refused while a job runs or `users` VMs
-//                                                       (counted by the caller) use it
+//   (artifact_request{build})   -> artifact_reply   after the job (or the joined job) ends
+//   (artifact_request{remove})  -> artifact_reply   refused while a job runs or `users` VMs
+//                                                   (counted by the catalog) use it
+//   (caf::get_atom)             -> artifact_state
 #pragma once
 
 #include <functional>

@@ -60,64 +60,64 @@ expected<helper::client*> helper_of(self_ptr self, const std::string& op) {
 
 net_reply from(expected<void> r, self_ptr self) {
   if (r)
-    return {};
+    return std::string();
   if (r.err().code == errc::unavailable)
     self->state.helper.reset(); // dead helper: the next request starts a new one
-  return net_reply{false, r.err(), {}};
+  return r.err();
 }
 
-net_reply handle(self_ptr self, const net_request& rq) {
+/// Runs `call` on the helper (started and its bridge ensured first).
+template <class F>
+net_reply with_helper(self_ptr self, const std::string& op, F call) {
+  auto h = helper_of(self, op);
+  if (!h)
+    return h.err();
+  return from(call(**h), self);
+}
+
+net_reply serve(self_ptr self, const net_cmd::lease& c, const std::string& op) {
   auto& s = self->state;
-  using op = net_request::op;
-  switch (rq.what) {
-  case op::lease: {
-    auto ip = pick_address(s.leases, s.cfg.net, rq.vm);
-    if (!ip)
-      return {false, ip.err(), {}};
-    if (!s.leases.lease_of(rq.vm))
-      if (auto ok = record(self, journal::resource_acquired{std::string(lease_kind), *ip, rq.vm}, rq.op_id); !ok)
-        return {false, ok.err(), {}};
-    return {true, {}, *ip};
-  }
-  case op::release_lease: {
-    std::string ip = rq.ip.empty() ? s.leases.lease_of(rq.vm).value_or("") : rq.ip;
-    auto v = parse_ipv4(ip);
-    if (!v || !s.leases.by_ip.count(*v))
-      return {}; // absent: released already
-    if (auto ok = record(self, journal::resource_released{std::string(lease_kind), ip}, rq.op_id); !ok)
-      return {false, ok.err(), {}};
-    return {};
-  }
-  case op::create_tap: {
-    auto h = helper_of(self, rq.op_id);
-    if (!h)
-      return {false, h.err(), {}};
-    return from((*h)->create_tap(rq.tap, s.cfg.bridge, s.cfg.owner_uid, rq.op_id), self);
-  }
-  case op::delete_tap: {
-    auto h = helper_of(self, rq.op_id);
-    if (!h)
-      return {false, h.err(), {}};
-    return from((*h)->delete_tap(rq.tap, rq.op_id), self);
-  }
-  case op::add_nat:
-  case op::clear_nat: {
-    auto h = helper_of(self, rq.op_id);
-    if (!h)
-      return {false, h.err(), {}};
-    auto cidr = rq.ip + "/32";
-    return from(rq.what == op::add_nat ? (*h)->ensure_nat(s.cfg.bridge, cidr, rq.op_id)
-                                       : (*h)->clear_nat(s.cfg.bridge, cidr, rq.op_id),
-                self);
-  }
-  case op::signal_vmm: {
-    auto h = helper_of(self, rq.op_id);
-    if (!h)
-      return {false, h.err(), {}};
-    return from((*h)->signal_vmm(rq.pid, rq.signo, rq.op_id), self);
-  }
-  }
-  return {false, make_error(errc::internal, "netpriv: unknown request"), {}};
+  auto ip = pick_address(s.leases, s.cfg.net, c.vm);
+  if (!ip)
+    return ip.err();
+  if (!s.leases.lease_of(c.vm))
+    if (auto ok = record(self, journal::resource_acquired{std::string(lease_kind), *ip, c.vm}, op); !ok)
+      return ok.err();
+  return *ip;
+}
+
+net_reply serve(self_ptr self, const net_cmd::release_lease& c, const std::string& op) {
+  auto& s = self->state;
+  std::string ip = c.ip.empty() ? s.leases.lease_of(c.vm).value_or("") : c.ip;
+  auto v = parse_ipv4(ip);
+  if (!v || !s.leases.by_ip.count(*v))
+    return std::string(); // absent: released already
+  if (auto ok = record(self, journal::resource_released{std::string(lease_kind), ip}, op); !ok)
+    return ok.err();
+  return std::string();
+}
+
+net_reply serve(self_ptr self, const net_cmd::create_tap& c, const std::string& op) {
+  auto& cfg = self->state.cfg;
+  return with_helper(self, op, [&](helper::client& h) { return h.create_tap(c.tap, cfg.bridge, cfg.owner_uid, op); });
+}
+
+net_reply serve(self_ptr self, const net_cmd::delete_tap& c, const std::string& op) {
+  return with_helper(self, op, [&](helper::client& h) { return h.delete_tap(c.tap, op); });
+}
+
+net_reply serve(self_ptr self, const net_cmd::add_nat& c, const std::string& op) {
+  auto& cfg = self->state.cfg;
+  return with_helper(self, op, [&](helper::client& h) { return h.ensure_nat(cfg.bridge, c.ip + "/32", op); });
+}
+
+net_reply serve(self_ptr self, const net_cmd::clear_nat& c, const std::string& op) {
+  auto& cfg = self->state.cfg;
+  return with_helper(self, op, [&](helper::client& h) { return h.clear_nat(cfg.bridge, c.ip + "/32", op); });
+}
+
+net_reply serve(self_ptr self, const net_cmd::signal_vmm& c, const std::string& op) {
+  return with_helper(self, op, [&](helper::client& h) { return h.signal_vmm(c.pid, c.signo, op); });
 }
 
 caf::behavior netpriv_actor(self_ptr self, net_config cfg, journal::journal* j, caf::actor writer) {
@@ -130,9 +130,9 @@ caf::behavior netpriv_actor(self_ptr self, net_config cfg, journal::journal* j, 
   // The helper (and its KJ loop) must be destroyed on this thread.
   self->attach_functor([self] { self->state.helper.reset(); });
   return {
-    [self](const net_request& rq) {
+    [self](const net_request& rq) -> net_reply {
       self->state.current_op = rq.op_id;
-      return handle(self, rq);
+      return std::visit([&](const auto& c) { return serve(self, c, rq.op_id); }, rq.command);
     },
   };
 }

@@ -5,11 +5,12 @@
 // VMs never get the same address.
 //
 // Messages:
-//   (net_request) -> net_reply
+//   (net_request) -> net_reply (expected<std::string>: the address for a lease, empty otherwise)
 // The helper is started on first use, and again after it died.
 #pragma once
 
 #include <string>
+#include <variant>
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/fwd.hpp>
@@ -32,21 +33,45 @@ struct net_config {
   helper::launch_options helper;
 };
 
-struct net_request {
-  enum class op { lease, release_lease, create_tap, delete_tap, add_nat, clear_nat, signal_vmm };
-  op what = op::lease;
-  std::string vm;  ///< lease, release_lease
-  std::string tap; ///< create_tap, delete_tap
-  std::string ip;  ///< add_nat, clear_nat, release_lease (empty: the lease `vm` holds)
+/// The network's commands as typed values (the netpriv actor dispatches on them).
+namespace net_cmd {
+/// An address for `vm` (the one it holds already, if any); the answer is the address.
+struct lease {
+  std::string vm;
+};
+/// The lease `ip` (empty: whatever `vm` holds); absent is success.
+struct release_lease {
+  std::string vm, ip;
+};
+struct create_tap {
+  std::string tap;
+};
+struct delete_tap {
+  std::string tap;
+};
+/// Masquerade `ip`'s traffic leaving the host.
+struct add_nat {
+  std::string ip;
+};
+struct clear_nat {
+  std::string ip;
+};
+/// A signal to a VMM process, through the helper (which checks it is banger's VMM).
+struct signal_vmm {
   int pid = 0, signo = 0;
+};
+} // namespace net_cmd
+
+using net_command = std::variant<net_cmd::lease, net_cmd::release_lease, net_cmd::create_tap, net_cmd::delete_tap,
+                                 net_cmd::add_nat, net_cmd::clear_nat, net_cmd::signal_vmm>;
+
+struct net_request {
+  net_command command;
   std::string op_id;
 };
 
-struct net_reply {
-  bool ok = true;
-  error err;
-  std::string ip; ///< lease: the address
-};
+/// The answer: lease's address; empty for the others.
+using net_reply = expected<std::string>;
 
 std::string net_stream(const std::string& bridge);
 
@@ -56,4 +81,4 @@ caf::actor spawn_netpriv(caf::actor_system& sys, net_config cfg, journal::journa
 } // namespace banger::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::net_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::actors::net_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(banger::expected<std::string>)

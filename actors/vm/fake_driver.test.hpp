@@ -135,12 +135,11 @@ struct fake_agent {
 struct fake_net {
   std::vector<net_request> requests;
   net_call call() {
-    return [this](net_request rq) {
+    return [this](net_request rq) -> net_reply {
       requests.push_back(rq);
-      net_reply r;
-      if (rq.what == net_request::op::lease)
-        r.ip = "172.30.0.9";
-      return r;
+      if (std::holds_alternative<net_cmd::lease>(rq.command))
+        return std::string("172.30.0.9");
+      return std::string();
     };
   }
 };

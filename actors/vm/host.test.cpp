@@ -94,12 +94,9 @@ BOOST_AUTO_TEST_CASE(network_kinds_go_to_the_network_actor_and_come_back_by_thei
   BOOST_TEST_REQUIRE(nat.has_value());
   BOOST_TEST(nat->id == "172.30.0.9");
   BOOST_TEST_REQUIRE(w.net.requests.size() == 3u);
-  BOOST_TEST((w.net.requests[0].what == net_request::op::lease));
-  BOOST_TEST(w.net.requests[0].vm == "web");
-  BOOST_TEST((w.net.requests[1].what == net_request::op::create_tap));
-  BOOST_TEST(w.net.requests[1].tap == "bgt0a1b2c3d");
-  BOOST_TEST((w.net.requests[2].what == net_request::op::add_nat));
-  BOOST_TEST(w.net.requests[2].ip == "172.30.0.9");
+  BOOST_TEST(std::get<net_cmd::lease>(w.net.requests[0].command).vm == "web");
+  BOOST_TEST(std::get<net_cmd::create_tap>(w.net.requests[1].command).tap == "bgt0a1b2c3d");
+  BOOST_TEST(std::get<net_cmd::add_nat>(w.net.requests[2].command).ip == "172.30.0.9");
   BOOST_TEST(w.net.requests[2].op_id == "op-1");
 
   // Releases: an ip intent without an id releases whatever the VM holds; a tap intent without
@@ -109,11 +106,9 @@ BOOST_AUTO_TEST_CASE(network_kinds_go_to_the_network_actor_and_come_back_by_thei
   BOOST_TEST(w.host->release(w.s, {resource_kind::tap, "", "", false}, "op-2").has_value());
   BOOST_TEST(w.host->release(w.s, {resource_kind::nat, "", "", false}, "op-2").has_value());
   BOOST_TEST_REQUIRE(w.net.requests.size() == 2u);
-  BOOST_TEST((w.net.requests[0].what == net_request::op::release_lease));
-  BOOST_TEST(w.net.requests[0].vm == "web");
-  BOOST_TEST(w.net.requests[0].ip.empty());
-  BOOST_TEST((w.net.requests[1].what == net_request::op::delete_tap));
-  BOOST_TEST(w.net.requests[1].tap == "bgt0a1b2c3d");
+  BOOST_TEST(std::get<net_cmd::release_lease>(w.net.requests[0].command).vm == "web");
+  BOOST_TEST(std::get<net_cmd::release_lease>(w.net.requests[0].command).ip.empty());
+  BOOST_TEST(std::get<net_cmd::delete_tap>(w.net.requests[1].command).tap == "bgt0a1b2c3d");
 }
 
 BOOST_AUTO_TEST_CASE(the_socket_dir_is_made_fresh_and_private_and_released) {

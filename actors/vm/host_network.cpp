@@ -8,9 +8,9 @@ namespace banger::actors {
 namespace {
 
 expected<void> from(const net_reply& r) {
-  if (r.ok)
+  if (r)
     return {};
-  return r.err;
+  return r.err();
 }
 
 } // namespace
@@ -23,16 +23,16 @@ std::string resource_handler<resource_kind::ip>::planned_id(const host_env&, con
 
 expected<step_result> resource_handler<resource_kind::ip>::make(const host_env& h, const vm_state& s,
                                                                 const std::string& op) {
-  auto r = h.net({net_request::op::lease, s.name, {}, {}, 0, 0, op});
-  if (!r.ok)
-    return r.err;
-  return step_result{r.ip, h.cfg.bridge};
+  auto r = h.net({net_cmd::lease{s.name}, op});
+  if (!r)
+    return r.err();
+  return step_result{*r, h.cfg.bridge};
 }
 
 expected<void> resource_handler<resource_kind::ip>::release(const host_env& h, const vm_state& s, const vm_resource& r,
                                                             const std::string& op) {
   // An intent without an id: the lease may have been made; release whatever the VM holds.
-  return from(h.net({net_request::op::release_lease, s.name, {}, r.id, 0, 0, op}));
+  return from(h.net({net_cmd::release_lease{s.name, r.id}, op}));
 }
 
 bool resource_handler<resource_kind::tap>::wants(const host_env& h) { return h.cfg.network; }
@@ -41,15 +41,15 @@ std::string resource_handler<resource_kind::tap>::planned_id(const host_env&, co
 
 expected<step_result> resource_handler<resource_kind::tap>::make(const host_env& h, const vm_state& s,
                                                                  const std::string& op) {
-  auto r = h.net({net_request::op::create_tap, {}, tap_of(s), {}, 0, 0, op});
-  if (!r.ok)
-    return r.err;
+  auto r = h.net({net_cmd::create_tap{tap_of(s)}, op});
+  if (!r)
+    return r.err();
   return step_result{tap_of(s), h.cfg.bridge};
 }
 
 expected<void> resource_handler<resource_kind::tap>::release(const host_env& h, const vm_state& s, const vm_resource& r,
                                                              const std::string& op) {
-  return from(h.net({net_request::op::delete_tap, {}, r.id.empty() ? tap_of(s) : r.id, {}, 0, 0, op}));
+  return from(h.net({net_cmd::delete_tap{r.id.empty() ? tap_of(s) : r.id}, op}));
 }
 
 bool resource_handler<resource_kind::nat>::wants(const host_env& h) { return h.cfg.network && h.cfg.nat; }
@@ -58,9 +58,9 @@ std::string resource_handler<resource_kind::nat>::planned_id(const host_env&, co
 
 expected<step_result> resource_handler<resource_kind::nat>::make(const host_env& h, const vm_state& s,
                                                                  const std::string& op) {
-  auto r = h.net({net_request::op::add_nat, {}, {}, s.ip(), 0, 0, op});
-  if (!r.ok)
-    return r.err;
+  auto r = h.net({net_cmd::add_nat{s.ip()}, op});
+  if (!r)
+    return r.err();
   return step_result{s.ip(), h.cfg.bridge};
 }
 
@@ -68,7 +68,7 @@ expected<void> resource_handler<resource_kind::nat>::release(const host_env& h, 
                                                              const std::string& op) {
   if (r.id.empty())
     return {};
-  return from(h.net({net_request::op::clear_nat, {}, {}, r.id, 0, 0, op}));
+  return from(h.net({net_cmd::clear_nat{r.id}, op}));
 }
 
 } // namespace banger::actors
