@@ -10,13 +10,13 @@
 #include <deque>
 #include <mutex>
 
+#include "actors/catalog.hpp"
 #include "actors/image/artifact.hpp"
 #include "actors/image/jobs.hpp"
 #include "actors/messages.hpp"
 #include "common/process.hpp"
 #include "daemon/bridge.hpp"
 #include "daemon/progress.hpp"
-#include "daemon/vms.hpp"
 #include "journal/journal.hpp"
 
 namespace banger::daemon {
@@ -236,33 +236,19 @@ artifact_remove(daemon_context& ctx, const std::string& op,
     set_error(c.getResults().initError(), e);
     return kj::READY_NOW;
   }
-  auto& sys = *ctx.system;
-  return ask<caf::actor>(sys, *ctx.registry, 10000ms, actors::spawn_atom::value, std::string(actors::to_string(k)),
-                         name)
-    .then([&ctx, &sys, c, op, k, name](expected<caf::actor> a) mutable -> kj::Promise<void> {
-      if (!a) {
-        auto e = a.err();
+  // Through the catalog: it counts the VMs that use it and the creates in flight for it, and
+  // refuses creates from it while the removal runs (actors/catalog.hpp).
+  return ask<actors::artifact_reply>(*ctx.system, *ctx.catalog, 60000ms, caf::delete_atom::value, k, name, op)
+    .then([&ctx, c, op, k, name](expected<actors::artifact_reply> asked) mutable {
+      auto r = asked ? std::move(*asked) : actors::artifact_reply(asked.err());
+      if (!r) {
+        auto e = r.err();
         e.op_id = op;
         set_error(c.getResults().initError(), e);
-        return kj::READY_NOW;
+        return;
       }
-      // VMs made from it keep it (their disks and boots need its files).
-      auto users = vms_using(ctx, actors::to_string(k), name);
-      actors::artifact_request rq{actors::artifact_cmd::remove{users}, op, {}};
-      return ask<actors::artifact_reply>(sys, *a, 60000ms, rq)
-        .then([&ctx, c, op, k, name](expected<actors::artifact_reply> asked) mutable {
-          auto r = asked ? std::move(*asked) : actors::artifact_reply(asked.err());
-          error e;
-          if (!r)
-            e = r.err();
-          else {
-            ctx.log.info(op, "{} {} removed (version {})", actors::to_string(k), name, r->result.version_id);
-            c.getResults().setRemoved(r->result.version_id);
-            return;
-          }
-          e.op_id = op;
-          set_error(c.getResults().initError(), e);
-        });
+      ctx.log.info(op, "{} {} removed (version {})", actors::to_string(k), name, r->result.version_id);
+      c.getResults().setRemoved(r->result.version_id);
     });
 }
 

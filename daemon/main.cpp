@@ -14,6 +14,7 @@
 #include <kj/async-io.h>
 #include <kj/async-unix.h>
 
+#include "actors/catalog.hpp"
 #include "actors/failure.hpp"
 #include "actors/image/artifact_actor.hpp"
 #include "actors/journal_writer.hpp"
@@ -75,18 +76,22 @@ std::filesystem::path ensure_ssh_key(const dirs& d, logger& log) {
 /// Sends `reconcile` to every VM whose journaled phase needs it and waits for all of them (they
 /// run concurrently, one worker each). A VM that cannot be settled is logged and left for its
 /// actor's later checks; the daemon still starts.
-void reconcile_vms(caf::actor_system& sys, const caf::actor& registry, const journal::journal& j, logger& log) {
+void reconcile_vms(caf::actor_system& sys, const caf::actor& registry, const caf::actor& catalog, logger& log) {
   auto t0 = std::chrono::steady_clock::now();
   std::vector<std::string> names;
-  if (auto streams = j.streams())
-    for (const auto& st : *streams)
-      if (st.rfind("vm/", 0) == 0) {
-        auto vs = journal::fold_stream(j, st, actors::vm_state{});
-        if (vs.phase == actors::vm_phase::running || vs.phase == actors::vm_phase::paused ||
-            vs.phase == actors::vm_phase::starting || vs.phase == actors::vm_phase::stopping ||
-            vs.phase == actors::vm_phase::deleting)
-          names.push_back(st.substr(3));
-      }
+  {
+    caf::scoped_actor self{sys};
+    self->request(catalog, 5min, actors::list_atom::value)
+      .receive(
+        [&](std::vector<actors::vm_state>& vms) {
+          for (const auto& vs : vms)
+            if (vs.phase == actors::vm_phase::running || vs.phase == actors::vm_phase::paused ||
+                vs.phase == actors::vm_phase::starting || vs.phase == actors::vm_phase::stopping ||
+                vs.phase == actors::vm_phase::deleting)
+              names.push_back(vs.name);
+        },
+        [&](caf::error& e) { log.error("", "reconciliation: the catalog did not answer: {}", sys.render(e)); });
+  }
   if (names.empty())
     return;
   caf::scoped_actor self{sys};
@@ -203,7 +208,7 @@ int main(int argc, char** argv) {
     caf_setup setup;
     caf::actor_system sys{setup.cfg};
     caf::actor writer = actors::spawn_journal_writer(sys, **journal);
-    // Entity kinds: one actor per kernel and per image name (VMs come next).
+    // Entity kinds: one actor per kernel, per image and (below) per VM name.
     auto self_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path();
     actors::artifact_deps art{
       journal->get(), &writer,
@@ -252,6 +257,8 @@ int main(int argc, char** argv) {
       return actors::spawn_vm_actor(s, name, vdeps);
     };
     caf::actor registry = actors::spawn_registry(sys, std::move(kinds));
+    // The catalog folds every stream once here (from snapshots) and keeps its projection current.
+    caf::actor catalog = actors::spawn_catalog(sys, actors::catalog_deps{journal->get(), &registry});
     auto started = append_daemon_event(sys, writer, journal::daemon_started{BANGER_VERSION, ::getpid(), *boot_id}, "");
     if (!started) {
       log->error("", "journal daemon_started: {}", started.err().message);
@@ -267,7 +274,7 @@ int main(int argc, char** argv) {
       {
         auto reconciled = kj::newPromiseAndCrossThreadFulfiller<void>();
         std::thread waiter([&] {
-          reconcile_vms(sys, registry, **journal, *log);
+          reconcile_vms(sys, registry, catalog, *log);
           reconciled.fulfiller->fulfill();
         });
         reconciled.promise.wait(io.waitScope);
@@ -280,6 +287,7 @@ int main(int argc, char** argv) {
       ctx.journal = journal->get();
       ctx.system = &sys;
       ctx.registry = &registry;
+      ctx.catalog = &catalog;
       ctx.writer = &writer;
       ctx.owner_uid = uid;
       ctx.agent_bin = art.store.agent_bin;
@@ -337,6 +345,7 @@ int main(int argc, char** argv) {
     }
     pool.reset();
     io_owner.reset();
+    caf::anon_send_exit(catalog, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(netpriv, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);

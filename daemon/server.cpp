@@ -374,14 +374,12 @@ public:
     return entered ? vm_create(ctx_, *entered, c) : kj::READY_NOW;
   }
   kj::Promise<void> vmList(VmListContext c) override {
-    if (auto entered = enter("vmList", c))
-      vm_list(ctx_, *entered, c);
-    return kj::READY_NOW;
+    auto entered = enter("vmList", c);
+    return entered ? vm_list(ctx_, *entered, c) : kj::READY_NOW;
   }
   kj::Promise<void> vmShow(VmShowContext c) override {
-    if (auto entered = enter("vmShow", c))
-      vm_show(ctx_, *entered, c);
-    return kj::READY_NOW;
+    auto entered = enter("vmShow", c);
+    return entered ? vm_show(ctx_, *entered, c) : kj::READY_NOW;
   }
   kj::Promise<void> vmCommand(VmCommandContext c) override {
     auto entered = enter("vmCommand", c);
@@ -392,9 +390,8 @@ public:
     return entered ? vm_exec(ctx_, *entered, c) : kj::READY_NOW;
   }
   kj::Promise<void> vmSshTarget(VmSshTargetContext c) override {
-    if (auto entered = enter("vmSshTarget", c))
-      vm_ssh_target(ctx_, *entered, c);
-    return kj::READY_NOW;
+    auto entered = enter("vmSshTarget", c);
+    return entered ? vm_ssh_target(ctx_, *entered, c) : kj::READY_NOW;
   }
 
   kj::Promise<void> kernelExport(KernelExportContext c) override {

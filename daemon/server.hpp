@@ -33,6 +33,7 @@ struct daemon_context {
   journal::journal* journal = nullptr;
   caf::actor_system* system = nullptr;
   caf::actor* registry = nullptr;
+  caf::actor* catalog = nullptr; ///< VM reads and the rules that span entities (actors/catalog.hpp)
   caf::actor* writer = nullptr;
   unsigned owner_uid = 0;
   std::chrono::steady_clock::time_point started;

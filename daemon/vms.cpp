@@ -5,6 +5,7 @@
 
 #include <fmt/core.h>
 
+#include "actors/catalog.hpp"
 #include "actors/image/artifact.hpp"
 #include "actors/vm/host.hpp"
 #include "actors/vm/vm_actor.hpp"
@@ -26,17 +27,7 @@ namespace {
 
 constexpr auto command_timeout = std::chrono::minutes(30);
 
-vm_state fold(const daemon_context& ctx, const std::string& name) {
-  vm_state st;
-  st.name = name;
-  return journal::fold_stream(*ctx.journal, actors::vm_stream(name), std::move(st));
-}
-
 bool exists(const vm_state& s) { return s.phase != vm_phase::absent && s.phase != vm_phase::deleted; }
-
-error not_found(const std::string& name) {
-  return make_error(errc::not_found, fmt::format("no VM named {}; see `banger vm list`", name));
-}
 
 template <class Builder>
 void fail(Builder res, error e, const std::string& op) {
@@ -69,30 +60,24 @@ void fill_info(rpc::VmInfo::Builder b, const daemon_context& ctx, const vm_state
                           s.resources[i].acquired ? "" : " (intended)"));
 }
 
-/// The VM called `name`, when the name is valid, it exists and it runs.
-expected<vm_state> running_vm(const daemon_context& ctx, const std::string& name) {
+/// The VM called `name` as the catalog has it (current to the last commit), when the name is valid
+/// and it exists.
+kj::Promise<expected<vm_state>> vm_named(daemon_context& ctx, const std::string& name) {
   if (auto ok = actors::validate_vm_name(name); !ok)
-    return ok.err();
-  auto st = fold(ctx, name);
-  if (auto ok = actors::require_running(st); !ok)
-    return ok.err();
-  return st;
+    return expected<vm_state>(ok.err());
+  return ask<expected<vm_state>>(*ctx.system, *ctx.catalog, 10000ms, caf::get_atom::value, name)
+    .then([](expected<expected<vm_state>> r) { return r ? std::move(*r) : expected<vm_state>(r.err()); });
 }
 
-/// The current version of kernel or image `name`, or an error saying how to get one.
-expected<std::string> current_version(const daemon_context& ctx, actors::artifact_kind k, const std::string& name) {
-  if (auto v = actors::validate_artifact_name(k, name); !v)
-    return v.err();
-  auto st = journal::fold_stream(*ctx.journal, actors::stream_of(k, name), actors::artifact_state{});
-  if (!st.current.empty())
-    return st.current;
-  if (k == actors::artifact_kind::kernel)
-    return make_error(errc::not_found, fmt::format("no kernel named {}; import one: `banger kernel import {} --apt "
-                                                   "linux-image-cloud-amd64` (or `banger setup`)",
-                                                   name, name));
-  return make_error(errc::not_found, fmt::format("no image named {}; build one: `banger image build {} --busybox` "
-                                                 "(or `banger setup` for a Debian image)",
-                                                 name, name));
+/// The same, when it also runs (require_running: what needs the guest).
+kj::Promise<expected<vm_state>> running_vm(daemon_context& ctx, const std::string& name) {
+  return vm_named(ctx, name).then([](expected<vm_state> st) -> expected<vm_state> {
+    if (!st)
+      return st;
+    if (auto ok = actors::require_running(*st); !ok)
+      return ok.err();
+    return st;
+  });
 }
 
 std::string random_hex(std::size_t n) {
@@ -142,22 +127,12 @@ kj::Promise<void> with_progress(Params p, actors::vm_request& rq) {
   return kj::mv(loop);
 }
 
-} // namespace
+kj::Promise<void> exec_in(daemon_context& ctx, const std::string& op, const std::string& name,
+                          capnp::CallContext<DaemonRpc::VmExecParams, DaemonRpc::VmExecResults> c);
+void ssh_target_of(daemon_context& ctx, const std::string& op, const std::string& name, const vm_state& st,
+                   DaemonRpc::VmSshTargetResults::Builder res);
 
-std::uint32_t vms_using(const daemon_context& ctx, std::string_view kind, const std::string& name) {
-  auto streams = ctx.journal->streams();
-  if (!streams)
-    return 0;
-  std::uint32_t n = 0;
-  for (const auto& s : *streams) {
-    if (s.rfind("vm/", 0) != 0)
-      continue;
-    auto st = fold(ctx, s.substr(3));
-    if (exists(st) && (kind == "kernel" ? st.kernel : st.image) == name)
-      ++n;
-  }
-  return n;
-}
+} // namespace
 
 kj::Promise<void> vm_create(daemon_context& ctx, const std::string& op,
                             capnp::CallContext<DaemonRpc::VmCreateParams, DaemonRpc::VmCreateResults> c) {
@@ -182,22 +157,22 @@ kj::Promise<void> vm_create(daemon_context& ctx, const std::string& op,
     fail(c.getResults(), ok.err(), op);
     return kj::READY_NOW;
   }
-  auto image = current_version(ctx, actors::artifact_kind::image, rq.image);
-  auto kernel = current_version(ctx, actors::artifact_kind::kernel, rq.kernel);
-  if (!image || !kernel) {
-    fail(c.getResults(), image ? kernel.err() : image.err(), op);
-    return kj::READY_NOW;
-  }
-  rq.image_version = *image;
-  rq.kernel_version = *kernel;
   rq.start = !p.getNoStart();
-  ctx.log.info(op, "vm {}: create from image {} ({}) kernel {} ({}), {} vCPU, {} MiB, disk {} MiB", name, rq.image,
-               rq.image_version, rq.kernel, rq.kernel_version, rq.vcpus, rq.memory_mib, rq.disk_mib);
-  actors::vm_request req{rq, op, {}};
-  auto progress = with_progress(p, req);
-  return command(
-           ctx, name, std::move(req),
-           [&ctx, c, name, op](expected<vm_state> r) mutable { answer(ctx, c.getResults(), name, r, op, "create"); })
+  ctx.log.info(op, "vm {}: create from image {} kernel {}, {} vCPU, {} MiB, disk {} MiB", name, rq.image, rq.kernel,
+               rq.vcpus, rq.memory_mib, rq.disk_mib);
+  // The catalog picks the image's and kernel's current versions and creates the VM through its
+  // actor, atomically with any `image rm` / `kernel rm` (catalog.hpp).
+  actors::vm_create_order order{name, rq, op, {}};
+  kj::Promise<void> progress = kj::NEVER_DONE;
+  if (p.hasProgress()) {
+    auto [sink, loop] = progress_to(p.getProgress());
+    order.progress = sink;
+    progress = kj::mv(loop);
+  }
+  return ask<expected<vm_state>>(*ctx.system, *ctx.catalog, command_timeout, std::move(order))
+    .then([&ctx, c, name, op](expected<expected<vm_state>> r) mutable {
+      answer(ctx, c.getResults(), name, r ? std::move(*r) : expected<vm_state>(r.err()), op, "create");
+    })
     .exclusiveJoin(kj::mv(progress));
 }
 
@@ -232,46 +207,50 @@ kj::Promise<void> vm_command(daemon_context& ctx, const std::string& op,
     .exclusiveJoin(kj::mv(progress));
 }
 
-void vm_list(daemon_context& ctx, const std::string& op,
-             capnp::CallContext<DaemonRpc::VmListParams, DaemonRpc::VmListResults> c) {
-  auto streams = ctx.journal->streams();
-  if (!streams)
-    return fail(c.getResults(), streams.err(), op);
-  std::vector<vm_state> items;
-  for (const auto& s : *streams)
-    if (s.rfind("vm/", 0) == 0)
-      if (auto st = fold(ctx, s.substr(3)); exists(st))
-        items.push_back(std::move(st));
-  auto out = c.getResults().initItems(static_cast<unsigned>(items.size()));
-  for (unsigned i = 0; i < items.size(); ++i)
-    fill_info(out[i], ctx, items[i]);
+kj::Promise<void> vm_list(daemon_context& ctx, const std::string& op,
+                          capnp::CallContext<DaemonRpc::VmListParams, DaemonRpc::VmListResults> c) {
+  return ask<std::vector<vm_state>>(*ctx.system, *ctx.catalog, 10000ms, actors::list_atom::value)
+    .then([&ctx, c, op](expected<std::vector<vm_state>> items) mutable {
+      if (!items)
+        return fail(c.getResults(), items.err(), op);
+      auto out = c.getResults().initItems(static_cast<unsigned>(items->size()));
+      for (unsigned i = 0; i < items->size(); ++i)
+        fill_info(out[i], ctx, (*items)[i]);
+    });
 }
 
-void vm_show(daemon_context& ctx, const std::string& op,
-             capnp::CallContext<DaemonRpc::VmShowParams, DaemonRpc::VmShowResults> c) {
-  std::string name = c.getParams().getName();
-  if (auto ok = actors::validate_vm_name(name); !ok)
-    return fail(c.getResults(), ok.err(), op);
-  auto st = fold(ctx, name);
-  if (!exists(st))
-    return fail(c.getResults(), not_found(name), op);
-  fill_info(c.getResults().initInfo(), ctx, st);
+kj::Promise<void> vm_show(daemon_context& ctx, const std::string& op,
+                          capnp::CallContext<DaemonRpc::VmShowParams, DaemonRpc::VmShowResults> c) {
+  return vm_named(ctx, c.getParams().getName()).then([&ctx, c, op](expected<vm_state> st) mutable {
+    if (!st)
+      return fail(c.getResults(), st.err(), op);
+    fill_info(c.getResults().initInfo(), ctx, *st);
+  });
 }
 
 kj::Promise<void> vm_exec(daemon_context& ctx, const std::string& op,
                           capnp::CallContext<DaemonRpc::VmExecParams, DaemonRpc::VmExecResults> c) {
   auto p = c.getParams();
   std::string name = p.getName();
-  if (auto st = running_vm(ctx, name); !st) {
-    fail(c.getResults(), st.err(), op);
-    return kj::READY_NOW;
-  }
   if (!p.hasSpec() || p.getSpec().getArgv().size() == 0) {
     fail(c.getResults(), make_error(errc::bad_request, "nothing to run: give a command"), op);
     return kj::READY_NOW;
   }
+  return running_vm(ctx, name).then([&ctx, c, op, name](expected<vm_state> st) mutable -> kj::Promise<void> {
+    if (!st) {
+      fail(c.getResults(), st.err(), op);
+      return kj::READY_NOW;
+    }
+    return exec_in(ctx, op, name, c);
+  });
+}
+
+namespace {
+
+kj::Promise<void> exec_in(daemon_context& ctx, const std::string& op, const std::string& name,
+                          capnp::CallContext<DaemonRpc::VmExecParams, DaemonRpc::VmExecResults> c) {
   auto socket = actors::paths_of(ctx.host, name).agent_socket();
-  ctx.log.info(op, "vm {}: exec {}", name, std::string(p.getSpec().getArgv()[0]));
+  ctx.log.info(op, "vm {}: exec {}", name, std::string(c.getParams().getSpec().getArgv()[0]));
   return ctx.agents->get(name, socket)
     .then([c, op, name](expected<agent_rpc::Agent::Client> a) mutable -> kj::Promise<void> {
       if (!a) {
@@ -301,33 +280,44 @@ kj::Promise<void> vm_exec(daemon_context& ctx, const std::string& op,
     });
 }
 
-void vm_ssh_target(daemon_context& ctx, const std::string& op,
-                   capnp::CallContext<DaemonRpc::VmSshTargetParams, DaemonRpc::VmSshTargetResults> c) {
+} // namespace
+
+kj::Promise<void> vm_ssh_target(daemon_context& ctx, const std::string& op,
+                                capnp::CallContext<DaemonRpc::VmSshTargetParams, DaemonRpc::VmSshTargetResults> c) {
   std::string name = c.getParams().getName();
-  auto found = running_vm(ctx, name);
-  if (!found)
-    return fail(c.getResults(), found.err(), op);
-  const auto& st = *found;
+  return running_vm(ctx, name).then([&ctx, c, op, name](expected<vm_state> found) mutable {
+    if (!found)
+      return fail(c.getResults(), found.err(), op);
+    ssh_target_of(ctx, op, name, *found, c.getResults());
+  });
+}
+
+namespace {
+
+void ssh_target_of(daemon_context& ctx, const std::string& op, const std::string& name, const vm_state& st,
+                   DaemonRpc::VmSshTargetResults::Builder res) {
   if (st.ip().empty())
-    return fail(c.getResults(), make_error(errc::unavailable, fmt::format("VM {} has no network address", name)), op);
+    return fail(res, make_error(errc::unavailable, fmt::format("VM {} has no network address", name)), op);
   std::error_code ec;
   std::string alias = name + ".vm";
   bool known = false;
   if (auto kh = read_file(ctx.host.known_hosts))
     known = kh->find("\n" + alias + " ") != std::string::npos || kh->rfind(alias + " ", 0) == 0;
   if (!known)
-    return fail(c.getResults(),
+    return fail(res,
                 make_error(errc::unavailable,
                            fmt::format("VM {} has no ssh host key on record: its image has no sshd (busybox images do "
                                        "not); use `banger vm exec {}` or an image built with --debootstrap",
                                        name, name)),
                 op);
-  auto t = c.getResults().initTarget();
+  auto t = res.initTarget();
   t.setIp(st.ip());
   t.setUser("root");
   t.setIdentityFile(ctx.ssh_key.string());
   t.setKnownHostsFile(ctx.host.known_hosts.string());
   t.setHostKeyAlias(alias);
 }
+
+} // namespace
 
 } // namespace banger::daemon

@@ -1,7 +1,8 @@
 // The VM RPCs (vmCreate ... vmSshTarget of schema/banger.capnp): the glue between the RPC edge
 // and the vm actors. Runs on the KJ thread. Commands go through the registry to the VM's actor;
-// list and show fold the journal directly (vm actors append before they apply); exec talks to
-// the guest agent through the daemon's agent pool, passing the caller's sinks straight through.
+// creates, list, show and what exec and ssh check go through the catalog (actors/catalog.hpp:
+// the projection of every VM, current to the last commit, and the cross-entity rules); exec
+// talks to the guest agent through the daemon's agent pool, passing the caller's sinks through.
 #pragma once
 
 #include <string>
@@ -17,16 +18,13 @@ kj::Promise<void> vm_create(daemon_context& ctx, const std::string& op,
                             capnp::CallContext<DaemonRpc::VmCreateParams, DaemonRpc::VmCreateResults> c);
 kj::Promise<void> vm_command(daemon_context& ctx, const std::string& op,
                              capnp::CallContext<DaemonRpc::VmCommandParams, DaemonRpc::VmCommandResults> c);
-void vm_list(daemon_context& ctx, const std::string& op,
-             capnp::CallContext<DaemonRpc::VmListParams, DaemonRpc::VmListResults> c);
-void vm_show(daemon_context& ctx, const std::string& op,
-             capnp::CallContext<DaemonRpc::VmShowParams, DaemonRpc::VmShowResults> c);
+kj::Promise<void> vm_list(daemon_context& ctx, const std::string& op,
+                          capnp::CallContext<DaemonRpc::VmListParams, DaemonRpc::VmListResults> c);
+kj::Promise<void> vm_show(daemon_context& ctx, const std::string& op,
+                          capnp::CallContext<DaemonRpc::VmShowParams, DaemonRpc::VmShowResults> c);
 kj::Promise<void> vm_exec(daemon_context& ctx, const std::string& op,
                           capnp::CallContext<DaemonRpc::VmExecParams, DaemonRpc::VmExecResults> c);
-void vm_ssh_target(daemon_context& ctx, const std::string& op,
-                   capnp::CallContext<DaemonRpc::VmSshTargetParams, DaemonRpc::VmSshTargetResults> c);
-
-/// How many VMs (not deleted) use kernel or image `name`: `kind` is "kernel" or "image".
-std::uint32_t vms_using(const daemon_context& ctx, std::string_view kind, const std::string& name);
+kj::Promise<void> vm_ssh_target(daemon_context& ctx, const std::string& op,
+                                capnp::CallContext<DaemonRpc::VmSshTargetParams, DaemonRpc::VmSshTargetResults> c);
 
 } // namespace banger::daemon
