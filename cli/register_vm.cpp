@@ -1,0 +1,189 @@
+// The VM commands (register.hpp): vm create|start|stop|restart|kill|pause|resume|delete|list|
+// show|set|prune|logs|exec|ssh|run, and ps.
+#include <CLI/CLI.hpp>
+
+#include "cli/register.hpp"
+#include "cli/vm.hpp"
+
+namespace banger::cli {
+
+namespace {
+
+constexpr const char* vm_footer =
+  R"(A VM is a copy-on-write overlay of an image, a work disk at /root, a tap with NAT and an IP.
+Stopped VMs keep their disks; `vm delete` removes them. Names are DNS labels (a-z, 0-9, '-').
+
+Examples:
+  banger vm create --name web --vcpu 2 --memory 1024   # prints the name: name=$(banger vm create)
+  banger ps                                            # running VMs; `banger vm list -a` for all
+  banger vm exec web -- uname -a
+  banger vm exec web -t -- htop                        # interactive, on a terminal
+  banger vm ssh web -- sh -c 'echo $HOSTNAME'
+  banger vm logs web -f                                # the serial console
+  banger vm stop web && banger vm set web --memory 2048 && banger vm start web
+  banger vm pause web && banger vm resume web           # freeze it; `ps` shows it paused
+  banger vm delete web --force
+  banger vm prune -f                                   # delete every stopped VM
+Next: `banger vm run --rm -- CMD` for a throwaway VM.)";
+
+constexpr const char* vm_run_footer =
+  R"(Creates and starts a VM, runs the command in it (an interactive login shell when none is
+given and stdin is a terminal), then stops the VM; with --rm, deletes it too. The exit code is
+the command's (1 when it succeeded but the cleanup failed). Ctrl-C stops (and with --rm
+deletes) the VM, then exits 130. `[vm run]` lines go to stderr; stdout is the command's.
+
+Examples:
+  banger vm run --rm                                   # a shell in a throwaway VM
+  banger vm run --rm -- uname -a
+  banger vm run --rm --image dev --memory 2048 -- make -C /root/src test
+  echo 'echo hi from $(hostname)' | banger vm run --rm -q -- sh
+  banger vm run --name scratch -- touch /root/keep     # kept (stopped) afterwards)";
+
+struct vm_options {
+  vm_create_opts vc;
+  vm_exec_opts vx;
+  vm_run_opts vr;
+  std::string vm_name;
+  bool vm_force = false, vm_all = false, vm_follow = false;
+  std::size_t vm_lines = 0;
+  std::uint32_t set_vcpus = 0, set_memory = 0;
+  std::vector<std::string> ssh_command;
+};
+
+} // namespace
+
+void register_vm_commands(CLI::App& app, parsed_command& p) {
+  auto& st = p.keep<vm_options>();
+  auto& vc = st.vc;
+  auto& vx = st.vx;
+  auto& vr = st.vr;
+  auto& vm_name = st.vm_name;
+  auto& vm_force = st.vm_force;
+  auto& vm_all = st.vm_all;
+  auto& vm_follow = st.vm_follow;
+  auto& vm_lines = st.vm_lines;
+  auto& set_vcpus = st.set_vcpus;
+  auto& set_memory = st.set_memory;
+  auto& ssh_command = st.ssh_command;
+  CLI::Validator name_check(
+    [](std::string& n) -> std::string {
+      auto ok = validate_vm_name(n);
+      return ok ? std::string() : ok.err().message;
+    },
+    "NAME");
+  CLI::Validator at_least_one(
+    [](std::string& v) -> std::string {
+      return v.find_first_not_of("0123456789") == std::string::npos && v.find_first_not_of('0') != std::string::npos
+               ? std::string()
+               : "must be a whole number of at least 1";
+    },
+    "N>0");
+  auto add_create_options = [&](CLI::App* cmd, vm_create_opts& c) {
+    cmd->add_option("--name", c.name, "VM name (default: generated)")->check(name_check);
+    cmd->add_option("--image", c.image, "Image (default: \"default\")");
+    cmd->add_option("--kernel", c.kernel, "Kernel (default: \"default\")");
+    cmd->add_option("--vcpu", c.vcpus, "vCPUs (default: 1)")->check(at_least_one);
+    cmd->add_option("--memory", c.memory_mib, "Memory in MiB (default: 512)")->check(at_least_one);
+    cmd->add_option("--disk-size", c.disk_mib, "Work disk (/root) size in MiB (default: 2048)")->check(at_least_one);
+  };
+  auto add_exec_options = [&](CLI::App* cmd, vm_exec_opts& e) {
+    cmd->add_flag("-t,--tty", e.tty, "Run on a terminal (raw mode; needs a terminal on stdin)");
+    cmd->add_option("-e,--env", e.env, "KEY=VALUE to set; repeatable");
+    cmd->add_option("--cwd", e.cwd, "Working directory (default: /root)");
+  };
+
+  auto* vm = app.add_subcommand("vm", "Create, run, inspect and remove microVMs");
+  vm->footer(vm_footer);
+  vm->require_subcommand(1);
+  auto* vcreate = vm->add_subcommand("create", "Create a VM and start it (prints its name)");
+  add_create_options(vcreate, vc);
+  vcreate->add_flag("--no-start", vc.no_start, "Only create it; `banger vm start NAME` later");
+  vcreate->add_flag("--json", p.out.json, "Print the VM as JSON");
+  vcreate->footer("Examples:\n  banger vm create --name web --memory 1024\n  name=$(banger vm create --image dev)");
+  vcreate->callback([&] { p.action = [&](const dirs& d) { return cmd_vm_create(d, p.out, vc); }; });
+  for (const char* verb : {"start", "stop", "restart", "kill", "pause", "resume"}) {
+    std::string what = std::string(verb) == "start"     ? "Start a stopped VM"
+                       : std::string(verb) == "stop"    ? "Stop a VM cleanly (guest poweroff, then harder)"
+                       : std::string(verb) == "restart" ? "Stop a VM (if running), then start it"
+                       : std::string(verb) == "pause"   ? "Freeze a running VM (memory, disks and network stay)"
+                       : std::string(verb) == "resume"  ? "Let a paused VM run again"
+                                                        : "Stop a VM at once (SIGKILL; no clean shutdown)";
+    auto* cmd = vm->add_subcommand(verb, what);
+    cmd->add_option("name", vm_name, "VM name")->required();
+    cmd->add_flag("--json", p.out.json, "Print the VM as JSON");
+    std::string v = verb;
+    cmd->callback([&, v] {
+      p.action = [&, v](const dirs& d) {
+        if (v == "start")
+          return cmd_vm_start(d, p.out, vm_name);
+        if (v == "restart")
+          return cmd_vm_restart(d, p.out, vm_name);
+        if (v == "pause" || v == "resume")
+          return cmd_vm_pause(d, p.out, vm_name, v == "pause");
+        return cmd_vm_stop(d, p.out, vm_name, v == "kill");
+      };
+    });
+  }
+  auto* vdelete = vm->add_subcommand("delete", "Delete a stopped VM: its disks, tap, NAT rule and IP lease");
+  vdelete->alias("rm");
+  vdelete->add_option("name", vm_name, "VM name")->required();
+  vdelete->add_flag("-f,--force", vm_force, "Stop it first if it is running");
+  vdelete->add_flag("--json", p.out.json, "Print JSON");
+  vdelete->callback([&] { p.action = [&](const dirs& d) { return cmd_vm_delete(d, p.out, vm_name, vm_force); }; });
+  for (const char* cmd_name : {"list", "ps"}) {
+    bool top = std::string(cmd_name) == "ps";
+    auto* list =
+      (top ? &app : vm)
+        ->add_subcommand(cmd_name, top ? "List running VMs (`banger vm list`)" : "List running VMs; -a for all");
+    if (!top)
+      list->alias("ls");
+    list->add_flag("-a,--all", vm_all, "Stopped VMs too");
+    list->add_flag("--json", p.out.json, "Print a JSON array");
+    list->footer(
+      "Examples:\n  banger ps\n  banger vm list -a --json | jq -r '.[] | select(.state==\"stopped\") | .name'");
+    list->callback([&] { p.action = [&](const dirs& d) { return cmd_vm_list(d, p.out, vm_all); }; });
+  }
+  auto* vshow = vm->add_subcommand("show", "Show one VM: state, image, resources, last error");
+  vshow->add_option("name", vm_name, "VM name")->required();
+  vshow->add_flag("--json", p.out.json, "Print JSON");
+  vshow->callback([&] { p.action = [&](const dirs& d) { return cmd_vm_show(d, p.out, vm_name); }; });
+  auto* vset = vm->add_subcommand("set", "Change a stopped VM's vCPUs or memory");
+  vset->add_option("name", vm_name, "VM name")->required();
+  vset->add_option("--vcpu", set_vcpus, "vCPUs")->check(at_least_one);
+  vset->add_option("--memory", set_memory, "Memory in MiB")->check(at_least_one);
+  vset->add_flag("--json", p.out.json, "Print the VM as JSON");
+  vset->footer("Example:\n  banger vm stop web && banger vm set web --vcpu 4 --memory 4096 && banger vm start web");
+  vset->callback(
+    [&] { p.action = [&](const dirs& d) { return cmd_vm_set(d, p.out, vm_name, set_vcpus, set_memory); }; });
+  auto* vprune = vm->add_subcommand("prune", "Delete every stopped VM (asks first unless -f)");
+  vprune->add_flag("-f,--force", vm_force, "Do not ask");
+  vprune->add_flag("--json", p.out.json, "Print JSON");
+  vprune->callback([&] { p.action = [&](const dirs& d) { return cmd_vm_prune(d, p.out, vm_force); }; });
+  auto* vlogs = vm->add_subcommand("logs", "Print a VM's serial console");
+  vlogs->add_option("name", vm_name, "VM name")->required();
+  vlogs->add_flag("-f,--follow", vm_follow, "Keep printing until interrupted or the VM is deleted");
+  vlogs->add_option("-n,--lines", vm_lines, "Only the last LINES lines (default: all)");
+  vlogs->callback([&] { p.action = [&](const dirs& d) { return cmd_vm_logs(d, vm_name, vm_follow, vm_lines); }; });
+  auto* vexec = vm->add_subcommand("exec", "Run a command in a running VM (exit code: the command's)");
+  vexec->add_option("name", vx.name, "VM name")->required();
+  add_exec_options(vexec, vx);
+  vexec->add_option("command", vx.argv, "The command and its arguments, after --")->required();
+  vexec->footer("Examples:\n  banger vm exec web -- ls -la /root\n  banger vm exec web -t -- bash\n"
+                "  tar c src | banger vm exec web --cwd /root -- tar x");
+  vexec->callback([&] { p.action = [&](const dirs& d) { return cmd_vm_exec(d, vx); }; });
+  auto* vssh = vm->add_subcommand("ssh", "ssh into a running VM with banger's key (exit code: ssh's)");
+  vssh->add_option("name", vm_name, "VM name")->required();
+  vssh->add_option("command", ssh_command, "A remote command, after --");
+  vssh->footer("Examples:\n  banger vm ssh web\n  banger vm ssh web -- sh -c 'exit 42'; echo $?   # 42");
+  vssh->callback([&] { p.action = [&](const dirs& d) { return cmd_vm_ssh(d, vm_name, ssh_command); }; });
+  auto* vrun = vm->add_subcommand("run", "Create a VM, run a command in it, stop it (--rm: delete it)");
+  vrun->footer(vm_run_footer);
+  add_create_options(vrun, vr.create);
+  add_exec_options(vrun, vr.exec);
+  vrun->add_flag("--rm", vr.rm, "Delete the VM afterwards");
+  vrun->add_flag("-q,--quiet", vr.quiet, "No [vm run] progress lines");
+  vrun->add_option("command", vr.exec.argv, "The command and its arguments, after -- (default: sh -l)");
+  vrun->callback([&] { p.action = [&](const dirs& d) { return cmd_vm_run(d, vr); }; });
+}
+
+} // namespace banger::cli
