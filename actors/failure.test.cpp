@@ -31,9 +31,10 @@ struct buggy_state {
   std::string op;
 };
 
-caf::behavior buggy(caf::stateful_actor<buggy_state>* self) {
-  install_exception_handler(
-    self, {"the buggy actor", [self] { return self->state.op; }, [self] { return self->state.held; }});
+// Spawned with its name as an argument: CAF 0.17 dereferences a null argument
+// tuple when a function actor is spawned with none, which UBSan reports.
+caf::behavior buggy(caf::stateful_actor<buggy_state>* self, const std::string& name) {
+  install_exception_handler(self, {name, [self] { return self->state.op; }, [self] { return self->state.held; }});
   return {
     [self](hold_atom) -> caf::result<int> {
       auto rp = self->make_response_promise<int>();
@@ -62,7 +63,7 @@ BOOST_AUTO_TEST_CASE(a_bug_in_a_handler_answers_every_request_with_internal_and_
   caf::actor_system_config cfg;
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys}, other{sys};
-  auto a = sys.spawn(buggy);
+  auto a = sys.spawn(buggy, std::string("the buggy actor"));
   auto held = other->request(a, 5s, hold_atom::value); // queued inside the actor, unanswered
   auto e = caf_reply_error(self, self->request(a, 5s, boom_atom::value, std::string("op-00beef")));
   BOOST_TEST((e.code == errc::internal));
