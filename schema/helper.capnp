@@ -40,7 +40,8 @@ interface Helper {
 
   # nftables, table `ip banger`: a postrouting nat chain masquerading `ip saddr CIDR oifname !=
   # BRIDGE`, and a forward chain accepting traffic from and to BRIDGE; each rule carries the
-  # comment "banger:BRIDGE:NETWORK/N", so a second call adds nothing. Also sets
+  # comment "banger BRIDGE NETWORK/N ROLE" (helper/ops.cpp nat_rule_tag; ROLE names the rule),
+  # so a second call adds nothing. Also sets
   # net.ipv4.ip_forward=1. Validation: bridge and cidr as for ensureBridge.
   ensureNat @4 (opId :Text, bridge :Text, cidr :Text) -> (failure :Failure);
 

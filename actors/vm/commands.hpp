@@ -6,7 +6,7 @@
 // had), and banger-replay's rerun reads it back (command_of) and re-decides it. Pure; any thread.
 //
 // Adding a command: a struct here and an alternative of vm_command; its decision in vm.cpp; what
-// runs once it is on record in pipeline.cpp (run_command); a member of schema/banger.capnp's
+// runs once it is on record in pipeline.cpp (work_one); a member of schema/banger.capnp's
 // VmCommand union (Void when it has no fields) and the CLI's subcommand. See docs/contributing.md.
 #pragma once
 

@@ -1,7 +1,7 @@
 // The kinds of host resource a VM holds, in one table: each kind's journaled name, its lifetime,
 // where a start makes it and where a release undoes it. The pipeline (order, groups, release
-// ranks), the VM's state (apply, lifetimes) and the host (one make/release handler per kind,
-// host_resources.hpp) all read this table; nothing else knows the kinds. Pure; any thread.
+// ranks), the VM's state (apply, lifetimes) and the host (one resource_handler per kind,
+// host_internal.hpp) all read this table; nothing else knows the kinds. Pure; any thread.
 //
 // Adding a kind: an enumerator before `count`, its row here (the static_asserts below fail
 // until the table has one row per kind, in enum order), and its handler on the host (which does

@@ -45,7 +45,7 @@ std::string vm_stream(std::string_view name);
 /// A DNS label: 1-63 of a-z, 0-9 and '-', not starting or ending with '-'.
 expected<void> validate_vm_name(std::string_view name);
 
-/// Limits of a VM's shape, checked by the CLI and again by the daemon.
+/// Limits of a VM's shape, checked by the daemon's RPC edge and again by decide().
 struct vm_limits {
   static constexpr std::uint32_t max_vcpus = 64;
   static constexpr std::uint32_t min_memory_mib = 64, max_memory_mib = 256 * 1024;
