@@ -85,9 +85,7 @@ void reconcile_vms(caf::actor_system& sys, const caf::actor& registry, const caf
       .receive(
         [&](std::vector<actors::vm_state>& vms) {
           for (const auto& vs : vms)
-            if (vs.phase == actors::vm_phase::running || vs.phase == actors::vm_phase::paused ||
-                vs.phase == actors::vm_phase::starting || vs.phase == actors::vm_phase::stopping ||
-                vs.phase == actors::vm_phase::deleting)
+            if (actors::needs_reconcile(vs.phase))
               names.push_back(vs.name);
         },
         [&](caf::error& e) { log.error("", "reconciliation: the catalog did not answer: {}", sys.render(e)); });
@@ -117,7 +115,7 @@ void reconcile_vms(caf::actor_system& sys, const caf::actor& registry, const caf
         if (!r) {
           ++failed;
           log.error("", "vm {}: reconciliation: {}", name, r.err().message);
-        } else if (r->phase == actors::vm_phase::running || r->phase == actors::vm_phase::paused) {
+        } else if (actors::vmm_expected(r->phase)) {
           ++adopted;
         } else {
           ++settled;

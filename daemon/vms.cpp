@@ -50,7 +50,7 @@ void fill_info(rpc::VmInfo::Builder b, const daemon_context& ctx, const vm_state
   b.setCreatedNs(s.created_ns);
   b.setStateSinceNs(s.since_ns);
   b.setLastError(s.last_error);
-  if (s.phase == vm_phase::running || s.phase == vm_phase::paused || s.phase == vm_phase::stopping)
+  if (actors::vmm_expected(s.phase) || s.phase == vm_phase::stopping)
     if (const auto* r = s.find(actors::resource_kind::vmm); r && r->acquired)
       b.setPid(std::atoll(r->id.c_str()));
   b.setConsoleLog(actors::paths_of(ctx.host, s.name).console_log().string());

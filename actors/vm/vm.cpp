@@ -24,6 +24,12 @@ std::string_view to_string(vm_phase p) {
   return "unknown";
 }
 
+bool vmm_expected(vm_phase p) { return p == vm_phase::running || p == vm_phase::paused; }
+
+bool needs_reconcile(vm_phase p) {
+  return vmm_expected(p) || p == vm_phase::starting || p == vm_phase::stopping || p == vm_phase::deleting;
+}
+
 std::string vm_stream(std::string_view name) { return "vm/" + std::string(name); }
 
 expected<void> validate_vm_name(std::string_view name) {

@@ -38,6 +38,12 @@ namespace banger::actors {
 /// A VM's phase. The values are stored in snapshots (vm_snapshot.cpp): new phases go at the end.
 enum class vm_phase { absent, stopped, starting, running, stopping, deleting, deleted, paused };
 std::string_view to_string(vm_phase p);
+/// Whether a VM in phase `p` has a VMM that should be up: running or paused (what the liveness
+/// check watches, what a restarted daemon adopts).
+bool vmm_expected(vm_phase p);
+/// Whether a daemon that starts must reconcile a VM in phase `p` with the host: a VMM is expected,
+/// or the journal stops mid-start, mid-stop or mid-delete.
+bool needs_reconcile(vm_phase p);
 
 /// "vm/<name>".
 std::string vm_stream(std::string_view name);

@@ -319,4 +319,21 @@ BOOST_AUTO_TEST_CASE(recorded_boot_id_is_the_third_word) {
   BOOST_TEST(recorded_boot_id({resource_kind::vmm, "42", "", true}).empty());
 }
 
+BOOST_AUTO_TEST_CASE(which_phases_have_a_vmm_and_which_a_restart_reconciles) {
+  // Running and paused VMs have a VMM (checked for liveness, adopted at a restart); a journal
+  // that ends mid-transition is settled at a restart too; stopped, absent and deleted VMs are not.
+  for (auto p : {vm_phase::running, vm_phase::paused}) {
+    BOOST_TEST(vmm_expected(p), to_string(p));
+    BOOST_TEST(needs_reconcile(p), to_string(p));
+  }
+  for (auto p : {vm_phase::starting, vm_phase::stopping, vm_phase::deleting}) {
+    BOOST_TEST(!vmm_expected(p), to_string(p));
+    BOOST_TEST(needs_reconcile(p), to_string(p));
+  }
+  for (auto p : {vm_phase::absent, vm_phase::stopped, vm_phase::deleted}) {
+    BOOST_TEST(!vmm_expected(p), to_string(p));
+    BOOST_TEST(!needs_reconcile(p), to_string(p));
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -125,9 +125,7 @@ void process(self_ptr self, vm_request rq, caf::response_promise rp) {
   auto& s = self->state;
   const auto op = rq.op_id;
   s.current_op = op;
-  if (std::holds_alternative<vm_cmd::reconcile>(rq.command) && s.st.phase != vm_phase::running &&
-      s.st.phase != vm_phase::paused && s.st.phase != vm_phase::starting && s.st.phase != vm_phase::stopping &&
-      s.st.phase != vm_phase::deleting) {
+  if (std::holds_alternative<vm_cmd::reconcile>(rq.command) && !needs_reconcile(s.st.phase)) {
     finish(rp, s.st, op); // settled already: nothing to reconcile, nothing to record
     return next(self);
   }
@@ -225,8 +223,7 @@ caf::behavior vm_actor(self_ptr self, std::string name, vm_deps deps) {
         return; // checks resume with the next create
       schedule_check(self);
       // A paused VM's VMM is a live process too: it is reaped only when it is gone.
-      bool up = st.st.phase == vm_phase::running || st.st.phase == vm_phase::paused;
-      if (!up || st.busy || !st.queue.empty() || st.deps.host->vmm_alive(st.st))
+      if (!vmm_expected(st.st.phase) || st.busy || !st.queue.empty() || st.deps.host->vmm_alive(st.st))
         return;
       process(self, vm_request{vm_cmd::reap{}, {}, {}}, caf::response_promise{});
     },
