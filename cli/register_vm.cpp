@@ -101,12 +101,10 @@ void register_vm_commands(CLI::App& app, parsed_command& p) {
   vcreate->add_flag("--json", p.out.json, "Print the VM as JSON");
   vcreate->footer("Examples:\n  banger vm create --name web --memory 1024\n  name=$(banger vm create --image dev)");
   vcreate->callback([&] { p.action = [&](const dirs& d) { return cmd_vm_create(d, p.out, vc); }; });
-  for (const char* verb : {"start", "stop", "restart", "kill", "pause", "resume"}) {
+  for (const char* verb : {"start", "stop", "restart", "kill"}) {
     std::string what = std::string(verb) == "start"     ? "Start a stopped VM"
                        : std::string(verb) == "stop"    ? "Stop a VM cleanly (guest poweroff, then harder)"
                        : std::string(verb) == "restart" ? "Stop a VM (if running), then start it"
-                       : std::string(verb) == "pause"   ? "Freeze a running VM (memory, disks and network stay)"
-                       : std::string(verb) == "resume"  ? "Let a paused VM run again"
                                                         : "Stop a VM at once (SIGKILL; no clean shutdown)";
     auto* cmd = vm->add_subcommand(verb, what);
     cmd->add_option("name", vm_name, "VM name")->required();
@@ -118,9 +116,30 @@ void register_vm_commands(CLI::App& app, parsed_command& p) {
           return cmd_vm_start(d, p.out, vm_name);
         if (v == "restart")
           return cmd_vm_restart(d, p.out, vm_name);
-        if (v == "pause" || v == "resume")
-          return cmd_vm_pause(d, p.out, vm_name, v == "pause");
         return cmd_vm_stop(d, p.out, vm_name, v == "kill");
+      };
+    });
+  }
+  // Commands that take a VM's name and answer with the VM: one row each (commands.hpp has the
+  // command, the daemon maps it generically).
+  struct plain_command {
+    const char* verb;
+    const char* help;
+    actors::vm_command command;
+    const char* done; ///< {name}, {secs}
+  };
+  static const plain_command plain[] = {
+    {"pause", "Freeze a running VM (memory, disks and network stay)", actors::vm_cmd::pause{},
+     "paused {name} in {secs:.1f}s (`banger vm resume {name}` lets it run)"},
+    {"resume", "Let a paused VM run again", actors::vm_cmd::resume{}, "resumed {name} in {secs:.1f}s"},
+  };
+  for (const auto& row : plain) {
+    auto* cmd = vm->add_subcommand(row.verb, row.help);
+    cmd->add_option("name", vm_name, "VM name")->required();
+    cmd->add_flag("--json", p.out.json, "Print the VM as JSON");
+    cmd->callback([&, &row = row] {
+      p.action = [&](const dirs& d) {
+        return cmd_vm_command(d, p.out, vm_name, row.command, std::string("vm ") + row.verb, row.done);
       };
     });
   }

@@ -164,17 +164,15 @@ int cmd_vm_restart(const dirs& d, const output_opts& o, const std::string& name)
   });
 }
 
-int cmd_vm_pause(const dirs& d, const output_opts& o, const std::string& name, bool pause) {
+int cmd_vm_command(const dirs& d, const output_opts& o, const std::string& name, const actors::vm_command& cmd,
+                   const std::string& label, const std::string& done) {
   return with_daemon(d, o, [&](client& c) {
     auto t0 = std::chrono::steady_clock::now();
-    auto v = pause ? vm_after(c, o, name, actors::vm_cmd::pause{}, "vm pause")
-                   : vm_after(c, o, name, actors::vm_cmd::resume{}, "vm resume");
+    auto v = vm_after(c, o, name, cmd, label);
     if (!v)
       return report(v.err(), o);
-    return print_done(
-      o, *v,
-      pause ? fmt::format("paused {} in {:.1f}s (`banger vm resume {}` lets it run)", name, seconds_since(t0), name)
-            : fmt::format("resumed {} in {:.1f}s", name, seconds_since(t0)));
+    return print_done(o, *v,
+                      fmt::format(fmt::runtime(done), fmt::arg("name", name), fmt::arg("secs", seconds_since(t0))));
   });
 }
 

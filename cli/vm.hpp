@@ -103,8 +103,10 @@ int cmd_vm_start(const dirs& d, const output_opts& o, const std::string& name);
 /// `vm stop`, and with `kill` `vm kill` (SIGKILL, no clean shutdown).
 int cmd_vm_stop(const dirs& d, const output_opts& o, const std::string& name, bool kill);
 int cmd_vm_restart(const dirs& d, const output_opts& o, const std::string& name);
-/// `vm pause` (freeze its vCPUs; memory, disks and network stay) and, with !pause, `vm resume`.
-int cmd_vm_pause(const dirs& d, const output_opts& o, const std::string& name, bool pause);
+/// Any command whose answer is the VM (pause, resume, ...): its stages under `label`, then the VM
+/// as JSON or `done` on stdout, with {name} and {secs} (the time it took) filled in.
+int cmd_vm_command(const dirs& d, const output_opts& o, const std::string& name, const actors::vm_command& cmd,
+                   const std::string& label, const std::string& done);
 int cmd_vm_delete(const dirs& d, const output_opts& o, const std::string& name, bool force);
 /// Without `all`, only VMs that are not stopped (like `docker ps`).
 int cmd_vm_list(const dirs& d, const output_opts& o, bool all);
