@@ -3,6 +3,8 @@
 // Exit codes: 0 ok, 1 failure, 2 usage error, 3 `daemon status` when not running.
 #include <unistd.h>
 
+#include <string_view>
+
 #include <CLI/CLI.hpp>
 
 #include "cli/register.hpp"
@@ -31,6 +33,11 @@ int main(int argc, char** argv) {
   app.add_flag("--system", system_mode, "Talk to the system daemon (/run/banger) instead of your own");
 
   parsed_command p;
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]) == "--") {
+      p.after_dashdash = static_cast<std::size_t>(argc - i - 1);
+      break;
+    }
   register_daemon_commands(app, p);
   register_artifact_commands(app, p);
   register_vm_commands(app, p);

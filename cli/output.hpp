@@ -1,6 +1,7 @@
 // Terminal output helpers: colour only on a TTY and never under NO_COLOR.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -14,5 +15,8 @@ std::string paint(std::string_view s, std::string_view sgr, bool on);
 
 /// "3m12s", "2h05m", "45.2s".
 std::string human_duration_ms(std::uint64_t ms);
+
+/// "512 B", "1.5 KiB", "12.0 MiB", "3.2 GiB".
+std::string human_bytes(std::uint64_t bytes);
 
 } // namespace banger::cli

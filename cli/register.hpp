@@ -21,6 +21,7 @@ struct parsed_command {
   output_opts out;
   std::function<int(const dirs&)> action;
   std::vector<std::shared_ptr<void>> kept; ///< the groups' option storage
+  std::size_t after_dashdash = 0;          ///< arguments after the first "--" on the command line
 
   /// A `T` that lives as long as this (option storage for a group's callbacks).
   template <class T>

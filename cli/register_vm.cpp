@@ -1,6 +1,9 @@
 // The VM commands (register.hpp): vm create|start|stop|restart|kill|pause|resume|delete|list|
 // show|set|prune|logs|exec|ssh|run, and ps.
+#include <filesystem>
+
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include "cli/register.hpp"
 #include "cli/vm.hpp"
@@ -32,9 +35,15 @@ given and stdin is a terminal), then stops the VM; with --rm, deletes it too. Th
 the command's (1 when it succeeded but the cleanup failed). Ctrl-C stops (and with --rm
 deletes) the VM, then exits 130. `[vm run]` lines go to stderr; stdout is the command's.
 
+With a PATH (a git checkout, or a directory in one), the checkout is shipped into the VM first:
+the files git tracks as the working tree has them now (--include-untracked: and untracked files
+that are not ignored), at /root/<checkout name> (--guest-path), and the command runs there.
+--dry-run lists what would be shipped, without a VM.
+
 Examples:
   banger vm run --rm                                   # a shell in a throwaway VM
   banger vm run --rm -- uname -a
+  banger vm run --dry-run .                            # what `vm run . -- ...` would ship
   banger vm run --rm --image dev --memory 2048 -- make -C /root/src test
   echo 'echo hi from $(hostname)' | banger vm run --rm -q -- sh
   banger vm run --name scratch -- touch /root/keep     # kept (stopped) afterwards)";
@@ -201,8 +210,39 @@ void register_vm_commands(CLI::App& app, parsed_command& p) {
   add_exec_options(vrun, vr.exec);
   vrun->add_flag("--rm", vr.rm, "Delete the VM afterwards");
   vrun->add_flag("-q,--quiet", vr.quiet, "No [vm run] progress lines");
-  vrun->add_option("command", vr.exec.argv, "The command and its arguments, after -- (default: sh -l)");
-  vrun->callback([&] { p.action = [&](const dirs& d) { return cmd_vm_run(d, vr); }; });
+  vrun->add_flag("--include-untracked", vr.workspace.include_untracked,
+                 "Ship untracked files that are not ignored too");
+  vrun->add_option("--guest-path", vr.workspace.guest_path, "Where the checkout lands (default: /root/<name>)");
+  vrun->add_flag("--dry-run", vr.dry_run, "List what PATH would ship, and exit (no VM)");
+  vrun->add_flag("--json", p.out.json, "With --dry-run: the list as JSON");
+  // CLI11 fills positionals in order, also after `--`, so `vm run -- uname -a` puts "uname" in
+  // `path`; split_run_arguments puts each argument where the `--` says it belongs.
+  auto& run_path = p.keep<std::string>();
+  auto& run_args = p.keep<std::vector<std::string>>();
+  vrun->add_option("path", run_path, "A git checkout to ship, before -- (optional)");
+  vrun->add_option("command", run_args, "The command and its arguments, after -- (default: sh -l)");
+  vrun->callback([&] {
+    p.action = [&](const dirs& d) {
+      if (!run_path.empty())
+        run_args.insert(run_args.begin(), run_path);
+      if (auto ok = split_run_arguments(vr, run_args, p.after_dashdash); !ok) {
+        report(ok.err(), p.out);
+        return 2;
+      }
+      std::error_code ec;
+      if (p.after_dashdash == 0 && !vr.workspace.path.empty() &&
+          !std::filesystem::is_directory(vr.workspace.path, ec)) {
+        report(make_error(errc::bad_request, fmt::format("{} is not a directory: before `--` comes a checkout to ship; "
+                                                         "a command goes after it (banger vm run -- {})",
+                                                         vr.workspace.path, shell_join(run_args))),
+               p.out);
+        return 2;
+      }
+      if (vr.dry_run)
+        return cmd_workspace_dry_run(vr.workspace, p.out);
+      return cmd_vm_run(d, vr);
+    };
+  });
 }
 
 } // namespace banger::cli

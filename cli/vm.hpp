@@ -12,6 +12,7 @@
 
 #include "actors/vm/vm.hpp"
 #include "cli/commands.hpp"
+#include "cli/workspace.hpp"
 
 namespace banger::cli {
 
@@ -52,10 +53,17 @@ struct vm_exec_opts {
 
 struct vm_run_opts {
   vm_create_opts create;
-  vm_exec_opts exec; ///< exec.name is unused: the VM is the one created
+  vm_exec_opts exec;        ///< exec.name is unused: the VM is the one created
+  workspace_opts workspace; ///< workspace.path "" when no checkout is shipped
+  bool dry_run = false;     ///< list what the workspace would ship; no VM
   bool rm = false;
   bool quiet = false;
 };
+
+/// `vm run [PATH] [-- COMMAND...]`: CLI11 collects every positional argument into `positionals`,
+/// of which the last `after_dashdash` came after `--`. Before `--` there is at most one, the
+/// workspace path; after it, the command.
+expected<void> split_run_arguments(vm_run_opts& r, std::vector<std::string> positionals, std::size_t after_dashdash);
 
 // ---- pure parts ----
 

@@ -224,4 +224,43 @@ BOOST_AUTO_TEST_CASE(show_text_has_every_field) {
   BOOST_TEST(s.find("agent did not answer") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(vm_run_takes_a_path_before_dashdash_and_the_command_after) {
+  using V = std::vector<std::string>;
+  {
+    vm_run_opts r; // banger vm run ./repo -- make test
+    BOOST_TEST(split_run_arguments(r, {"./repo", "make", "test"}, 2).has_value());
+    BOOST_TEST(r.workspace.path == "./repo");
+    BOOST_TEST(r.exec.argv == (V{"make", "test"}), boost::test_tools::per_element());
+  }
+  {
+    vm_run_opts r; // banger vm run -- uname -a: no path, as before
+    BOOST_TEST(split_run_arguments(r, {"uname", "-a"}, 2).has_value());
+    BOOST_TEST(r.workspace.path.empty());
+    BOOST_TEST(r.exec.argv == (V{"uname", "-a"}), boost::test_tools::per_element());
+  }
+  {
+    vm_run_opts r; // banger vm run --dry-run ./repo
+    r.dry_run = true;
+    BOOST_TEST(split_run_arguments(r, {"./repo"}, 0).has_value());
+    BOOST_TEST(r.workspace.path == "./repo");
+    BOOST_TEST(r.exec.argv.empty());
+  }
+  {
+    vm_run_opts r; // banger vm run a b -- c
+    auto e = split_run_arguments(r, {"a", "b", "c"}, 1);
+    BOOST_TEST_REQUIRE(!e.has_value());
+    BOOST_TEST(e.err().message.find("at most one PATH") != std::string::npos, e.err().message);
+  }
+  {
+    vm_run_opts r; // banger vm run --dry-run -- true
+    r.dry_run = true;
+    BOOST_TEST(!split_run_arguments(r, {"true"}, 1).has_value());
+  }
+  {
+    vm_run_opts r; // banger vm run --include-untracked -- true
+    r.workspace.include_untracked = true;
+    BOOST_TEST(!split_run_arguments(r, {"true"}, 1).has_value());
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

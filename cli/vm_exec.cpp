@@ -296,6 +296,12 @@ int cmd_vm_ssh(const dirs& d, const std::string& name, const std::vector<std::st
 
 int cmd_vm_run(const dirs& d, const vm_run_opts& r) {
   output_opts o;
+  if (!r.workspace.path.empty())
+    return report(
+      make_error(errc::bad_request, fmt::format("shipping a checkout into a VM is not built yet (issue #12); "
+                                                "`banger vm run --dry-run {}` lists what it would ship",
+                                                shell_quote(r.workspace.path))),
+      o);
   if (!r.create.name.empty())
     if (auto ok = validate_vm_name(r.create.name); !ok)
       return report(ok.err(), o);

@@ -14,6 +14,29 @@ namespace banger::cli {
 
 using json = nlohmann::json;
 
+expected<void> split_run_arguments(vm_run_opts& r, std::vector<std::string> positionals, std::size_t after_dashdash) {
+  std::size_t after = std::min(after_dashdash, positionals.size());
+  std::size_t before = positionals.size() - after;
+  if (before > 1)
+    return make_error(errc::bad_request,
+                      fmt::format("`vm run` takes at most one PATH before `--`, and the command after it: "
+                                  "banger vm run {} -- {}",
+                                  shell_quote(positionals[0]),
+                                  shell_join({positionals.begin() + 1, positionals.end()})));
+  if (before == 1)
+    r.workspace.path = positionals[0];
+  r.exec.argv.assign(positionals.begin() + static_cast<std::ptrdiff_t>(before), positionals.end());
+  if (r.workspace.path.empty()) {
+    if (r.dry_run)
+      return make_error(errc::bad_request, "--dry-run lists what a checkout would ship: banger vm run --dry-run PATH");
+    if (r.workspace.include_untracked || !r.workspace.guest_path.empty())
+      return make_error(errc::bad_request,
+                        "--include-untracked and --guest-path are about a checkout: banger vm run [OPTIONS] PATH -- "
+                        "COMMAND");
+  }
+  return {};
+}
+
 expected<void> validate_env(std::string_view kv) {
   auto eq = kv.find('=');
   auto key = kv.substr(0, eq);
