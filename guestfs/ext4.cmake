@@ -13,11 +13,11 @@ else()
 endif()
 
 add_library(banger_guestfs_ext4 STATIC ${CMAKE_CURRENT_LIST_DIR}/ext4.cpp ${CMAKE_CURRENT_LIST_DIR}/ext4_write.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/ext4_read.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/ext4_read.cpp ${CMAKE_CURRENT_LIST_DIR}/ext4_tree.cpp)
 target_link_libraries(banger_guestfs_ext4 PUBLIC banger_common PRIVATE ${banger_ext2fs_libs})
 
 # Unit tests: real images, checked with the real debugfs and e2fsck -fn.
 banger_test(guestfs_ext4_test
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/ext4.test.cpp
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/ext4.test.cpp ${CMAKE_CURRENT_LIST_DIR}/ext4_tree.test.cpp
   LIBS banger_guestfs_ext4 banger_test_support
   LABELS unit)

@@ -102,6 +102,70 @@ public:
   /// Entries of directory `dir` (a symlink is followed), without "." and "..", sorted by name.
   expected<std::vector<ext4_entry>> list(std::string_view dir) const;
 
+  // ---- by inode: writing and replacing whole trees (workspaces, image layers) ----
+  // A tree of thousands of entries is written with one directory lookup per entry instead of a
+  // path walk per entry. Names here are bytes: any but NUL and '/', not "." or "..", 1-255 bytes
+  // (control characters included: a workspace's names are shipped byte for byte). Symlinks are
+  // never followed by these calls.
+
+  using inode_number = std::uint32_t;
+
+  struct inode_info {
+    inode_number ino = 0;
+    entry_type type = entry_type::other;
+    std::uint32_t mode = 0; ///< permission bits (07777)
+    std::uint32_t uid = 0, gid = 0;
+    std::uint64_t size = 0;
+    std::int64_t mtime = 0, ctime = 0; ///< seconds; this writer stores no nanoseconds
+  };
+
+  /// The inode of the entry at `path`, not following a symlink there; errc::not_found when
+  /// there is none.
+  expected<inode_number> inode_of(std::string_view path) const;
+  expected<inode_info> stat(inode_number ino) const;
+
+  /// A new directory `name` in directory `dir`; an existing entry of that name is
+  /// errc::already_exists.
+  expected<inode_number> mkdir_in(inode_number dir, std::string_view name, std::uint32_t mode, std::uint32_t uid,
+                                  std::uint32_t gid, std::int64_t mtime);
+  /// A new symlink `name` -> `target` in `dir` (target: 1 to blocksize-1 bytes, no NUL).
+  expected<inode_number> symlink_in(inode_number dir, std::string_view name, std::string_view target, std::uint32_t uid,
+                                    std::uint32_t gid, std::int64_t mtime);
+
+  /// A regular file being written: write() appends, finish() sets its size and mtime and
+  /// returns its inode. A failed write (the image is full) ends the writer; dropped or failed,
+  /// the file stays with what was written before (the caller removes the tree it was building).
+  class file_writer {
+  public:
+    file_writer(file_writer&&) noexcept;
+    file_writer& operator=(file_writer&&) noexcept;
+    ~file_writer();
+    expected<void> write(std::string_view data);
+    expected<inode_number> finish(std::int64_t mtime);
+    std::uint64_t written() const { return written_; }
+
+  private:
+    friend class ext4_image;
+    struct state;
+    explicit file_writer(std::unique_ptr<state> s);
+    std::unique_ptr<state> s_;
+    std::uint64_t written_ = 0;
+  };
+  /// A new empty regular file `name` in `dir`, open for writing.
+  expected<file_writer> create_in(inode_number dir, std::string_view name, std::uint32_t mode, std::uint32_t uid,
+                                  std::uint32_t gid);
+
+  /// Renames entry `from` of directory `dir` to `to` in the same directory; an existing `to` is
+  /// errc::already_exists (never replaced).
+  expected<void> rename_in(inode_number dir, std::string_view from, std::string_view to);
+  /// Removes `name` from `dir` and, when it is a directory, everything below it; the blocks and
+  /// inodes of what is no longer linked anywhere are freed. A missing `name` is success.
+  expected<void> remove_tree_in(inode_number dir, std::string_view name);
+
+  /// Bytes in free blocks (less the blocks reserved for root) and free inodes.
+  std::uint64_t free_bytes() const;
+  std::uint64_t free_inodes() const;
+
   /// Writes back metadata and releases the image. Every later call fails. Idempotent.
   expected<void> close();
 

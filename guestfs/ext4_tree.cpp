@@ -1,0 +1,336 @@
+// ext4_image's writes by inode (ext4.hpp, "by inode"): new directories, symlinks and streamed
+// files inside a directory given by its inode, renames within a directory, removal of whole
+// trees with their blocks freed, and free space. What workspaces and image layers are written
+// with: names are bytes, nothing is looked up by path and no symlink is followed. Not
+// thread-safe: one thread uses an image at a time.
+#include "guestfs/ext4_impl.hpp"
+
+#include <set>
+
+namespace banger::guestfs {
+
+namespace {
+
+using detail::printable;
+using detail::set_owner;
+using detail::type_of;
+
+/// The depth remove_tree_in goes to; a deeper tree is a corrupt (looping) image.
+constexpr int max_remove_depth = 4096;
+
+expected<void> check_name(std::string_view name) {
+  if (name.empty() || name.size() > max_guest_name)
+    return make_error(errc::bad_request, fmt::format("name {} must be 1 to {} bytes", printable(name), max_guest_name));
+  if (name == "." || name == "..")
+    return make_error(errc::bad_request, fmt::format("name {} is not an entry", printable(name)));
+  if (name.find('/') != std::string_view::npos || name.find('\0') != std::string_view::npos)
+    return make_error(errc::bad_request, fmt::format("name {} holds '/' or NUL", printable(name)));
+  return {};
+}
+
+__u32 clamp_time(std::int64_t t) { return static_cast<__u32>(std::clamp<std::int64_t>(t, 0, 0xffffffffLL)); }
+
+int file_type_of(std::uint16_t mode) {
+  if (LINUX_S_ISREG(mode))
+    return EXT2_FT_REG_FILE;
+  if (LINUX_S_ISDIR(mode))
+    return EXT2_FT_DIR;
+  if (LINUX_S_ISLNK(mode))
+    return EXT2_FT_SYMLINK;
+  if (LINUX_S_ISCHR(mode))
+    return EXT2_FT_CHRDEV;
+  if (LINUX_S_ISBLK(mode))
+    return EXT2_FT_BLKDEV;
+  if (LINUX_S_ISFIFO(mode))
+    return EXT2_FT_FIFO;
+  if (LINUX_S_ISSOCK(mode))
+    return EXT2_FT_SOCK;
+  return EXT2_FT_UNKNOWN;
+}
+
+} // namespace
+
+struct ext4_image::file_writer::state {
+  ext4_image::impl* m = nullptr;
+  ext2_file_t file = nullptr;
+  ext2_ino_t ino = 0;
+  std::string what; ///< for messages
+
+  ~state() {
+    if (file)
+      ext2fs_file_close(file);
+  }
+};
+
+ext4_image::file_writer::file_writer(std::unique_ptr<state> s) : s_(std::move(s)) {}
+ext4_image::file_writer::file_writer(file_writer&&) noexcept = default;
+ext4_image::file_writer& ext4_image::file_writer::operator=(file_writer&&) noexcept = default;
+ext4_image::file_writer::~file_writer() = default;
+
+expected<void> ext4_image::file_writer::write(std::string_view data) {
+  BANGER_CHECK(s_ && s_->file, "write() on a finished or moved-from file_writer");
+  std::size_t off = 0;
+  while (off < data.size()) {
+    auto chunk = static_cast<unsigned int>(std::min<std::size_t>(data.size() - off, 1u << 20));
+    unsigned int n = 0;
+    errcode_t rc = ext2fs_file_write(s_->file, data.data() + off, chunk, &n);
+    if (!rc && n == 0)
+      rc = EXT2_ET_SHORT_WRITE;
+    if (rc) {
+      // The file keeps what was written before this call; the writer is done.
+      written_ += off;
+      ext2fs_file_set_size2(s_->file, written_);
+      ext2fs_file_close(s_->file);
+      s_->file = nullptr;
+      return s_->m->fail(fmt::format("writing {} bytes at offset {} to", data.size() - off, written_), s_->what, rc);
+    }
+    off += n;
+  }
+  written_ += data.size();
+  return {};
+}
+
+expected<ext4_image::inode_number> ext4_image::file_writer::finish(std::int64_t mtime) {
+  BANGER_CHECK(s_ && s_->file, "finish() on a finished or moved-from file_writer");
+  errcode_t rc = ext2fs_file_set_size2(s_->file, written_);
+  errcode_t close_rc = ext2fs_file_close(s_->file);
+  s_->file = nullptr;
+  if (rc || close_rc)
+    return s_->m->fail(fmt::format("finishing ({} bytes)", written_), s_->what, rc ? rc : close_rc);
+  auto ok = s_->m->update(s_->ino, s_->what, [&](ext2_inode& in) { in.i_mtime = in.i_atime = clamp_time(mtime); });
+  if (!ok)
+    return std::move(ok).err();
+  return s_->ino;
+}
+
+expected<ext4_image::inode_number> ext4_image::inode_of(std::string_view path) const {
+  auto& m = state();
+  if (auto ok = m.check(path, false); !ok)
+    return std::move(ok).err();
+  auto at = m.locate_existing(path);
+  if (!at)
+    return std::move(at).err();
+  return at->ino;
+}
+
+expected<ext4_image::inode_info> ext4_image::stat(inode_number ino) const {
+  auto& m = state();
+  if (!m.fsys)
+    return make_error(errc::internal, fmt::format("ext4 image {}: used after close()", m.image.string()));
+  if (ino == 0 || ino > m.fsys->super->s_inodes_count)
+    return make_error(errc::bad_request, fmt::format("ext4 image {}: no inode {}", m.image.string(), ino));
+  auto in = m.read_inode(ino, fmt::format("inode {}", ino));
+  if (!in)
+    return std::move(in).err();
+  inode_info out;
+  out.ino = ino;
+  out.type = type_of(in->i_mode);
+  out.mode = in->i_mode & 07777;
+  out.uid = inode_uid(*in);
+  out.gid = inode_gid(*in);
+  out.size = EXT2_I_SIZE(&*in);
+  out.mtime = in->i_mtime;
+  out.ctime = in->i_ctime;
+  return out;
+}
+
+expected<ext4_image::inode_number> ext4_image::mkdir_in(inode_number dir, std::string_view name, std::uint32_t mode,
+                                                        std::uint32_t uid, std::uint32_t gid, std::int64_t mtime) {
+  auto& m = state();
+  if (auto ok = m.check("/", true); !ok)
+    return std::move(ok).err();
+  if (auto ok = check_name(name); !ok)
+    return std::move(ok).err();
+  if (auto ok = detail::check_mode(mode); !ok)
+    return std::move(ok).err();
+  std::string n(name);
+  auto existing = m.lookup(dir, n, n);
+  if (!existing)
+    return std::move(existing).err();
+  if (*existing != 0)
+    return m.refuse(errc::already_exists, n, "already exists");
+  auto made = m.make_dir(dir, n, mode, uid, gid, n);
+  if (!made)
+    return made;
+  auto ok = m.update(*made, n, [&](ext2_inode& in) { in.i_mtime = in.i_atime = clamp_time(mtime); });
+  if (!ok)
+    return std::move(ok).err();
+  return made;
+}
+
+expected<ext4_image::inode_number> ext4_image::symlink_in(inode_number dir, std::string_view name,
+                                                          std::string_view target, std::uint32_t uid, std::uint32_t gid,
+                                                          std::int64_t mtime) {
+  auto& m = state();
+  if (auto ok = m.check("/", true); !ok)
+    return std::move(ok).err();
+  if (auto ok = check_name(name); !ok)
+    return std::move(ok).err();
+  if (target.empty() || target.find('\0') != std::string_view::npos || target.size() >= m.fsys->blocksize)
+    return m.refuse(
+      errc::bad_request, name,
+      fmt::format("symlink target {} must be 1 to {} bytes without NUL", printable(target), m.fsys->blocksize - 1));
+  std::string n(name), t(target);
+  auto existing = m.lookup(dir, n, n);
+  if (!existing)
+    return std::move(existing).err();
+  if (*existing != 0)
+    return m.refuse(errc::already_exists, n, "already exists");
+  errcode_t rc = ext2fs_symlink(m.fsys, dir, 0, n.c_str(), t.c_str());
+  if (rc == EXT2_ET_DIR_NO_SPACE) {
+    if ((rc = ext2fs_expand_dir(m.fsys, dir)))
+      return m.fail("growing the directory for", n, rc);
+    rc = ext2fs_symlink(m.fsys, dir, 0, n.c_str(), t.c_str());
+  }
+  if (rc)
+    return m.fail("creating symlink", n, rc);
+  auto ino = m.lookup(dir, n, n);
+  if (!ino)
+    return ino;
+  auto ok = m.update(*ino, n, [&](ext2_inode& in) {
+    set_owner(in, uid, gid);
+    in.i_mtime = in.i_atime = clamp_time(mtime);
+  });
+  if (!ok)
+    return std::move(ok).err();
+  return ino;
+}
+
+expected<ext4_image::file_writer> ext4_image::create_in(inode_number dir, std::string_view name, std::uint32_t mode,
+                                                        std::uint32_t uid, std::uint32_t gid) {
+  auto& m = state();
+  if (auto ok = m.check("/", true); !ok)
+    return std::move(ok).err();
+  if (auto ok = check_name(name); !ok)
+    return std::move(ok).err();
+  if (auto ok = detail::check_mode(mode); !ok)
+    return std::move(ok).err();
+  std::string n(name);
+  auto existing = m.lookup(dir, n, n);
+  if (!existing)
+    return std::move(existing).err();
+  if (*existing != 0)
+    return m.refuse(errc::already_exists, n, "already exists");
+  auto ino = m.make_file(dir, n, mode, uid, gid, n);
+  if (!ino)
+    return std::move(ino).err();
+  auto st = std::make_unique<file_writer::state>();
+  st->m = &m;
+  st->ino = *ino;
+  st->what = n;
+  if (errcode_t rc = ext2fs_file_open(m.fsys, *ino, EXT2_FILE_WRITE, &st->file))
+    return m.fail("opening", n, rc);
+  return file_writer{std::move(st)};
+}
+
+expected<void> ext4_image::rename_in(inode_number dir, std::string_view from, std::string_view to) {
+  auto& m = state();
+  if (auto ok = m.check("/", true); !ok)
+    return ok;
+  if (auto ok = check_name(from); !ok)
+    return ok;
+  if (auto ok = check_name(to); !ok)
+    return ok;
+  std::string f(from), t(to);
+  auto ino = m.lookup(dir, f, f);
+  if (!ino)
+    return std::move(ino).err();
+  if (*ino == 0)
+    return m.refuse(errc::not_found, f, "does not exist");
+  auto there = m.lookup(dir, t, t);
+  if (!there)
+    return std::move(there).err();
+  if (*there != 0)
+    return m.refuse(errc::already_exists, t, "already exists");
+  auto in = m.read_inode(*ino, f);
+  if (!in)
+    return std::move(in).err();
+  if (errcode_t rc = m.link(dir, t, *ino, file_type_of(in->i_mode)))
+    return m.fail(fmt::format("renaming {} to", printable(f)), t, rc);
+  if (errcode_t rc = ext2fs_unlink(m.fsys, dir, f.c_str(), *ino, 0))
+    return m.fail("removing the old name", f, rc);
+  return {};
+}
+
+expected<void> ext4_image::remove_tree_in(inode_number dir, std::string_view name) {
+  auto& m = state();
+  if (auto ok = m.check("/", true); !ok)
+    return ok;
+  if (auto ok = check_name(name); !ok)
+    return ok;
+  std::string n(name);
+  auto ino = m.lookup(dir, n, n);
+  if (!ino)
+    return std::move(ino).err();
+  if (*ino == 0)
+    return {};
+  std::set<ext2_ino_t> seen;
+  // Unlinks `nm` (inode `i`) from `parent` and frees what nothing links any more.
+  auto remove = [&](auto& self, ext2_ino_t parent, const std::string& nm, ext2_ino_t i, int depth) -> expected<void> {
+    if (depth > max_remove_depth || (i == EXT2_ROOT_INO))
+      return m.refuse(errc::conflict, nm, "is part of a directory loop (a corrupt image)");
+    auto in = m.read_inode(i, nm);
+    if (!in)
+      return std::move(in).err();
+    bool is_dir = LINUX_S_ISDIR(in->i_mode);
+    if (is_dir) {
+      if (!seen.insert(i).second)
+        return m.refuse(errc::conflict, nm, "is part of a directory loop (a corrupt image)");
+      auto children = m.entries(i, nm);
+      if (!children)
+        return std::move(children).err();
+      for (const auto& c : *children)
+        if (auto ok = self(self, i, c.name, c.ino, depth + 1); !ok)
+          return ok;
+    }
+    if (errcode_t rc = ext2fs_unlink(m.fsys, parent, nm.c_str(), i, 0))
+      return m.fail("unlinking", nm, rc);
+    if (is_dir) {
+      // Its ".." counted on the parent.
+      auto ok = m.update(parent, nm, [](ext2_inode& p) {
+        if (p.i_links_count > 1)
+          --p.i_links_count;
+      });
+      if (!ok)
+        return ok;
+    }
+    auto cur = m.read_inode(i, nm);
+    if (!cur)
+      return std::move(cur).err();
+    if (!is_dir && cur->i_links_count > 1) {
+      --cur->i_links_count;
+      cur->i_ctime = m.now();
+      return m.write_inode(i, *cur, nm);
+    }
+    if (!(LINUX_S_ISLNK(cur->i_mode) && ext2fs_is_fast_symlink(&*cur))) {
+      if (errcode_t rc = ext2fs_punch(m.fsys, i, &*cur, nullptr, 0, ~0ULL))
+        return m.fail("freeing the blocks of", nm, rc);
+      auto again = m.read_inode(i, nm);
+      if (!again)
+        return std::move(again).err();
+      cur = std::move(again);
+    }
+    cur->i_links_count = 0;
+    cur->i_dtime = m.now();
+    if (auto ok = m.write_inode(i, *cur, nm); !ok)
+      return ok;
+    ext2fs_inode_alloc_stats2(m.fsys, i, -1, is_dir ? 1 : 0);
+    return {};
+  };
+  return remove(remove, dir, n, *ino, 0);
+}
+
+std::uint64_t ext4_image::free_bytes() const {
+  auto& m = state();
+  if (!m.fsys)
+    return 0;
+  blk64_t free = ext2fs_free_blocks_count(m.fsys->super), reserved = ext2fs_r_blocks_count(m.fsys->super);
+  return (free > reserved ? free - reserved : 0) * static_cast<std::uint64_t>(m.fsys->blocksize);
+}
+
+std::uint64_t ext4_image::free_inodes() const {
+  auto& m = state();
+  return m.fsys ? m.fsys->super->s_free_inodes_count : 0;
+}
+
+} // namespace banger::guestfs
