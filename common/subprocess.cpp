@@ -15,12 +15,18 @@ namespace banger {
 
 namespace {
 
-/// In a forked child: stdin from /dev/null, stdout/stderr onto the given descriptors, the extra
-/// environment and working directory applied, then argv exec'd. Never returns.
+/// In a forked child: stdin from opts.stdin_file (or /dev/null), stdout/stderr onto the given
+/// descriptors, the extra environment and working directory applied, then argv exec'd. Never
+/// returns.
 [[noreturn]] void exec_child(const std::vector<std::string>& argv, const process_options& opts, int out_fd,
                              int err_fd) {
-  int devnull = ::open("/dev/null", O_RDONLY);
-  ::dup2(devnull, STDIN_FILENO);
+  const char* in = opts.stdin_file.empty() ? "/dev/null" : opts.stdin_file.c_str();
+  int in_fd = ::open(in, O_RDONLY);
+  if (in_fd < 0) {
+    std::fprintf(stderr, "open %s: %s\n", in, std::strerror(errno));
+    ::_exit(127);
+  }
+  ::dup2(in_fd, STDIN_FILENO);
   ::dup2(out_fd, STDOUT_FILENO);
   ::dup2(err_fd, STDERR_FILENO);
   for (const auto& [k, v] : opts.env) {

@@ -25,17 +25,18 @@ struct process_result {
 struct process_options {
   std::map<std::string, std::string> env; ///< added to the environment; a value "" unsets
   std::filesystem::path cwd;              ///< empty: inherit
+  std::filesystem::path stdin_file;       ///< run_process: stdin from this file (empty: /dev/null)
   std::chrono::milliseconds timeout = std::chrono::minutes(10);
   bool merge_stderr = false; ///< stderr goes to `out` too, interleaved as written (err stays empty)
   /// Called with each complete line of `out` as it arrives (progress from chatty tools).
   std::function<void(std::string_view line)> on_line;
 };
 
-/// Runs argv[0] (looked up in PATH) with stdin from /dev/null.
+/// Runs argv[0] (looked up in PATH) with stdin from opts.stdin_file, or /dev/null.
 process_result run_process(const std::vector<std::string>& argv, const process_options& opts = {});
 
 /// Starts argv[0] (looked up in PATH) in the background, in the caller's process group, with
-/// stdin from /dev/null and stdout/stderr appended to `out_file`/`err_file` (created 0644).
+/// stdin from opts.stdin_file (or /dev/null) and stdout/stderr appended to `out_file`/`err_file` (created 0644).
 /// opts.timeout does not apply. Returns the pid for the caller to reap, or -1 when fork failed.
 int spawn_process(const std::vector<std::string>& argv, const process_options& opts,
                   const std::filesystem::path& out_file, const std::filesystem::path& err_file);
