@@ -11,8 +11,8 @@
 #include <fmt/format.h>
 
 #include "common/process.hpp"
-#include "common/subprocess.hpp"
 #include "common/text.hpp"
+#include "workspace/git_run.hpp"
 
 namespace banger::workspace {
 
@@ -20,59 +20,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// git, run in `dir`, with the caller's environment minus what would point it elsewhere.
-process_result git(const fs::path& dir, std::vector<std::string> args) {
-  std::vector<std::string> argv{"git", "-C", dir.string()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  process_options o;
-  for (const char* v : {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR",
-                        "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES"})
-    o.env[v] = "";
-  o.timeout = std::chrono::minutes(2);
-  return run_process(argv, o);
-}
-
-std::string trim(std::string_view s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
-    s.remove_suffix(1);
-  while (!s.empty() && (s.front() == '\n' || s.front() == ' '))
-    s.remove_prefix(1);
-  return std::string(s);
-}
-
-/// Lines of `s` without their '\n', empty lines kept (git's --show-prefix prints one).
-std::vector<std::string> split_lines(std::string_view s) {
-  std::vector<std::string> out;
-  while (!s.empty()) {
-    auto nl = s.find('\n');
-    out.emplace_back(s.substr(0, nl));
-    if (nl == std::string_view::npos)
-      break;
-    s.remove_prefix(nl + 1);
-  }
-  return out;
-}
-
-std::string git_failure(const process_result& r) {
-  std::string e = trim(r.err.empty() ? r.out : r.err);
-  if (e.rfind("fatal: ", 0) == 0)
-    e = e.substr(7);
-  return e.empty() ? fmt::format("exit code {}", r.exit_code) : e;
-}
-
-std::vector<std::string> split_nul(std::string_view s) {
-  std::vector<std::string> out;
-  std::size_t at = 0;
-  while (at < s.size()) {
-    auto end = s.find('\0', at);
-    if (end == std::string_view::npos)
-      end = s.size();
-    if (end > at)
-      out.emplace_back(s.substr(at, end - at));
-    at = end + 1;
-  }
-  return out;
-}
+using detail::git;
+using detail::git_failure;
+using detail::split_lines;
+using detail::split_nul;
+using detail::trim;
 
 /// openat2 beneath `dirfd`, following no symlink anywhere in `path`.
 int open_beneath(int dirfd, const std::string& path, int flags) {

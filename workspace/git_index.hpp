@@ -1,0 +1,40 @@
+// A git index file (version 2: "DIRC", entries, SHA-1 trailer) written from what the receiver
+// of a workspace knows: each entry's mode, object id and stage from the host's index, and the
+// stat data of the file it wrote. With stat data that matches the file, git in the guest trusts
+// the entry without reading the file (no re-hashing under TCG); an entry whose working-tree
+// content differs from its object gets zeroed stat data, so git looks at it. Pure; any thread.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.hpp"
+
+namespace banger::workspace {
+
+/// What the host's index says of one path.
+struct index_record {
+  std::string path;             ///< relative to the top, as git holds it
+  std::uint32_t mode = 0100644; ///< 0100644, 0100755, 0120000 (link) or 0160000 (submodule)
+  std::array<std::uint8_t, 20> oid{};
+  std::uint8_t stage = 0;        ///< 0, or 1-3 for a conflict
+  bool worktree_matches = false; ///< the shipped content is the object's
+};
+
+/// The stat data git compares; zero means "look at the file".
+struct index_stat {
+  std::uint32_t ctime = 0, mtime = 0, dev = 0, ino = 0, uid = 0, gid = 0, size = 0;
+};
+
+/// "78981922..." (40 hex digits) as 20 bytes; errc::bad_request otherwise.
+expected<std::array<std::uint8_t, 20>> parse_oid(std::string_view hex);
+
+/// The index file's bytes. `records` must be sorted by path then stage (git's order, what
+/// `ls-files --stage` prints) and `stats` parallel to it. A path over 4095 bytes is stored with
+/// git's 0xFFF length marker. errc::bad_request for an unsorted list or a mode git does not know.
+expected<std::string> encode_index(const std::vector<index_record>& records, const std::vector<index_stat>& stats);
+
+} // namespace banger::workspace

@@ -1,0 +1,275 @@
+// A checkout scanned, its repository made, and the stream landed in a real ext4 work disk;
+// then the disk is read back with the real debugfs (rdump) and e2fsck, and the copy is asked
+// by the real git whether it is the host's checkout: same HEAD, same status, same diffs.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <fstream>
+
+#include "guestfs/ext4.hpp"
+#include "tests/support/proc.hpp"
+#include "workspace/git_meta.hpp"
+#include "workspace/land_ext4.hpp"
+#include "workspace/scan.hpp"
+
+using namespace banger;
+using namespace banger::workspace;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::map<std::string, std::string> git_env = {
+  {"GIT_AUTHOR_NAME", "t"},     {"GIT_AUTHOR_EMAIL", "t@example.invalid"},
+  {"GIT_COMMITTER_NAME", "t"},  {"GIT_COMMITTER_EMAIL", "t@example.invalid"},
+  {"GIT_CONFIG_NOSYSTEM", "1"}, {"GIT_CONFIG_GLOBAL", "/dev/null"}};
+
+std::string sh(const fs::path& dir, const std::string& script) {
+  auto r = test::run({"/bin/sh", "-c", "cd '" + dir.string() + "' && " + script}, git_env);
+  BOOST_TEST_REQUIRE(r.exit_code == 0, script << ": " << r.err);
+  return r.out;
+}
+
+void put(const fs::path& p, const std::string& content) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << content;
+}
+
+template <class T>
+T ok(expected<T> r) {
+  BOOST_TEST_REQUIRE(r.has_value(), (r ? std::string() : r.err().message));
+  return std::move(r).value();
+}
+void ok(expected<void> r) { BOOST_TEST_REQUIRE(r.has_value(), (r ? std::string() : r.err().message)); }
+
+std::string tool(const std::string& name) {
+  for (const char* dir : {"/usr/sbin", "/sbin", "/usr/bin"})
+    if (::access((fs::path(dir) / name).c_str(), X_OK) == 0)
+      return (fs::path(dir) / name).string();
+  BOOST_FAIL(name + " not found: install e2fsprogs");
+  return {};
+}
+
+/// A checkout with a commit, then uncommitted changes of every kind git shows.
+struct world {
+  test::temp_dir tmp{"banger-land"};
+  fs::path repo = tmp.path / "repo";
+  fs::path disk = tmp.path / "work.ext4";
+  fs::path scratch = tmp.path / "scratch";
+  world() {
+    fs::create_directories(repo);
+    fs::create_directories(scratch);
+    sh(repo, "git init -q -b main .");
+    put(repo / "README", "hello\n");
+    put(repo / "src" / "main.c", "int main(void) { return 0; }\n");
+    put(repo / "gone.txt", "to be deleted\n");
+    put(repo / "tool.sh", "#!/bin/sh\n");
+    put(repo / "blob.bin", std::string("\x00\x01\x02\xff binary", 11));
+    put(repo / "we ird\nname", "odd\n");
+    BOOST_TEST_REQUIRE(::symlink("src/main.c", (repo / "link").c_str()) == 0);
+    sh(repo, "git add -A && git commit -q -m first && echo second >> README && git commit -q -am second");
+    put(repo / "README", "hello\nsecond\nand an edit\n"); // modified
+    fs::remove(repo / "gone.txt");                        // deleted
+    put(repo / "added.txt", "staged new file\n");         // added to the index
+    sh(repo, "git add added.txt");
+    put(repo / "src" / "main.c", "int main(void) { return 1; }\n"); // modified and staged,
+    sh(repo, "git add src/main.c");                                 // then modified again
+    put(repo / "src" / "main.c", "int main(void) { return 2; }\n");
+    ::chmod((repo / "tool.sh").c_str(), 0755);                           // mode change
+    put(repo / "blob.bin", std::string("\x00\x01\x03\xfe binary!", 12)); // binary change
+    put(repo / "untracked.txt", "not shipped\n");
+    ok(guestfs::create_image(disk, 64u << 20));
+  }
+
+  expected<landed> land(const std::string& guest = "/root/repo") {
+    auto src = scan(repo);
+    if (!src)
+      return src.err();
+    fs::remove_all(scratch);
+    fs::create_directories(scratch);
+    auto git = make_git_material(*src, scratch);
+    if (!git)
+      return git.err();
+    auto img = guestfs::ext4_image::open(disk, true);
+    if (!img)
+      return img.err();
+    auto r = ext4_receiver(*img);
+    auto out = send(*src, *git, guest, *r);
+    r.reset();
+    if (auto c = img->close(); !c)
+      return c.err();
+    return out;
+  }
+
+  /// The work disk's /X, copied out with debugfs.
+  fs::path extract(const std::string& x = "repo") {
+    auto out = tmp.path / ("out-" + std::to_string(++extracted));
+    fs::create_directories(out);
+    auto r = test::run({tool("debugfs"), "-R", "rdump /" + x + " " + out.string(), disk.string()});
+    BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+    return out / x;
+  }
+
+  void require_clean() {
+    auto r = test::run({tool("e2fsck"), "-fn", disk.string()});
+    BOOST_TEST_REQUIRE(r.exit_code == 0, r.out << r.err);
+  }
+  int extracted = 0;
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(workspace_land)
+
+BOOST_AUTO_TEST_CASE(the_guest_copy_is_the_host_checkout_to_git) {
+  world w;
+  auto l = ok(w.land());
+  BOOST_TEST(l.guest_path == "/root/repo");
+  BOOST_TEST(l.files == 7u); // README added.txt blob.bin link src/main.c tool.sh "we ird\nname"
+  BOOST_TEST(l.digest.size() == 64u);
+  w.require_clean();
+  auto copy = w.extract();
+  for (const char* q : {"git rev-parse HEAD", "git status --porcelain=v1 --untracked-files=no", "git diff",
+                        "git diff --cached", "git diff HEAD --stat", "git ls-files -s"})
+    BOOST_TEST(sh(copy, q) == sh(w.repo, q), q);
+  BOOST_TEST(sh(copy, "git rev-list --count HEAD") == "1\n"); // shallow: HEAD only
+  BOOST_TEST(sh(copy, "cat .git/shallow") == sh(w.repo, "git rev-parse HEAD"));
+  BOOST_TEST(sh(copy, "git log -1 --format=%s") == "second\n");
+  BOOST_TEST(!fs::exists(copy / "untracked.txt"));
+  BOOST_TEST(fs::is_symlink(copy / "link"));
+  BOOST_TEST(fs::read_symlink(copy / "link") == "src/main.c");
+  // Commits made in the guest work.
+  sh(copy, "git commit -q -am 'in the guest' && git fsck --no-dangling 2>&1");
+  BOOST_TEST(sh(copy, "git rev-list --count HEAD") == "2\n");
+}
+
+BOOST_AUTO_TEST_CASE(unchanged_files_carry_their_inode_in_the_index_so_git_does_not_rehash) {
+  world w;
+  ok(w.land());
+  auto img = ok(guestfs::ext4_image::open(w.disk, false));
+  auto readme_ino = ok(img.inode_of("/repo/README"));
+  auto link_ino = ok(img.inode_of("/repo/link"));
+  auto copy = w.extract();
+  // ls-files --debug prints the index's stat data as written (the copy's inodes differ).
+  auto debug = sh(copy, "git ls-files --debug -- link README");
+  BOOST_TEST(debug.find("ino: " + std::to_string(link_ino)) != std::string::npos, debug);
+  // README differs from its object (an uncommitted edit): zeroed, so git looks at the file.
+  BOOST_TEST(debug.find("ino: " + std::to_string(readme_ino)) == std::string::npos, debug);
+  BOOST_TEST(debug.find("ino: 0") != std::string::npos, debug);
+}
+
+BOOST_AUTO_TEST_CASE(a_second_landing_replaces_the_first_whole) {
+  world w;
+  ok(w.land());
+  sh(w.repo, "git rm -q --cached added.txt && rm added.txt && git add -A && git commit -q -m third");
+  put(w.repo / "new-dir" / "deep" / "file", "later\n");
+  sh(w.repo, "git add new-dir");
+  ok(w.land());
+  w.require_clean();
+  auto copy = w.extract();
+  BOOST_TEST(!fs::exists(copy / "added.txt"));
+  BOOST_TEST(fs::exists(copy / "new-dir" / "deep" / "file"));
+  BOOST_TEST(sh(copy, "git status --porcelain=v1 --untracked-files=no") ==
+             sh(w.repo, "git status --porcelain=v1 --untracked-files=no"));
+  auto img = ok(guestfs::ext4_image::open(w.disk, false));
+  auto names = ok(img.list("/"));
+  for (const auto& e : names)
+    BOOST_TEST(e.name.find("banger") == std::string::npos, e.name); // no staging or old tree left
+}
+
+namespace {
+
+/// Passes everything to `inner` until `fail_after` data() calls, then fails like a broken stream.
+struct breaking : receiver {
+  receiver& inner;
+  int fail_after;
+  breaking(receiver& r, int n) : inner(r), fail_after(n) {}
+  expected<void> begin(const stream_begin& b) override { return inner.begin(b); }
+  expected<void> entry(const stream_entry& e) override { return inner.entry(e); }
+  expected<void> data(std::string_view d) override {
+    if (fail_after-- <= 0)
+      return make_error(errc::unavailable, "the stream broke off");
+    return inner.data(d);
+  }
+  expected<landed> finish(const std::vector<index_record>& i) override { return inner.finish(i); }
+  void abort() override { inner.abort(); }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_stream_that_breaks_off_leaves_the_previous_workspace) {
+  world w;
+  ok(w.land());
+  auto before = sh(w.extract(), "git ls-files -s && cat README");
+  put(w.repo / "README", "a change that never lands\n");
+  auto src = ok(scan(w.repo));
+  auto git = ok(make_git_material(src, w.scratch));
+  {
+    auto img = ok(guestfs::ext4_image::open(w.disk, true));
+    auto inner = ext4_receiver(img);
+    breaking b{*inner, 4};
+    auto r = send(src, git, "/root/repo", b);
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST(r.err().message == "the stream broke off");
+    inner.reset();
+    ok(img.close());
+  }
+  w.require_clean();
+  BOOST_TEST(sh(w.extract(), "git ls-files -s && cat README") == before);
+  auto img = ok(guestfs::ext4_image::open(w.disk, false));
+  BOOST_TEST(!ok(img.exists("/.repo.banger-new")));
+}
+
+BOOST_AUTO_TEST_CASE(a_workspace_larger_than_the_disk_is_refused_before_writing) {
+  world w;
+  put(w.repo / "big.bin", std::string(80u << 20, 'b')); // the disk is 64 MiB
+  sh(w.repo, "git add big.bin");
+  auto r = w.land();
+  BOOST_TEST_REQUIRE(!r.has_value());
+  BOOST_TEST((r.err().code == errc::bad_request));
+  BOOST_TEST(r.err().message.find("the work disk has") != std::string::npos, r.err().message);
+  BOOST_TEST(r.err().message.find("--disk-size") != std::string::npos, r.err().message);
+  w.require_clean();
+}
+
+BOOST_AUTO_TEST_CASE(hostile_records_are_refused_and_nothing_stays) {
+  world w;
+  auto img = ok(guestfs::ext4_image::open(w.disk, true));
+  auto try_stream = [&](std::vector<stream_entry> entries, const std::string& data = "") {
+    auto r = ext4_receiver(img);
+    ok(r->begin({"/root/repo", 1000, 10}));
+    expected<void> res;
+    for (const auto& e : entries) {
+      res = r->entry(e);
+      if (res && !data.empty())
+        res = r->data(data);
+      if (!res)
+        break;
+    }
+    if (res)
+      res = r->finish({}).has_value() ? expected<void>{} : make_error(errc::bad_request, "finish refused");
+    r->abort();
+    return res;
+  };
+  auto file = [](std::string path, std::uint64_t size = 0) {
+    return stream_entry{false, std::move(path), entry_kind::file, 0644, size, 0, {}};
+  };
+  BOOST_TEST(!try_stream({file("../escape")}).has_value());
+  BOOST_TEST(!try_stream({file("/abs")}).has_value());
+  BOOST_TEST(!try_stream({file(".git/config")}).has_value());
+  BOOST_TEST(!try_stream({file("b"), file("a")}).has_value());    // out of order
+  BOOST_TEST(!try_stream({file("a"), file("a")}).has_value());    // repeated
+  BOOST_TEST(!try_stream({file("a", 2)}, "toolong").has_value()); // more bytes than announced
+  BOOST_TEST(!try_stream({file("a", 5)}).has_value());            // fewer
+  BOOST_TEST(!try_stream({stream_entry{true, "hooks/pre-commit", entry_kind::file, 0755, 0, 0, {}}}).has_value());
+  BOOST_TEST(!try_stream({stream_entry{true, "index", entry_kind::file, 0644, 0, 0, {}}}).has_value());
+  BOOST_TEST(!try_stream({stream_entry{false, "x", entry_kind::file, 04755, 0, 0, {}}}).has_value()); // setuid
+  BOOST_TEST(!try_stream({file("big", 5000)}).has_value()); // over the 1000 announced bytes
+  ok(img.close());
+  w.require_clean();
+  auto ro = ok(guestfs::ext4_image::open(w.disk, false));
+  BOOST_TEST(!ok(ro.exists("/repo")));
+  BOOST_TEST(!ok(ro.exists("/.repo.banger-new")));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,283 @@
+#include "workspace/land_ext4.hpp"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <optional>
+
+#include "common/text.hpp"
+#include "workspace/git_meta.hpp"
+#include "workspace/rules.hpp"
+
+namespace banger::workspace {
+
+namespace {
+
+using guestfs::ext4_image;
+using ino_t32 = ext4_image::inode_number;
+
+/// Rough cost of one entry beyond its bytes (inode table share, directory entry, extent block).
+constexpr std::uint64_t per_entry_overhead = 4096;
+
+std::string human(std::uint64_t b) {
+  if (b < (1u << 20))
+    return fmt::format("{:.1f} KiB", static_cast<double>(b) / 1024);
+  return fmt::format("{:.1f} MiB", static_cast<double>(b) / (1 << 20));
+}
+
+class ext4_recv final : public receiver {
+public:
+  ext4_recv(ext4_image& img, std::time_t now) : img_(img), now_(now) {}
+  ~ext4_recv() override {
+    if (begun_ && !done_)
+      abort();
+  }
+
+  expected<void> begin(const stream_begin& b) override {
+    BANGER_CHECK(!begun_, "begin() twice on a workspace receiver");
+    if (auto ok = validate_guest_path(b.guest_path); !ok)
+      return ok;
+    guest_ = b.guest_path;
+    announced_bytes_ = b.bytes;
+    announced_files_ = b.files;
+    auto at = work_disk_path(guest_);
+    auto slash = at.rfind('/');
+    std::string parent = slash == 0 ? "/" : at.substr(0, slash);
+    name_ = at.substr(slash + 1);
+    staging_ = "." + name_ + ".banger-new";
+    old_ = "." + name_ + ".banger-old";
+    if (parent != "/")
+      if (auto ok = img_.mkdir_p(parent, 0755, 0, 0); !ok)
+        return ok;
+    auto p = img_.inode_of(parent);
+    if (!p)
+      return p.err();
+    auto pst = img_.stat(*p);
+    if (!pst)
+      return pst.err();
+    if (pst->type != guestfs::entry_type::directory)
+      return make_error(errc::conflict, fmt::format("{} is not a directory on the work disk (it is a link or a file "
+                                                    "the guest made); choose another --guest-path",
+                                                    quoted("/root" + parent)));
+    parent_ = *p;
+    // What an earlier landing that was cut short may have left.
+    for (const auto* n : {&staging_, &old_})
+      if (auto ok = img_.remove_tree_in(parent_, *n); !ok)
+        return ok;
+    std::uint64_t need = b.bytes + (b.files + 16) * per_entry_overhead, free = img_.free_bytes();
+    if (need > free)
+      return make_error(errc::bad_request,
+                        fmt::format("the workspace needs about {} ({} in {} files) but the work disk has {} free; "
+                                    "give the VM a bigger one (vm create --disk-size MiB) or ship less",
+                                    human(need), human(b.bytes), b.files, human(free)));
+    if (2 * b.files + 16 > img_.free_inodes())
+      return make_error(errc::bad_request, fmt::format("the workspace has {} files but the work disk has {} free "
+                                                       "inodes; give the VM a bigger one (vm create --disk-size MiB)",
+                                                       b.files, img_.free_inodes()));
+    auto s = img_.mkdir_in(parent_, staging_, 0755, 0, 0, now_);
+    if (!s)
+      return s.err();
+    begun_ = true;
+    dirs_[""] = *s;
+    for (const char* d : {".git", ".git/objects", ".git/objects/pack", ".git/objects/info", ".git/refs",
+                          ".git/refs/heads", ".git/refs/tags"})
+      if (auto ok = dir_of(std::string(d) + "/x"); !ok)
+        return ok.err();
+    return {};
+  }
+
+  expected<void> entry(const stream_entry& e) override {
+    if (!begun_ || done_)
+      return make_error(errc::bad_request, "workspace stream: an entry outside begin() and finish()");
+    if (auto ok = end_file(); !ok)
+      return ok;
+    if (++records_ > announced_files_)
+      return make_error(errc::bad_request,
+                        fmt::format("workspace stream: more than the {} announced records", announced_files_));
+    if (received_ + e.size > announced_bytes_)
+      return make_error(errc::bad_request,
+                        fmt::format("workspace stream: more than the {} announced bytes", announced_bytes_));
+    std::string rel;
+    if (e.git) {
+      if (shipping_)
+        return make_error(errc::bad_request, "workspace stream: a repository file after the shipped entries");
+      if (!allowed_git_file(e.path) || e.path == "index" || e.kind != entry_kind::file)
+        return make_error(errc::bad_request,
+                          fmt::format("workspace stream: {} is not a repository file banger writes", quoted(e.path)));
+      rel = ".git/" + e.path;
+    } else {
+      shipping_ = true;
+      if (auto ok = validate_entry_path(e.path); !ok)
+        return ok;
+      if (!last_.empty() && e.path <= last_)
+        return make_error(errc::bad_request,
+                          fmt::format("workspace stream: {} is out of order or repeated", quoted(e.path)));
+      last_ = e.path;
+      if (e.kind == entry_kind::file && e.mode != 0644 && e.mode != 0755)
+        return make_error(errc::bad_request,
+                          fmt::format("workspace stream: {} has mode {:o} (0644 or 0755)", quoted(e.path), e.mode));
+      rel = e.path;
+      digest_.entry(e);
+      ++files_;
+      bytes_ += e.size;
+    }
+    auto dir = dir_of(rel);
+    if (!dir)
+      return dir.err();
+    auto name = rel.substr(rel.rfind('/') == std::string::npos ? 0 : rel.rfind('/') + 1);
+    std::int64_t mtime = e.git || e.mtime <= 0 || e.mtime >= now_ ? now_ - 1 : e.mtime;
+    if (e.kind == entry_kind::symlink) {
+      auto ino = img_.symlink_in(*dir, name, e.target, 0, 0, mtime);
+      if (!ino)
+        return ino.err();
+      inodes_[e.path] = *ino;
+      return {};
+    }
+    auto w = img_.create_in(*dir, name, e.git ? 0644 : e.mode, 0, 0);
+    if (!w)
+      return w.err();
+    cur_.emplace(std::move(*w));
+    cur_left_ = e.size;
+    cur_path_ = e.path;
+    cur_git_ = e.git;
+    cur_mtime_ = mtime;
+    return {};
+  }
+
+  expected<void> data(std::string_view bytes) override {
+    if (!cur_ || bytes.size() > cur_left_)
+      return make_error(errc::bad_request,
+                        fmt::format("workspace stream: more bytes than announced for {}", quoted(cur_path_)));
+    if (auto ok = cur_->write(bytes); !ok)
+      return ok;
+    cur_left_ -= bytes.size();
+    received_ += bytes.size();
+    if (!cur_git_)
+      digest_.data(bytes);
+    return {};
+  }
+
+  expected<landed> finish(const std::vector<index_record>& index) override {
+    if (!begun_ || done_)
+      return make_error(errc::bad_request, "workspace stream: finish() outside a stream");
+    if (auto ok = end_file(); !ok)
+      return ok.err();
+    std::vector<index_stat> stats(index.size());
+    for (std::size_t i = 0; i < index.size(); ++i) {
+      const auto& r = index[i];
+      if (auto ok = validate_entry_path(r.path); !ok)
+        return ok.err();
+      auto it = inodes_.find(r.path);
+      if (!r.worktree_matches || it == inodes_.end())
+        continue;
+      auto st = img_.stat(it->second);
+      if (!st)
+        return st.err();
+      bool link = st->type == guestfs::entry_type::symlink;
+      std::uint32_t mode = link ? 0120000 : (st->mode & 0100) ? 0100755 : 0100644;
+      if (mode != r.mode)
+        continue; // git sees the change of mode itself
+      stats[i] = {static_cast<std::uint32_t>(st->ctime), static_cast<std::uint32_t>(st->mtime), 0, st->ino, 0, 0,
+                  static_cast<std::uint32_t>(st->size)};
+    }
+    auto encoded = encode_index(index, stats);
+    if (!encoded)
+      return encoded.err();
+    auto git = dir_of(".git/index");
+    if (!git)
+      return git.err();
+    auto w = img_.create_in(*git, "index", 0644, 0, 0);
+    if (!w)
+      return w.err();
+    if (auto ok = w->write(*encoded); !ok)
+      return ok.err();
+    if (auto ok = w->finish(now_); !ok)
+      return ok.err();
+    // The swap: the old tree aside, the new one in, the old one gone.
+    auto there = img_.exists(work_disk_path(guest_));
+    if (!there)
+      return there.err();
+    if (*there)
+      if (auto ok = img_.rename_in(parent_, name_, old_); !ok)
+        return ok.err();
+    if (auto ok = img_.rename_in(parent_, staging_, name_); !ok) {
+      if (*there)
+        (void)img_.rename_in(parent_, old_, name_);
+      return ok.err();
+    }
+    done_ = true;
+    (void)img_.remove_tree_in(parent_, old_); // removed at the next landing if this fails
+    return landed{guest_, files_, bytes_, digest_.hex()};
+  }
+
+  void abort() override {
+    if (!begun_ || done_)
+      return;
+    done_ = true;
+    cur_.reset();
+    (void)img_.remove_tree_in(parent_, staging_);
+  }
+
+private:
+  /// Finishes the file being written, which must have all its bytes.
+  expected<void> end_file() {
+    if (!cur_)
+      return {};
+    if (cur_left_ > 0)
+      return make_error(errc::bad_request,
+                        fmt::format("workspace stream: {} ended {} bytes short", quoted(cur_path_), cur_left_));
+    auto ino = cur_->finish(cur_mtime_);
+    cur_.reset();
+    if (!ino)
+      return ino.err();
+    if (!cur_git_)
+      inodes_[cur_path_] = *ino;
+    return {};
+  }
+
+  /// The staging directory holding `rel`'s last component, made (0755, root) when missing.
+  expected<ino_t32> dir_of(const std::string& rel) {
+    auto slash = rel.rfind('/');
+    if (slash == std::string::npos)
+      return dirs_.at("");
+    std::string dir = rel.substr(0, slash);
+    if (auto it = dirs_.find(dir); it != dirs_.end())
+      return it->second;
+    auto parent = dir_of(dir);
+    if (!parent)
+      return parent;
+    auto ps = dir.rfind('/');
+    auto made = img_.mkdir_in(*parent, ps == std::string::npos ? dir : dir.substr(ps + 1), 0755, 0, 0, now_ - 1);
+    if (!made)
+      return made;
+    dirs_[dir] = *made;
+    return made;
+  }
+
+  ext4_image& img_;
+  std::time_t now_;
+  bool begun_ = false, done_ = false, shipping_ = false;
+  std::string guest_, name_, staging_, old_, last_;
+  ino_t32 parent_ = 0;
+  std::uint64_t announced_bytes_ = 0, announced_files_ = 0, records_ = 0, received_ = 0, files_ = 0, bytes_ = 0;
+  std::map<std::string, ino_t32> dirs_;   ///< staging-relative directory -> inode ("" the staging root)
+  std::map<std::string, ino_t32> inodes_; ///< shipped path -> inode, for the index
+  std::optional<ext4_image::file_writer> cur_;
+  std::uint64_t cur_left_ = 0;
+  std::string cur_path_;
+  bool cur_git_ = false;
+  std::int64_t cur_mtime_ = 0;
+  stream_digest digest_;
+};
+
+} // namespace
+
+std::string work_disk_path(std::string_view guest) {
+  return guest.rfind("/root/", 0) == 0 ? std::string(guest.substr(5)) : std::string(guest);
+}
+
+std::unique_ptr<receiver> ext4_receiver(ext4_image& image, std::time_t now) {
+  return std::make_unique<ext4_recv>(image, now);
+}
+
+} // namespace banger::workspace
