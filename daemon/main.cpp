@@ -85,7 +85,7 @@ void reconcile_vms(caf::actor_system& sys, const caf::actor& registry, const caf
       .receive(
         [&](std::vector<actors::vm_state>& vms) {
           for (const auto& vs : vms)
-            if (actors::needs_reconcile(vs.phase))
+            if (actors::needs_reconcile(vs))
               names.push_back(vs.name);
         },
         [&](caf::error& e) { log.error("", "reconciliation: the catalog did not answer: {}", sys.render(e)); });

@@ -99,27 +99,31 @@ BOOST_AUTO_TEST_CASE(round_trips_every_kind) {
 }
 
 BOOST_AUTO_TEST_CASE(round_trips_artifact_and_vm_kinds_with_every_field) {
-  std::vector<payload> all = {artifact_started{"deb:/tmp/k.deb"},
-                              artifact_stage{"initramfs"},
-                              artifact_ready{"0123456789abcdef", std::string(64, 'a'), 123456789, "6.1 pvh-elf"},
-                              artifact_failed{"download", "404 from http://127.0.0.1:1/x"},
-                              artifact_removed{"0123456789abcdef"},
-                              vm_created{"0a1b2c3d", "default", "v1", "k", "kv1", 2, 512, 2048},
-                              vm_configured{4, 1024},
-                              vm_starting{"kv2"},
-                              resource_intended{"tap", "bgt0a1b2c3d"},
-                              resource_acquired{"vmm", "4242", "123 abc"},
-                              resource_released{"ip", "172.30.0.5"},
-                              vm_running{2400},
-                              vm_start_failed{"vmm", "qemu exited"},
-                              vm_stopping{"kill"},
-                              vm_stopped{"powered off"},
-                              vm_deleted{},
-                              vm_command{"configure", R"({"vcpus":2})", "conflict: VM a is running"},
-                              vm_adopted{4242, "0f5d1c2e-boot"},
-                              vm_deleting{},
-                              vm_paused{},
-                              vm_resumed{}};
+  std::vector<payload> all = {
+    artifact_started{"deb:/tmp/k.deb"},
+    artifact_stage{"initramfs"},
+    artifact_ready{"0123456789abcdef", std::string(64, 'a'), 123456789, "6.1 pvh-elf"},
+    artifact_failed{"download", "404 from http://127.0.0.1:1/x"},
+    artifact_removed{"0123456789abcdef"},
+    vm_created{"0a1b2c3d", "default", "v1", "k", "kv1", 2, 512, 2048},
+    vm_configured{4, 1024},
+    vm_starting{"kv2"},
+    resource_intended{"tap", "bgt0a1b2c3d"},
+    resource_acquired{"vmm", "4242", "123 abc"},
+    resource_released{"ip", "172.30.0.5"},
+    vm_running{2400},
+    vm_start_failed{"vmm", "qemu exited"},
+    vm_stopping{"kill"},
+    vm_stopped{"powered off"},
+    vm_deleted{},
+    vm_command{"configure", R"({"vcpus":2})", "conflict: VM a is running"},
+    vm_adopted{4242, "0f5d1c2e-boot"},
+    vm_deleting{},
+    vm_paused{},
+    vm_resumed{},
+    workspace_preparing{"/home/me/repo", "/root/repo"},
+    workspace_prepared{"/home/me/repo", "/root/repo", std::string(40, 'c'), "main", std::string(64, 'd'), 7, 4096},
+    workspace_prepare_failed{"the work disk is full"}};
   // Every kind but unknown_event and the daemon's and note's (round-tripped above) is here.
   BOOST_TEST(all.size() + 4 == std::variant_size_v<payload>);
   for (const auto& p : all) {

@@ -266,11 +266,46 @@ struct unknown_event {
   }
 };
 
-using payload =
-  std::variant<unknown_event, daemon_started, daemon_stopped, note, artifact_started, artifact_stage, artifact_ready,
-               artifact_failed, artifact_removed, vm_created, vm_configured, vm_starting, resource_intended,
-               resource_acquired, resource_released, vm_running, vm_start_failed, vm_stopping, vm_stopped, vm_deleted,
-               vm_command, vm_adopted, vm_deleting, vm_paused, vm_resumed>;
+/// A workspace is being written into the VM (its work disk, the VM stopped): until
+/// workspace_prepared or workspace_prepare_failed follows, the work disk may hold a partial
+/// write that is checked before the VM starts.
+struct workspace_preparing {
+  static constexpr std::string_view kind = "workspace_preparing";
+  std::string host_path, guest_path;
+  template <class F>
+  friend void inspect(F& f, workspace_preparing& x) {
+    f(field("host_path", x.host_path), field("guest_path", x.guest_path));
+  }
+};
+
+/// A workspace landed whole at `guest_path`: the checkout it came from, its HEAD and branch,
+/// the digest of what was shipped (workspace/stream.hpp), files and bytes.
+struct workspace_prepared {
+  static constexpr std::string_view kind = "workspace_prepared";
+  std::string host_path, guest_path, head, branch, digest;
+  std::uint64_t files = 0, bytes = 0;
+  template <class F>
+  friend void inspect(F& f, workspace_prepared& x) {
+    f(field("host_path", x.host_path), field("guest_path", x.guest_path), field("head", x.head),
+      field("branch", x.branch), field("digest", x.digest), field("files", x.files), field("bytes", x.bytes));
+  }
+};
+
+/// A workspace did not land; the previous one (or none) stays.
+struct workspace_prepare_failed {
+  static constexpr std::string_view kind = "workspace_prepare_failed";
+  std::string reason;
+  template <class F>
+  friend void inspect(F& f, workspace_prepare_failed& x) {
+    f(field("reason", x.reason));
+  }
+};
+
+using payload = std::variant<unknown_event, daemon_started, daemon_stopped, note, artifact_started, artifact_stage,
+                             artifact_ready, artifact_failed, artifact_removed, vm_created, vm_configured, vm_starting,
+                             resource_intended, resource_acquired, resource_released, vm_running, vm_start_failed,
+                             vm_stopping, vm_stopped, vm_deleted, vm_command, vm_adopted, vm_deleting, vm_paused,
+                             vm_resumed, workspace_preparing, workspace_prepared, workspace_prepare_failed>;
 
 /// snake_case kind name: "daemon_started", ..., "unknown".
 std::string_view kind_of(const payload& p);

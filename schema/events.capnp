@@ -47,6 +47,9 @@ struct Event {
     vmDeleting @25 :VmDeleting;
     vmPaused @26 :VmPaused;
     vmResumed @27 :VmResumed;
+    workspacePreparing @28 :WorkspacePreparing;
+    workspacePrepared @29 :WorkspacePrepared;
+    workspacePrepareFailed @30 :WorkspacePrepareFailed;
   }
 }
 
@@ -92,10 +95,11 @@ struct ArtifactRemoved {
 }
 
 # VMs, stream "vm/<name>". A VM's life reads (vmCommand records, below, interleave):
-#   vmCreated (vmConfigured | start | stop | vmAdopted | vmPaused | vmResumed)* delete
+#   vmCreated (vmConfigured | start | stop | vmAdopted | vmPaused | vmResumed | workspace)* delete
 #   start  = vmStarting (resourceIntended resourceAcquired?)* (vmRunning | vmStartFailed)
 #   stop   = vmStopping resourceReleased* vmStopped          (from running or paused)
 #   vmPaused only while running, vmResumed only while paused
+#   workspace = workspacePreparing (workspacePrepared | workspacePrepareFailed)   (while stopped)
 #   delete = vmDeleting resourceReleased* vmDeleted     (journals before vmDeleting: vmDeleted alone)
 # Every host resource (overlay, work disk, IP lease, tap, NAT rule, VMM process, sockets) is
 # journaled as intent before it is made and as fact once it exists, so recovery knows exactly
@@ -184,6 +188,27 @@ struct VmPaused {}
 
 # `vm resume`: the paused guest runs again. Appended once the VMM runs it.
 struct VmResumed {}
+
+# Workspaces (docs/workspaces.md), on a stopped VM: preparing, then prepared or failed. While the
+# last of them is Preparing, the work disk may hold a partial write (a daemon that died mid-way).
+struct WorkspacePreparing {
+  hostPath @0 :Text;      # the checkout's top on the host, as the CLI named it
+  guestPath @1 :Text;     # below /root
+}
+
+struct WorkspacePrepared {
+  hostPath @0 :Text;
+  guestPath @1 :Text;
+  head @2 :Text;          # the host's HEAD commit, the guest's too; empty before a first commit
+  branch @3 :Text;        # empty when HEAD is detached
+  digest @4 :Text;        # SHA-256 of what was shipped (workspace/stream.hpp)
+  files @5 :UInt64;
+  bytes @6 :UInt64;
+}
+
+struct WorkspacePrepareFailed {
+  reason @0 :Text;
+}
 
 # A per-stream snapshot (`snapshots` column family, key = stream id): the folded state of
 # a stream up to and including `version`, encoded by the stream's owner.

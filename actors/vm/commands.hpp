@@ -77,11 +77,23 @@ BANGER_PLAIN_VM_COMMAND(reconcile, "reconcile");
 
 #undef BANGER_PLAIN_VM_COMMAND
 
+/// Lands a workspace (docs/workspaces.md) in a stopped VM's work disk. The stream itself is not
+/// part of the command: it comes with the request (vm_attachments), from the CLI.
+struct prepare_workspace {
+  static constexpr std::string_view name = "prepare_workspace";
+  std::string host_path, guest_path, head, branch;
+  template <class F>
+  friend void inspect(F& f, prepare_workspace& x) {
+    f(field("host_path", x.host_path), field("guest_path", x.guest_path), field("head", x.head),
+      field("branch", x.branch));
+  }
+};
+
 } // namespace vm_cmd
 
-using vm_command =
-  std::variant<vm_cmd::create, vm_cmd::configure, vm_cmd::start, vm_cmd::stop, vm_cmd::kill, vm_cmd::remove,
-               vm_cmd::remove_force, vm_cmd::pause, vm_cmd::resume, vm_cmd::reap, vm_cmd::reconcile>;
+using vm_command = std::variant<vm_cmd::create, vm_cmd::configure, vm_cmd::start, vm_cmd::stop, vm_cmd::kill,
+                                vm_cmd::remove, vm_cmd::remove_force, vm_cmd::pause, vm_cmd::resume, vm_cmd::reap,
+                                vm_cmd::reconcile, vm_cmd::prepare_workspace>;
 
 /// The recorded name ("create", "delete_force", ...).
 std::string_view name_of(const vm_command& c);

@@ -171,6 +171,19 @@ public:
     return !proc || h_.driver->matches(*proc);
   }
 
+  expected<workspace::landed> land_workspace(const vm_state& s, const std::string& guest_path, workspace_feed& feed,
+                                             const std::string&) override {
+    crash_point("before:", "workspace");
+    auto r = land_workspace_on_disk(h_, s, guest_path, feed);
+    if (r)
+      crash_point("after:", "workspace");
+    return r;
+  }
+
+  expected<void> repair_work_disk(const vm_state& s, const std::string&) override {
+    return actors::repair_work_disk(h_, s);
+  }
+
   void remove_dirs(const vm_state& s) override {
     auto p = h_.paths(s);
     std::error_code ec;

@@ -9,6 +9,9 @@
 
 #include "actors/vm/host_internal.hpp"
 #include "common/process.hpp"
+#include "common/subprocess.hpp"
+#include "guestfs/ext4.hpp"
+#include "workspace/land_ext4.hpp"
 
 namespace banger::actors {
 
@@ -90,6 +93,51 @@ expected<step_result> resource_handler<resource_kind::work_disk>::make(const hos
 expected<void> resource_handler<resource_kind::work_disk>::release(const host_env& h, const vm_state& s,
                                                                    const vm_resource& r, const std::string&) {
   return remove_file(r.id.empty() ? h.paths(s).work_disk() : fs::path(r.id));
+}
+
+expected<workspace::landed> land_workspace_on_disk(const host_env& h, const vm_state& s, const std::string& guest_path,
+                                                   workspace_feed& feed) {
+  auto disk = h.paths(s).work_disk();
+  auto img = guestfs::ext4_image::open(disk, true);
+  if (!img) {
+    // The stream must still end: the CLI is waiting to send it.
+    struct refuse final : workspace::receiver {
+      error why;
+      explicit refuse(error e) : why(std::move(e)) {}
+      expected<void> begin(const workspace::stream_begin&) override { return why; }
+      expected<void> entry(const workspace::stream_entry&) override { return why; }
+      expected<void> data(std::string_view) override { return why; }
+      expected<workspace::landed> finish(const std::vector<workspace::index_record>&) override { return why; }
+      void abort() override {}
+    } r{img.err()};
+    (void)feed.pump(r);
+    return img.err();
+  }
+  auto to = workspace::ext4_receiver(*img);
+  auto landed = feed.pump(*to);
+  to.reset();
+  auto closed = img->close();
+  if (!landed)
+    return landed;
+  if (!closed)
+    return closed.err();
+  return landed;
+}
+
+expected<void> repair_work_disk(const host_env& h, const vm_state& s) {
+  auto disk = h.paths(s).work_disk();
+  std::error_code ec;
+  if (!fs::exists(disk, ec))
+    return {};
+  auto e2fsck = find_program("e2fsck");
+  if (!e2fsck)
+    return make_error(errc::unavailable, "e2fsck is not installed (e2fsprogs)");
+  // -p: repairs what is safe to repair without asking; exit 0 or 1 is a clean (or cleaned) disk.
+  auto r = run_process({e2fsck->string(), "-f", "-p", disk.string()});
+  if (r.exit_code != 0 && r.exit_code != 1)
+    return make_error(errc::operation_failed,
+                      fmt::format("e2fsck -f -p {} exited {}: {}", disk.string(), r.exit_code, r.out + r.err));
+  return {};
 }
 
 } // namespace banger::actors

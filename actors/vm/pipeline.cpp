@@ -225,8 +225,70 @@ expected<vm_state> run_recover(vm_state s, vm_host& host, const recorder& record
   return s;
 }
 
+expected<vm_state> run_prepare_workspace(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
+                                         const std::string& op, const vm_cmd::prepare_workspace& c,
+                                         workspace_feed* feed) {
+  auto failed = [&](const error& why) -> expected<vm_state> {
+    (void)record({journal::workspace_prepare_failed{why.message}}); // the error below says it either way
+    error e = why;
+    e.message = fmt::format("the workspace did not land in VM {}: {}", s.name, why.message);
+    return e;
+  };
+  if (!feed)
+    return failed(make_error(errc::internal, "no workspace stream came with the command (a bug in bangerd)"));
+  const auto* disk = s.find(resource_kind::work_disk);
+  if (!disk || !disk->acquired) {
+    auto t0 = clock::now();
+    std::string k(to_string(resource_kind::work_disk));
+    auto intended = record({journal::resource_intended{k, host.planned_id(s, resource_kind::work_disk)}});
+    if (!intended)
+      return failed(intended.err());
+    s = std::move(*intended);
+    auto made = host.acquire(s, resource_kind::work_disk, op);
+    if (!made) {
+      auto undo = host.release(s, *s.find(resource_kind::work_disk), op);
+      if (undo) {
+        auto released = record({journal::resource_released{k, s.find(resource_kind::work_disk)->id}});
+        if (released)
+          s = std::move(*released);
+      }
+      return failed(made.err());
+    }
+    auto acquired = record({journal::resource_acquired{k, made->id, made->detail}});
+    if (!acquired)
+      return failed(acquired.err());
+    s = std::move(*acquired);
+    report(k, since(t0));
+  }
+  auto t0 = clock::now();
+  auto landed = host.land_workspace(s, c.guest_path, *feed, op);
+  if (!landed)
+    return failed(landed.err());
+  report("workspace", since(t0));
+  return record({journal::workspace_prepared{c.host_path, landed->guest_path, c.head, c.branch, landed->digest,
+                                             landed->files, landed->bytes}});
+}
+
 expected<vm_state> run_reconcile(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
                                  const std::string& op) {
+  if (s.workspace_pending) {
+    // The daemon died while it wrote the work disk: the staging tree is removed by the next
+    // landing; the disk's metadata may be half written, so it is checked first.
+    std::string why = "interrupted: the daemon stopped while the workspace was written";
+    if (auto ok = host.repair_work_disk(s, op); !ok)
+      why += "; the work disk could not be repaired: " + ok.err().message;
+    for (const auto& r : std::vector<vm_resource>(s.resources))
+      if (per_vm(r.kind) && !r.acquired)
+        if (host.release(s, r, op)) {
+          auto released = record({journal::resource_released{std::string(to_string(r.kind)), r.id}});
+          if (released)
+            s = std::move(*released);
+        }
+    auto settled = record({journal::workspace_prepare_failed{why}});
+    if (!settled)
+      return settled.err();
+    s = std::move(*settled);
+  }
   switch (s.phase) {
   case vm_phase::starting:
   case vm_phase::stopping: return run_recover(std::move(s), host, record, report, op);
@@ -337,8 +399,19 @@ vm_work work_one(const vm_cmd::reconcile&, const vm_state&, const std::string& o
 
 } // namespace
 
-vm_work work_of(const vm_command& c, const vm_state& decided, const std::string& op) {
-  return std::visit([&](const auto& v) { return work_one(v, decided, op); }, c);
+vm_work work_of(const vm_command& c, const vm_state& decided, const std::string& op, const vm_attachments& with) {
+  if (const auto* p = std::get_if<vm_cmd::prepare_workspace>(&c))
+    return [op, cmd = *p, feed = with.workspace](vm_state s, vm_host& h, const recorder& rec, const stage_report& rep) {
+      return run_prepare_workspace(std::move(s), h, rec, rep, op, cmd, feed.get());
+    };
+  return std::visit(
+    [&](const auto& v) -> vm_work {
+      if constexpr (std::is_same_v<std::decay_t<decltype(v)>, vm_cmd::prepare_workspace>)
+        return {}; // above
+      else
+        return work_one(v, decided, op);
+    },
+    c);
 }
 
 } // namespace banger::actors

@@ -21,11 +21,26 @@
 #include <vector>
 
 #include "actors/vm/vm.hpp"
+#include "workspace/stream.hpp"
 
 namespace banger::actors {
 
 struct step_result {
   std::string id, detail;
+};
+
+/// Where a workspace stream comes from (docs/workspaces.md): the daemon's RPC side is fed by the
+/// CLI; the VM's worker pulls every record into a receiver until the stream's finish (the
+/// receiver's result) or its end (an error; pump has called to.abort()).
+class workspace_feed {
+public:
+  virtual ~workspace_feed() = default;
+  virtual expected<workspace::landed> pump(workspace::receiver& to) = 0;
+};
+
+/// What a request brings besides its command (never journaled).
+struct vm_attachments {
+  std::shared_ptr<workspace_feed> workspace; ///< prepare_workspace's stream
 };
 
 /// The host side of a VM's life. Blocking; called from one worker thread at a time per VM.
@@ -61,6 +76,12 @@ public:
   virtual std::string adoption_refused(const vm_state& s) = 0;
   /// After delete: removes what is left of the VM's directories (console log, empty dirs).
   virtual void remove_dirs(const vm_state& s) = 0;
+  /// Lands the workspace `feed` brings at `guest_path` in the stopped VM's work disk (held).
+  virtual expected<workspace::landed> land_workspace(const vm_state& s, const std::string& guest_path,
+                                                     workspace_feed& feed, const std::string& op) = 0;
+  /// Checks and repairs the work disk after a landing that was cut short (e2fsck); nothing to
+  /// do when the VM has none.
+  virtual expected<void> repair_work_disk(const vm_state& s, const std::string& op) = 0;
 };
 
 /// Appends `events` to the VM's stream and applies them; the new state, or why the journal
@@ -89,12 +110,22 @@ expected<vm_state> run_stop(vm_state s, vm_host& host, bool kill, const recorder
 expected<vm_state> run_recover(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
                                const std::string& op);
 
+/// Lands a workspace in a stopped VM whose workspace_preparing is recorded: makes its work disk
+/// first when it never started (a per-VM resource, recorded as a start records it), then the
+/// stream, then workspace_prepared, or workspace_prepare_failed with the reason (the previous
+/// workspace stays: the landing swaps only a whole tree in).
+expected<vm_state> run_prepare_workspace(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
+                                         const std::string& op, const vm_cmd::prepare_workspace& c,
+                                         workspace_feed* feed);
+
 /// Reconciles a VM with the host when a daemon starts (DESIGN §4): mid-start or mid-stop ->
 /// run_recover; mid-delete -> the delete is finished; running or paused -> adopted (vm_adopted)
 /// when host.adoption_refused() has no objection and the VMM is in the journaled run state or
 /// could be set to it (a daemon that died between the VMM's pause or resume and its record left
 /// them apart: the journal wins), else stopped (vm_stopping{reconcile}, its per-run
-/// resources released in dependency order, vm_stopped with the reason). Other phases: nothing.
+/// resources released in dependency order, vm_stopped with the reason). A workspace preparation
+/// without its outcome: the work disk is repaired and workspace_prepare_failed recorded. Other
+/// phases: nothing.
 expected<vm_state> run_reconcile(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
                                  const std::string& op);
 
@@ -109,6 +140,6 @@ expected<vm_state> run_delete(vm_state s, vm_host& host, const recorder& record,
 /// after it). Empty when the decision is all there is to it (create without start, configure).
 using vm_work =
   std::function<expected<vm_state>(vm_state s, vm_host& host, const recorder& record, const stage_report& report)>;
-vm_work work_of(const vm_command& c, const vm_state& decided, const std::string& op);
+vm_work work_of(const vm_command& c, const vm_state& decided, const std::string& op, const vm_attachments& with = {});
 
 } // namespace banger::actors

@@ -71,6 +71,43 @@ struct fake_host final : vm_host {
     return kill ? "killed" : "powered off";
   }
   void remove_dirs(const vm_state&) override { log.push_back("rmdirs"); }
+  /// Counts what the feed brings; `fail_at == "workspace"` refuses it at begin.
+  struct counting final : workspace::receiver {
+    bool refuse = false;
+    std::string guest;
+    std::uint64_t files = 0, bytes = 0;
+    expected<void> begin(const workspace::stream_begin& b) override {
+      if (refuse)
+        return make_error(errc::bad_request, "the work disk is full");
+      guest = b.guest_path;
+      return {};
+    }
+    expected<void> entry(const workspace::stream_entry& e) override {
+      files += !e.git;
+      return {};
+    }
+    expected<void> data(std::string_view d) override {
+      bytes += d.size();
+      return {};
+    }
+    expected<workspace::landed> finish(const std::vector<workspace::index_record>&) override {
+      return workspace::landed{guest, files, bytes, std::string(64, 'd')};
+    }
+    void abort() override {}
+  };
+  expected<workspace::landed> land_workspace(const vm_state&, const std::string& guest, workspace_feed& feed,
+                                             const std::string&) override {
+    log.push_back("workspace " + guest);
+    counting c;
+    c.refuse = fail_at == "workspace";
+    return feed.pump(c);
+  }
+  int repairs = 0;
+  expected<void> repair_work_disk(const vm_state&, const std::string&) override {
+    log.push_back("repair");
+    ++repairs;
+    return {};
+  }
   bool vmm_alive(const vm_state&) override { return true; }
   std::string adopt_refusal; ///< what adoption_refused() says ("" adopts)
   std::string adoption_refused(const vm_state&) override { return adopt_refusal; }
@@ -372,6 +409,72 @@ BOOST_AUTO_TEST_CASE(reconcile_finishes_an_interrupted_delete) {
   BOOST_TEST((w.s.phase == vm_phase::deleted));
   std::vector<std::string> want = {"-work_disk work_disk:t", "-overlay overlay:t", "rmdirs"};
   BOOST_TEST(w.host.log == want, boost::test_tools::per_element());
+}
+
+namespace {
+
+/// A feed that sends `n` files of `size` bytes.
+struct fake_feed final : workspace_feed {
+  int n = 2;
+  std::size_t size = 5;
+  expected<workspace::landed> pump(workspace::receiver& to) override {
+    if (auto ok = to.begin({"/root/repo", n * size, static_cast<std::uint64_t>(n)}); !ok) {
+      to.abort();
+      return ok.err();
+    }
+    for (int i = 0; i < n; ++i) {
+      (void)to.entry({false, "f" + std::to_string(i), workspace::entry_kind::file, 0644, size, 0, {}});
+      (void)to.data(std::string(size, 'x'));
+    }
+    return to.finish({});
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_workspace_in_a_vm_that_never_started_makes_its_work_disk_first) {
+  world w;
+  vm_cmd::prepare_workspace c{"/home/me/repo", "/root/repo", "", ""};
+  (void)w.record(*decide_prepare_workspace(w.s, c));
+  auto feed = std::make_shared<fake_feed>();
+  auto r = work_of(actors::vm_command(c), w.s, "op", {feed})(w.s, w.host, w.record, w.report);
+  BOOST_TEST_REQUIRE(r.has_value(), (r ? "" : r.err().message));
+  std::vector<std::string> want{"vm_created", "workspace_preparing", "resource_intended", "resource_acquired",
+                                "workspace_prepared"};
+  BOOST_TEST(w.kinds() == want, boost::test_tools::per_element());
+  BOOST_TEST(w.s.workspace.files == 2u);
+  BOOST_TEST(w.s.workspace.bytes == 10u);
+  BOOST_TEST(w.s.find(resource_kind::work_disk)->acquired);
+  // The start that follows keeps that disk.
+  auto started = w.start();
+  BOOST_TEST_REQUIRE(started.has_value());
+  BOOST_TEST(std::count(w.host.log.begin(), w.host.log.end(), "+work_disk work_disk:t") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_workspace_that_does_not_land_is_recorded_as_failed) {
+  world w;
+  w.host.fail_at = "workspace";
+  vm_cmd::prepare_workspace c{"/home/me/repo", "/root/repo", "", ""};
+  (void)w.record(*decide_prepare_workspace(w.s, c));
+  auto r = work_of(actors::vm_command(c), w.s, "op", {std::make_shared<fake_feed>()})(w.s, w.host, w.record, w.report);
+  BOOST_TEST_REQUIRE(!r.has_value());
+  BOOST_TEST(r.err().message.find("the work disk is full") != std::string::npos, r.err().message);
+  BOOST_TEST(w.kinds().back() == "workspace_prepare_failed");
+  BOOST_TEST(!w.s.workspace_pending);
+  BOOST_TEST(w.s.workspace.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_restart_after_a_cut_short_landing_repairs_the_disk_and_says_so) {
+  world w;
+  vm_cmd::prepare_workspace c{"/home/me/repo", "/root/repo", "", ""};
+  (void)w.record(*decide_prepare_workspace(w.s, c));
+  (void)w.record({resource_intended{"work_disk", "/d"}}); // the daemon died while making it
+  auto r = run_reconcile(w.s, w.host, w.record, w.report, "op");
+  BOOST_TEST_REQUIRE(r.has_value(), (r ? "" : r.err().message));
+  BOOST_TEST(w.host.repairs == 1);
+  BOOST_TEST(!w.s.workspace_pending);
+  BOOST_TEST(w.s.find(resource_kind::work_disk) == nullptr); // the intent is released
+  BOOST_TEST(w.kinds().back() == "workspace_prepare_failed");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

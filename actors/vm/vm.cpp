@@ -7,6 +7,9 @@
 #include <fmt/core.h>
 
 #include "common/text.hpp"
+#include "workspace/git_index.hpp"
+#include "workspace/git_meta.hpp"
+#include "workspace/rules.hpp"
 
 namespace banger::actors {
 
@@ -29,6 +32,8 @@ bool vmm_expected(vm_phase p) { return p == vm_phase::running || p == vm_phase::
 bool needs_reconcile(vm_phase p) {
   return vmm_expected(p) || p == vm_phase::starting || p == vm_phase::stopping || p == vm_phase::deleting;
 }
+
+bool needs_reconcile(const vm_state& s) { return needs_reconcile(s.phase) || s.workspace_pending; }
 
 std::string vm_stream(std::string_view name) { return "vm/" + std::string(name); }
 
@@ -111,103 +116,109 @@ vm_state apply(vm_state s, const journal::stored_event& e) {
   if (s.name.empty() && e.stream.rfind("vm/", 0) == 0)
     s.name = e.stream.substr(3);
   using namespace journal;
-  std::visit(overloaded{
-               [&](const vm_created& v) {
-                 auto name = s.name;
-                 s = vm_state{};
-                 s.stream_version = e.version;
-                 s.name = name;
-                 s.phase = vm_phase::stopped;
-                 s.id = v.id;
-                 s.image = v.image;
-                 s.image_version = v.image_version;
-                 s.kernel = v.kernel;
-                 s.kernel_version = v.kernel_version;
-                 s.vcpus = static_cast<std::uint32_t>(v.vcpus);
-                 s.memory_mib = static_cast<std::uint32_t>(v.memory_mib);
-                 s.disk_mib = static_cast<std::uint32_t>(v.disk_mib);
-                 s.created_ns = s.since_ns = e.wall_time_ns;
-               },
-               [&](const vm_configured& v) {
-                 s.vcpus = static_cast<std::uint32_t>(v.vcpus);
-                 s.memory_mib = static_cast<std::uint32_t>(v.memory_mib);
-               },
-               [&](const vm_starting& v) {
-                 s.phase = vm_phase::starting;
-                 s.since_ns = e.wall_time_ns;
-                 if (!v.kernel_version.empty())
-                   s.kernel_version = v.kernel_version;
-                 s.last_error.clear();
-               },
-               [&](const resource_intended& v) {
-                 auto kind = resource_kind_named(v.resource);
-                 if (kind && find_resource(s, *kind, v.id) == s.resources.end())
-                   s.resources.push_back({*kind, v.id, {}, false});
-               },
-               [&](const resource_acquired& v) {
-                 auto kind = resource_kind_named(v.resource);
-                 if (!kind)
-                   return;
-                 auto it = find_resource(s, *kind, v.id);
-                 if (it == s.resources.end()) // an intent whose id only making it told (ip, vmm)
-                   it = std::find_if(s.resources.begin(), s.resources.end(), [&](const vm_resource& r) {
-                     return r.kind == *kind && !r.acquired && r.id.empty();
-                   });
-                 if (it == s.resources.end())
-                   s.resources.push_back({*kind, v.id, v.detail, true});
-                 else {
-                   it->id = v.id;
-                   it->detail = v.detail;
-                   it->acquired = true;
-                 }
-               },
-               [&](const resource_released& v) {
-                 auto kind = resource_kind_named(v.resource);
-                 if (!kind)
-                   return;
-                 auto it = find_resource(s, *kind, v.id);
-                 if (it != s.resources.end())
-                   s.resources.erase(it);
-               },
-               [&](const vm_running& v) {
-                 s.phase = vm_phase::running;
-                 s.since_ns = e.wall_time_ns;
-                 s.boot_ms = v.boot_ms;
-               },
-               [&](const vm_start_failed& v) {
-                 s.phase = vm_phase::stopped;
-                 s.since_ns = e.wall_time_ns;
-                 s.last_error = fmt::format("start failed at {}: {}", v.stage, v.reason);
-               },
-               [&](const vm_stopping&) {
-                 s.phase = vm_phase::stopping;
-                 s.since_ns = e.wall_time_ns;
-               },
-               [&](const vm_stopped& v) {
-                 s.phase = vm_phase::stopped;
-                 s.since_ns = e.wall_time_ns;
-                 if (v.reason != "stopped" && v.reason != "killed" && v.reason != "powered off")
-                   s.last_error = v.reason;
-               },
-               [&](const vm_deleting&) {
-                 s.phase = vm_phase::deleting;
-                 s.since_ns = e.wall_time_ns;
-               },
-               [&](const vm_deleted&) {
-                 s.phase = vm_phase::deleted;
-                 s.since_ns = e.wall_time_ns;
-               },
-               [&](const vm_paused&) {
-                 s.phase = vm_phase::paused;
-                 s.since_ns = e.wall_time_ns;
-               },
-               [&](const vm_resumed&) {
-                 s.phase = vm_phase::running;
-                 s.since_ns = e.wall_time_ns;
-               },
-               [](const auto&) {},
-             },
-             e.body);
+  std::visit(
+    overloaded{
+      [&](const vm_created& v) {
+        auto name = s.name;
+        s = vm_state{};
+        s.stream_version = e.version;
+        s.name = name;
+        s.phase = vm_phase::stopped;
+        s.id = v.id;
+        s.image = v.image;
+        s.image_version = v.image_version;
+        s.kernel = v.kernel;
+        s.kernel_version = v.kernel_version;
+        s.vcpus = static_cast<std::uint32_t>(v.vcpus);
+        s.memory_mib = static_cast<std::uint32_t>(v.memory_mib);
+        s.disk_mib = static_cast<std::uint32_t>(v.disk_mib);
+        s.created_ns = s.since_ns = e.wall_time_ns;
+      },
+      [&](const vm_configured& v) {
+        s.vcpus = static_cast<std::uint32_t>(v.vcpus);
+        s.memory_mib = static_cast<std::uint32_t>(v.memory_mib);
+      },
+      [&](const vm_starting& v) {
+        s.phase = vm_phase::starting;
+        s.since_ns = e.wall_time_ns;
+        if (!v.kernel_version.empty())
+          s.kernel_version = v.kernel_version;
+        s.last_error.clear();
+      },
+      [&](const resource_intended& v) {
+        auto kind = resource_kind_named(v.resource);
+        if (kind && find_resource(s, *kind, v.id) == s.resources.end())
+          s.resources.push_back({*kind, v.id, {}, false});
+      },
+      [&](const resource_acquired& v) {
+        auto kind = resource_kind_named(v.resource);
+        if (!kind)
+          return;
+        auto it = find_resource(s, *kind, v.id);
+        if (it == s.resources.end()) // an intent whose id only making it told (ip, vmm)
+          it = std::find_if(s.resources.begin(), s.resources.end(),
+                            [&](const vm_resource& r) { return r.kind == *kind && !r.acquired && r.id.empty(); });
+        if (it == s.resources.end())
+          s.resources.push_back({*kind, v.id, v.detail, true});
+        else {
+          it->id = v.id;
+          it->detail = v.detail;
+          it->acquired = true;
+        }
+      },
+      [&](const resource_released& v) {
+        auto kind = resource_kind_named(v.resource);
+        if (!kind)
+          return;
+        auto it = find_resource(s, *kind, v.id);
+        if (it != s.resources.end())
+          s.resources.erase(it);
+      },
+      [&](const vm_running& v) {
+        s.phase = vm_phase::running;
+        s.since_ns = e.wall_time_ns;
+        s.boot_ms = v.boot_ms;
+      },
+      [&](const vm_start_failed& v) {
+        s.phase = vm_phase::stopped;
+        s.since_ns = e.wall_time_ns;
+        s.last_error = fmt::format("start failed at {}: {}", v.stage, v.reason);
+      },
+      [&](const vm_stopping&) {
+        s.phase = vm_phase::stopping;
+        s.since_ns = e.wall_time_ns;
+      },
+      [&](const vm_stopped& v) {
+        s.phase = vm_phase::stopped;
+        s.since_ns = e.wall_time_ns;
+        if (v.reason != "stopped" && v.reason != "killed" && v.reason != "powered off")
+          s.last_error = v.reason;
+      },
+      [&](const vm_deleting&) {
+        s.phase = vm_phase::deleting;
+        s.since_ns = e.wall_time_ns;
+      },
+      [&](const vm_deleted&) {
+        s.phase = vm_phase::deleted;
+        s.since_ns = e.wall_time_ns;
+      },
+      [&](const vm_paused&) {
+        s.phase = vm_phase::paused;
+        s.since_ns = e.wall_time_ns;
+      },
+      [&](const vm_resumed&) {
+        s.phase = vm_phase::running;
+        s.since_ns = e.wall_time_ns;
+      },
+      [&](const workspace_preparing&) { s.workspace_pending = true; },
+      [&](const workspace_prepared& v) {
+        s.workspace_pending = false;
+        s.workspace = {v.host_path, v.guest_path, v.head, v.branch, v.digest, v.files, v.bytes, e.wall_time_ns};
+      },
+      [&](const workspace_prepare_failed&) { s.workspace_pending = false; },
+      [](const auto&) {},
+    },
+    e.body);
   return s;
 }
 
@@ -335,6 +346,33 @@ decision decide_delete(const vm_state& s) {
   return std::vector<journal::payload>{journal::vm_deleting{}};
 }
 
+decision decide_prepare_workspace(const vm_state& s, const vm_cmd::prepare_workspace& c) {
+  if (s.phase == vm_phase::absent || s.phase == vm_phase::deleted)
+    return make_error(errc::not_found, fmt::format("no VM named {}", s.name));
+  if (auto ok = workspace::validate_guest_path(c.guest_path); !ok)
+    return ok.err();
+  if (c.host_path.empty() || c.host_path.front() != '/' || c.host_path.size() > 4096 ||
+      c.host_path.find('\0') != std::string::npos)
+    return make_error(errc::bad_request,
+                      fmt::format("workspace host path {} is not an absolute path", quoted(c.host_path)));
+  if (!c.head.empty() && !workspace::parse_oid(c.head))
+    return make_error(errc::bad_request, fmt::format("workspace HEAD {} is not a commit id", quoted(c.head)));
+  if (!c.branch.empty() && !workspace::plain_branch_name(c.branch))
+    return make_error(errc::bad_request, fmt::format("workspace branch {} is not a branch name", quoted(c.branch)));
+  switch (s.phase) {
+  case vm_phase::stopped: break;
+  case vm_phase::running:
+    return refused(errc::conflict, s, "prepare a workspace",
+                   fmt::format("a running VM gets one through its agent, which comes later: `banger vm stop {}` "
+                               "first",
+                               s.name));
+  case vm_phase::paused:
+    return refused(errc::conflict, s, "prepare a workspace", fmt::format("`banger vm resume {}` first", s.name));
+  default: return refused(errc::conflict, s, "prepare a workspace", "wait until it is stopped");
+  }
+  return std::vector<journal::payload>{journal::workspace_preparing{c.host_path, c.guest_path}};
+}
+
 namespace {
 
 decision decide_one(const vm_state& s, const vm_cmd::create& c) {
@@ -357,6 +395,7 @@ decision decide_one(const vm_state& s, const vm_cmd::remove_force&) {
 decision decide_one(const vm_state& s, const vm_cmd::pause&) { return decide_pause(s); }
 decision decide_one(const vm_state& s, const vm_cmd::resume&) { return decide_resume(s); }
 decision decide_one(const vm_state&, const vm_cmd::reconcile&) { return std::vector<journal::payload>{}; }
+decision decide_one(const vm_state& s, const vm_cmd::prepare_workspace& c) { return decide_prepare_workspace(s, c); }
 
 } // namespace
 
@@ -389,6 +428,11 @@ std::string vm_grammar_violation(const vm_state& s, const journal::stored_event&
   const bool gone = p == vm_phase::absent || p == vm_phase::deleted;
   auto in = [&](std::initializer_list<vm_phase> ok) { return std::find(ok.begin(), ok.end(), p) != ok.end(); };
   auto illegal = [&]() { return fmt::format("{} is not legal while the VM is {}", kind_of(e.body), to_string(p)); };
+  // A workspace preparation makes the work disk of a VM that never started (a per-VM resource).
+  auto per_vm_while_preparing = [&](const std::string& kind) {
+    auto k = resource_kind_named(kind);
+    return p == vm_phase::stopped && s.workspace_pending && k && per_vm(*k);
+  };
   return std::visit(
     overloaded{
       [&](const journal::vm_command& c) -> std::string {
@@ -406,9 +450,11 @@ std::string vm_grammar_violation(const vm_state& s, const journal::stored_event&
       [&](const vm_created&) -> std::string { return gone ? "" : illegal(); },
       [&](const vm_configured&) -> std::string { return in({vm_phase::stopped}) ? "" : illegal(); },
       [&](const vm_starting&) -> std::string { return in({vm_phase::stopped}) ? "" : illegal(); },
-      [&](const resource_intended&) -> std::string { return in({vm_phase::starting}) ? "" : illegal(); },
+      [&](const resource_intended& r) -> std::string {
+        return in({vm_phase::starting}) || per_vm_while_preparing(r.resource) ? "" : illegal();
+      },
       [&](const resource_acquired& r) -> std::string {
-        if (!in({vm_phase::starting}))
+        if (!in({vm_phase::starting}) && !per_vm_while_preparing(r.resource))
           return illegal();
         bool intended = std::any_of(s.resources.begin(), s.resources.end(), [&](const vm_resource& h) {
           return to_string(h.kind) == r.resource && !h.acquired && (h.id == r.id || h.id.empty());
@@ -419,7 +465,8 @@ std::string vm_grammar_violation(const vm_state& s, const journal::stored_event&
       },
       [&](const resource_released& r) -> std::string {
         bool legacy_delete = !commands_recorded && p == vm_phase::stopped;
-        if (!in({vm_phase::starting, vm_phase::stopping, vm_phase::deleting}) && !legacy_delete)
+        if (!in({vm_phase::starting, vm_phase::stopping, vm_phase::deleting}) && !legacy_delete &&
+            !per_vm_while_preparing(r.resource))
           return illegal();
         if (!std::any_of(s.resources.begin(), s.resources.end(),
                          [&](const vm_resource& h) { return to_string(h.kind) == r.resource && h.id == r.id; }))
@@ -438,6 +485,11 @@ std::string vm_grammar_violation(const vm_state& s, const journal::stored_event&
       [&](const vm_paused&) -> std::string { return in({vm_phase::running}) ? "" : illegal(); },
       [&](const vm_resumed&) -> std::string { return in({vm_phase::paused}) ? "" : illegal(); },
       [&](const vm_deleting&) -> std::string { return in({vm_phase::stopped}) ? "" : illegal(); },
+      [&](const workspace_preparing&) -> std::string {
+        return in({vm_phase::stopped}) && !s.workspace_pending ? "" : illegal();
+      },
+      [&](const workspace_prepared&) -> std::string { return s.workspace_pending ? "" : illegal(); },
+      [&](const workspace_prepare_failed&) -> std::string { return s.workspace_pending ? "" : illegal(); },
       [&](const vm_deleted&) -> std::string {
         if (!in({vm_phase::deleting}) && !(!commands_recorded && p == vm_phase::stopped))
           return illegal();

@@ -77,6 +77,14 @@ vmm_detail parse_vmm_detail(std::string_view detail);
 /// The boot id a "vmm" resource was recorded with; "" when none was.
 std::string recorded_boot_id(const vm_resource& vmm);
 
+/// The workspace the journal says a VM holds (workspace_prepared).
+struct vm_workspace {
+  std::string host_path, guest_path, head, branch, digest;
+  std::uint64_t files = 0, bytes = 0;
+  std::int64_t prepared_ns = 0;
+  bool empty() const { return guest_path.empty(); }
+};
+
 struct vm_state {
   std::uint64_t stream_version = 0;
   vm_phase phase = vm_phase::absent;
@@ -86,12 +94,19 @@ struct vm_state {
   std::string last_error; ///< why the last start failed or the VM stopped unexpectedly
   std::uint64_t boot_ms = 0;
   std::vector<vm_resource> resources; ///< held (intended or acquired), in acquisition order
+  vm_workspace workspace;
+  /// workspace_preparing is on record without its outcome: a daemon died while it wrote the
+  /// work disk, which a restart checks (pipeline.hpp run_reconcile).
+  bool workspace_pending = false;
 
   const vm_resource* find(resource_kind kind) const;
   std::string ip() const; ///< the leased address, empty when none
 };
 
 vm_state apply(vm_state s, const journal::stored_event& e);
+
+/// needs_reconcile(s.phase), or a workspace preparation on record without its outcome.
+bool needs_reconcile(const vm_state& s);
 
 /// Snapshots (vm_snapshot.cpp; found by journal::fold_stream through argument-dependent lookup,
 /// so they are declared here, where every fold of a vm_state sees them): every field of `s`,
@@ -121,6 +136,11 @@ decision decide_resume(const vm_state& s);
 /// Yields vm_deleting (nothing when already deleting: a delete that failed is tried again); the
 /// delete's worker records vm_deleted once everything is released.
 decision decide_delete(const vm_state& s);
+
+/// Stopped VMs only (conflict when running, paused or mid-transition; not_found when absent);
+/// bad_request for a guest path outside /root or a HEAD or branch that is not one. Yields
+/// workspace_preparing; the worker records the outcome.
+decision decide_prepare_workspace(const vm_state& s, const vm_cmd::prepare_workspace& c);
 
 /// What command `c` decides on `s` (whose name is the stream's): the events to append right after
 /// its record, or why it is refused. create: vm_created (+ vm_starting when c.start);

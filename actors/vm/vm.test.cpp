@@ -206,13 +206,14 @@ BOOST_AUTO_TEST_CASE(commands_are_recorded_as_journals_have_always_held_them) {
         actors::vm_command(vm_cmd::stop{}), actors::vm_command(vm_cmd::kill{}), actors::vm_command(vm_cmd::remove{}),
         actors::vm_command(vm_cmd::remove_force{}), actors::vm_command(vm_cmd::reap{}),
         actors::vm_command(vm_cmd::reconcile{}), actors::vm_command(vm_cmd::pause{}),
-        actors::vm_command(vm_cmd::resume{})}) {
+        actors::vm_command(vm_cmd::resume{}),
+        actors::vm_command(vm_cmd::prepare_workspace{"/h/r", "/root/r", std::string(40, 'a'), "main"})}) {
     auto back = command_of(record_of(each));
     BOOST_TEST_REQUIRE(back.has_value(), std::string(name_of(each)));
     BOOST_TEST(back->index() == each.index());
     BOOST_TEST(record_of(*back).args == record_of(each).args);
   }
-  BOOST_TEST(std::variant_size_v<actors::vm_command> == 11u); // every command is in the loop above
+  BOOST_TEST(std::variant_size_v<actors::vm_command> == 12u); // every command is in the loop above
   // Missing or mistyped arguments keep their defaults, as 0.1's decide read them.
   auto lax = command_of({"create", R"({"vcpus":"2","image":7,"start":1})", ""});
   BOOST_TEST_REQUIRE(lax.has_value());
@@ -334,6 +335,71 @@ BOOST_AUTO_TEST_CASE(which_phases_have_a_vmm_and_which_a_restart_reconciles) {
     BOOST_TEST(!vmm_expected(p), to_string(p));
     BOOST_TEST(!needs_reconcile(p), to_string(p));
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_workspace_is_prepared_in_a_stopped_vm_and_remembered) {
+  folder f("dev");
+  vm_cmd::prepare_workspace c{"/home/me/repo", "/root/repo", std::string(40, 'a'), "main"};
+  BOOST_TEST((decide_prepare_workspace(f.s, c).err().code == errc::not_found));
+  f.must(decide_create(f.s, request()));
+  for (auto bad : {vm_cmd::prepare_workspace{"/home/me/repo", "/etc", "", ""},
+                   vm_cmd::prepare_workspace{"/home/me/repo", "/root/../etc", "", ""},
+                   vm_cmd::prepare_workspace{"relative", "/root/repo", "", ""},
+                   vm_cmd::prepare_workspace{"/home/me/repo", "/root/repo", "not-a-commit", ""},
+                   vm_cmd::prepare_workspace{"/home/me/repo", "/root/repo", "", "bad..branch"}})
+    BOOST_TEST((decide_prepare_workspace(f.s, bad).err().code == errc::bad_request), bad.guest_path);
+  auto d = decide(f.s, actors::vm_command(c));
+  BOOST_TEST_REQUIRE(d.has_value(), (d ? "" : d.err().message));
+  BOOST_TEST_REQUIRE(d->size() == 1u);
+  BOOST_TEST(std::holds_alternative<workspace_preparing>(d->at(0)));
+  f.feed(*d);
+  BOOST_TEST(f.s.workspace_pending);
+  BOOST_TEST(needs_reconcile(f.s)); // a restart now would check the work disk
+  BOOST_TEST(f.s.workspace.empty());
+  f.feed(
+    {workspace_prepared{"/home/me/repo", "/root/repo", std::string(40, 'a'), "main", std::string(64, 'd'), 3, 99}});
+  BOOST_TEST(!f.s.workspace_pending);
+  BOOST_TEST(!needs_reconcile(f.s));
+  BOOST_TEST(f.s.workspace.guest_path == "/root/repo");
+  BOOST_TEST(f.s.workspace.files == 3u);
+  BOOST_TEST(f.s.workspace.prepared_ns > 0);
+  // A failed preparation keeps the workspace there was.
+  f.feed({workspace_preparing{"/home/me/other", "/root/other"}, workspace_prepare_failed{"the disk is full"}});
+  BOOST_TEST(f.s.workspace.guest_path == "/root/repo");
+  // Running and paused VMs are refused with the way out.
+  f.must(decide_start(f.s, "k1"));
+  f.feed({vm_running{5}});
+  auto running = decide_prepare_workspace(f.s, c);
+  BOOST_TEST((running.err().code == errc::conflict));
+  BOOST_TEST(running.err().message.find("banger vm stop dev") != std::string::npos, running.err().message);
+  f.feed({vm_paused{}});
+  BOOST_TEST(decide_prepare_workspace(f.s, c).err().message.find("banger vm resume dev") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(the_grammar_allows_workspace_events_and_the_work_disk_only_while_preparing) {
+  folder f("dev");
+  auto next = [&](payload p) {
+    stored_event e;
+    e.stream = vm_stream("dev");
+    e.version = f.s.stream_version + 1;
+    e.body = std::move(p);
+    return vm_grammar_violation(f.s, e, true);
+  };
+  f.must(decide_create(f.s, request()));
+  BOOST_TEST(!next(workspace_prepared{}).empty());
+  BOOST_TEST(!next(workspace_prepare_failed{}).empty());
+  BOOST_TEST(!next(resource_intended{"work_disk", "/x"}).empty());
+  BOOST_TEST(next(workspace_preparing{"/h", "/root/w"}).empty());
+  f.feed({workspace_preparing{"/h", "/root/w"}});
+  BOOST_TEST(!next(workspace_preparing{"/h", "/root/w"}).empty()); // one at a time
+  BOOST_TEST(next(resource_intended{"work_disk", "/x"}).empty());  // a VM that never started
+  BOOST_TEST(!next(resource_intended{"tap", "bgt1"}).empty());     // per run: only a start makes it
+  f.feed({resource_intended{"work_disk", "/x"}});
+  BOOST_TEST(next(resource_acquired{"work_disk", "/x", "2048 MiB"}).empty());
+  f.feed({resource_acquired{"work_disk", "/x", "2048 MiB"}});
+  BOOST_TEST(next(workspace_prepared{}).empty());
+  f.feed({workspace_prepared{}});
+  BOOST_TEST(!next(resource_released{"work_disk", "/x"}).empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -125,7 +125,7 @@ void process(self_ptr self, vm_request rq, caf::response_promise rp) {
   auto& s = self->state;
   const auto op = rq.op_id;
   s.current_op = op;
-  if (std::holds_alternative<vm_cmd::reconcile>(rq.command) && !needs_reconcile(s.st.phase)) {
+  if (std::holds_alternative<vm_cmd::reconcile>(rq.command) && !needs_reconcile(s.st)) {
     finish(rp, s.st, op); // settled already: nothing to reconcile, nothing to record
     return next(self);
   }
@@ -151,7 +151,7 @@ void process(self_ptr self, vm_request rq, caf::response_promise rp) {
   s.busy = true; // as above: the next command is decided once this decision is applied
   append(self, std::move(events), op, [self, rq, rp, op](expected<vm_state> r) {
     self->state.busy = false;
-    auto work = r ? work_of(rq.command, *r, op) : vm_work{};
+    auto work = r ? work_of(rq.command, *r, op, rq.with) : vm_work{};
     if (!work) {
       finish(rp, std::move(r), op);
       return next(self);

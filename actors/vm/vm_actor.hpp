@@ -44,6 +44,7 @@ struct vm_request {
   vm_command command;
   std::string op_id;
   progress_sink progress; ///< may be null; gets (stage, elapsed ms) per finished stage
+  vm_attachments with;    ///< what the command's work needs besides its fields (a workspace stream)
 };
 
 struct vm_deps {

@@ -1,5 +1,5 @@
-// See vm_snapshot.hpp. The encoding (format 1), every integer an unsigned LEB128 varint unless
-// marked, every string a varint length then its bytes:
+// See vm_snapshot.hpp. The encoding (format 2; format 1 had no workspace), every integer an unsigned LEB128 varint
+// unless marked, every string a varint length then its bytes:
 //
 //   +--------+----------------+-------+------+----+-------+---------------+--------+----------------+
 //   | format | stream_version | phase | name | id | image | image_version | kernel | kernel_version |
@@ -10,10 +10,14 @@
 //   | varint| varint     | varint   | zigzag varint| zigzag varint| str        | varint  |
 //   +-------+------------+----------+--------------+--------------+------------+---------+
 //   +-----------------+--------------------------------------------------+-------------------+
-//   | resource count  | count x { kind str, id str, detail str, acquired u8 } | crc32, u32 LE   |
+//   | resource count  | count x { kind str, id str, detail str, acquired u8 } |
+//   | varint          |                                                  |
+//   +-----------------+--------------------------------------------------+
 //   (kind: the resource kind's journaled name, resources.hpp)
-//   | varint          |                                                  | of all bytes before|
-//   +-----------------+--------------------------------------------------+-------------------+
+//   +-------------------------------------------------------------+-------------+---------+---------------+
+//   | workspace: host_path, guest_path, head, branch, digest str  | files, bytes| prepared| pending u8    |
+//   |                                                             | varint      | zigzag  | crc32, u32 LE |
+//   +-------------------------------------------------------------+-------------+---------+---------------+
 //
 // phase is vm_phase's value (absent = 0 ... deleted = 6, paused = 7); acquired is 0 or 1. The decoder takes
 // nothing on trust: any other value, a short or long buffer, or a bad checksum refuses the whole.
@@ -114,7 +118,7 @@ struct reader {
 
 // If this fires, vm_state gained or changed a field: encode it below, and bump vm_snapshot_format.
 #if defined(__x86_64__) && defined(__GLIBCXX__)
-static_assert(sizeof(vm_state) == 304 && sizeof(vm_resource) == 80,
+static_assert(sizeof(vm_state) == 496 && sizeof(vm_resource) == 80,
               "vm_state changed: update snapshot_encode/snapshot_decode and bump vm_snapshot_format");
 #endif
 
@@ -140,6 +144,13 @@ std::string snapshot_encode(const vm_state& s) {
     put_string(out, r.detail);
     out.push_back(r.acquired ? 1 : 0);
   }
+  const auto& w = s.workspace;
+  for (const auto* str : {&w.host_path, &w.guest_path, &w.head, &w.branch, &w.digest})
+    put_string(out, *str);
+  put_varint(out, w.files);
+  put_varint(out, w.bytes);
+  put_signed(out, w.prepared_ns);
+  out.push_back(s.workspace_pending ? 1 : 0);
   auto crc = crc32(out);
   for (int i = 0; i < 4; ++i)
     out.push_back(static_cast<char>((crc >> (8 * i)) & 0xFF));
@@ -190,6 +201,16 @@ std::optional<vm_state> snapshot_decode(const vm_state& seed, std::uint64_t vers
     res.acquired = acquired == 1;
     s.resources.push_back(std::move(res));
   }
+  auto& w = s.workspace;
+  for (auto* str : {&w.host_path, &w.guest_path, &w.head, &w.branch, &w.digest})
+    *str = r.string();
+  w.files = r.varint();
+  w.bytes = r.varint();
+  w.prepared_ns = r.signed_varint();
+  auto pending = r.byte();
+  if (pending > 1)
+    return std::nullopt;
+  s.workspace_pending = pending == 1;
   if (!r.ok || !r.in.empty() || s.stream_version != version || version == 0)
     return std::nullopt;
   if (!seed.name.empty() && seed.name != s.name)

@@ -36,7 +36,9 @@ std::string dump(const vm_state& s) {
                 s.kernel_version, s.vcpus, s.memory_mib, s.disk_mib, s.created_ns, s.since_ns, s.last_error, s.boot_ms);
   for (const auto& r : s.resources)
     out += fmt::format("{{{} {} {} {}}}", to_string(r.kind), r.id, r.detail, r.acquired);
-  return out + "]";
+  const auto& w = s.workspace;
+  return out + fmt::format("] workspace={}|{}|{}|{}|{}|{}|{}|{} pending={}", w.host_path, w.guest_path, w.head,
+                           w.branch, w.digest, w.files, w.bytes, w.prepared_ns, s.workspace_pending);
 }
 
 vm_state plain_fold(const journal::journal& j, const std::string& name) {
@@ -162,6 +164,17 @@ struct history {
     case 4: command(pick(2) ? record_of(vm_cmd::stop{}) : record_of(vm_cmd::kill{})); break;
     case 5: command(pick(2) ? record_of(vm_cmd::remove{}) : record_of(vm_cmd::remove_force{})); break;
     case 6:
+      if (s.phase == vm_phase::stopped && pick(2) == 0) {
+        command(record_of(vm_cmd::prepare_workspace{
+          "/home/" + std::to_string(pick(100)), "/root/w" + std::to_string(pick(100)), std::string(40, 'a'), "main"}));
+        if (!s.workspace_pending)
+          break;
+        if (pick(3) == 0)
+          emit(journal::workspace_prepare_failed{text()});
+        else
+          emit(journal::workspace_prepared{text(), "/root/w", text(), text(), text(), pick(1000), pick(1 << 30)});
+        break;
+      }
       command(
         record_of(vm_cmd::configure{static_cast<std::uint32_t>(pick(70)), static_cast<std::uint32_t>(pick(9000))}));
       break;

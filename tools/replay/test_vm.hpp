@@ -68,6 +68,11 @@ struct fake_host : actors::vm_host {
   bool vmm_alive(const actors::vm_state&) override { return true; }
   std::string adoption_refused(const actors::vm_state&) override { return {}; }
   void remove_dirs(const actors::vm_state&) override {}
+  expected<workspace::landed> land_workspace(const actors::vm_state&, const std::string&, actors::workspace_feed&,
+                                             const std::string&) override {
+    return make_error(errc::unavailable, "no workspaces in replay's test VMs");
+  }
+  expected<void> repair_work_disk(const actors::vm_state&, const std::string&) override { return {}; }
 };
 
 /// Records a VM's life into `j` as the vm actor would, without CAF.
