@@ -237,7 +237,7 @@ BOOST_AUTO_TEST_CASE(hostile_records_are_refused_and_nothing_stays) {
   auto img = ok(guestfs::ext4_image::open(w.disk, true));
   auto try_stream = [&](std::vector<stream_entry> entries, const std::string& data = "") {
     auto r = ext4_receiver(img);
-    ok(r->begin({"/root/repo", 1000, 10}));
+    ok(r->begin({"/root/repo", 1000, entries.size()}));
     expected<void> res;
     for (const auto& e : entries) {
       res = r->entry(e);
@@ -265,6 +265,17 @@ BOOST_AUTO_TEST_CASE(hostile_records_are_refused_and_nothing_stays) {
   BOOST_TEST(!try_stream({stream_entry{true, "index", entry_kind::file, 0644, 0, 0, {}}}).has_value());
   BOOST_TEST(!try_stream({stream_entry{false, "x", entry_kind::file, 04755, 0, 0, {}}}).has_value()); // setuid
   BOOST_TEST(!try_stream({file("big", 5000)}).has_value()); // over the 1000 announced bytes
+  {
+    // Fewer entries than announced: a stream cut short between two files never lands.
+    auto r = ext4_receiver(img);
+    ok(r->begin({"/root/repo", 10, 2}));
+    ok(r->entry(file("a", 1)));
+    ok(r->data("a"));
+    auto done = r->finish({});
+    BOOST_TEST_REQUIRE(!done.has_value());
+    BOOST_TEST(done.err().message.find("1 of the 2 announced entries") != std::string::npos, done.err().message);
+    r->abort();
+  }
   ok(img.close());
   w.require_clean();
   auto ro = ok(guestfs::ext4_image::open(w.disk, false));

@@ -162,6 +162,9 @@ public:
       return make_error(errc::bad_request, "workspace stream: finish() outside a stream");
     if (auto ok = end_file(); !ok)
       return ok.err();
+    if (records_ != announced_files_)
+      return make_error(errc::bad_request, fmt::format("workspace stream: {} of the {} announced entries came",
+                                                       records_, announced_files_));
     std::vector<index_stat> stats(index.size());
     for (std::size_t i = 0; i < index.size(); ++i) {
       const auto& r = index[i];

@@ -66,7 +66,8 @@ expected<landed> send_all(const source& src, const git_material& git, const std:
   std::uint64_t small = 0;
   for (const auto& [name, content] : git.files)
     small += content.size();
-  stream_begin b{guest_path, src.bytes + pack_bytes + small, src.entries.size() + git.files.size() + 2};
+  stream_begin b{guest_path, src.bytes + pack_bytes + small,
+                 src.entries.size() + git.files.size() + (git.pack.empty() ? 0 : 2)};
   if (auto ok = to.begin(b); !ok)
     return ok.err();
 

@@ -23,7 +23,7 @@ namespace banger::workspace {
 struct stream_begin {
   std::string guest_path;  ///< validate_guest_path
   std::uint64_t bytes = 0; ///< announced: what the entries and the repository's files add up to
-  std::uint64_t files = 0; ///< announced: how many records follow
+  std::uint64_t files = 0; ///< announced: how many entries follow (exactly: finish() refuses fewer)
 };
 
 struct stream_entry {
