@@ -24,6 +24,7 @@
 #include "daemon/bridge.hpp"
 #include "daemon/event_stream.hpp"
 #include "daemon/vms.hpp"
+#include "daemon/workspaces.hpp"
 #include "journal/codec.hpp"
 #include "journal/journal.hpp"
 #include "schema/banger.capnp.h"
@@ -249,6 +250,10 @@ public:
   kj::Promise<void> vmSshTarget(VmSshTargetContext c) override {
     auto entered = enter("vmSshTarget", c);
     return entered ? vm_ssh_target(ctx_, *entered, c) : kj::READY_NOW;
+  }
+  kj::Promise<void> vmWorkspacePrepare(VmWorkspacePrepareContext c) override {
+    auto entered = enter("vmWorkspacePrepare", c);
+    return entered ? vm_workspace_prepare(ctx_, *entered, c) : kj::READY_NOW;
   }
 
   kj::Promise<void> kernelExport(KernelExportContext c) override {

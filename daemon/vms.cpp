@@ -58,6 +58,16 @@ void fill_info(rpc::VmInfo::Builder b, const daemon_context& ctx, const vm_state
   for (unsigned i = 0; i < s.resources.size(); ++i)
     rs.set(i, fmt::format("{}:{}{}", actors::to_string(s.resources[i].kind), s.resources[i].id,
                           s.resources[i].acquired ? "" : " (intended)"));
+  auto w = b.initWorkspace();
+  w.setHostPath(s.workspace.host_path);
+  w.setGuestPath(s.workspace.guest_path);
+  w.setHead(s.workspace.head);
+  w.setBranch(s.workspace.branch);
+  w.setDigest(s.workspace.digest);
+  w.setFiles(s.workspace.files);
+  w.setBytes(s.workspace.bytes);
+  w.setPreparedNs(s.workspace.prepared_ns);
+  w.setPending(s.workspace_pending);
 }
 
 /// The VM called `name` as the catalog has it (current to the last commit), when the name is valid
@@ -127,7 +137,9 @@ kj::Promise<void> with_progress(Params p, actors::vm_request& rq) {
   return kj::mv(loop);
 }
 
+/// Runs the exec through the VM's agent; without a cwd, in `workspace` when it is not "".
 kj::Promise<void> exec_in(daemon_context& ctx, const std::string& op, const std::string& name,
+                          const std::string& workspace,
                           capnp::CallContext<DaemonRpc::VmExecParams, DaemonRpc::VmExecResults> c);
 void ssh_target_of(daemon_context& ctx, const std::string& op, const std::string& name, const vm_state& st,
                    DaemonRpc::VmSshTargetResults::Builder res);
@@ -241,18 +253,19 @@ kj::Promise<void> vm_exec(daemon_context& ctx, const std::string& op,
       fail(c.getResults(), st.err(), op);
       return kj::READY_NOW;
     }
-    return exec_in(ctx, op, name, c);
+    return exec_in(ctx, op, name, st->workspace.guest_path, c);
   });
 }
 
 namespace {
 
 kj::Promise<void> exec_in(daemon_context& ctx, const std::string& op, const std::string& name,
+                          const std::string& workspace,
                           capnp::CallContext<DaemonRpc::VmExecParams, DaemonRpc::VmExecResults> c) {
   auto socket = actors::paths_of(ctx.host, name).agent_socket();
   ctx.log.info(op, "vm {}: exec {}", name, std::string(c.getParams().getSpec().getArgv()[0]));
   return ctx.agents->get(name, socket)
-    .then([c, op, name](expected<agent_rpc::Agent::Client> a) mutable -> kj::Promise<void> {
+    .then([c, op, name, workspace](expected<agent_rpc::Agent::Client> a) mutable -> kj::Promise<void> {
       if (!a) {
         fail(c.getResults(), a.err(), op);
         return kj::READY_NOW;
@@ -260,6 +273,8 @@ kj::Promise<void> exec_in(daemon_context& ctx, const std::string& op, const std:
       auto params = c.getParams();
       auto req = a->execRequest();
       req.setSpec(params.getSpec());
+      if (params.getSpec().getCwd().size() == 0 && !workspace.empty())
+        req.getSpec().setCwd(workspace); // a VM with a workspace: commands start in it
       req.setStdout(params.getStdout());
       req.setStderr(params.getStderr());
       return req.send().then(
@@ -319,5 +334,14 @@ void ssh_target_of(daemon_context& ctx, const std::string& op, const std::string
 }
 
 } // namespace
+
+kj::Promise<expected<vm_state>> vm_request_to(daemon_context& ctx, const std::string& name, actors::vm_request rq) {
+  auto paf = kj::newPromiseAndFulfiller<expected<vm_state>>();
+  auto f = std::make_shared<kj::Own<kj::PromiseFulfiller<expected<vm_state>>>>(kj::mv(paf.fulfiller));
+  return command(ctx, name, std::move(rq), [f](expected<vm_state> r) { (*f)->fulfill(std::move(r)); })
+    .then([p = kj::mv(paf.promise)]() mutable { return kj::mv(p); });
+}
+
+void fill_vm_info(rpc::VmInfo::Builder b, const daemon_context& ctx, const vm_state& s) { fill_info(b, ctx, s); }
 
 } // namespace banger::daemon

@@ -10,9 +10,20 @@
 #include "daemon/server.hpp"
 #include "schema/banger.capnp.h"
 
+namespace banger::actors {
+struct vm_state;
+struct vm_request;
+} // namespace banger::actors
+
 namespace banger::daemon {
 
 using DaemonRpc = rpc::Daemon;
+
+/// Sends `rq` to the VM's actor (spawned on demand); its reply.
+kj::Promise<expected<actors::vm_state>> vm_request_to(daemon_context& ctx, const std::string& name,
+                                                      actors::vm_request rq);
+/// The VM as `vm list` and `vm show` give it.
+void fill_vm_info(rpc::VmInfo::Builder b, const daemon_context& ctx, const actors::vm_state& s);
 
 kj::Promise<void> vm_create(daemon_context& ctx, const std::string& op,
                             capnp::CallContext<DaemonRpc::VmCreateParams, DaemonRpc::VmCreateResults> c);

@@ -122,6 +122,20 @@ struct VmInfo {
   pid @14 :Int64;         # VMM pid while running, else 0
   consoleLog @15 :Text;   # serial console file
   resources @16 :List(Text);  # "kind:id" of every resource the journal says is held
+  workspace @17 :WorkspaceInfo;  # guestPath empty: none
+}
+
+# The workspace a VM holds, as the journal has it (workspace_prepared).
+struct WorkspaceInfo {
+  hostPath @0 :Text;
+  guestPath @1 :Text;
+  head @2 :Text;
+  branch @3 :Text;
+  digest @4 :Text;
+  files @5 :UInt64;
+  bytes @6 :UInt64;
+  preparedNs @7 :Int64;
+  pending @8 :Bool;       # a preparation is on record without its outcome
 }
 
 struct VmCreateSpec {
@@ -206,4 +220,46 @@ interface Daemon {
   # Any command of VmCommand on the VM called `name`; returns when it is done (or refused), with
   # the VM as it is then (`info` is empty after a delete).
   vmCommand @19 (name :Text, command :VmCommand, progress :Progress) -> (error :Error, info :VmInfo);
+  # Lands a workspace (docs/workspaces.md) in the stopped VM `name`: the CLI, which read the
+  # checkout, streams it into `sink` (begin, the repository's files, the shipped entries, then
+  # finish, which answers once it is on record). An error ends the stream: the streaming call
+  # fails, and finish() gives the error with its code.
+  vmWorkspacePrepare @20 (name :Text, spec :WorkspaceSpec, progress :Progress) -> (error :Error, sink :WorkspaceSink);
+}
+
+struct WorkspaceSpec {
+  hostPath @0 :Text;      # the checkout's top, absolute (for the record: the daemon never opens it)
+  guestPath @1 :Text;     # below /root
+  head @2 :Text;          # the host's HEAD commit (40 hex), empty before a first commit
+  branch @3 :Text;        # empty when detached
+}
+
+# One record of a workspace stream (workspace/stream.hpp stream_entry). Names are bytes.
+struct WorkspaceEntry {
+  git @0 :Bool;           # a file of the workspace's repository, path relative to .git/
+  path @1 :Data;
+  symlink @2 :Bool;       # else a regular file, whose `size` bytes follow as data() calls
+  mode @3 :UInt32;
+  size @4 :UInt64;
+  mtime @5 :Int64;
+  target @6 :Data;        # symlinks
+}
+
+# An entry of the host's git index (workspace/git_index.hpp index_record).
+struct IndexRecord {
+  path @0 :Data;
+  mode @1 :UInt32;
+  oid @2 :Data;           # 20 bytes
+  stage @3 :UInt8;
+  worktreeMatches @4 :Bool;
+}
+
+interface WorkspaceSink {
+  begin @0 (guestPath :Text, bytes :UInt64, files :UInt64) -> stream;
+  entry @1 (entry :WorkspaceEntry) -> stream;
+  data @2 (bytes :Data) -> stream;
+  finish @3 (index :List(IndexRecord)) -> (error :Error, info :VmInfo);
+  # The CLI gives the stream up (it could not read the checkout): nothing lands; answers with
+  # the command's outcome (the failure on record).
+  abort @4 (reason :Text) -> (error :Error, info :VmInfo);
 }
