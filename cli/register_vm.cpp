@@ -98,7 +98,7 @@ void register_vm_commands(CLI::App& app, parsed_command& p) {
   auto add_exec_options = [&](CLI::App* cmd, vm_exec_opts& e) {
     cmd->add_flag("-t,--tty", e.tty, "Run on a terminal (raw mode; needs a terminal on stdin)");
     cmd->add_option("-e,--env", e.env, "KEY=VALUE to set; repeatable");
-    cmd->add_option("--cwd", e.cwd, "Working directory (default: /root)");
+    cmd->add_option("--cwd", e.cwd, "Working directory (default: the VM's workspace, else /root)");
   };
 
   auto* vm = app.add_subcommand("vm", "Create, run, inspect and remove microVMs");

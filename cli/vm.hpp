@@ -26,6 +26,12 @@ struct vm_info {
   std::int64_t pid = 0;
   std::string console_log;
   std::vector<std::string> resources;
+  struct workspace_info {
+    std::string host_path, guest_path, head, branch, digest;
+    std::uint64_t files = 0, bytes = 0;
+    std::int64_t prepared_ns = 0;
+    bool pending = false;
+  } workspace; ///< guest_path "" when the VM has none
 };
 
 /// What `vm ssh` needs from the daemon (rpc::SshTarget).

@@ -160,10 +160,11 @@ BOOST_AUTO_TEST_CASE(table_columns_line_up) {
   auto b = sample("a-much-longer-name", "stopped", now - 3 * 3600 * sec);
   b.memory_mib = 4096;
   b.vcpus = 16;
+  b.workspace.guest_path = "/root/repo";
   std::string t = vm_table({a, b}, now, false);
-  BOOST_TEST(t == "NAME                STATE    IMAGE    IP          VCPU  MEM      AGE\n"
-                  "web                 running  default  172.16.0.2  2     512MiB   5s\n"
-                  "a-much-longer-name  stopped  default  -           16    4096MiB  3h\n");
+  BOOST_TEST(t == "NAME                STATE    IMAGE    IP          VCPU  MEM      WORKSPACE   AGE\n"
+                  "web                 running  default  172.16.0.2  2     512MiB   -           5s\n"
+                  "a-much-longer-name  stopped  default  -           16    4096MiB  /root/repo  3h\n");
   // Colour wraps the padded state, so the columns after it still line up on a terminal.
   std::string c = vm_table({a, sample("b", "starting", now)}, now, true);
   BOOST_TEST(c.find("\x1b[32mrunning \x1b[0m  default") != std::string::npos);
@@ -192,6 +193,11 @@ BOOST_AUTO_TEST_CASE(json_from_an_in_memory_vm_info) {
   res.set(0, "tap:bg0a1b2c3d");
   res.set(1, "ip:172.16.0.2");
   auto v = vm_detail::to_vm_info(b.asReader());
+  BOOST_TEST(nlohmann::json::parse(vm_json(v))["workspace"].is_null()); // none
+  auto ws = b.initWorkspace();
+  ws.setGuestPath("/root/repo");
+  ws.setFiles(7);
+  v = vm_detail::to_vm_info(b.asReader());
   auto j = nlohmann::json::parse(vm_json(v));
   std::vector<std::string> keys;
   for (auto it = j.begin(); it != j.end(); ++it)
@@ -199,7 +205,7 @@ BOOST_AUTO_TEST_CASE(json_from_an_in_memory_vm_info) {
   std::vector<std::string> want{
     "console_log", "created_ns",     "disk_mib",   "id",         "image", "image_version", "ip",
     "kernel",      "kernel_version", "last_error", "memory_mib", "name",  "pid",           "resources",
-    "state",       "state_since_ns", "vcpus"};
+    "state",       "state_since_ns", "vcpus",      "workspace"};
   BOOST_TEST(keys == want, boost::test_tools::per_element());
   BOOST_TEST(j["name"] == "web");
   BOOST_TEST(j["memory_mib"] == 1024);
@@ -207,6 +213,8 @@ BOOST_AUTO_TEST_CASE(json_from_an_in_memory_vm_info) {
   BOOST_TEST(j["state_since_ns"] == 22);
   BOOST_TEST(j["pid"] == 4242);
   BOOST_TEST(j["resources"][1] == "ip:172.16.0.2");
+  BOOST_TEST(j["workspace"]["guest_path"] == "/root/repo");
+  BOOST_TEST(j["workspace"]["files"] == 7);
   auto list = nlohmann::json::parse(vm_list_json({v, v}));
   BOOST_TEST(list.is_array());
   BOOST_TEST(list.size() == 2u);

@@ -296,12 +296,6 @@ int cmd_vm_ssh(const dirs& d, const std::string& name, const std::vector<std::st
 
 int cmd_vm_run(const dirs& d, const vm_run_opts& r) {
   output_opts o;
-  if (!r.workspace.path.empty())
-    return report(
-      make_error(errc::bad_request, fmt::format("shipping a checkout into a VM is not built yet (issue #12); "
-                                                "`banger vm run --dry-run {}` lists what it would ship",
-                                                shell_quote(r.workspace.path))),
-      o);
   if (!r.create.name.empty())
     if (auto ok = validate_vm_name(r.create.name); !ok)
       return report(ok.err(), o);
@@ -316,6 +310,14 @@ int cmd_vm_run(const dirs& d, const vm_run_opts& r) {
     if (!r.quiet)
       std::cerr << "[vm run] " << line << "\n" << std::flush;
   };
+  // A checkout is read before any VM exists: a path that is not one fails with nothing made.
+  std::shared_ptr<workspace_plan> plan;
+  if (!r.workspace.path.empty()) {
+    auto p = plan_workspace(r.workspace);
+    if (!p)
+      return report(p.err(), o);
+    plan = std::move(*p);
+  }
   capture_signals();
   return with_daemon(d, o, [&](client& c) {
     auto& io = c.conn().io;
@@ -343,7 +345,9 @@ int cmd_vm_run(const dirs& d, const vm_run_opts& r) {
     s.setVcpus(r.create.vcpus);
     s.setMemoryMib(r.create.memory_mib);
     s.setDiskMib(r.create.disk_mib);
-    req.setNoStart(false);
+    // With a workspace the VM is created stopped, the checkout written into its work disk
+    // (no guest CPU spent on it), then started.
+    req.setNoStart(plan != nullptr);
     req.setProgress(kj::heap<stage_printer>("vm run", r.quiet));
     auto created = req.send().wait(io.waitScope);
     if (failed(created.getError())) {
@@ -351,10 +355,26 @@ int cmd_vm_run(const dirs& d, const vm_run_opts& r) {
       return interrupted ? 130 : 1;
     }
     std::string name = created.getInfo().getName();
-    say(fmt::format("{} ready in {:.1f}s", name, seconds_since(t0)));
 
     int rc = 0;
-    if (!interrupted) {
+    bool ready = plan == nullptr;
+    if (plan && !interrupted) {
+      auto shipped = ship_workspace(c, name, *plan, "vm run", r.quiet);
+      if (!shipped) {
+        rc = report(shipped.err(), o);
+      } else {
+        if (e.cwd.empty())
+          e.cwd = shipped->start_dir;
+        if (auto started = command_on(c, name, actors::vm_cmd::start{}, "vm run", r.quiet); !started)
+          rc = report(started.err(), o);
+        else
+          ready = true;
+      }
+    }
+    if (ready)
+      say(fmt::format("{} ready in {:.1f}s", name, seconds_since(t0)));
+
+    if (ready && !interrupted) {
       auto out = exec_session(c, name, e, &interrupt);
       if (!out) {
         rc = report(out.err(), o);

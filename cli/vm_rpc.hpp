@@ -34,6 +34,11 @@ inline vm_info to_vm_info(rpc::VmInfo::Reader r) {
   v.console_log = r.getConsoleLog();
   for (auto s : r.getResources())
     v.resources.emplace_back(s);
+  if (r.hasWorkspace()) {
+    auto w = r.getWorkspace();
+    v.workspace = {w.getHostPath(), w.getGuestPath(), w.getHead(),       w.getBranch(), w.getDigest(),
+                   w.getFiles(),    w.getBytes(),     w.getPreparedNs(), w.getPending()};
+  }
   return v;
 }
 

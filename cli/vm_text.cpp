@@ -159,7 +159,25 @@ json to_json(const vm_info& v) {
           {"last_error", v.last_error},
           {"pid", v.pid},
           {"console_log", v.console_log},
-          {"resources", v.resources}};
+          {"resources", v.resources},
+          {"workspace", v.workspace.guest_path.empty() && !v.workspace.pending
+                          ? json(nullptr)
+                          : json{{"host_path", v.workspace.host_path},
+                                 {"guest_path", v.workspace.guest_path},
+                                 {"head", v.workspace.head},
+                                 {"branch", v.workspace.branch},
+                                 {"digest", v.workspace.digest},
+                                 {"files", v.workspace.files},
+                                 {"bytes", v.workspace.bytes},
+                                 {"prepared_ns", v.workspace.prepared_ns},
+                                 {"pending", v.workspace.pending}}}};
+}
+
+/// The WORKSPACE column: the guest path, "-" when none, "(preparing)" while one is pending.
+std::string workspace_cell(const vm_info& v) {
+  if (v.workspace.pending)
+    return v.workspace.guest_path.empty() ? "(preparing)" : v.workspace.guest_path + " (preparing)";
+  return v.workspace.guest_path.empty() ? "-" : v.workspace.guest_path;
 }
 
 std::string_view state_colour(std::string_view state) {
@@ -182,12 +200,13 @@ std::string vm_list_json(const std::vector<vm_info>& vms) {
 }
 
 std::string vm_table(const std::vector<vm_info>& vms, std::int64_t now_ns, bool colour) {
-  constexpr std::size_t ncol = 7;
+  constexpr std::size_t ncol = 8;
   using row = std::array<std::string, ncol>;
-  std::vector<row> rows{{"NAME", "STATE", "IMAGE", "IP", "VCPU", "MEM", "AGE"}};
+  std::vector<row> rows{{"NAME", "STATE", "IMAGE", "IP", "VCPU", "MEM", "WORKSPACE", "AGE"}};
   for (const auto& v : vms)
     rows.push_back({v.name, v.state, v.image.empty() ? "-" : v.image, v.ip.empty() ? "-" : v.ip,
-                    std::to_string(v.vcpus), fmt::format("{}MiB", v.memory_mib), format_age(v.created_ns, now_ns)});
+                    std::to_string(v.vcpus), fmt::format("{}MiB", v.memory_mib), workspace_cell(v),
+                    format_age(v.created_ns, now_ns)});
   std::array<std::size_t, ncol> width{};
   for (const auto& r : rows)
     for (std::size_t i = 0; i < ncol; ++i)
@@ -238,6 +257,16 @@ std::string vm_show_text(const vm_info& v, std::int64_t now_ns) {
   line("pid", v.pid > 0 ? std::to_string(v.pid) : "");
   line("console", v.console_log);
   line("resources", resources);
+  if (!v.workspace.guest_path.empty() || v.workspace.pending) {
+    const auto& w = v.workspace;
+    line("workspace",
+         fmt::format("{} from {}{}", w.guest_path.empty() ? "-" : w.guest_path, w.host_path.empty() ? "-" : w.host_path,
+                     w.pending ? " (a preparation was cut short)" : ""));
+    if (!w.guest_path.empty())
+      line("  shipped", fmt::format("{} files, {} bytes, {} ({}), HEAD {}{}", w.files, w.bytes, time(w.prepared_ns),
+                                    w.digest.substr(0, 12), w.head.empty() ? "-" : w.head.substr(0, 12),
+                                    w.branch.empty() ? "" : " on " + w.branch));
+  }
   if (!v.last_error.empty())
     line("last error", v.last_error);
   return out;

@@ -2,6 +2,8 @@
 // runs it; the daemon never opens it.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
 
 #include "cli/commands.hpp"
@@ -17,5 +19,24 @@ struct workspace_opts {
 /// `vm run --dry-run PATH`: lists what would be shipped (size, path; symlinks with their
 /// target) and the totals, and what git tracks but is not shipped, with why. No daemon, no VM.
 int cmd_workspace_dry_run(const workspace_opts& w, const output_opts& o);
+
+class client;
+
+/// What a shipped workspace is, as the daemon recorded it.
+struct shipped_workspace {
+  std::string guest_path;
+  std::string start_dir; ///< where commands start: the guest path and the directory PATH named in it
+  std::uint64_t files = 0, bytes = 0;
+  double seconds = 0;
+};
+
+/// A checkout read, ready to ship: scanning first, before any VM is made, so a path that is not
+/// a checkout fails before anything exists. Defined in workspace_ship.cpp.
+struct workspace_plan;
+expected<std::shared_ptr<workspace_plan>> plan_workspace(const workspace_opts& w);
+/// Ships `plan` into the stopped VM `vm` (its work disk), printing progress as "[label] ..." on
+/// stderr unless `quiet`.
+expected<shipped_workspace> ship_workspace(client& c, const std::string& vm, const workspace_plan& plan,
+                                           const std::string& label, bool quiet);
 
 } // namespace banger::cli

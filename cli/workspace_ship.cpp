@@ -1,0 +1,215 @@
+// Shipping a workspace (workspace.hpp): the checkout read as the user, its repository made, and
+// the stream sent to the daemon's WorkspaceSink with capnp streaming flow control, so what is
+// in flight stays bounded however large the checkout.
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "cli/client.hpp"
+#include "cli/connection.hpp"
+#include "cli/output.hpp"
+#include "cli/workspace.hpp"
+#include "common/process.hpp"
+#include "workspace/git_meta.hpp"
+#include "workspace/rules.hpp"
+#include "workspace/scan.hpp"
+#include "workspace/stream.hpp"
+
+namespace banger::cli {
+
+namespace fs = std::filesystem;
+
+struct workspace_plan {
+  workspace::source src;
+  std::string guest_path;
+};
+
+namespace {
+
+/// A directory of the CLI's own for the pack; removed with this.
+struct scratch_dir {
+  fs::path path;
+  scratch_dir() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string tmpl = (fs::path(tmp && *tmp ? tmp : "/tmp") / "banger-ws-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()))
+      path = tmpl;
+  }
+  ~scratch_dir() {
+    std::error_code ec;
+    if (!path.empty())
+      fs::remove_all(path, ec);
+  }
+};
+
+capnp::Data::Reader as_data(std::string_view s) {
+  return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(s.data()), s.size());
+}
+
+/// The stream's receiving end as seen from the CLI: each record a call on the daemon's sink.
+class rpc_receiver final : public workspace::receiver {
+public:
+  rpc_receiver(rpc::WorkspaceSink::Client sink, kj::WaitScope& ws) : sink_(kj::mv(sink)), ws_(ws) {}
+  ~rpc_receiver() noexcept override {} // a capnp Client's destructor may throw; this one does not
+
+  expected<void> begin(const workspace::stream_begin& b) override {
+    auto req = sink_.beginRequest();
+    req.setGuestPath(b.guest_path);
+    req.setBytes(b.bytes);
+    req.setFiles(b.files);
+    return wait(req.send());
+  }
+  expected<void> entry(const workspace::stream_entry& e) override {
+    auto req = sink_.entryRequest();
+    auto x = req.initEntry();
+    x.setGit(e.git);
+    x.setPath(as_data(e.path));
+    x.setSymlink(e.kind == workspace::entry_kind::symlink);
+    x.setMode(e.mode);
+    x.setSize(e.size);
+    x.setMtime(e.mtime);
+    x.setTarget(as_data(e.target));
+    return wait(req.send());
+  }
+  expected<void> data(std::string_view bytes) override {
+    auto req = sink_.dataRequest();
+    req.setBytes(as_data(bytes));
+    return wait(req.send());
+  }
+  expected<workspace::landed> finish(const std::vector<workspace::index_record>& index) override {
+    auto req = sink_.finishRequest();
+    auto list = req.initIndex(static_cast<unsigned>(index.size()));
+    for (unsigned i = 0; i < index.size(); ++i) {
+      list[i].setPath(as_data(index[i].path));
+      list[i].setMode(index[i].mode);
+      list[i].setOid(capnp::Data::Reader(index[i].oid.data(), index[i].oid.size()));
+      list[i].setStage(index[i].stage);
+      list[i].setWorktreeMatches(index[i].worktree_matches);
+    }
+    return answer(req);
+  }
+  /// The stream broke, on this side or the daemon's: abort() tells the daemon (nothing lands)
+  /// and brings its outcome; when the daemon broke it, that is the error to show, with its code
+  /// and op id (daemon_error()).
+  void abort() override {
+    if (finished_)
+      return;
+    auto req = sink_.abortRequest();
+    req.setReason("the CLI stopped sending the workspace");
+    auto r = answer(req);
+    if (!r && remote_failed_)
+      daemon_error_ = r.err();
+  }
+  const std::optional<error>& daemon_error() const { return daemon_error_; }
+
+private:
+  expected<void> wait(kj::Promise<void> p) {
+    try {
+      p.wait(ws_);
+      return {};
+    } catch (const kj::Exception& e) {
+      remote_failed_ = true;
+      return make_error(errc::operation_failed, e.getDescription().cStr());
+    }
+  }
+  template <class Req>
+  expected<workspace::landed> answer(Req& req) {
+    finished_ = true;
+    try {
+      auto r = req.send().wait(ws_);
+      if (failed(r.getError()))
+        return from_rpc(r.getError());
+      auto w = r.getInfo().getWorkspace();
+      return workspace::landed{w.getGuestPath(), w.getFiles(), w.getBytes(), w.getDigest()};
+    } catch (const kj::Exception& e) {
+      return make_error(errc::unavailable, fmt::format("bangerd: {}", e.getDescription().cStr()));
+    }
+  }
+  template <class Req>
+  expected<workspace::landed> answer(Req&& req) {
+    return answer(req);
+  }
+
+  rpc::WorkspaceSink::Client sink_;
+  kj::WaitScope& ws_;
+  bool finished_ = false, remote_failed_ = false;
+  std::optional<error> daemon_error_;
+};
+
+} // namespace
+
+expected<std::shared_ptr<workspace_plan>> plan_workspace(const workspace_opts& w) {
+  auto src = workspace::scan(w.path, {.include_untracked = w.include_untracked});
+  if (!src)
+    return src.err();
+  auto plan = std::make_shared<workspace_plan>();
+  plan->guest_path = w.guest_path.empty() ? workspace::default_guest_path(src->top) : w.guest_path;
+  if (auto ok = workspace::validate_guest_path(plan->guest_path); !ok)
+    return ok.err();
+  plan->src = std::move(*src);
+  return plan;
+}
+
+expected<shipped_workspace> ship_workspace(client& c, const std::string& vm, const workspace_plan& plan,
+                                           const std::string& label, bool quiet) {
+  auto t0 = std::chrono::steady_clock::now();
+  scratch_dir scratch;
+  if (scratch.path.empty())
+    return make_error(errc::operation_failed, fmt::format("making a scratch directory: {}", errno_text(errno)));
+  auto git = workspace::make_git_material(plan.src, scratch.path);
+  if (!git)
+    return git.err();
+
+  auto req = c.conn().daemon.vmWorkspacePrepareRequest();
+  req.setName(vm);
+  auto spec = req.initSpec();
+  spec.setHostPath(plan.src.top.string());
+  spec.setGuestPath(plan.guest_path);
+  spec.setHead(plan.src.head);
+  spec.setBranch(plan.src.branch);
+  auto& ws = c.conn().io.waitScope;
+  auto r = req.send().wait(ws);
+  if (failed(r.getError()))
+    return from_rpc(r.getError());
+  rpc_receiver to(r.getSink(), ws);
+
+  auto last = std::chrono::steady_clock::now();
+  bool tty = ::isatty(STDERR_FILENO) == 1;
+  auto progress = [&](std::uint64_t files, std::uint64_t bytes) {
+    auto now = std::chrono::steady_clock::now();
+    if (quiet || now - last < std::chrono::seconds(1))
+      return;
+    last = now;
+    double secs = std::chrono::duration<double>(now - t0).count();
+    std::cerr << (tty ? "\r" : "")
+              << fmt::format("[{}] workspace: {}/{} files, {} of {} ({}/s)", label, files, plan.src.entries.size(),
+                             human_bytes(bytes), human_bytes(plan.src.bytes),
+                             human_bytes(static_cast<std::uint64_t>(static_cast<double>(bytes) / secs)))
+              << (tty ? "" : "\n") << std::flush;
+  };
+  auto landed = workspace::send(plan.src, *git, plan.guest_path, to, progress);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!quiet && tty)
+    std::cerr << "\r\033[K" << std::flush;
+  if (!landed)
+    return to.daemon_error() ? *to.daemon_error() : landed.err();
+  if (!quiet)
+    std::cerr << fmt::format("[{}] workspace: {} files, {} at {} in {:.1f}s\n", label, landed->files,
+                             human_bytes(landed->bytes), landed->guest_path, secs);
+  shipped_workspace out{landed->guest_path, landed->guest_path, landed->files, landed->bytes, secs};
+  if (!plan.src.prefix.empty()) {
+    auto prefix = plan.src.prefix;
+    if (prefix.back() == '/')
+      prefix.pop_back();
+    out.start_dir += "/" + prefix;
+  }
+  return out;
+}
+
+} // namespace banger::cli

@@ -1,0 +1,146 @@
+// Workspaces end to end (docs/workspaces.md): a real git checkout shipped by the real CLI into
+// real guests (busybox image, QEMU under TCG) through the daemon and its work-disk writer, in
+// the network namespace of vm_world.hpp. The busybox guest has no git: what git makes of the
+// workspace is tested on the host (workspace/land.test.cpp); here, that the files, modes, links
+// and the repository are in the guest, where commands start, and what the journal and `ps` say.
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "tests/e2e/vm_world.hpp"
+
+namespace fs = std::filesystem;
+using namespace banger;
+using namespace banger::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+world& the_world() {
+  static world w;
+  return w;
+}
+
+void sh(const fs::path& dir, const std::string& script) {
+  auto r =
+    run({"/bin/sh", "-c", "cd '" + dir.string() + "' && " + script}, {{"GIT_AUTHOR_NAME", "t"},
+                                                                      {"GIT_AUTHOR_EMAIL", "t@example.invalid"},
+                                                                      {"GIT_COMMITTER_NAME", "t"},
+                                                                      {"GIT_COMMITTER_EMAIL", "t@example.invalid"},
+                                                                      {"GIT_CONFIG_NOSYSTEM", "1"},
+                                                                      {"GIT_CONFIG_GLOBAL", "/dev/null"}});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, script << ": " << r.err);
+}
+
+void put(const fs::path& p, const std::string& content) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << content;
+}
+
+/// A checkout with a commit and uncommitted edits.
+struct checkout {
+  temp_dir tmp{"banger-ws-e2e"};
+  fs::path repo = tmp.path / "proj";
+  checkout() {
+    fs::create_directories(repo);
+    sh(repo, "git init -q -b main .");
+    put(repo / "README", "committed\n");
+    put(repo / "src" / "hello.sh", "#!/bin/sh\necho hello from the workspace\n");
+    ::chmod((repo / "src" / "hello.sh").c_str(), 0755);
+    BOOST_TEST_REQUIRE(::symlink("/etc/passwd", (repo / "passwd-link").c_str()) == 0);
+    sh(repo, "git add -A && git commit -q -m first");
+    put(repo / "README", "committed\nand edited, not committed\n");
+    put(repo / "scratch.txt", "untracked\n");
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(workspace_e2e)
+
+BOOST_AUTO_TEST_CASE(vm_run_ships_the_checkout_and_runs_the_command_in_it) {
+  auto& w = the_world();
+  checkout co;
+  auto r = w.cli({"vm", "run", "--rm", co.repo.string(), "--", "sh", "-c",
+                  "pwd; cat README; ./src/hello.sh; readlink passwd-link; ls scratch.txt 2>&1; "
+                  "cat .git/HEAD; test -s .git/index && echo index-ok; ls .git/objects/pack | grep -c '[.]pack$'"});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.out << r.err);
+  BOOST_TEST_MESSAGE("vm run's stderr:\n" << r.err);
+  BOOST_TEST(r.out.find("/root/proj\n") == 0u, r.out);                             // starts in the workspace
+  BOOST_TEST(r.out.find("and edited, not committed") != std::string::npos, r.out); // the working tree's content
+  BOOST_TEST(r.out.find("hello from the workspace") != std::string::npos, r.out);  // the executable bit kept
+  BOOST_TEST(r.out.find("/etc/passwd\n") != std::string::npos, r.out);             // a link, as a link
+  BOOST_TEST(r.out.find("scratch.txt: No such file") != std::string::npos, r.out); // untracked: not shipped
+  BOOST_TEST(r.out.find("ref: refs/heads/main") != std::string::npos, r.out);
+  BOOST_TEST(r.out.find("index-ok") != std::string::npos, r.out);
+  BOOST_TEST(r.err.find("[vm run] workspace: 3 files") != std::string::npos, r.err);
+  BOOST_TEST(w.vms().empty());
+  BOOST_TEST(w.leaks() == "");
+}
+
+BOOST_AUTO_TEST_CASE(untracked_files_on_request_a_subdirectory_and_the_journal) {
+  auto& w = the_world();
+  checkout co;
+  auto r = w.cli({"vm", "run", "--name", "ws2", "--include-untracked", "--guest-path", "/root/src/p",
+                  (co.repo / "src").string(), "--", "sh", "-c", "pwd; cat ../scratch.txt"});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.out << r.err);
+  BOOST_TEST(r.out == "/root/src/p/src\nuntracked\n");
+  // Kept (stopped), with its workspace on record: ps -a shows it, show gives the details.
+  auto ps = w.cli({"ps", "-a"});
+  BOOST_TEST(ps.out.find("WORKSPACE") != std::string::npos, ps.out);
+  BOOST_TEST(ps.out.find("/root/src/p") != std::string::npos, ps.out);
+  auto show = w.cli({"vm", "show", "ws2", "--json"});
+  auto info = nlohmann::json::parse(show.out);
+  BOOST_TEST(info["workspace"]["guest_path"] == "/root/src/p");
+  BOOST_TEST(info["workspace"]["host_path"] == fs::canonical(co.repo).string());
+  BOOST_TEST(info["workspace"]["files"] == 4);
+  BOOST_TEST(info["workspace"]["branch"] == "main");
+  BOOST_TEST(info["workspace"]["head"].get<std::string>().size() == 40u);
+  BOOST_TEST(info["workspace"]["digest"].get<std::string>().size() == 64u);
+  std::vector<std::string> kinds;
+  for (const auto& e : json_lines(w.cli({"events", "--json", "--vm", "ws2"}).out))
+    kinds.push_back(e["kind"].get<std::string>());
+  auto at = std::find(kinds.begin(), kinds.end(), "workspace_preparing");
+  BOOST_TEST_REQUIRE((at != kinds.end()));
+  // The work disk is made by the preparation; the start that follows keeps it.
+  BOOST_TEST(*(at + 1) == "resource_intended");
+  BOOST_TEST(*(at + 3) == "workspace_prepared");
+  // The edit in the guest survives a stop and a start.
+  BOOST_TEST(w.cli({"vm", "start", "ws2"}).exit_code == 0);
+  // exec starts in the workspace; --cwd still wins.
+  BOOST_TEST(w.cli({"vm", "exec", "ws2", "--", "pwd"}).out == "/root/src/p\n");
+  BOOST_TEST(w.cli({"vm", "exec", "ws2", "--cwd", "/tmp", "--", "pwd"}).out == "/tmp\n");
+  BOOST_TEST(w.cli({"vm", "exec", "ws2", "--", "sh", "-c", "echo guest-edit >> README"}).exit_code == 0);
+  BOOST_TEST(w.cli({"vm", "stop", "ws2"}).exit_code == 0);
+  BOOST_TEST(w.cli({"vm", "start", "ws2"}).exit_code == 0);
+  auto kept = w.cli({"vm", "exec", "ws2", "--", "cat", "/root/src/p/README"});
+  BOOST_TEST(kept.out.find("guest-edit") != std::string::npos, kept.out);
+  BOOST_TEST(w.cli({"vm", "delete", "--force", "ws2"}).exit_code == 0);
+  auto verify = w.sb.replay({"verify"});
+  BOOST_TEST(verify.exit_code == 0, verify.out << verify.err);
+  BOOST_TEST(w.leaks() == "");
+}
+
+BOOST_AUTO_TEST_CASE(what_is_not_a_checkout_makes_no_vm) {
+  auto& w = the_world();
+  temp_dir plain{"banger-ws-plain"};
+  auto r = w.cli({"vm", "run", "--rm", plain.path.string(), "--", "true"});
+  BOOST_TEST(r.exit_code == 1);
+  BOOST_TEST(r.err.find("not in a git checkout") != std::string::npos, r.err);
+  BOOST_TEST(w.vms().empty());
+  // A workspace too big for the work disk is refused before anything is written; --rm cleans up.
+  checkout co;
+  {
+    std::ofstream big(co.repo / "big.bin", std::ios::binary);
+    big.seekp((80 << 20) - 1);
+    big.put('x');
+  }
+  sh(co.repo, "git add big.bin");
+  auto full = w.cli({"vm", "run", "--rm", "--disk-size", "64", co.repo.string(), "--", "true"});
+  BOOST_TEST(full.exit_code == 1);
+  BOOST_TEST(full.err.find("the work disk has") != std::string::npos, full.err);
+  BOOST_TEST(w.vms().empty());
+  BOOST_TEST(w.leaks() == "");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
