@@ -204,6 +204,22 @@ void register_vm_commands(CLI::App& app, parsed_command& p) {
   vssh->add_option("command", ssh_command, "A remote command, after --");
   vssh->footer("Examples:\n  banger vm ssh web\n  banger vm ssh web -- sh -c 'exit 42'; echo $?   # 42");
   vssh->callback([&] { p.action = [&](const dirs& d) { return cmd_vm_ssh(d, vm_name, ssh_command); }; });
+  auto* vws = vm->add_subcommand("workspace", "A VM's workspace: a git checkout shipped into it (docs/workspaces.md)");
+  vws->require_subcommand(1);
+  auto& ws_opts = p.keep<workspace_opts>();
+  auto* wprep = vws->add_subcommand("prepare", "Ship a checkout into a stopped VM (replacing the one at that path)");
+  wprep->add_option("name", vm_name, "VM name")->required();
+  wprep->add_option("path", ws_opts.path, "A git checkout, or a directory in one")->required();
+  wprep->add_option("--guest-path", ws_opts.guest_path, "Where it lands (default: /root/<name>)");
+  wprep->add_flag("--include-untracked", ws_opts.include_untracked, "Ship untracked files that are not ignored too");
+  wprep->add_flag("--json", p.out.json, "Print the result as JSON");
+  wprep->footer("Examples:\n  banger vm create --name dev --no-start && banger vm workspace prepare dev ./repo\n"
+                "  banger vm workspace prepare dev . --guest-path /root/src");
+  wprep->callback([&] { p.action = [&](const dirs& d) { return cmd_workspace_prepare(d, p.out, vm_name, ws_opts); }; });
+  auto* wshow = vws->add_subcommand("show", "Show a VM's workspace: where it is, where it came from, what was shipped");
+  wshow->add_option("name", vm_name, "VM name")->required();
+  wshow->add_flag("--json", p.out.json, "Print it as JSON (null when there is none)");
+  wshow->callback([&] { p.action = [&](const dirs& d) { return cmd_workspace_show(d, p.out, vm_name); }; });
   auto* vrun = vm->add_subcommand("run", "Create a VM, run a command in it, stop it (--rm: delete it)");
   vrun->footer(vm_run_footer);
   add_create_options(vrun, vr.create);

@@ -39,4 +39,10 @@ expected<std::shared_ptr<workspace_plan>> plan_workspace(const workspace_opts& w
 expected<shipped_workspace> ship_workspace(client& c, const std::string& vm, const workspace_plan& plan,
                                            const std::string& label, bool quiet);
 
+/// `vm workspace prepare NAME PATH`: ships the checkout into the stopped VM `name`, replacing
+/// the workspace at that guest path (a running VM is refused for now: stop it first).
+int cmd_workspace_prepare(const dirs& d, const output_opts& o, const std::string& name, const workspace_opts& w);
+/// `vm workspace show NAME`: the VM's workspace as the journal has it.
+int cmd_workspace_show(const dirs& d, const output_opts& o, const std::string& name);
+
 } // namespace banger::cli

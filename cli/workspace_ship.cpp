@@ -9,11 +9,14 @@
 #include <filesystem>
 #include <iostream>
 
+#include <nlohmann/json.hpp>
+
 #include <fmt/format.h>
 
 #include "cli/client.hpp"
 #include "cli/connection.hpp"
 #include "cli/output.hpp"
+#include "cli/vm_rpc.hpp"
 #include "cli/workspace.hpp"
 #include "common/process.hpp"
 #include "workspace/git_meta.hpp"
@@ -210,6 +213,60 @@ expected<shipped_workspace> ship_workspace(client& c, const std::string& vm, con
     out.start_dir += "/" + prefix;
   }
   return out;
+}
+
+int cmd_workspace_prepare(const dirs& d, const output_opts& o, const std::string& name, const workspace_opts& w) {
+  if (auto ok = validate_vm_name(name); !ok)
+    return report(ok.err(), o);
+  auto plan = plan_workspace(w);
+  if (!plan)
+    return report(plan.err(), o);
+  return with_daemon(d, o, [&](client& c) {
+    auto shipped = ship_workspace(c, name, **plan, "workspace", o.json);
+    if (!shipped)
+      return report(shipped.err(), o);
+    if (o.json)
+      std::cout << nlohmann::json{{"vm", name},
+                                  {"guest_path", shipped->guest_path},
+                                  {"files", shipped->files},
+                                  {"bytes", shipped->bytes},
+                                  {"seconds", shipped->seconds}}
+                     .dump()
+                << "\n";
+    else
+      fmt::print("prepared {}: {} files, {} at {}\n", name, shipped->files, human_bytes(shipped->bytes),
+                 shipped->guest_path);
+    return 0;
+  });
+}
+
+int cmd_workspace_show(const dirs& d, const output_opts& o, const std::string& name) {
+  if (auto ok = validate_vm_name(name); !ok)
+    return report(ok.err(), o);
+  return with_daemon(d, o, [&](client& c) {
+    auto req = c.conn().daemon.vmShowRequest();
+    req.setName(name);
+    auto r = req.send().wait(c.conn().io.waitScope);
+    if (failed(r.getError()))
+      return report(from_rpc(r.getError()), o);
+    auto v = vm_detail::to_vm_info(r.getInfo());
+    const auto& ws = v.workspace;
+    if (o.json) {
+      std::cout << nlohmann::json::parse(vm_json(v))["workspace"].dump() << "\n";
+      return 0;
+    }
+    if (ws.guest_path.empty() && !ws.pending) {
+      fmt::print("VM {} has no workspace (`banger vm workspace prepare {} PATH` ships one)\n", name, name);
+      return 0;
+    }
+    fmt::print("guest path: {}\nfrom:       {}\nHEAD:       {}{}\nshipped:    {} files, {}, digest {}\n",
+               ws.guest_path.empty() ? "-" : ws.guest_path, ws.host_path.empty() ? "-" : ws.host_path,
+               ws.head.empty() ? "(no commit)" : ws.head, ws.branch.empty() ? "" : " on " + ws.branch, ws.files,
+               human_bytes(ws.bytes), ws.digest.empty() ? "-" : ws.digest);
+    if (ws.pending)
+      fmt::print("note:       a preparation was cut short; prepare again\n");
+    return 0;
+  });
 }
 
 } // namespace banger::cli

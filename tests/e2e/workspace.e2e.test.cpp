@@ -106,15 +106,29 @@ BOOST_AUTO_TEST_CASE(untracked_files_on_request_a_subdirectory_and_the_journal) 
   // The work disk is made by the preparation; the start that follows keeps it.
   BOOST_TEST(*(at + 1) == "resource_intended");
   BOOST_TEST(*(at + 3) == "workspace_prepared");
+  // workspace show; prepare into the stopped VM replaces the recorded workspace.
+  auto wshow = w.cli({"vm", "workspace", "show", "ws2", "--json"});
+  BOOST_TEST(nlohmann::json::parse(wshow.out)["guest_path"] == "/root/src/p", wshow.out);
+  put(co.repo / "later.txt", "prepared later\n");
+  sh(co.repo, "git add later.txt");
+  auto prep = w.cli({"vm", "workspace", "prepare", "ws2", co.repo.string(), "--guest-path", "/root/again"});
+  BOOST_TEST_REQUIRE(prep.exit_code == 0, prep.err);
+  BOOST_TEST(prep.out.find("prepared ws2: 4 files") == 0u, prep.out);
+  BOOST_TEST(w.cli({"vm", "workspace", "show", "ws2"}).out.find("guest path: /root/again") == 0u);
   // The edit in the guest survives a stop and a start.
   BOOST_TEST(w.cli({"vm", "start", "ws2"}).exit_code == 0);
+  // A running VM is refused for now, with the way out.
+  auto busy = w.cli({"vm", "workspace", "prepare", "ws2", co.repo.string()});
+  BOOST_TEST(busy.exit_code == 1);
+  BOOST_TEST(busy.err.find("banger vm stop ws2") != std::string::npos, busy.err);
   // exec starts in the workspace; --cwd still wins.
-  BOOST_TEST(w.cli({"vm", "exec", "ws2", "--", "pwd"}).out == "/root/src/p\n");
+  BOOST_TEST(w.cli({"vm", "exec", "ws2", "--", "pwd"}).out == "/root/again\n");
+  BOOST_TEST(w.cli({"vm", "exec", "ws2", "--", "cat", "later.txt"}).out == "prepared later\n");
   BOOST_TEST(w.cli({"vm", "exec", "ws2", "--cwd", "/tmp", "--", "pwd"}).out == "/tmp\n");
   BOOST_TEST(w.cli({"vm", "exec", "ws2", "--", "sh", "-c", "echo guest-edit >> README"}).exit_code == 0);
   BOOST_TEST(w.cli({"vm", "stop", "ws2"}).exit_code == 0);
   BOOST_TEST(w.cli({"vm", "start", "ws2"}).exit_code == 0);
-  auto kept = w.cli({"vm", "exec", "ws2", "--", "cat", "/root/src/p/README"});
+  auto kept = w.cli({"vm", "exec", "ws2", "--", "cat", "/root/again/README"});
   BOOST_TEST(kept.out.find("guest-edit") != std::string::npos, kept.out);
   BOOST_TEST(w.cli({"vm", "delete", "--force", "ws2"}).exit_code == 0);
   auto verify = w.sb.replay({"verify"});
