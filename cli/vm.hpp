@@ -31,6 +31,7 @@ struct vm_info {
     std::uint64_t files = 0, bytes = 0;
     std::int64_t prepared_ns = 0;
     bool pending = false;
+    bool include_untracked = false;
   } workspace; ///< guest_path "" when the VM has none
 };
 

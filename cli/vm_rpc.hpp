@@ -36,8 +36,8 @@ inline vm_info to_vm_info(rpc::VmInfo::Reader r) {
     v.resources.emplace_back(s);
   if (r.hasWorkspace()) {
     auto w = r.getWorkspace();
-    v.workspace = {w.getHostPath(), w.getGuestPath(), w.getHead(),       w.getBranch(), w.getDigest(),
-                   w.getFiles(),    w.getBytes(),     w.getPreparedNs(), w.getPending()};
+    v.workspace = {w.getHostPath(), w.getGuestPath(), w.getHead(),       w.getBranch(),  w.getDigest(),
+                   w.getFiles(),    w.getBytes(),     w.getPreparedNs(), w.getPending(), w.getIncludeUntracked()};
   }
   return v;
 }

@@ -170,7 +170,8 @@ json to_json(const vm_info& v) {
                                  {"files", v.workspace.files},
                                  {"bytes", v.workspace.bytes},
                                  {"prepared_ns", v.workspace.prepared_ns},
-                                 {"pending", v.workspace.pending}}}};
+                                 {"pending", v.workspace.pending},
+                                 {"include_untracked", v.workspace.include_untracked}}}};
 }
 
 /// The WORKSPACE column: the guest path, "-" when none, "(preparing)" while one is pending.

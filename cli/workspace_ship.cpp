@@ -31,6 +31,7 @@ namespace fs = std::filesystem;
 struct workspace_plan {
   workspace::source src;
   std::string guest_path;
+  bool include_untracked = false;
 };
 
 namespace {
@@ -156,6 +157,7 @@ expected<std::shared_ptr<workspace_plan>> plan_workspace(const workspace_opts& w
   if (auto ok = workspace::validate_guest_path(plan->guest_path); !ok)
     return ok.err();
   plan->src = std::move(*src);
+  plan->include_untracked = w.include_untracked;
   return plan;
 }
 
@@ -176,6 +178,7 @@ expected<shipped_workspace> ship_workspace(client& c, const std::string& vm, con
   spec.setGuestPath(plan.guest_path);
   spec.setHead(plan.src.head);
   spec.setBranch(plan.src.branch);
+  spec.setIncludeUntracked(plan.include_untracked);
   auto& ws = c.conn().io.waitScope;
   auto r = req.send().wait(ws);
   if (failed(r.getError()))

@@ -68,6 +68,7 @@ void fill_info(rpc::VmInfo::Builder b, const daemon_context& ctx, const vm_state
   w.setBytes(s.workspace.bytes);
   w.setPreparedNs(s.workspace.prepared_ns);
   w.setPending(s.workspace_pending);
+  w.setIncludeUntracked(s.workspace.include_untracked);
 }
 
 /// The VM called `name` as the catalog has it (current to the last commit), when the name is valid

@@ -221,7 +221,8 @@ kj::Promise<void> vm_workspace_prepare(
   if (auto ok = actors::validate_vm_name(name); !ok)
     return fail(ok.err());
   auto spec = p.getSpec();
-  actors::vm_cmd::prepare_workspace cmd{spec.getHostPath(), spec.getGuestPath(), spec.getHead(), spec.getBranch()};
+  actors::vm_cmd::prepare_workspace cmd{spec.getHostPath(), spec.getGuestPath(), spec.getHead(), spec.getBranch(),
+                                        spec.getIncludeUntracked()};
   ctx.log.info(op, "vm {}: workspace from {} to {}", name, cmd.host_path, cmd.guest_path);
   auto feed = std::make_shared<feed_queue>();
   actors::vm_request rq{cmd, op, {}, {feed}};

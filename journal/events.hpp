@@ -284,10 +284,12 @@ struct workspace_prepared {
   static constexpr std::string_view kind = "workspace_prepared";
   std::string host_path, guest_path, head, branch, digest;
   std::uint64_t files = 0, bytes = 0;
+  bool include_untracked = false;
   template <class F>
   friend void inspect(F& f, workspace_prepared& x) {
     f(field("host_path", x.host_path), field("guest_path", x.guest_path), field("head", x.head),
-      field("branch", x.branch), field("digest", x.digest), field("files", x.files), field("bytes", x.bytes));
+      field("branch", x.branch), field("digest", x.digest), field("files", x.files), field("bytes", x.bytes),
+      field("include_untracked", x.include_untracked));
   }
 };
 

@@ -136,6 +136,7 @@ struct WorkspaceInfo {
   bytes @6 :UInt64;
   preparedNs @7 :Int64;
   pending @8 :Bool;       # a preparation is on record without its outcome
+  includeUntracked @9 :Bool;
 }
 
 struct VmCreateSpec {
@@ -232,6 +233,7 @@ struct WorkspaceSpec {
   guestPath @1 :Text;     # below /root
   head @2 :Text;          # the host's HEAD commit (40 hex), empty before a first commit
   branch @3 :Text;        # empty when detached
+  includeUntracked @4 :Bool;
 }
 
 # One record of a workspace stream (workspace/stream.hpp stream_entry). Names are bytes.

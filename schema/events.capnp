@@ -204,6 +204,7 @@ struct WorkspacePrepared {
   digest @4 :Text;        # SHA-256 of what was shipped (workspace/stream.hpp)
   files @5 :UInt64;
   bytes @6 :UInt64;
+  includeUntracked @7 :Bool;  # untracked files were shipped too
 }
 
 struct WorkspacePrepareFailed {

@@ -82,10 +82,11 @@ BANGER_PLAIN_VM_COMMAND(reconcile, "reconcile");
 struct prepare_workspace {
   static constexpr std::string_view name = "prepare_workspace";
   std::string host_path, guest_path, head, branch;
+  bool include_untracked = false; ///< what was shipped: also untracked files (for the drift check)
   template <class F>
   friend void inspect(F& f, prepare_workspace& x) {
     f(field("host_path", x.host_path), field("guest_path", x.guest_path), field("head", x.head),
-      field("branch", x.branch));
+      field("branch", x.branch), field("include_untracked", x.include_untracked));
   }
 };
 

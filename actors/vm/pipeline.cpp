@@ -266,7 +266,7 @@ expected<vm_state> run_prepare_workspace(vm_state s, vm_host& host, const record
     return failed(landed.err());
   report("workspace", since(t0));
   return record({journal::workspace_prepared{c.host_path, landed->guest_path, c.head, c.branch, landed->digest,
-                                             landed->files, landed->bytes}});
+                                             landed->files, landed->bytes, c.include_untracked}});
 }
 
 expected<vm_state> run_reconcile(vm_state s, vm_host& host, const recorder& record, const stage_report& report,

@@ -116,109 +116,110 @@ vm_state apply(vm_state s, const journal::stored_event& e) {
   if (s.name.empty() && e.stream.rfind("vm/", 0) == 0)
     s.name = e.stream.substr(3);
   using namespace journal;
-  std::visit(
-    overloaded{
-      [&](const vm_created& v) {
-        auto name = s.name;
-        s = vm_state{};
-        s.stream_version = e.version;
-        s.name = name;
-        s.phase = vm_phase::stopped;
-        s.id = v.id;
-        s.image = v.image;
-        s.image_version = v.image_version;
-        s.kernel = v.kernel;
-        s.kernel_version = v.kernel_version;
-        s.vcpus = static_cast<std::uint32_t>(v.vcpus);
-        s.memory_mib = static_cast<std::uint32_t>(v.memory_mib);
-        s.disk_mib = static_cast<std::uint32_t>(v.disk_mib);
-        s.created_ns = s.since_ns = e.wall_time_ns;
-      },
-      [&](const vm_configured& v) {
-        s.vcpus = static_cast<std::uint32_t>(v.vcpus);
-        s.memory_mib = static_cast<std::uint32_t>(v.memory_mib);
-      },
-      [&](const vm_starting& v) {
-        s.phase = vm_phase::starting;
-        s.since_ns = e.wall_time_ns;
-        if (!v.kernel_version.empty())
-          s.kernel_version = v.kernel_version;
-        s.last_error.clear();
-      },
-      [&](const resource_intended& v) {
-        auto kind = resource_kind_named(v.resource);
-        if (kind && find_resource(s, *kind, v.id) == s.resources.end())
-          s.resources.push_back({*kind, v.id, {}, false});
-      },
-      [&](const resource_acquired& v) {
-        auto kind = resource_kind_named(v.resource);
-        if (!kind)
-          return;
-        auto it = find_resource(s, *kind, v.id);
-        if (it == s.resources.end()) // an intent whose id only making it told (ip, vmm)
-          it = std::find_if(s.resources.begin(), s.resources.end(),
-                            [&](const vm_resource& r) { return r.kind == *kind && !r.acquired && r.id.empty(); });
-        if (it == s.resources.end())
-          s.resources.push_back({*kind, v.id, v.detail, true});
-        else {
-          it->id = v.id;
-          it->detail = v.detail;
-          it->acquired = true;
-        }
-      },
-      [&](const resource_released& v) {
-        auto kind = resource_kind_named(v.resource);
-        if (!kind)
-          return;
-        auto it = find_resource(s, *kind, v.id);
-        if (it != s.resources.end())
-          s.resources.erase(it);
-      },
-      [&](const vm_running& v) {
-        s.phase = vm_phase::running;
-        s.since_ns = e.wall_time_ns;
-        s.boot_ms = v.boot_ms;
-      },
-      [&](const vm_start_failed& v) {
-        s.phase = vm_phase::stopped;
-        s.since_ns = e.wall_time_ns;
-        s.last_error = fmt::format("start failed at {}: {}", v.stage, v.reason);
-      },
-      [&](const vm_stopping&) {
-        s.phase = vm_phase::stopping;
-        s.since_ns = e.wall_time_ns;
-      },
-      [&](const vm_stopped& v) {
-        s.phase = vm_phase::stopped;
-        s.since_ns = e.wall_time_ns;
-        if (v.reason != "stopped" && v.reason != "killed" && v.reason != "powered off")
-          s.last_error = v.reason;
-      },
-      [&](const vm_deleting&) {
-        s.phase = vm_phase::deleting;
-        s.since_ns = e.wall_time_ns;
-      },
-      [&](const vm_deleted&) {
-        s.phase = vm_phase::deleted;
-        s.since_ns = e.wall_time_ns;
-      },
-      [&](const vm_paused&) {
-        s.phase = vm_phase::paused;
-        s.since_ns = e.wall_time_ns;
-      },
-      [&](const vm_resumed&) {
-        s.phase = vm_phase::running;
-        s.since_ns = e.wall_time_ns;
-      },
-      [&](const workspace_preparing&) { s.workspace_pending = true; },
-      [&](const workspace_prepared& v) {
-        s.workspace_pending = false;
-        s.workspace = {v.host_path, v.guest_path, v.head, v.branch, v.digest, v.files, v.bytes, e.wall_time_ns};
-      },
-      [&](const workspace_prepare_failed&) { s.workspace_pending = false; },
-      [](const auto&) {},
-    },
-    e.body);
+  std::visit(overloaded{
+               [&](const vm_created& v) {
+                 auto name = s.name;
+                 s = vm_state{};
+                 s.stream_version = e.version;
+                 s.name = name;
+                 s.phase = vm_phase::stopped;
+                 s.id = v.id;
+                 s.image = v.image;
+                 s.image_version = v.image_version;
+                 s.kernel = v.kernel;
+                 s.kernel_version = v.kernel_version;
+                 s.vcpus = static_cast<std::uint32_t>(v.vcpus);
+                 s.memory_mib = static_cast<std::uint32_t>(v.memory_mib);
+                 s.disk_mib = static_cast<std::uint32_t>(v.disk_mib);
+                 s.created_ns = s.since_ns = e.wall_time_ns;
+               },
+               [&](const vm_configured& v) {
+                 s.vcpus = static_cast<std::uint32_t>(v.vcpus);
+                 s.memory_mib = static_cast<std::uint32_t>(v.memory_mib);
+               },
+               [&](const vm_starting& v) {
+                 s.phase = vm_phase::starting;
+                 s.since_ns = e.wall_time_ns;
+                 if (!v.kernel_version.empty())
+                   s.kernel_version = v.kernel_version;
+                 s.last_error.clear();
+               },
+               [&](const resource_intended& v) {
+                 auto kind = resource_kind_named(v.resource);
+                 if (kind && find_resource(s, *kind, v.id) == s.resources.end())
+                   s.resources.push_back({*kind, v.id, {}, false});
+               },
+               [&](const resource_acquired& v) {
+                 auto kind = resource_kind_named(v.resource);
+                 if (!kind)
+                   return;
+                 auto it = find_resource(s, *kind, v.id);
+                 if (it == s.resources.end()) // an intent whose id only making it told (ip, vmm)
+                   it = std::find_if(s.resources.begin(), s.resources.end(), [&](const vm_resource& r) {
+                     return r.kind == *kind && !r.acquired && r.id.empty();
+                   });
+                 if (it == s.resources.end())
+                   s.resources.push_back({*kind, v.id, v.detail, true});
+                 else {
+                   it->id = v.id;
+                   it->detail = v.detail;
+                   it->acquired = true;
+                 }
+               },
+               [&](const resource_released& v) {
+                 auto kind = resource_kind_named(v.resource);
+                 if (!kind)
+                   return;
+                 auto it = find_resource(s, *kind, v.id);
+                 if (it != s.resources.end())
+                   s.resources.erase(it);
+               },
+               [&](const vm_running& v) {
+                 s.phase = vm_phase::running;
+                 s.since_ns = e.wall_time_ns;
+                 s.boot_ms = v.boot_ms;
+               },
+               [&](const vm_start_failed& v) {
+                 s.phase = vm_phase::stopped;
+                 s.since_ns = e.wall_time_ns;
+                 s.last_error = fmt::format("start failed at {}: {}", v.stage, v.reason);
+               },
+               [&](const vm_stopping&) {
+                 s.phase = vm_phase::stopping;
+                 s.since_ns = e.wall_time_ns;
+               },
+               [&](const vm_stopped& v) {
+                 s.phase = vm_phase::stopped;
+                 s.since_ns = e.wall_time_ns;
+                 if (v.reason != "stopped" && v.reason != "killed" && v.reason != "powered off")
+                   s.last_error = v.reason;
+               },
+               [&](const vm_deleting&) {
+                 s.phase = vm_phase::deleting;
+                 s.since_ns = e.wall_time_ns;
+               },
+               [&](const vm_deleted&) {
+                 s.phase = vm_phase::deleted;
+                 s.since_ns = e.wall_time_ns;
+               },
+               [&](const vm_paused&) {
+                 s.phase = vm_phase::paused;
+                 s.since_ns = e.wall_time_ns;
+               },
+               [&](const vm_resumed&) {
+                 s.phase = vm_phase::running;
+                 s.since_ns = e.wall_time_ns;
+               },
+               [&](const workspace_preparing&) { s.workspace_pending = true; },
+               [&](const workspace_prepared& v) {
+                 s.workspace_pending = false;
+                 s.workspace = {v.host_path, v.guest_path, v.head,         v.branch,           v.digest,
+                                v.files,     v.bytes,      e.wall_time_ns, v.include_untracked};
+               },
+               [&](const workspace_prepare_failed&) { s.workspace_pending = false; },
+               [](const auto&) {},
+             },
+             e.body);
   return s;
 }
 

@@ -82,6 +82,7 @@ struct vm_workspace {
   std::string host_path, guest_path, head, branch, digest;
   std::uint64_t files = 0, bytes = 0;
   std::int64_t prepared_ns = 0;
+  bool include_untracked = false;
   bool empty() const { return guest_path.empty(); }
 };
 

@@ -37,8 +37,10 @@ std::string dump(const vm_state& s) {
   for (const auto& r : s.resources)
     out += fmt::format("{{{} {} {} {}}}", to_string(r.kind), r.id, r.detail, r.acquired);
   const auto& w = s.workspace;
-  return out + fmt::format("] workspace={}|{}|{}|{}|{}|{}|{}|{} pending={}", w.host_path, w.guest_path, w.head,
-                           w.branch, w.digest, w.files, w.bytes, w.prepared_ns, s.workspace_pending);
+  return out +
+         fmt::format("] workspace={}|{}|{}|{}|{}|{}|{}|{} pending={}", w.host_path, w.guest_path, w.head, w.branch,
+                     w.digest, w.files, w.bytes, w.prepared_ns, s.workspace_pending) +
+         fmt::format(" untracked={}", w.include_untracked);
 }
 
 vm_state plain_fold(const journal::journal& j, const std::string& name) {
@@ -172,7 +174,8 @@ struct history {
         if (pick(3) == 0)
           emit(journal::workspace_prepare_failed{text()});
         else
-          emit(journal::workspace_prepared{text(), "/root/w", text(), text(), text(), pick(1000), pick(1 << 30)});
+          emit(journal::workspace_prepared{text(), "/root/w", text(), text(), text(), pick(1000), pick(1 << 30),
+                                           pick(2) == 0});
         break;
       }
       command(
