@@ -19,6 +19,7 @@
 
 #include <kj/async-unix.h>
 
+#include "cli/output.hpp"
 #include "cli/vm_rpc.hpp"
 #include "common/process.hpp"
 
@@ -251,6 +252,8 @@ int cmd_vm_exec(const dirs& d, const vm_exec_opts& e) {
     return report(make_error(errc::bad_request, "no command: `banger vm exec NAME -- CMD...`"), o);
   capture_signals();
   return with_daemon(d, o, [&](client& c) {
+    if (auto drift = workspace_drift(c, e.name))
+      std::cerr << paint("banger: warning:", "1;33", use_colour(2)) << " " << *drift << "\n";
     auto out = exec_session(c, e.name, e, nullptr);
     if (!out)
       return report(out.err(), o);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cli/commands.hpp"
@@ -42,6 +43,12 @@ expected<shipped_workspace> ship_workspace(client& c, const std::string& vm, con
 /// `vm workspace prepare NAME PATH`: ships the checkout into the stopped VM `name`, replacing
 /// the workspace at that guest path (a running VM is refused for now: stop it first).
 int cmd_workspace_prepare(const dirs& d, const output_opts& o, const std::string& name, const workspace_opts& w);
+/// Why VM `vm`'s workspace no longer matches the checkout it came from ("HEAD 1a2b3c → 4d5e6f",
+/// "its files changed"), or nothing when it matches, when the VM has none, or when the
+/// checkout cannot be read here (another user's, or gone): what `vm exec` warns about. Reads
+/// the whole checkout to compare the digest.
+std::optional<std::string> workspace_drift(client& c, const std::string& vm);
+
 /// `vm workspace show NAME`: the VM's workspace as the journal has it.
 int cmd_workspace_show(const dirs& d, const output_opts& o, const std::string& name);
 

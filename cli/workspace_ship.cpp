@@ -243,6 +243,35 @@ int cmd_workspace_prepare(const dirs& d, const output_opts& o, const std::string
   });
 }
 
+std::optional<std::string> workspace_drift(client& c, const std::string& vm) {
+  auto req = c.conn().daemon.vmShowRequest();
+  req.setName(vm);
+  auto r = req.send().wait(c.conn().io.waitScope);
+  if (failed(r.getError()))
+    return std::nullopt;
+  auto v = vm_detail::to_vm_info(r.getInfo());
+  const auto& ws = v.workspace;
+  std::error_code ec;
+  if (ws.guest_path.empty() || ws.pending || ws.host_path.empty() || !fs::is_directory(ws.host_path, ec))
+    return std::nullopt;
+  auto src = workspace::scan(ws.host_path, {.include_untracked = ws.include_untracked});
+  if (!src)
+    return std::nullopt;
+  std::vector<std::string> what;
+  if (src->head != ws.head)
+    what.push_back(fmt::format("HEAD {} -> {}", ws.head.empty() ? "(none)" : ws.head.substr(0, 12),
+                               src->head.empty() ? "(none)" : src->head.substr(0, 12)));
+  auto digest = workspace::digest_of(*src);
+  if (digest && *digest != ws.digest)
+    what.push_back("its files changed");
+  if (what.empty())
+    return std::nullopt;
+  std::string why = what[0] + (what.size() > 1 ? ", " + what[1] : "");
+  return fmt::format("the checkout {} moved on since VM {}'s workspace was prepared ({}); `banger vm workspace "
+                     "prepare {} {}` re-syncs it (a stopped VM, for now)",
+                     ws.host_path, vm, why, vm, ws.host_path);
+}
+
 int cmd_workspace_show(const dirs& d, const output_opts& o, const std::string& name) {
   if (auto ok = validate_vm_name(name); !ok)
     return report(ok.err(), o);

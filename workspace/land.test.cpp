@@ -158,6 +158,18 @@ BOOST_AUTO_TEST_CASE(unchanged_files_carry_their_inode_in_the_index_so_git_does_
   BOOST_TEST(debug.find("ino: 0") != std::string::npos, debug);
 }
 
+BOOST_AUTO_TEST_CASE(the_digest_of_a_checkout_is_the_landed_one_until_it_changes) {
+  world w;
+  auto l = ok(w.land());
+  BOOST_TEST(ok(digest_of(ok(scan(w.repo)))) == l.digest);
+  put(w.repo / "README", "hello\nsecond\nand another edit\n");
+  BOOST_TEST(ok(digest_of(ok(scan(w.repo)))) != l.digest);
+  put(w.repo / "README", "hello\nsecond\nand an edit\n"); // back as it was shipped
+  BOOST_TEST(ok(digest_of(ok(scan(w.repo)))) == l.digest);
+  ::chmod((w.repo / "README").c_str(), 0755); // a mode change is a change
+  BOOST_TEST(ok(digest_of(ok(scan(w.repo)))) != l.digest);
+}
+
 BOOST_AUTO_TEST_CASE(a_second_landing_replaces_the_first_whole) {
   world w;
   ok(w.land());

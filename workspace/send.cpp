@@ -130,7 +130,38 @@ expected<landed> send_all(const source& src, const git_material& git, const std:
   return to.finish(git.index);
 }
 
+/// Receives a stream only to digest it, as a landing does.
+class digest_receiver final : public receiver {
+public:
+  expected<void> begin(const stream_begin&) override { return {}; }
+  expected<void> entry(const stream_entry& e) override {
+    if (!e.git)
+      d_.entry(e);
+    git_ = e.git;
+    return {};
+  }
+  expected<void> data(std::string_view bytes) override {
+    if (!git_)
+      d_.data(bytes);
+    return {};
+  }
+  expected<landed> finish(const std::vector<index_record>&) override { return landed{{}, 0, 0, d_.hex()}; }
+  void abort() override {}
+
+private:
+  stream_digest d_;
+  bool git_ = false;
+};
+
 } // namespace
+
+expected<std::string> digest_of(const source& src) {
+  digest_receiver d;
+  auto r = send(src, git_material{}, "/root/x", d);
+  if (!r)
+    return r.err();
+  return r->digest;
+}
 
 expected<landed> send(const source& src, const git_material& git, const std::string& guest_path, receiver& to,
                       const send_progress& progress) {

@@ -75,4 +75,8 @@ using send_progress = std::function<void(std::uint64_t files, std::uint64_t byte
 expected<landed> send(const source& src, const git_material& git, const std::string& guest_path, receiver& to,
                       const send_progress& progress = {});
 
+/// The digest a landing of `src` would record (stream_digest), reading the files as send()
+/// does: what `vm exec` compares with the recorded one to tell that the checkout moved on.
+expected<std::string> digest_of(const source& src);
+
 } // namespace banger::workspace

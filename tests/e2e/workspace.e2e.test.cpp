@@ -115,16 +115,24 @@ BOOST_AUTO_TEST_CASE(untracked_files_on_request_a_subdirectory_and_the_journal) 
   BOOST_TEST_REQUIRE(prep.exit_code == 0, prep.err);
   BOOST_TEST(prep.out.find("prepared ws2: 4 files") == 0u, prep.out);
   BOOST_TEST(w.cli({"vm", "workspace", "show", "ws2"}).out.find("guest path: /root/again") == 0u);
-  // The edit in the guest survives a stop and a start.
   BOOST_TEST(w.cli({"vm", "start", "ws2"}).exit_code == 0);
   // A running VM is refused for now, with the way out.
   auto busy = w.cli({"vm", "workspace", "prepare", "ws2", co.repo.string()});
   BOOST_TEST(busy.exit_code == 1);
   BOOST_TEST(busy.err.find("banger vm stop ws2") != std::string::npos, busy.err);
   // exec starts in the workspace; --cwd still wins.
-  BOOST_TEST(w.cli({"vm", "exec", "ws2", "--", "pwd"}).out == "/root/again\n");
+  auto in_ws = w.cli({"vm", "exec", "ws2", "--", "pwd"});
+  BOOST_TEST(in_ws.out == "/root/again\n");
+  BOOST_TEST(in_ws.err.find("warning") == std::string::npos, in_ws.err); // the checkout is as shipped
   BOOST_TEST(w.cli({"vm", "exec", "ws2", "--", "cat", "later.txt"}).out == "prepared later\n");
   BOOST_TEST(w.cli({"vm", "exec", "ws2", "--cwd", "/tmp", "--", "pwd"}).out == "/tmp\n");
+  // A host commit after the preparation: exec says the checkout moved on, and how to re-sync.
+  sh(co.repo, "git commit -q -am 'on the host'");
+  auto moved = w.cli({"vm", "exec", "ws2", "--", "true"});
+  BOOST_TEST(moved.exit_code == 0);
+  BOOST_TEST(moved.err.find("moved on since VM ws2's workspace was prepared (HEAD ") != std::string::npos, moved.err);
+  BOOST_TEST(moved.err.find("banger vm workspace prepare ws2") != std::string::npos, moved.err);
+  // The edit in the guest survives a stop and a start.
   BOOST_TEST(w.cli({"vm", "exec", "ws2", "--", "sh", "-c", "echo guest-edit >> README"}).exit_code == 0);
   BOOST_TEST(w.cli({"vm", "stop", "ws2"}).exit_code == 0);
   BOOST_TEST(w.cli({"vm", "start", "ws2"}).exit_code == 0);
