@@ -106,6 +106,18 @@ inline void set_owner(ext2_inode& in, std::uint32_t uid, std::uint32_t gid) {
   ext2fs_set_i_gid_high(in, static_cast<__u16>(gid >> 16));
 }
 
+/// A name for the by-inode writes (ext4_tree.cpp): bytes, but not "." or "..", '/' or NUL, and
+/// 1 to max_guest_name bytes.
+inline expected<void> check_name(std::string_view name) {
+  if (name.empty() || name.size() > max_guest_name)
+    return make_error(errc::bad_request, fmt::format("name {} must be 1 to {} bytes", printable(name), max_guest_name));
+  if (name == "." || name == "..")
+    return make_error(errc::bad_request, fmt::format("name {} is not an entry", printable(name)));
+  if (name.find('/') != std::string_view::npos || name.find('\0') != std::string_view::npos)
+    return make_error(errc::bad_request, fmt::format("name {} holds '/' or NUL", printable(name)));
+  return {};
+}
+
 inline expected<void> check_mode(std::uint32_t mode) {
   if (mode > 07777)
     return make_error(errc::bad_request, fmt::format("mode {:o} has bits beyond 07777 (permission bits only)", mode));
@@ -143,6 +155,25 @@ struct ext4_image::impl {
   }
   error refuse(errc code, std::string_view guest, std::string_view why) const {
     return make_error(code, fmt::format("ext4 image {}: {}: {}", image.string(), detail::printable(guest), why));
+  }
+
+  /// For a new entry `name` in directory `dir` (the by-inode writes): the image is writable,
+  /// the name and the mode (when given) are valid, and `dir` has no entry of that name yet
+  /// (errc::already_exists).
+  expected<void> check_new(ext2_ino_t dir, const std::string& name, std::optional<std::uint32_t> mode) const {
+    if (auto ok = check("/", true); !ok)
+      return ok;
+    if (auto ok = detail::check_name(name); !ok)
+      return ok;
+    if (mode)
+      if (auto ok = detail::check_mode(*mode); !ok)
+        return ok;
+    auto existing = lookup(dir, name, name);
+    if (!existing)
+      return std::move(existing).err();
+    if (*existing != 0)
+      return refuse(errc::already_exists, name, "already exists");
+    return {};
   }
 
   /// Validates `guest` and that the image is open (and writable when `write`).

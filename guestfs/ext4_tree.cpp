@@ -5,6 +5,7 @@
 // thread-safe: one thread uses an image at a time.
 #include "guestfs/ext4_impl.hpp"
 
+#include <optional>
 #include <set>
 
 namespace banger::guestfs {
@@ -17,16 +18,6 @@ using detail::type_of;
 
 /// The depth remove_tree_in goes to; a deeper tree is a corrupt (looping) image.
 constexpr int max_remove_depth = 4096;
-
-expected<void> check_name(std::string_view name) {
-  if (name.empty() || name.size() > max_guest_name)
-    return make_error(errc::bad_request, fmt::format("name {} must be 1 to {} bytes", printable(name), max_guest_name));
-  if (name == "." || name == "..")
-    return make_error(errc::bad_request, fmt::format("name {} is not an entry", printable(name)));
-  if (name.find('/') != std::string_view::npos || name.find('\0') != std::string_view::npos)
-    return make_error(errc::bad_request, fmt::format("name {} holds '/' or NUL", printable(name)));
-  return {};
-}
 
 __u32 clamp_time(std::int64_t t) { return static_cast<__u32>(std::clamp<std::int64_t>(t, 0, 0xffffffffLL)); }
 
@@ -137,18 +128,9 @@ expected<ext4_image::inode_info> ext4_image::stat(inode_number ino) const {
 expected<ext4_image::inode_number> ext4_image::mkdir_in(inode_number dir, std::string_view name, std::uint32_t mode,
                                                         std::uint32_t uid, std::uint32_t gid, std::int64_t mtime) {
   auto& m = state();
-  if (auto ok = m.check("/", true); !ok)
-    return std::move(ok).err();
-  if (auto ok = check_name(name); !ok)
-    return std::move(ok).err();
-  if (auto ok = detail::check_mode(mode); !ok)
-    return std::move(ok).err();
   std::string n(name);
-  auto existing = m.lookup(dir, n, n);
-  if (!existing)
-    return std::move(existing).err();
-  if (*existing != 0)
-    return m.refuse(errc::already_exists, n, "already exists");
+  if (auto ok = m.check_new(dir, n, mode); !ok)
+    return std::move(ok).err();
   auto made = m.make_dir(dir, n, mode, uid, gid, n);
   if (!made)
     return made;
@@ -162,20 +144,13 @@ expected<ext4_image::inode_number> ext4_image::symlink_in(inode_number dir, std:
                                                           std::string_view target, std::uint32_t uid, std::uint32_t gid,
                                                           std::int64_t mtime) {
   auto& m = state();
-  if (auto ok = m.check("/", true); !ok)
-    return std::move(ok).err();
-  if (auto ok = check_name(name); !ok)
+  std::string n(name), t(target);
+  if (auto ok = m.check_new(dir, n, std::nullopt); !ok)
     return std::move(ok).err();
   if (target.empty() || target.find('\0') != std::string_view::npos || target.size() >= m.fsys->blocksize)
     return m.refuse(
       errc::bad_request, name,
       fmt::format("symlink target {} must be 1 to {} bytes without NUL", printable(target), m.fsys->blocksize - 1));
-  std::string n(name), t(target);
-  auto existing = m.lookup(dir, n, n);
-  if (!existing)
-    return std::move(existing).err();
-  if (*existing != 0)
-    return m.refuse(errc::already_exists, n, "already exists");
   errcode_t rc = ext2fs_symlink(m.fsys, dir, 0, n.c_str(), t.c_str());
   if (rc == EXT2_ET_DIR_NO_SPACE) {
     if ((rc = ext2fs_expand_dir(m.fsys, dir)))
@@ -199,18 +174,9 @@ expected<ext4_image::inode_number> ext4_image::symlink_in(inode_number dir, std:
 expected<ext4_image::file_writer> ext4_image::create_in(inode_number dir, std::string_view name, std::uint32_t mode,
                                                         std::uint32_t uid, std::uint32_t gid) {
   auto& m = state();
-  if (auto ok = m.check("/", true); !ok)
-    return std::move(ok).err();
-  if (auto ok = check_name(name); !ok)
-    return std::move(ok).err();
-  if (auto ok = detail::check_mode(mode); !ok)
-    return std::move(ok).err();
   std::string n(name);
-  auto existing = m.lookup(dir, n, n);
-  if (!existing)
-    return std::move(existing).err();
-  if (*existing != 0)
-    return m.refuse(errc::already_exists, n, "already exists");
+  if (auto ok = m.check_new(dir, n, mode); !ok)
+    return std::move(ok).err();
   auto ino = m.make_file(dir, n, mode, uid, gid, n);
   if (!ino)
     return std::move(ino).err();
@@ -227,9 +193,9 @@ expected<void> ext4_image::rename_in(inode_number dir, std::string_view from, st
   auto& m = state();
   if (auto ok = m.check("/", true); !ok)
     return ok;
-  if (auto ok = check_name(from); !ok)
+  if (auto ok = detail::check_name(from); !ok)
     return ok;
-  if (auto ok = check_name(to); !ok)
+  if (auto ok = detail::check_name(to); !ok)
     return ok;
   std::string f(from), t(to);
   auto ino = m.lookup(dir, f, f);
@@ -256,7 +222,7 @@ expected<void> ext4_image::remove_tree_in(inode_number dir, std::string_view nam
   auto& m = state();
   if (auto ok = m.check("/", true); !ok)
     return ok;
-  if (auto ok = check_name(name); !ok)
+  if (auto ok = detail::check_name(name); !ok)
     return ok;
   std::string n(name);
   auto ino = m.lookup(dir, n, n);

@@ -8,32 +8,18 @@
 #include <fstream>
 
 #include "guestfs/ext4.hpp"
+#include "tests/support/git_checkout.hpp"
 #include "tests/support/proc.hpp"
 #include "workspace/git_meta.hpp"
 #include "workspace/land_ext4.hpp"
 #include "workspace/scan.hpp"
 
 using namespace banger;
+using namespace banger::test;
 using namespace banger::workspace;
 namespace fs = std::filesystem;
 
 namespace {
-
-const std::map<std::string, std::string> git_env = {
-  {"GIT_AUTHOR_NAME", "t"},     {"GIT_AUTHOR_EMAIL", "t@example.invalid"},
-  {"GIT_COMMITTER_NAME", "t"},  {"GIT_COMMITTER_EMAIL", "t@example.invalid"},
-  {"GIT_CONFIG_NOSYSTEM", "1"}, {"GIT_CONFIG_GLOBAL", "/dev/null"}};
-
-std::string sh(const fs::path& dir, const std::string& script) {
-  auto r = test::run({"/bin/sh", "-c", "cd '" + dir.string() + "' && " + script}, git_env);
-  BOOST_TEST_REQUIRE(r.exit_code == 0, script << ": " << r.err);
-  return r.out;
-}
-
-void put(const fs::path& p, const std::string& content) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << content;
-}
 
 template <class T>
 T ok(expected<T> r) {
@@ -59,25 +45,25 @@ struct world {
   world() {
     fs::create_directories(repo);
     fs::create_directories(scratch);
-    sh(repo, "git init -q -b main .");
-    put(repo / "README", "hello\n");
-    put(repo / "src" / "main.c", "int main(void) { return 0; }\n");
-    put(repo / "gone.txt", "to be deleted\n");
-    put(repo / "tool.sh", "#!/bin/sh\n");
-    put(repo / "blob.bin", std::string("\x00\x01\x02\xff binary", 11));
-    put(repo / "we ird\nname", "odd\n");
+    git_sh(repo, "git init -q -b main .");
+    put_file(repo / "README", "hello\n");
+    put_file(repo / "src" / "main.c", "int main(void) { return 0; }\n");
+    put_file(repo / "gone.txt", "to be deleted\n");
+    put_file(repo / "tool.sh", "#!/bin/sh\n");
+    put_file(repo / "blob.bin", std::string("\x00\x01\x02\xff binary", 11));
+    put_file(repo / "we ird\nname", "odd\n");
     BOOST_TEST_REQUIRE(::symlink("src/main.c", (repo / "link").c_str()) == 0);
-    sh(repo, "git add -A && git commit -q -m first && echo second >> README && git commit -q -am second");
-    put(repo / "README", "hello\nsecond\nand an edit\n"); // modified
-    fs::remove(repo / "gone.txt");                        // deleted
-    put(repo / "added.txt", "staged new file\n");         // added to the index
-    sh(repo, "git add added.txt");
-    put(repo / "src" / "main.c", "int main(void) { return 1; }\n"); // modified and staged,
-    sh(repo, "git add src/main.c");                                 // then modified again
-    put(repo / "src" / "main.c", "int main(void) { return 2; }\n");
-    ::chmod((repo / "tool.sh").c_str(), 0755);                           // mode change
-    put(repo / "blob.bin", std::string("\x00\x01\x03\xfe binary!", 12)); // binary change
-    put(repo / "untracked.txt", "not shipped\n");
+    git_sh(repo, "git add -A && git commit -q -m first && echo second >> README && git commit -q -am second");
+    put_file(repo / "README", "hello\nsecond\nand an edit\n"); // modified
+    fs::remove(repo / "gone.txt");                             // deleted
+    put_file(repo / "added.txt", "staged new file\n");         // added to the index
+    git_sh(repo, "git add added.txt");
+    put_file(repo / "src" / "main.c", "int main(void) { return 1; }\n"); // modified and staged,
+    git_sh(repo, "git add src/main.c");                                  // then modified again
+    put_file(repo / "src" / "main.c", "int main(void) { return 2; }\n");
+    ::chmod((repo / "tool.sh").c_str(), 0755);                                // mode change
+    put_file(repo / "blob.bin", std::string("\x00\x01\x03\xfe binary!", 12)); // binary change
+    put_file(repo / "untracked.txt", "not shipped\n");
     ok(guestfs::create_image(disk, 64u << 20));
   }
 
@@ -131,16 +117,16 @@ BOOST_AUTO_TEST_CASE(the_guest_copy_is_the_host_checkout_to_git) {
   auto copy = w.extract();
   for (const char* q : {"git rev-parse HEAD", "git status --porcelain=v1 --untracked-files=no", "git diff",
                         "git diff --cached", "git diff HEAD --stat", "git ls-files -s"})
-    BOOST_TEST(sh(copy, q) == sh(w.repo, q), q);
-  BOOST_TEST(sh(copy, "git rev-list --count HEAD") == "1\n"); // shallow: HEAD only
-  BOOST_TEST(sh(copy, "cat .git/shallow") == sh(w.repo, "git rev-parse HEAD"));
-  BOOST_TEST(sh(copy, "git log -1 --format=%s") == "second\n");
+    BOOST_TEST(git_sh(copy, q) == git_sh(w.repo, q), q);
+  BOOST_TEST(git_sh(copy, "git rev-list --count HEAD") == "1\n"); // shallow: HEAD only
+  BOOST_TEST(git_sh(copy, "cat .git/shallow") == git_sh(w.repo, "git rev-parse HEAD"));
+  BOOST_TEST(git_sh(copy, "git log -1 --format=%s") == "second\n");
   BOOST_TEST(!fs::exists(copy / "untracked.txt"));
   BOOST_TEST(fs::is_symlink(copy / "link"));
   BOOST_TEST(fs::read_symlink(copy / "link") == "src/main.c");
   // Commits made in the guest work.
-  sh(copy, "git commit -q -am 'in the guest' && git fsck --no-dangling 2>&1");
-  BOOST_TEST(sh(copy, "git rev-list --count HEAD") == "2\n");
+  git_sh(copy, "git commit -q -am 'in the guest' && git fsck --no-dangling 2>&1");
+  BOOST_TEST(git_sh(copy, "git rev-list --count HEAD") == "2\n");
 }
 
 BOOST_AUTO_TEST_CASE(unchanged_files_carry_their_inode_in_the_index_so_git_does_not_rehash) {
@@ -151,7 +137,7 @@ BOOST_AUTO_TEST_CASE(unchanged_files_carry_their_inode_in_the_index_so_git_does_
   auto link_ino = ok(img.inode_of("/repo/link"));
   auto copy = w.extract();
   // ls-files --debug prints the index's stat data as written (the copy's inodes differ).
-  auto debug = sh(copy, "git ls-files --debug -- link README");
+  auto debug = git_sh(copy, "git ls-files --debug -- link README");
   BOOST_TEST(debug.find("ino: " + std::to_string(link_ino)) != std::string::npos, debug);
   // README differs from its object (an uncommitted edit): zeroed, so git looks at the file.
   BOOST_TEST(debug.find("ino: " + std::to_string(readme_ino)) == std::string::npos, debug);
@@ -162,9 +148,9 @@ BOOST_AUTO_TEST_CASE(the_digest_of_a_checkout_is_the_landed_one_until_it_changes
   world w;
   auto l = ok(w.land());
   BOOST_TEST(ok(digest_of(ok(scan(w.repo)))) == l.digest);
-  put(w.repo / "README", "hello\nsecond\nand another edit\n");
+  put_file(w.repo / "README", "hello\nsecond\nand another edit\n");
   BOOST_TEST(ok(digest_of(ok(scan(w.repo)))) != l.digest);
-  put(w.repo / "README", "hello\nsecond\nand an edit\n"); // back as it was shipped
+  put_file(w.repo / "README", "hello\nsecond\nand an edit\n"); // back as it was shipped
   BOOST_TEST(ok(digest_of(ok(scan(w.repo)))) == l.digest);
   ::chmod((w.repo / "README").c_str(), 0755); // a mode change is a change
   BOOST_TEST(ok(digest_of(ok(scan(w.repo)))) != l.digest);
@@ -173,16 +159,16 @@ BOOST_AUTO_TEST_CASE(the_digest_of_a_checkout_is_the_landed_one_until_it_changes
 BOOST_AUTO_TEST_CASE(a_second_landing_replaces_the_first_whole) {
   world w;
   ok(w.land());
-  sh(w.repo, "git rm -q --cached added.txt && rm added.txt && git add -A && git commit -q -m third");
-  put(w.repo / "new-dir" / "deep" / "file", "later\n");
-  sh(w.repo, "git add new-dir");
+  git_sh(w.repo, "git rm -q --cached added.txt && rm added.txt && git add -A && git commit -q -m third");
+  put_file(w.repo / "new-dir" / "deep" / "file", "later\n");
+  git_sh(w.repo, "git add new-dir");
   ok(w.land());
   w.require_clean();
   auto copy = w.extract();
   BOOST_TEST(!fs::exists(copy / "added.txt"));
   BOOST_TEST(fs::exists(copy / "new-dir" / "deep" / "file"));
-  BOOST_TEST(sh(copy, "git status --porcelain=v1 --untracked-files=no") ==
-             sh(w.repo, "git status --porcelain=v1 --untracked-files=no"));
+  BOOST_TEST(git_sh(copy, "git status --porcelain=v1 --untracked-files=no") ==
+             git_sh(w.repo, "git status --porcelain=v1 --untracked-files=no"));
   auto img = ok(guestfs::ext4_image::open(w.disk, false));
   auto names = ok(img.list("/"));
   for (const auto& e : names)
@@ -212,8 +198,8 @@ struct breaking : receiver {
 BOOST_AUTO_TEST_CASE(a_stream_that_breaks_off_leaves_the_previous_workspace) {
   world w;
   ok(w.land());
-  auto before = sh(w.extract(), "git ls-files -s && cat README");
-  put(w.repo / "README", "a change that never lands\n");
+  auto before = git_sh(w.extract(), "git ls-files -s && cat README");
+  put_file(w.repo / "README", "a change that never lands\n");
   auto src = ok(scan(w.repo));
   auto git = ok(make_git_material(src, w.scratch));
   {
@@ -227,15 +213,15 @@ BOOST_AUTO_TEST_CASE(a_stream_that_breaks_off_leaves_the_previous_workspace) {
     ok(img.close());
   }
   w.require_clean();
-  BOOST_TEST(sh(w.extract(), "git ls-files -s && cat README") == before);
+  BOOST_TEST(git_sh(w.extract(), "git ls-files -s && cat README") == before);
   auto img = ok(guestfs::ext4_image::open(w.disk, false));
   BOOST_TEST(!ok(img.exists("/.repo.banger-new")));
 }
 
 BOOST_AUTO_TEST_CASE(a_workspace_larger_than_the_disk_is_refused_before_writing) {
   world w;
-  put(w.repo / "big.bin", std::string(80u << 20, 'b')); // the disk is 64 MiB
-  sh(w.repo, "git add big.bin");
+  put_file(w.repo / "big.bin", std::string(80u << 20, 'b')); // the disk is 64 MiB
+  git_sh(w.repo, "git add big.bin");
   auto r = w.land();
   BOOST_TEST_REQUIRE(!r.has_value());
   BOOST_TEST((r.err().code == errc::bad_request));

@@ -7,29 +7,15 @@
 #include <boost/test/unit_test.hpp>
 #include <fstream>
 
+#include "tests/support/git_checkout.hpp"
 #include "tests/support/proc.hpp"
 
 using namespace banger;
+using namespace banger::test;
 using namespace banger::workspace;
 namespace fs = std::filesystem;
 
 namespace {
-
-void sh(const fs::path& dir, const std::string& script) {
-  auto r = test::run({"/bin/sh", "-c", "cd '" + dir.string() + "' && " + script},
-                     {{"GIT_AUTHOR_NAME", "t"},
-                      {"GIT_AUTHOR_EMAIL", "t@example.invalid"},
-                      {"GIT_COMMITTER_NAME", "t"},
-                      {"GIT_COMMITTER_EMAIL", "t@example.invalid"},
-                      {"GIT_CONFIG_NOSYSTEM", "1"},
-                      {"HOME", dir.string()}});
-  BOOST_TEST_REQUIRE(r.exit_code == 0, script << ": " << r.err);
-}
-
-void put(const fs::path& p, const std::string& content) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << content;
-}
 
 /// The error's message, for a failed check ("" when there is none: Boost evaluates the message
 /// whether or not the check fails).
@@ -58,19 +44,19 @@ struct checkout {
   fs::path repo = tmp.path / "repo";
   checkout() {
     fs::create_directories(repo);
-    sh(repo, "git init -q -b main . && git config core.autocrlf false");
-    put(repo / "README", "hello\n");
-    put(repo / "src" / "main.c", "int main(void) { return 0; }\n");
-    put(repo / "run.sh", "#!/bin/sh\necho run\n");
+    git_sh(repo, "git init -q -b main . && git config core.autocrlf false");
+    put_file(repo / "README", "hello\n");
+    put_file(repo / "src" / "main.c", "int main(void) { return 0; }\n");
+    put_file(repo / "run.sh", "#!/bin/sh\necho run\n");
     ::chmod((repo / "run.sh").c_str(), 0755);
-    put(repo / "gone.txt", "to be deleted\n");
-    put(repo / ".gitignore", "*.o\n");
+    put_file(repo / "gone.txt", "to be deleted\n");
+    put_file(repo / ".gitignore", "*.o\n");
     BOOST_TEST_REQUIRE(::symlink("/etc/passwd", (repo / "passwd").c_str()) == 0);
-    sh(repo, "git add -A && git commit -q -m first");
-    put(repo / "README", "hello, edited and longer\n"); // modified, not staged
-    fs::remove(repo / "gone.txt");                      // deleted in the working tree
-    put(repo / "new.txt", "untracked\n");               // untracked
-    put(repo / "build.o", "ignored\n");                 // ignored
+    git_sh(repo, "git add -A && git commit -q -m first");
+    put_file(repo / "README", "hello, edited and longer\n"); // modified, not staged
+    fs::remove(repo / "gone.txt");                           // deleted in the working tree
+    put_file(repo / "new.txt", "untracked\n");               // untracked
+    put_file(repo / "build.o", "ignored\n");                 // ignored
   }
 };
 
@@ -140,12 +126,12 @@ BOOST_AUTO_TEST_CASE(what_is_not_a_checkout_is_refused_with_a_reason) {
   BOOST_TEST_REQUIRE(!missing.has_value());
   BOOST_TEST(missing.err().message.find("does not exist") != std::string::npos, missing.err().message);
 
-  put(tmp.path / "file", "x");
+  put_file(tmp.path / "file", "x");
   auto file = scan(tmp.path / "file");
   BOOST_TEST_REQUIRE(!file.has_value());
   BOOST_TEST(file.err().message.find("not a directory") != std::string::npos, file.err().message);
 
-  sh(tmp.path, "git init -q --bare bare.git");
+  git_sh(tmp.path, "git init -q --bare bare.git");
   auto bare = scan(tmp.path / "bare.git");
   BOOST_TEST_REQUIRE(!bare.has_value());
   BOOST_TEST(bare.err().message.find("bare") != std::string::npos, bare.err().message);
@@ -153,7 +139,7 @@ BOOST_AUTO_TEST_CASE(what_is_not_a_checkout_is_refused_with_a_reason) {
 
 BOOST_AUTO_TEST_CASE(a_checkout_without_a_commit_ships_what_is_staged) {
   test::temp_dir tmp{"banger-ws"};
-  sh(tmp.path, "git init -q -b trunk . && echo a > a && git add a");
+  git_sh(tmp.path, "git init -q -b trunk . && echo a > a && git add a");
   auto s = scan(tmp.path);
   BOOST_TEST_REQUIRE(s.has_value(), why(s));
   BOOST_TEST(s->head == "");
@@ -164,11 +150,11 @@ BOOST_AUTO_TEST_CASE(a_checkout_without_a_commit_ships_what_is_staged) {
 
 BOOST_AUTO_TEST_CASE(hostile_names_are_listed_byte_for_byte) {
   test::temp_dir tmp{"banger-ws"};
-  sh(tmp.path, "git init -q .");
+  git_sh(tmp.path, "git init -q .");
   const std::vector<std::string> names{"with space", "new\nline", "-leading-dash", "bad\xff\xfeutf8", "tab\there"};
   for (const auto& n : names)
-    put(tmp.path / n, n);
-  sh(tmp.path, "git add -A");
+    put_file(tmp.path / n, n);
+  git_sh(tmp.path, "git add -A");
   auto s = scan(tmp.path);
   BOOST_TEST_REQUIRE(s.has_value(), why(s));
   for (const auto& n : names) {
@@ -183,7 +169,7 @@ BOOST_AUTO_TEST_CASE(a_parent_replaced_by_a_symlink_is_not_followed) {
   // src/ becomes a link to a directory outside with a file of the same name: scan must not
   // read through it.
   test::temp_dir outside{"banger-ws-out"};
-  put(outside.path / "main.c", "outside content that must not be shipped\n");
+  put_file(outside.path / "main.c", "outside content that must not be shipped\n");
   fs::remove_all(c.repo / "src");
   BOOST_TEST_REQUIRE(::symlink(outside.path.c_str(), (c.repo / "src").c_str()) == 0);
   auto s = scan(c.repo);
@@ -195,13 +181,13 @@ BOOST_AUTO_TEST_CASE(a_parent_replaced_by_a_symlink_is_not_followed) {
 BOOST_AUTO_TEST_CASE(checked_out_submodules_are_shipped_and_others_are_said_to_be_missing) {
   test::temp_dir tmp{"banger-ws"};
   fs::create_directories(tmp.path / "lib");
-  sh(tmp.path / "lib", "git init -q . && echo l > lib.c && git add . && git commit -q -m lib");
+  git_sh(tmp.path / "lib", "git init -q . && echo l > lib.c && git add . && git commit -q -m lib");
   fs::create_directories(tmp.path / "top");
-  sh(tmp.path / "top",
-     "git init -q . && echo t > t && git add t && "
-     "git -c protocol.file.allow=always submodule add -q ../lib vendor/lib && "
-     "git -c protocol.file.allow=always submodule add -q ../lib vendor/absent && git commit -q -m top && "
-     "git submodule deinit -q -f vendor/absent");
+  git_sh(tmp.path / "top",
+         "git init -q . && echo t > t && git add t && "
+         "git -c protocol.file.allow=always submodule add -q ../lib vendor/lib && "
+         "git -c protocol.file.allow=always submodule add -q ../lib vendor/absent && git commit -q -m top && "
+         "git submodule deinit -q -f vendor/absent");
   auto s = scan(tmp.path / "top");
   BOOST_TEST_REQUIRE(s.has_value(), why(s));
   BOOST_TEST(find(*s, "vendor/lib/lib.c") != nullptr);

@@ -71,6 +71,15 @@ struct world {
   std::filesystem::path config_file() const {
     return std::filesystem::path(sb.env.at("XDG_CONFIG_HOME")) / "banger" / "config.toml";
   }
+  /// Builds image `name` with debootstrap. debootstrap needs Debian's mirror, which the
+  /// namespace cannot reach: a daemon outside it (same state dir; the tree is cached across
+  /// runs in $BANGER_TEST_CACHE/xdg-cache) builds it, then the tests go back in.
+  void build_debootstrap_image(const std::string& name) {
+    BOOST_TEST_REQUIRE(cli({"daemon", "stop"}).exit_code == 0);
+    auto img = sb.banger({"image", "build", name, "--debootstrap"}, {}, 900s);
+    sb.banger({"daemon", "stop"});
+    BOOST_TEST_REQUIRE(img.exit_code == 0, img.err);
+  }
   run_result cli(std::vector<std::string> args, std::chrono::milliseconds timeout = 180s) {
     return sb.banger(std::move(args), ns.exec(), timeout);
   }

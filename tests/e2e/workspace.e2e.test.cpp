@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "tests/e2e/vm_world.hpp"
+#include "tests/support/git_checkout.hpp"
 
 namespace fs = std::filesystem;
 using namespace banger;
@@ -22,36 +23,20 @@ world& the_world() {
   return w;
 }
 
-void sh(const fs::path& dir, const std::string& script) {
-  auto r =
-    run({"/bin/sh", "-c", "cd '" + dir.string() + "' && " + script}, {{"GIT_AUTHOR_NAME", "t"},
-                                                                      {"GIT_AUTHOR_EMAIL", "t@example.invalid"},
-                                                                      {"GIT_COMMITTER_NAME", "t"},
-                                                                      {"GIT_COMMITTER_EMAIL", "t@example.invalid"},
-                                                                      {"GIT_CONFIG_NOSYSTEM", "1"},
-                                                                      {"GIT_CONFIG_GLOBAL", "/dev/null"}});
-  BOOST_TEST_REQUIRE(r.exit_code == 0, script << ": " << r.err);
-}
-
-void put(const fs::path& p, const std::string& content) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << content;
-}
-
 /// A checkout with a commit and uncommitted edits.
 struct checkout {
   temp_dir tmp{"banger-ws-e2e"};
   fs::path repo = tmp.path / "proj";
   checkout() {
     fs::create_directories(repo);
-    sh(repo, "git init -q -b main .");
-    put(repo / "README", "committed\n");
-    put(repo / "src" / "hello.sh", "#!/bin/sh\necho hello from the workspace\n");
+    git_sh(repo, "git init -q -b main .");
+    put_file(repo / "README", "committed\n");
+    put_file(repo / "src" / "hello.sh", "#!/bin/sh\necho hello from the workspace\n");
     ::chmod((repo / "src" / "hello.sh").c_str(), 0755);
     BOOST_TEST_REQUIRE(::symlink("/etc/passwd", (repo / "passwd-link").c_str()) == 0);
-    sh(repo, "git add -A && git commit -q -m first");
-    put(repo / "README", "committed\nand edited, not committed\n");
-    put(repo / "scratch.txt", "untracked\n");
+    git_sh(repo, "git add -A && git commit -q -m first");
+    put_file(repo / "README", "committed\nand edited, not committed\n");
+    put_file(repo / "scratch.txt", "untracked\n");
   }
 };
 
@@ -109,8 +94,8 @@ BOOST_AUTO_TEST_CASE(untracked_files_on_request_a_subdirectory_and_the_journal) 
   // workspace show; prepare into the stopped VM replaces the recorded workspace.
   auto wshow = w.cli({"vm", "workspace", "show", "ws2", "--json"});
   BOOST_TEST(nlohmann::json::parse(wshow.out)["guest_path"] == "/root/src/p", wshow.out);
-  put(co.repo / "later.txt", "prepared later\n");
-  sh(co.repo, "git add later.txt");
+  put_file(co.repo / "later.txt", "prepared later\n");
+  git_sh(co.repo, "git add later.txt");
   auto prep = w.cli({"vm", "workspace", "prepare", "ws2", co.repo.string(), "--guest-path", "/root/again"});
   BOOST_TEST_REQUIRE(prep.exit_code == 0, prep.err);
   BOOST_TEST(prep.out.find("prepared ws2: 4 files") == 0u, prep.out);
@@ -127,7 +112,7 @@ BOOST_AUTO_TEST_CASE(untracked_files_on_request_a_subdirectory_and_the_journal) 
   BOOST_TEST(w.cli({"vm", "exec", "ws2", "--", "cat", "later.txt"}).out == "prepared later\n");
   BOOST_TEST(w.cli({"vm", "exec", "ws2", "--cwd", "/tmp", "--", "pwd"}).out == "/tmp\n");
   // A host commit after the preparation: exec says the checkout moved on, and how to re-sync.
-  sh(co.repo, "git commit -q -am 'on the host'");
+  git_sh(co.repo, "git commit -q -am 'on the host'");
   auto moved = w.cli({"vm", "exec", "ws2", "--", "true"});
   BOOST_TEST(moved.exit_code == 0);
   BOOST_TEST(moved.err.find("moved on since VM ws2's workspace was prepared (HEAD ") != std::string::npos, moved.err);
@@ -158,7 +143,7 @@ BOOST_AUTO_TEST_CASE(what_is_not_a_checkout_makes_no_vm) {
     big.seekp((80 << 20) - 1);
     big.put('x');
   }
-  sh(co.repo, "git add big.bin");
+  git_sh(co.repo, "git add big.bin");
   auto full = w.cli({"vm", "run", "--rm", "--disk-size", "64", co.repo.string(), "--", "true"});
   BOOST_TEST(full.exit_code == 1);
   BOOST_TEST(full.err.find("the work disk has") != std::string::npos, full.err);
@@ -168,18 +153,9 @@ BOOST_AUTO_TEST_CASE(what_is_not_a_checkout_makes_no_vm) {
 
 BOOST_AUTO_TEST_CASE(git_in_a_debootstrap_guest_sees_the_hosts_checkout_without_rehashing) {
   auto& w = the_world();
-  // debootstrap needs Debian's mirror, which the namespace cannot reach: build the image with a
-  // daemon outside it (same state dir; its tree is cached across runs), then go back in.
-  BOOST_TEST_REQUIRE(w.cli({"daemon", "stop"}).exit_code == 0);
-  auto img = w.sb.banger({"image", "build", "deb", "--debootstrap"}, {}, 900s);
-  w.sb.banger({"daemon", "stop"});
-  BOOST_TEST_REQUIRE(img.exit_code == 0, img.err);
+  w.build_debootstrap_image("deb");
   checkout co;
-  auto host = [&](const std::string& q) {
-    auto r = run({"/bin/sh", "-c", "cd '" + co.repo.string() + "' && " + q}, {{"GIT_CONFIG_GLOBAL", "/dev/null"}});
-    BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
-    return r.out;
-  };
+  auto host = [&](const std::string& q) { return git_sh(co.repo, q); };
   // The index is written with the stat data of the landed files: `git status` must not need to
   // refresh (and so rewrite) it; and it reports exactly the host's uncommitted state.
   auto r = w.cli({"vm", "run", "--rm", "--image", "deb", co.repo.string(), "--", "sh", "-c",

@@ -7,40 +7,26 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/git_checkout.hpp"
 #include "tests/support/sandbox.hpp"
 
 using namespace banger;
+using namespace banger::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-const std::map<std::string, std::string> git_env = {{"GIT_AUTHOR_NAME", "t"},
-                                                    {"GIT_AUTHOR_EMAIL", "t@example.invalid"},
-                                                    {"GIT_COMMITTER_NAME", "t"},
-                                                    {"GIT_COMMITTER_EMAIL", "t@example.invalid"},
-                                                    {"GIT_CONFIG_NOSYSTEM", "1"}};
-
-void sh(const fs::path& dir, const std::string& script) {
-  auto r = test::run({"/bin/sh", "-c", "cd '" + dir.string() + "' && " + script}, git_env);
-  BOOST_TEST_REQUIRE(r.exit_code == 0, script << ": " << r.err);
-}
-
-void put(const fs::path& p, const std::string& content) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << content;
-}
 
 struct world {
   test::sandbox sb;
   fs::path repo = sb.root.path / "repo";
   world() {
     fs::create_directories(repo);
-    sh(repo, "git init -q -b main .");
-    put(repo / "Makefile", "test:\n\ttrue\n");
-    put(repo / "docs" / "a b.md", "spaces\n");
+    git_sh(repo, "git init -q -b main .");
+    put_file(repo / "Makefile", "test:\n\ttrue\n");
+    put_file(repo / "docs" / "a b.md", "spaces\n");
     BOOST_TEST_REQUIRE(::symlink("/etc/passwd", (repo / "passwd").c_str()) == 0);
-    sh(repo, "git add -A && git commit -q -m first");
-    put(repo / "scratch.txt", "untracked\n");
+    git_sh(repo, "git add -A && git commit -q -m first");
+    put_file(repo / "scratch.txt", "untracked\n");
   }
   test::run_result dry(std::vector<std::string> args, std::vector<std::string> prefix = {}) {
     std::vector<std::string> a{"vm", "run", "--dry-run"};
@@ -108,8 +94,8 @@ BOOST_AUTO_TEST_CASE(a_file_the_user_cannot_read_is_named) {
   }
   world w;
   // The checkout belongs to nobody, except one file that only root may read.
-  put(w.repo / "secret.key", "root only\n");
-  sh(w.repo, "git add secret.key && git commit -q -m key");
+  put_file(w.repo / "secret.key", "root only\n");
+  git_sh(w.repo, "git add secret.key && git commit -q -m key");
   auto chown = test::run({"/bin/chown", "-R", "65534:65534", w.sb.root.path.string()});
   BOOST_TEST_REQUIRE(chown.exit_code == 0, chown.err);
   BOOST_TEST_REQUIRE(::chown((w.repo / "secret.key").c_str(), 0, 0) == 0);
