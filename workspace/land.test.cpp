@@ -218,6 +218,24 @@ BOOST_AUTO_TEST_CASE(a_stream_that_breaks_off_leaves_the_previous_workspace) {
   BOOST_TEST(!ok(img.exists("/.repo.banger-new")));
 }
 
+BOOST_AUTO_TEST_CASE(a_swap_cut_between_its_renames_is_undone_by_the_next_landing) {
+  world w;
+  ok(w.land());
+  {
+    // The daemon died after moving the old tree aside and before moving the new one in.
+    auto img = ok(guestfs::ext4_image::open(w.disk, true));
+    ok(img.rename_in(ok(img.inode_of("/")), "repo", ".repo.banger-old"));
+    ok(img.close());
+  }
+  // A landing that then fails still leaves the previous workspace where it was.
+  put_file(w.repo / "big.bin", std::string(80u << 20, 'b'));
+  git_sh(w.repo, "git add big.bin");
+  BOOST_TEST(!w.land().has_value());
+  auto img = ok(guestfs::ext4_image::open(w.disk, false));
+  BOOST_TEST(ok(img.exists("/repo/README")));
+  BOOST_TEST(!ok(img.exists("/.repo.banger-old")));
+}
+
 BOOST_AUTO_TEST_CASE(a_workspace_larger_than_the_disk_is_refused_before_writing) {
   world w;
   put_file(w.repo / "big.bin", std::string(80u << 20, 'b')); // the disk is 64 MiB

@@ -60,10 +60,23 @@ public:
                                                     "the guest made); choose another --guest-path",
                                                     quoted("/root" + parent)));
     parent_ = *p;
-    // What an earlier landing that was cut short may have left.
-    for (const auto* n : {&staging_, &old_})
-      if (auto ok = img_.remove_tree_in(parent_, *n); !ok)
+    // What an earlier landing that was cut short may have left: a staging tree goes; an old
+    // tree is the previous workspace when the cut came between the swap's two renames (the
+    // target is missing then), so it goes back in place.
+    if (auto ok = img_.remove_tree_in(parent_, staging_); !ok)
+      return ok;
+    auto target = img_.exists(at);
+    auto aside = img_.exists(parent == "/" ? "/" + old_ : parent + "/" + old_);
+    if (!target)
+      return target.err();
+    if (!aside)
+      return aside.err();
+    if (*aside && !*target) {
+      if (auto ok = img_.rename_in(parent_, old_, name_); !ok)
         return ok;
+    } else if (auto ok = img_.remove_tree_in(parent_, old_); !ok) {
+      return ok;
+    }
     std::uint64_t need = b.bytes + (b.files + 16) * per_entry_overhead, free = img_.free_bytes();
     if (need > free)
       return make_error(errc::bad_request,

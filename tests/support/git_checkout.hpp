@@ -15,12 +15,10 @@
 namespace banger::test {
 
 inline const std::map<std::string, std::string>& git_env() {
-  static const std::map<std::string, std::string> env = {{"GIT_AUTHOR_NAME", "t"},
-                                                         {"GIT_AUTHOR_EMAIL", "t@example.invalid"},
-                                                         {"GIT_COMMITTER_NAME", "t"},
-                                                         {"GIT_COMMITTER_EMAIL", "t@example.invalid"},
-                                                         {"GIT_CONFIG_NOSYSTEM", "1"},
-                                                         {"GIT_CONFIG_GLOBAL", "/dev/null"}};
+  static const std::map<std::string, std::string> env = {
+    {"GIT_AUTHOR_NAME", "t"},     {"GIT_AUTHOR_EMAIL", "t@example.invalid"},
+    {"GIT_COMMITTER_NAME", "t"},  {"GIT_COMMITTER_EMAIL", "t@example.invalid"},
+    {"GIT_CONFIG_NOSYSTEM", "1"}, {"GIT_CONFIG_GLOBAL", "/dev/null"}};
   return env;
 }
 
