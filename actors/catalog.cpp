@@ -155,7 +155,7 @@ caf::behavior catalog(self_ptr self, catalog_deps deps) {
         release(self->state.creating, kernel_key);
         rp.deliver(std::move(r));
       };
-      vm_request rq{o.create, o.op_id, o.progress};
+      vm_request rq{o.create, o.op_id, o.progress, {}};
       self->request(*s.deps.registry, 10s, spawn_atom::value, std::string("vm"), o.name)
         .then(
           [self, rq, done](caf::actor& vm) mutable {

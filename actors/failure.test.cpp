@@ -161,7 +161,7 @@ BOOST_AUTO_TEST_CASE(a_vm_worker_that_throws_fails_the_command_and_the_vm_is_set
   caf::scoped_actor self{sys};
   auto ask = [&](vm_command c, std::string op) {
     expected<vm_state> out = make_error(errc::none, "no answer");
-    self->request(vm, 30s, vm_request{std::move(c), std::move(op), {}})
+    self->request(vm, 30s, vm_request{std::move(c), std::move(op), {}, {}})
       .receive([&](expected<vm_state>& r) { out = std::move(r); }, [&](caf::error& e) { BOOST_FAIL(sys.render(e)); });
     return out;
   };

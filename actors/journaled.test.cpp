@@ -38,7 +38,7 @@ BOOST_AUTO_TEST_CASE(an_actors_state_is_the_fold_of_its_stream_times_included) {
   c.disk_mib = 2048;
   c.start = true;
   vm_state held;
-  self->request(vm, 30s, vm_request{c, "op-000001", {}})
+  self->request(vm, 30s, vm_request{c, "op-000001", {}, {}})
     .receive([&](expected<vm_state>& r) { BOOST_TEST_REQUIRE(r.has_value()); },
              [&](caf::error& e) { BOOST_FAIL(sys.render(e)); });
   self->request(vm, 5s, caf::get_atom::value).receive([&](vm_state& s) { held = s; }, [](caf::error&) {});

@@ -108,7 +108,7 @@ void reconcile_vms(caf::actor_system& sys, const caf::actor& registry, const caf
   std::vector<std::pair<std::string, handle>> pending;
   for (const auto& [name, vm] : vms)
     pending.emplace_back(
-      name, self->request(vm, std::chrono::minutes(2), actors::vm_request{actors::vm_cmd::reconcile{}, "", {}}));
+      name, self->request(vm, std::chrono::minutes(2), actors::vm_request{actors::vm_cmd::reconcile{}, "", {}, {}}));
   for (auto& [name, h] : pending)
     h.receive(
       [&, name = name](expected<actors::vm_state>& r) {

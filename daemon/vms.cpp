@@ -212,7 +212,7 @@ kj::Promise<void> vm_command(daemon_context& ctx, const std::string& op,
     return kj::READY_NOW;
   }
   std::string what(actors::name_of(*cmd));
-  actors::vm_request rq{std::move(*cmd), op, {}};
+  actors::vm_request rq{std::move(*cmd), op, {}, {}};
   auto progress = with_progress(p, rq);
   return command(
            ctx, name, std::move(rq),

@@ -210,7 +210,7 @@ caf::behavior vm_actor(self_ptr self, std::string name, vm_deps deps) {
       if (threw && (p == vm_phase::starting || p == vm_phase::stopping || p == vm_phase::deleting)) {
         // The work stopped mid-way: settle the VM now, as a daemon start would (run_reconcile),
         // before any queued command is decided on a half-done state.
-        process(self, vm_request{vm_cmd::reconcile{}, op, {}}, caf::response_promise{});
+        process(self, vm_request{vm_cmd::reconcile{}, op, {}, {}}, caf::response_promise{});
         return;
       }
       next(self);
@@ -225,7 +225,7 @@ caf::behavior vm_actor(self_ptr self, std::string name, vm_deps deps) {
       // A paused VM's VMM is a live process too: it is reaped only when it is gone.
       if (!vmm_expected(st.st.phase) || st.busy || !st.queue.empty() || st.deps.host->vmm_alive(st.st))
         return;
-      process(self, vm_request{vm_cmd::reap{}, {}, {}}, caf::response_promise{});
+      process(self, vm_request{vm_cmd::reap{}, {}, {}, {}}, caf::response_promise{});
     },
   };
 }

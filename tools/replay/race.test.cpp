@@ -19,7 +19,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-actors::vm_request cmd(actors::vm_command what, std::string op) { return {std::move(what), std::move(op), {}}; }
+actors::vm_request cmd(actors::vm_command what, std::string op) { return {std::move(what), std::move(op), {}, {}}; }
 
 using reply = expected<actors::vm_state>;
 
