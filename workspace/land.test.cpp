@@ -281,6 +281,8 @@ BOOST_AUTO_TEST_CASE(hostile_records_are_refused_and_nothing_stays) {
   BOOST_TEST(!try_stream({stream_entry{true, "index", entry_kind::file, 0644, 0, 0, {}}}).has_value());
   BOOST_TEST(!try_stream({stream_entry{false, "x", entry_kind::file, 04755, 0, 0, {}}}).has_value()); // setuid
   BOOST_TEST(!try_stream({file("big", 5000)}).has_value()); // over the 1000 announced bytes
+  // A stream that names another guest path than the command is refused at begin.
+  BOOST_TEST(!ext4_receiver(img, "/root/other")->begin({"/root/repo", 0, 0}).has_value());
   {
     // Fewer entries than announced: a stream cut short between two files never lands.
     auto r = ext4_receiver(img);

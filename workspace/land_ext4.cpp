@@ -27,7 +27,8 @@ std::string human(std::uint64_t b) {
 
 class ext4_recv final : public receiver {
 public:
-  ext4_recv(ext4_image& img, std::time_t now) : img_(img), now_(now) {}
+  ext4_recv(ext4_image& img, std::string guest_path, std::time_t now)
+    : img_(img), required_(std::move(guest_path)), now_(now) {}
   ~ext4_recv() override {
     if (begun_ && !done_)
       abort();
@@ -37,6 +38,9 @@ public:
     BANGER_CHECK(!begun_, "begin() twice on a workspace receiver");
     if (auto ok = validate_guest_path(b.guest_path); !ok)
       return ok;
+    if (!required_.empty() && b.guest_path != required_)
+      return make_error(errc::bad_request, fmt::format("workspace stream: it names guest path {}, the command {}",
+                                                       quoted(b.guest_path), quoted(required_)));
     guest_ = b.guest_path;
     announced_bytes_ = b.bytes;
     announced_files_ = b.files;
@@ -271,6 +275,7 @@ private:
   }
 
   ext4_image& img_;
+  std::string required_;
   std::time_t now_;
   bool begun_ = false, done_ = false, shipping_ = false;
   std::string guest_, name_, staging_, old_, last_;
@@ -292,8 +297,8 @@ std::string work_disk_path(std::string_view guest) {
   return guest.rfind("/root/", 0) == 0 ? std::string(guest.substr(5)) : std::string(guest);
 }
 
-std::unique_ptr<receiver> ext4_receiver(ext4_image& image, std::time_t now) {
-  return std::make_unique<ext4_recv>(image, now);
+std::unique_ptr<receiver> ext4_receiver(ext4_image& image, std::string guest_path, std::time_t now) {
+  return std::make_unique<ext4_recv>(image, std::move(guest_path), now);
 }
 
 } // namespace banger::workspace

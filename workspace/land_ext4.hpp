@@ -16,9 +16,12 @@
 namespace banger::workspace {
 
 /// A receiver that writes into `image` (the work disk, opened writable; it must outlive the
-/// receiver). `now` stamps the repository's files and the index (the shipped files keep their
-/// host mtime, clamped to before it, so no index entry is ever "racily clean").
-std::unique_ptr<receiver> ext4_receiver(guestfs::ext4_image& image, std::time_t now = std::time(nullptr));
+/// receiver). `guest_path`, when not empty, is the only guest path the stream's begin may name
+/// (the one the command put on record). `now` stamps the repository's files and the index (the
+/// shipped files keep their host mtime, clamped to before it, so no index entry is ever
+/// "racily clean").
+std::unique_ptr<receiver> ext4_receiver(guestfs::ext4_image& image, std::string guest_path = {},
+                                        std::time_t now = std::time(nullptr));
 
 /// The image path of guest path `guest` on the work disk ("/root/x" -> "/x").
 std::string work_disk_path(std::string_view guest);

@@ -113,7 +113,7 @@ expected<workspace::landed> land_workspace_on_disk(const host_env& h, const vm_s
     (void)feed.pump(r);
     return img.err();
   }
-  auto to = workspace::ext4_receiver(*img);
+  auto to = workspace::ext4_receiver(*img, guest_path);
   auto landed = feed.pump(*to);
   to.reset();
   auto closed = img->close();
