@@ -38,6 +38,7 @@ struct vm_info {
 /// What `vm ssh` needs from the daemon (rpc::SshTarget).
 struct ssh_target {
   std::string ip, user, identity_file, known_hosts_file, host_key_alias;
+  std::string workspace; ///< where the session starts ("": the login directory)
 };
 
 struct vm_create_opts {
@@ -92,7 +93,8 @@ std::string shell_join(const std::vector<std::string>& argv);
 
 /// The ssh command line for `vm ssh`: host key checked against banger's known_hosts under the
 /// VM's alias, banger's identity only, BatchMode when there is no terminal; the remote command
-/// shell-quoted after `--`.
+/// shell-quoted after `--`. With a workspace, the command (or, without one, a login shell on a
+/// terminal) starts in it.
 std::vector<std::string> ssh_argv(const ssh_target& t, bool stdin_is_tty, const std::vector<std::string>& command);
 
 /// The exit code for a process status: the code, or 128+signal.

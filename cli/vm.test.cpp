@@ -111,7 +111,7 @@ BOOST_AUTO_TEST_CASE(shell_quoting_survives_a_real_shell) {
 }
 
 BOOST_AUTO_TEST_CASE(ssh_command_line) {
-  ssh_target t{"10.0.0.2", "root", "/k/id", "/k/known_hosts", "web.vm"};
+  ssh_target t{"10.0.0.2", "root", "/k/id", "/k/known_hosts", "web.vm", ""};
   auto a = ssh_argv(t, false, {"sh", "-c", "exit 42"});
   std::vector<std::string> want{"ssh",
                                 "-i",
@@ -135,6 +135,13 @@ BOOST_AUTO_TEST_CASE(ssh_command_line) {
   auto interactive = ssh_argv(t, true, {});
   BOOST_TEST((std::find(interactive.begin(), interactive.end(), "BatchMode=yes") == interactive.end()));
   BOOST_TEST(interactive.back() == "root@10.0.0.2");
+  // With a workspace: commands and login shells start in it.
+  t.workspace = "/root/my repo";
+  BOOST_TEST(ssh_argv(t, false, {"make", "test"}).back() == "cd '/root/my repo' && make test");
+  auto login = ssh_argv(t, true, {});
+  BOOST_TEST(login.back() == "cd '/root/my repo' && exec \"${SHELL:-/bin/sh}\" -l");
+  BOOST_TEST(login[login.size() - 4] == "-t"); // a terminal for the shell, as ssh gives one itself
+  BOOST_TEST(login[login.size() - 3] == "root@10.0.0.2");
 }
 
 BOOST_AUTO_TEST_CASE(exit_codes) {

@@ -43,7 +43,7 @@ inline vm_info to_vm_info(rpc::VmInfo::Reader r) {
 }
 
 inline ssh_target to_ssh_target(rpc::SshTarget::Reader r) {
-  return {r.getIp(), r.getUser(), r.getIdentityFile(), r.getKnownHostsFile(), r.getHostKeyAlias()};
+  return {r.getIp(), r.getUser(), r.getIdentityFile(), r.getKnownHostsFile(), r.getHostKeyAlias(), r.getWorkspace()};
 }
 
 /// `cmd` on VM `name` over an open connection, its stages printed under `label` unless `quiet`;

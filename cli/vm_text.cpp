@@ -110,9 +110,17 @@ std::vector<std::string> ssh_argv(const ssh_target& t, bool stdin_is_tty, const 
   a.emplace_back("-o");
   a.emplace_back("LogLevel=ERROR");
   a.push_back((t.user.empty() ? std::string("root") : t.user) + "@" + t.ip);
+  // In a VM with a workspace the session starts in it: a command runs there, and without one a
+  // login shell does (on a terminal, as ssh gives one when it runs no command).
+  std::string cd = t.workspace.empty() ? "" : "cd " + shell_quote(t.workspace) + " && ";
   if (!command.empty()) {
     a.emplace_back("--");
-    a.push_back(shell_join(command));
+    a.push_back(cd + shell_join(command));
+  } else if (!cd.empty()) {
+    if (stdin_is_tty)
+      a.insert(a.end() - 1, "-t");
+    a.emplace_back("--");
+    a.push_back(cd + "exec \"${SHELL:-/bin/sh}\" -l");
   }
   return a;
 }

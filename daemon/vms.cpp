@@ -332,6 +332,7 @@ void ssh_target_of(daemon_context& ctx, const std::string& op, const std::string
   t.setIdentityFile(ctx.ssh_key.string());
   t.setKnownHostsFile(ctx.host.known_hosts.string());
   t.setHostKeyAlias(alias);
+  t.setWorkspace(st.workspace.guest_path);
 }
 
 } // namespace

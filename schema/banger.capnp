@@ -176,6 +176,7 @@ struct SshTarget {
   identityFile @2 :Text;
   knownHostsFile @3 :Text;
   hostKeyAlias @4 :Text;  # the known_hosts name of this VM ("<name>.vm")
+  workspace @5 :Text;     # the VM's workspace (a guest path): where ssh starts; empty: none
 }
 
 interface Daemon {

@@ -180,6 +180,13 @@ BOOST_AUTO_TEST_CASE(git_in_a_debootstrap_guest_sees_the_hosts_checkout_without_
   BOOST_TEST(r.out.find(host("git diff --stat")) != std::string::npos, r.out << "\nhost:\n" << host("git diff --stat"));
   BOOST_TEST(out.back() == "2"); // a commit in the guest works, on top of the shallow HEAD
   BOOST_TEST(w.vms().empty());
+  // vm ssh starts in the workspace too (the real OpenSSH client and the guest's sshd).
+  auto kept = w.cli({"vm", "run", "--name", "gitws", "--image", "deb", co.repo.string(), "--", "true"}, 600s);
+  BOOST_TEST_REQUIRE(kept.exit_code == 0, kept.err);
+  BOOST_TEST_REQUIRE(w.cli({"vm", "start", "gitws"}, 300s).exit_code == 0);
+  auto where = w.cli({"vm", "ssh", "gitws", "--", "pwd"});
+  BOOST_TEST(where.out == "/root/proj\n", where.err);
+  BOOST_TEST(w.cli({"vm", "delete", "--force", "gitws"}).exit_code == 0);
   BOOST_TEST(w.leaks() == "");
 }
 
