@@ -1,9 +1,7 @@
 #include "workspace/scan.hpp"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +10,7 @@
 
 #include "common/process.hpp"
 #include "common/text.hpp"
+#include "workspace/beneath.hpp"
 #include "workspace/git_run.hpp"
 
 namespace banger::workspace {
@@ -26,13 +25,7 @@ using detail::split_lines;
 using detail::split_nul;
 using detail::trim;
 
-/// openat2 beneath `dirfd`, following no symlink anywhere in `path`.
-int open_beneath(int dirfd, const std::string& path, int flags) {
-  open_how how{};
-  how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC);
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  return static_cast<int>(syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how));
-}
+using detail::open_beneath;
 
 /// Reads each listed path from the working tree without following symlinks: one parent
 /// directory open at a time (the list is sorted, so siblings share it).

@@ -1,8 +1,6 @@
 // The sending side of a workspace stream (stream.hpp): the CLI reading the checkout as the user.
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -11,6 +9,7 @@
 
 #include "common/process.hpp"
 #include "common/text.hpp"
+#include "workspace/beneath.hpp"
 #include "workspace/git_meta.hpp"
 #include "workspace/stream.hpp"
 
@@ -31,12 +30,7 @@ namespace {
 
 constexpr std::size_t chunk_bytes = 1 << 20;
 
-int open_beneath(int dirfd, const std::string& path) {
-  open_how how{};
-  how.flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  return static_cast<int>(syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how));
-}
+using detail::open_beneath;
 
 /// Streams the open file `fd` (expected to hold `size` bytes) into `to`.
 expected<void> stream_fd(int fd, std::uint64_t size, const std::string& what, receiver& to, std::string& buf) {
@@ -105,7 +99,7 @@ expected<landed> send_all(const source& src, const git_material& git, const std:
       if (auto ok = to.entry(e); !ok)
         return ok.err();
     } else {
-      int fd = open_beneath(top.get(), en.path);
+      int fd = open_beneath(top.get(), en.path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
       if (fd < 0)
         return make_error(errno == EACCES ? errc::unauthorized : errc::conflict,
                           fmt::format("cannot read {}: {} (it changed since it was listed? run the command again)",
