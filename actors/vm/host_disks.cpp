@@ -99,20 +99,8 @@ expected<workspace::landed> land_workspace_on_disk(const host_env& h, const vm_s
                                                    workspace_feed& feed) {
   auto disk = h.paths(s).work_disk();
   auto img = guestfs::ext4_image::open(disk, true);
-  if (!img) {
-    // The stream must still end: the CLI is waiting to send it.
-    struct refuse final : workspace::receiver {
-      error why;
-      explicit refuse(error e) : why(std::move(e)) {}
-      expected<void> begin(const workspace::stream_begin&) override { return why; }
-      expected<void> entry(const workspace::stream_entry&) override { return why; }
-      expected<void> data(std::string_view) override { return why; }
-      expected<workspace::landed> finish(const std::vector<workspace::index_record>&) override { return why; }
-      void abort() override {}
-    } r{img.err()};
-    (void)feed.pump(r);
-    return img.err();
-  }
+  if (!img)
+    return img.err(); // the feed ends with the command: the CLI's next call gets this error
   auto to = workspace::ext4_receiver(*img, guest_path);
   auto landed = feed.pump(*to);
   to.reset();

@@ -400,14 +400,14 @@ vm_work work_one(const vm_cmd::reconcile&, const vm_state&, const std::string& o
 } // namespace
 
 vm_work work_of(const vm_command& c, const vm_state& decided, const std::string& op, const vm_attachments& with) {
-  if (const auto* p = std::get_if<vm_cmd::prepare_workspace>(&c))
-    return [op, cmd = *p, feed = with.workspace](vm_state s, vm_host& h, const recorder& rec, const stage_report& rep) {
-      return run_prepare_workspace(std::move(s), h, rec, rep, op, cmd, feed.get());
-    };
   return std::visit(
     [&](const auto& v) -> vm_work {
       if constexpr (std::is_same_v<std::decay_t<decltype(v)>, vm_cmd::prepare_workspace>)
-        return {}; // above
+        // The one command whose work needs an attachment: the workspace's stream.
+        return
+          [op, cmd = v, feed = with.workspace](vm_state s, vm_host& h, const recorder& rec, const stage_report& rep) {
+            return run_prepare_workspace(std::move(s), h, rec, rep, op, cmd, feed.get());
+          };
       else
         return work_one(v, decided, op);
     },

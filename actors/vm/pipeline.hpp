@@ -31,7 +31,8 @@ struct step_result {
 
 /// Where a workspace stream comes from (docs/workspaces.md): the daemon's RPC side is fed by the
 /// CLI; the VM's worker pulls every record into a receiver until the stream's finish (the
-/// receiver's result) or its end (an error; pump has called to.abort()).
+/// receiver's result) or its end (an error; pump has called to.abort()). Work that fails before
+/// it pumps need not drain it: the feed ends, with the command's error, when the command does.
 class workspace_feed {
 public:
   virtual ~workspace_feed() = default;
