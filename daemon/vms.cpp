@@ -102,17 +102,7 @@ std::string random_hex(std::size_t n) {
 /// Sends `rq` to the VM's actor (spawned on demand) and calls `done` with its reply.
 template <class F>
 kj::Promise<void> command(daemon_context& ctx, const std::string& name, actors::vm_request rq, F done) {
-  auto& sys = *ctx.system;
-  return ask<caf::actor>(sys, *ctx.registry, 10000ms, actors::spawn_atom::value, std::string("vm"), name)
-    .then([&sys, rq, done](expected<caf::actor> a) mutable -> kj::Promise<void> {
-      if (!a) {
-        done(expected<vm_state>(a.err()));
-        return kj::READY_NOW;
-      }
-      return ask<expected<vm_state>>(sys, *a, command_timeout, rq).then([done](expected<expected<vm_state>> r) mutable {
-        done(r ? std::move(*r) : expected<vm_state>(std::move(r).err()));
-      });
-    });
+  return vm_request_to(ctx, name, std::move(rq)).then([done](expected<vm_state> r) mutable { done(std::move(r)); });
 }
 
 /// The reply of a command into `res`: the error, or the VM (none once it is deleted).
@@ -338,10 +328,15 @@ void ssh_target_of(daemon_context& ctx, const std::string& op, const std::string
 } // namespace
 
 kj::Promise<expected<vm_state>> vm_request_to(daemon_context& ctx, const std::string& name, actors::vm_request rq) {
-  auto paf = kj::newPromiseAndFulfiller<expected<vm_state>>();
-  auto f = std::make_shared<kj::Own<kj::PromiseFulfiller<expected<vm_state>>>>(kj::mv(paf.fulfiller));
-  return command(ctx, name, std::move(rq), [f](expected<vm_state> r) { (*f)->fulfill(std::move(r)); })
-    .then([p = kj::mv(paf.promise)]() mutable { return kj::mv(p); });
+  auto& sys = *ctx.system;
+  return ask<caf::actor>(sys, *ctx.registry, 10000ms, actors::spawn_atom::value, std::string("vm"), name)
+    .then([&sys, rq](expected<caf::actor> a) mutable -> kj::Promise<expected<vm_state>> {
+      if (!a)
+        return expected<vm_state>(a.err());
+      return ask<expected<vm_state>>(sys, *a, command_timeout, rq).then([](expected<expected<vm_state>> r) {
+        return r ? std::move(*r) : expected<vm_state>(std::move(r).err());
+      });
+    });
 }
 
 void fill_vm_info(rpc::VmInfo::Builder b, const daemon_context& ctx, const vm_state& s) { fill_info(b, ctx, s); }
