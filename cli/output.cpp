@@ -32,17 +32,4 @@ std::string human_duration_ms(std::uint64_t ms) {
   return fmt::format("{}d{:02}h", s / 86400, (s % 86400) / 3600);
 }
 
-std::string human_bytes(std::uint64_t bytes) {
-  if (bytes < 1024)
-    return fmt::format("{} B", bytes);
-  const char* units[] = {"KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes) / 1024.0;
-  std::size_t u = 0;
-  while (v >= 1024.0 && u + 1 < std::size(units)) {
-    v /= 1024.0;
-    ++u;
-  }
-  return fmt::format("{:.1f} {}", v, units[u]);
-}
-
 } // namespace banger::cli

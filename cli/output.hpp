@@ -16,7 +16,6 @@ std::string paint(std::string_view s, std::string_view sgr, bool on);
 /// "3m12s", "2h05m", "45.2s".
 std::string human_duration_ms(std::uint64_t ms);
 
-/// "512 B", "1.5 KiB", "12.0 MiB", "3.2 GiB".
-std::string human_bytes(std::uint64_t bytes);
+// human_bytes() ("12.0 MiB") is in common/text.hpp.
 
 } // namespace banger::cli

@@ -19,6 +19,7 @@
 #include "cli/vm_rpc.hpp"
 #include "cli/workspace.hpp"
 #include "common/process.hpp"
+#include "common/text.hpp"
 #include "workspace/git_meta.hpp"
 #include "workspace/rules.hpp"
 #include "workspace/scan.hpp"

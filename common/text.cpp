@@ -1,6 +1,10 @@
 // See text.hpp.
 #include "common/text.hpp"
 
+#include <iterator>
+
+#include <fmt/format.h>
+
 namespace banger {
 
 std::string quoted_fn::operator()(std::string_view s, std::size_t max) const {
@@ -26,6 +30,19 @@ std::string quoted_fn::operator()(std::string_view s, std::size_t max) const {
     out += "...";
   out += '"';
   return out;
+}
+
+std::string human_bytes(std::uint64_t bytes) {
+  if (bytes < 1024)
+    return fmt::format("{} B", bytes);
+  const char* units[] = {"KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes) / 1024.0;
+  std::size_t u = 0;
+  while (v >= 1024.0 && u + 1 < std::size(units)) {
+    v /= 1024.0;
+    ++u;
+  }
+  return fmt::format("{:.1f} {}", v, units[u]);
 }
 
 } // namespace banger

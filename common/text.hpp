@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -21,5 +22,8 @@ struct quoted_fn {
 /// with a std::string or const char* argument never finds std::quoted (<iomanip>) by
 /// argument-dependent lookup: unqualified lookup that finds an object does no ADL.
 inline constexpr quoted_fn quoted{};
+
+/// A byte count for people: "512 B", "1.5 KiB", "12.0 MiB", "3.2 GiB".
+std::string human_bytes(std::uint64_t bytes);
 
 } // namespace banger

@@ -52,4 +52,12 @@ BOOST_AUTO_TEST_CASE(std_string_and_c_string_arguments_get_this_quoted) {
   BOOST_TEST(quoted(p) == R"("a\x0ab")");
 }
 
+BOOST_AUTO_TEST_CASE(byte_counts_read_in_one_unit) {
+  BOOST_TEST(human_bytes(0) == "0 B");
+  BOOST_TEST(human_bytes(1023) == "1023 B");
+  BOOST_TEST(human_bytes(1536) == "1.5 KiB");
+  BOOST_TEST(human_bytes(12u << 20) == "12.0 MiB");
+  BOOST_TEST(human_bytes(3ull << 30) == "3.0 GiB");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -19,12 +19,6 @@ using ino_t32 = ext4_image::inode_number;
 /// Rough cost of one entry beyond its bytes (inode table share, directory entry, extent block).
 constexpr std::uint64_t per_entry_overhead = 4096;
 
-std::string human(std::uint64_t b) {
-  if (b < (1u << 20))
-    return fmt::format("{:.1f} KiB", static_cast<double>(b) / 1024);
-  return fmt::format("{:.1f} MiB", static_cast<double>(b) / (1 << 20));
-}
-
 class ext4_recv final : public receiver {
 public:
   ext4_recv(ext4_image& img, std::string guest_path, std::time_t now)
@@ -86,7 +80,7 @@ public:
       return make_error(errc::bad_request,
                         fmt::format("the workspace needs about {} ({} in {} files) but the work disk has {} free; "
                                     "give the VM a bigger one (vm create --disk-size MiB) or ship less",
-                                    human(need), human(b.bytes), b.files, human(free)));
+                                    human_bytes(need), human_bytes(b.bytes), b.files, human_bytes(free)));
     if (2 * b.files + 16 > img_.free_inodes())
       return make_error(errc::bad_request, fmt::format("the workspace has {} files but the work disk has {} free "
                                                        "inodes; give the VM a bigger one (vm create --disk-size MiB)",
