@@ -310,6 +310,30 @@ struct ext4_image::impl {
     return rc;
   }
 
+  /// A new symlink `name` -> `target` in `dir` (growing the directory when it is full), owned
+  /// by uid/gid with mtime `mtime`; its inode. `guest` names it in messages.
+  expected<ext2_ino_t> make_symlink(ext2_ino_t dir, const std::string& name, const std::string& target,
+                                    std::uint32_t uid, std::uint32_t gid, __u32 mtime, std::string_view guest) {
+    errcode_t rc = ext2fs_symlink(fsys, dir, 0, name.c_str(), target.c_str());
+    if (rc == EXT2_ET_DIR_NO_SPACE) {
+      if ((rc = ext2fs_expand_dir(fsys, dir)))
+        return fail("growing the parent directory of", guest, rc);
+      rc = ext2fs_symlink(fsys, dir, 0, name.c_str(), target.c_str());
+    }
+    if (rc)
+      return fail("creating symlink", guest, rc);
+    auto ino = lookup(dir, name, guest);
+    if (!ino)
+      return ino;
+    auto ok = update(*ino, guest, [&](ext2_inode& in) {
+      detail::set_owner(in, uid, gid);
+      in.i_atime = in.i_mtime = mtime;
+    });
+    if (!ok)
+      return std::move(ok).err();
+    return ino;
+  }
+
   /// Applies `change` to the inode, stamps ctime and writes it back.
   template <class F>
   expected<void> update(ext2_ino_t ino, std::string_view guest, F&& change) {

@@ -151,24 +151,7 @@ expected<ext4_image::inode_number> ext4_image::symlink_in(inode_number dir, std:
     return m.refuse(
       errc::bad_request, name,
       fmt::format("symlink target {} must be 1 to {} bytes without NUL", printable(target), m.fsys->blocksize - 1));
-  errcode_t rc = ext2fs_symlink(m.fsys, dir, 0, n.c_str(), t.c_str());
-  if (rc == EXT2_ET_DIR_NO_SPACE) {
-    if ((rc = ext2fs_expand_dir(m.fsys, dir)))
-      return m.fail("growing the directory for", n, rc);
-    rc = ext2fs_symlink(m.fsys, dir, 0, n.c_str(), t.c_str());
-  }
-  if (rc)
-    return m.fail("creating symlink", n, rc);
-  auto ino = m.lookup(dir, n, n);
-  if (!ino)
-    return ino;
-  auto ok = m.update(*ino, n, [&](ext2_inode& in) {
-    set_owner(in, uid, gid);
-    in.i_mtime = in.i_atime = clamp_time(mtime);
-  });
-  if (!ok)
-    return std::move(ok).err();
-  return ino;
+  return m.make_symlink(dir, n, t, uid, gid, clamp_time(mtime), n);
 }
 
 expected<ext4_image::file_writer> ext4_image::create_in(inode_number dir, std::string_view name, std::uint32_t mode,

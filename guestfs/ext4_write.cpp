@@ -103,23 +103,10 @@ expected<void> ext4_image::symlink(std::string_view path, std::string_view targe
     return std::move(at).err();
   if (at->ino != 0)
     return m.refuse(errc::already_exists, path, "already exists");
-  std::string tgt(target);
-  errcode_t rc = ext2fs_symlink(m.fsys, at->dir, 0, at->name.c_str(), tgt.c_str());
-  if (rc == EXT2_ET_DIR_NO_SPACE) {
-    if ((rc = ext2fs_expand_dir(m.fsys, at->dir)))
-      return m.fail("growing the parent directory of", path, rc);
-    rc = ext2fs_symlink(m.fsys, at->dir, 0, at->name.c_str(), tgt.c_str());
-  }
-  if (rc)
-    return m.fail("creating symlink", path, rc);
-  auto ino = m.lookup(at->dir, at->name, path);
-  if (!ino)
-    return std::move(ino).err();
-  __u32 t = m.now();
-  return m.update(*ino, path, [&](ext2_inode& in) {
-    set_owner(in, uid, gid);
-    in.i_atime = in.i_mtime = t;
-  });
+  auto made = m.make_symlink(at->dir, at->name, std::string(target), uid, gid, m.now(), path);
+  if (!made)
+    return std::move(made).err();
+  return {};
 }
 
 expected<void> ext4_image::chmod(std::string_view path, std::uint32_t mode) {
