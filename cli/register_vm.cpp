@@ -216,6 +216,16 @@ void register_vm_commands(CLI::App& app, parsed_command& p) {
   wprep->footer("Examples:\n  banger vm create --name dev --no-start && banger vm workspace prepare dev ./repo\n"
                 "  banger vm workspace prepare dev . --guest-path /root/src");
   wprep->callback([&] { p.action = [&](const dirs& d) { return cmd_workspace_prepare(d, p.out, vm_name, ws_opts); }; });
+  auto& export_to = p.keep<std::string>();
+  auto& export_commits = p.keep<bool>();
+  auto* wexp = vws->add_subcommand("export", "The guest's changes to its workspace, as a patch for `git apply`");
+  wexp->add_option("name", vm_name, "VM name")->required();
+  wexp->add_option("-o,--output", export_to, "Write it to FILE (whole, or not at all) instead of stdout");
+  wexp->add_flag("--commits", export_commits, "The commits made in the guest, as a mailbox for `git am`");
+  wexp->footer("Examples:\n  banger vm workspace export dev > fix.patch && git apply fix.patch\n"
+               "  banger vm workspace export dev --commits -o guest.mbox && git am guest.mbox");
+  wexp->callback(
+    [&] { p.action = [&](const dirs& d) { return cmd_workspace_export(d, vm_name, export_to, export_commits); }; });
   auto* wshow = vws->add_subcommand("show", "Show a VM's workspace: where it is, where it came from, what was shipped");
   wshow->add_option("name", vm_name, "VM name")->required();
   wshow->add_flag("--json", p.out.json, "Print it as JSON (null when there is none)");

@@ -89,7 +89,9 @@ expected<std::vector<vm_info>> list_on(client& c) {
   return out;
 }
 
-expected<vm_info> show_on(client& c, const std::string& name) {
+} // namespace
+
+expected<vm_info> vm_detail::show_on(client& c, const std::string& name) {
   auto req = c.conn().daemon.vmShowRequest();
   req.setName(name);
   auto r = req.send().wait(c.conn().io.waitScope);
@@ -97,8 +99,6 @@ expected<vm_info> show_on(client& c, const std::string& name) {
     return from_rpc(r.getError());
   return to_vm_info(r.getInfo());
 }
-
-} // namespace
 
 int cmd_vm_create(const dirs& d, const output_opts& o, const vm_create_opts& c) {
   if (!c.name.empty())

@@ -134,6 +134,10 @@ int cmd_vm_prune(const dirs& d, const output_opts& o, bool force);
 /// Prints the console log's last `lines` (0: all); `follow` keeps printing until the VM is deleted.
 int cmd_vm_logs(const dirs& d, const std::string& name, bool follow, std::size_t lines);
 int cmd_vm_exec(const dirs& d, const vm_exec_opts& e);
+/// Runs `argv` in VM `vm` at `cwd` for the user (workspace export): no stdin, its stdout to
+/// `out_fd`, its stderr to ours; signals we get go to it. Its exit code.
+expected<int> exec_captured(client& c, const std::string& vm, const std::vector<std::string>& argv,
+                            const std::string& cwd, int out_fd);
 /// Replaces this process with ssh (execvp) on success; returns only on failure.
 int cmd_vm_ssh(const dirs& d, const std::string& name, const std::vector<std::string>& command);
 int cmd_vm_run(const dirs& d, const vm_run_opts& r);

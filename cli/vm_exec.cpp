@@ -175,10 +175,16 @@ struct exec_outcome {
   bool aborted = false; ///< `abort` fired; the process was dropped (the agent kills it)
 };
 
-/// Runs `e.argv` in VM `vm` with our stdio. Without `abort`, SIGINT/SIGTERM/SIGHUP are
-/// forwarded to the process; with it, the session ends when it fires.
+/// Where a session's output goes, and whether our stdin is its.
+struct exec_io {
+  int out = STDOUT_FILENO;
+  bool stdin = true;
+};
+
+/// Runs `e.argv` in VM `vm` with our stdio (or `io`'s). Without `abort`, SIGINT/SIGTERM/SIGHUP
+/// are forwarded to the process; with it, the session ends when it fires.
 expected<exec_outcome> exec_session(client& c, const std::string& vm, const vm_exec_opts& e,
-                                    kj::ForkedPromise<int>* abort) {
+                                    kj::ForkedPromise<int>* abort, exec_io stdio = {}) {
   auto& io = c.conn().io;
   auto req = c.conn().daemon.vmExecRequest();
   req.setName(vm);
@@ -201,8 +207,8 @@ expected<exec_outcome> exec_session(client& c, const std::string& vm, const vm_e
     spec.setRows(rows);
     spec.setCols(cols);
   }
-  spec.setStdin(true);
-  req.setStdout(kj::heap<fd_sink>(STDOUT_FILENO));
+  spec.setStdin(stdio.stdin);
+  req.setStdout(kj::heap<fd_sink>(stdio.out));
   req.setStderr(kj::heap<fd_sink>(STDERR_FILENO));
   auto r = req.send().wait(io.waitScope);
   if (failed(r.getError()))
@@ -213,7 +219,8 @@ expected<exec_outcome> exec_session(client& c, const std::string& vm, const vm_e
   if (e.tty)
     raw.emplace(STDIN_FILENO);
   stdin_pump pump(io.unixEventPort, proc);
-  auto pumping = pump.run().eagerlyEvaluate([](kj::Exception&&) {}); // the process may not read stdin
+  // The process may not read stdin.
+  auto pumping = (stdio.stdin ? pump.run() : kj::Promise<void>(kj::READY_NOW)).eagerlyEvaluate([](kj::Exception&&) {});
   kj::Vector<kj::Promise<void>> watchers;
   if (e.tty)
     watchers.add(forward_resizes(io.unixEventPort, proc));
@@ -243,6 +250,19 @@ expected<void> check_exec_opts(const vm_exec_opts& e) {
 }
 
 } // namespace
+
+expected<int> exec_captured(client& c, const std::string& vm, const std::vector<std::string>& argv,
+                            const std::string& cwd, int out_fd) {
+  vm_exec_opts e;
+  e.name = vm;
+  e.cwd = cwd;
+  e.argv = argv;
+  capture_signals();
+  auto out = exec_session(c, vm, e, nullptr, {out_fd, false});
+  if (!out)
+    return out.err();
+  return out->code;
+}
 
 int cmd_vm_exec(const dirs& d, const vm_exec_opts& e) {
   output_opts o;

@@ -51,6 +51,9 @@ inline ssh_target to_ssh_target(rpc::SshTarget::Reader r) {
 expected<std::optional<vm_info>> command_on(client& c, const std::string& name, const actors::vm_command& cmd,
                                             const std::string& label, bool quiet);
 
+/// VM `name` as the daemon shows it, over an open connection. Defined in vm.cpp.
+expected<vm_info> show_on(client& c, const std::string& name);
+
 inline std::int64_t wall_now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
     .count();

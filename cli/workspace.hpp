@@ -49,6 +49,12 @@ int cmd_workspace_prepare(const dirs& d, const output_opts& o, const std::string
 /// the whole checkout to compare the digest.
 std::optional<std::string> workspace_drift(client& c, const std::string& vm);
 
+/// `vm workspace export NAME [-o FILE] [--commits]`: what the guest changed in its workspace
+/// since it was shipped, as a patch for `git apply` (or, with `commits`, the guest's commits as
+/// a mailbox for `git am`), on stdout or written whole to `out`. The VM must be running (git in
+/// the guest makes it). Defined in workspace_export.cpp.
+int cmd_workspace_export(const dirs& d, const std::string& name, const std::string& out, bool commits);
+
 /// `vm workspace show NAME`: the VM's workspace as the journal has it.
 int cmd_workspace_show(const dirs& d, const output_opts& o, const std::string& name);
 

@@ -245,13 +245,10 @@ int cmd_workspace_prepare(const dirs& d, const output_opts& o, const std::string
 }
 
 std::optional<std::string> workspace_drift(client& c, const std::string& vm) {
-  auto req = c.conn().daemon.vmShowRequest();
-  req.setName(vm);
-  auto r = req.send().wait(c.conn().io.waitScope);
-  if (failed(r.getError()))
+  auto v = vm_detail::show_on(c, vm);
+  if (!v)
     return std::nullopt;
-  auto v = vm_detail::to_vm_info(r.getInfo());
-  const auto& ws = v.workspace;
+  const auto& ws = v->workspace;
   std::error_code ec;
   if (ws.guest_path.empty() || ws.pending || ws.host_path.empty() || !fs::is_directory(ws.host_path, ec))
     return std::nullopt;
@@ -277,15 +274,12 @@ int cmd_workspace_show(const dirs& d, const output_opts& o, const std::string& n
   if (auto ok = validate_vm_name(name); !ok)
     return report(ok.err(), o);
   return with_daemon(d, o, [&](client& c) {
-    auto req = c.conn().daemon.vmShowRequest();
-    req.setName(name);
-    auto r = req.send().wait(c.conn().io.waitScope);
-    if (failed(r.getError()))
-      return report(from_rpc(r.getError()), o);
-    auto v = vm_detail::to_vm_info(r.getInfo());
-    const auto& ws = v.workspace;
+    auto v = vm_detail::show_on(c, name);
+    if (!v)
+      return report(v.err(), o);
+    const auto& ws = v->workspace;
     if (o.json) {
-      std::cout << nlohmann::json::parse(vm_json(v))["workspace"].dump() << "\n";
+      std::cout << nlohmann::json::parse(vm_json(*v))["workspace"].dump() << "\n";
       return 0;
     }
     if (ws.guest_path.empty() && !ws.pending) {

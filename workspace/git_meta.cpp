@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "common/text.hpp"
@@ -57,7 +58,7 @@ bool plain_branch_name(std::string_view name) {
 }
 
 bool allowed_git_file(std::string_view rel) {
-  if (rel == "HEAD" || rel == "config" || rel == "shallow" || rel == "index")
+  if (rel == "HEAD" || rel == "config" || rel == "shallow" || rel == "index" || rel == shipped_tree_file)
     return true;
   if (rel.rfind("refs/heads/", 0) == 0)
     return plain_branch_name(rel.substr(11));
@@ -124,10 +125,45 @@ expected<git_material> make_git_material(const source& src, const fs::path& scra
   for (auto& r : out.index)
     r.worktree_matches = r.stage == 0 && r.mode != 0160000 && shipped.count(r.path) && !differs.count(r.path);
 
-  // The objects: HEAD's commit, trees and blobs, and every blob the index names.
+  // The shipped state as a tree, what `vm workspace export` diffs the guest against: the host's
+  // index copied (its stat data spares git re-reading unchanged files), the working tree's
+  // changes added to the copy (and its untracked files, when they are shipped), then written
+  // as a tree. New objects go to a scratch object directory that borrows the repository's, so
+  // the user's repository is not written.
+  auto where = git(src.top, {"rev-parse", "--path-format=absolute", "--git-path", "index", "--git-path", "objects"});
+  auto paths = split_lines(trim(where.out));
+  if (where.exit_code != 0 || paths.size() != 2)
+    return make_error(errc::operation_failed,
+                      fmt::format("git rev-parse in {}: {}", src.top.string(), git_failure(where)));
+  std::error_code ec;
+  fs::create_directories(scratch / "objects", ec);
+  std::map<std::string, std::string> scratch_env{{"GIT_INDEX_FILE", (scratch / "index").string()},
+                                                 {"GIT_OBJECT_DIRECTORY", (scratch / "objects").string()},
+                                                 {"GIT_ALTERNATE_OBJECT_DIRECTORIES", paths[1]}};
+  if (fs::exists(paths[0], ec)) {
+    // With its mtime: git trusts an entry's stat data only when the file is older than the index.
+    fs::copy_file(paths[0], scratch / "index", fs::copy_options::overwrite_existing, ec);
+    if (!ec)
+      fs::last_write_time(scratch / "index", fs::last_write_time(paths[0], ec), ec);
+  }
+  if (ec)
+    return make_error(errc::operation_failed, fmt::format("copying {}: {}", paths[0], ec.message()));
+  bool untracked = std::any_of(src.entries.begin(), src.entries.end(), [](const entry& e) { return e.untracked; });
+  auto added = git(src.top, {"add", untracked ? "--all" : "--update"}, {}, scratch_env);
+  auto tree = git(src.top, {"write-tree"}, {}, scratch_env);
+  if (added.exit_code != 0 || tree.exit_code != 0 || !hex40(trim(tree.out)))
+    return make_error(errc::operation_failed, fmt::format("recording the shipped state of {}: {}", src.top.string(),
+                                                          git_failure(added.exit_code != 0 ? added : tree)));
+  out.shipped_tree = trim(tree.out);
+
+  // The objects: HEAD's commit, trees and blobs, every blob the index names, and the shipped
+  // tree's.
   std::vector<std::string> objects;
-  if (!src.head.empty()) {
-    auto listed = git(src.top, {"rev-list", "--objects", "--no-walk", src.head});
+  {
+    std::vector<std::string> tips{"rev-list", "--objects", "--no-walk", out.shipped_tree};
+    if (!src.head.empty())
+      tips.push_back(src.head);
+    auto listed = git(src.top, tips, {}, scratch_env);
     if (listed.exit_code != 0)
       return make_error(errc::operation_failed,
                         fmt::format("git rev-list in {}: {}", src.top.string(), git_failure(listed)));
@@ -157,7 +193,8 @@ expected<git_material> make_git_material(const source& src, const fs::path& scra
       if (!f)
         return make_error(errc::operation_failed, fmt::format("writing {}", list.string()));
     }
-    auto packed = git(src.top, {"pack-objects", "-q", "--window=0", "--depth=0", (scratch / "pack").string()}, list);
+    auto packed =
+      git(src.top, {"pack-objects", "-q", "--window=0", "--depth=0", (scratch / "pack").string()}, list, scratch_env);
     if (packed.exit_code != 0)
       return make_error(errc::operation_failed,
                         fmt::format("git pack-objects in {}: {}", src.top.string(), git_failure(packed)));
@@ -177,6 +214,7 @@ expected<git_material> make_git_material(const source& src, const fs::path& scra
   else
     out.files.emplace_back("HEAD", "ref: refs/heads/main\n");
   out.files.emplace_back("config", repo_config);
+  out.files.emplace_back(shipped_tree_file, out.shipped_tree + "\n");
   if (!src.head.empty()) {
     out.files.emplace_back("shallow", src.head + "\n");
     if (named)

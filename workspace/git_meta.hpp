@@ -1,7 +1,8 @@
 // The repository a workspace carries (docs/workspaces.md, "The repository in the guest"), made
 // on the host from the user's checkout by the CLI: the host's index entries (mode, object id,
 // stage, and whether the working tree's content is the object's), a pack of HEAD's commit,
-// trees and blobs and of the index's staged blobs (`git pack-objects`, no deltas), and the
+// trees and blobs, of the index's staged blobs and of the shipped state's tree (`git
+// pack-objects`, no deltas), and the
 // small files of a one-commit shallow repository whose HEAD is the host's. Blocking (runs
 // git); any thread.
 #pragma once
@@ -24,7 +25,13 @@ struct git_material {
   std::vector<std::pair<std::string, std::string>> files;
   std::filesystem::path pack, pack_index; ///< in the scratch directory; empty when no object is needed
   std::string pack_name;                  ///< "pack-<id>" (objects/pack/<name>.pack and .idx)
+  /// The tree of what is shipped (HEAD plus the working tree's changes, and the untracked files
+  /// when they are shipped), in the pack; .git/banger-shipped names it in the guest.
+  std::string shipped_tree;
 };
+
+/// The file below .git/ that names the shipped tree: what `vm workspace export` diffs against.
+inline constexpr std::string_view shipped_tree_file = "banger-shipped";
 
 /// Makes the repository material of `src` (a scan of the same checkout), writing the pack into
 /// `scratch` (a directory the caller owns and removes).
@@ -36,7 +43,7 @@ expected<git_material> make_git_material(const source& src, const std::filesyste
 bool plain_branch_name(std::string_view name);
 
 /// Whether `rel` (relative to .git/) is one of the files git_material carries: HEAD, config,
-/// shallow, index, refs/heads/<plain branch>, objects/pack/pack-<40 hex>.pack or .idx.
+/// shallow, index, banger-shipped, refs/heads/<plain branch>, objects/pack/pack-<40 hex>.pack or .idx.
 /// The receiver refuses any other.
 bool allowed_git_file(std::string_view rel);
 

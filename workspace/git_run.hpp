@@ -5,6 +5,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,15 +16,19 @@
 
 namespace banger::workspace::detail {
 
-/// git, run in `dir`, with the caller's environment minus what would point it elsewhere.
+/// git, run in `dir`, with the caller's environment minus what would point it elsewhere, plus
+/// `env` (banger's own scratch index and object directory, where it asks for them).
 inline process_result git(const std::filesystem::path& dir, std::vector<std::string> args,
-                          const std::filesystem::path& stdin_file = {}) {
+                          const std::filesystem::path& stdin_file = {},
+                          const std::map<std::string, std::string>& env = {}) {
   std::vector<std::string> argv{"git", "-C", dir.string()};
   argv.insert(argv.end(), args.begin(), args.end());
   process_options o;
   for (const char* v : {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR",
-                        "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES"})
+                        "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES", "GIT_ALTERNATE_OBJECT_DIRECTORIES"})
     o.env[v] = "";
+  for (const auto& [k, v] : env)
+    o.env[k] = v;
   o.env["GIT_OPTIONAL_LOCKS"] = "0"; // never rewrite the user's index while reading it
   o.timeout = std::chrono::minutes(2);
   o.stdin_file = stdin_file;

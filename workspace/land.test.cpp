@@ -10,6 +10,7 @@
 #include "guestfs/ext4.hpp"
 #include "tests/support/git_checkout.hpp"
 #include "tests/support/proc.hpp"
+#include "workspace/export.hpp"
 #include "workspace/git_meta.hpp"
 #include "workspace/land_ext4.hpp"
 #include "workspace/scan.hpp"
@@ -173,6 +174,74 @@ BOOST_AUTO_TEST_CASE(a_second_landing_replaces_the_first_whole) {
   auto names = ok(img.list("/"));
   for (const auto& e : names)
     BOOST_TEST(e.name.find("banger") == std::string::npos, e.name); // no staging or old tree left
+}
+
+namespace {
+
+/// The export of the landed copy at `copy`, run as the guest runs it (sh and git, in the copy).
+std::string exported(const fs::path& copy, const std::string& head, export_form form) {
+  auto r = test::run(export_command(copy.string(), head, form), git_env());
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  return r.out;
+}
+
+/// What a tree holds, for comparing two: each path (not .git's) with its type, mode and content.
+std::string tree_of(const fs::path& dir, const std::vector<std::string>& leave_out = {}) {
+  std::string leave;
+  for (const auto& l : leave_out)
+    leave += " ! -path './" + l + "'";
+  return git_sh(dir, "find . -path ./.git -prune -o ! -type d" + leave +
+                       " -printf '%y %m %p\\n' -exec sh -c 'test -L \"$1\" && readlink \"$1\" || "
+                       "sha1sum < \"$1\"' x {} \\; | LC_ALL=C sort");
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(an_export_applies_to_the_host_checkout_and_reproduces_the_guest_tree) {
+  world w;
+  ok(w.land());
+  auto copy = w.extract();
+  auto index_before = git_sh(copy, "sha1sum .git/index && find .git/objects -type f | wc -l");
+  // The guest edits: a modification, an addition, a deletion, a rename, a binary change and a
+  // mode change, on top of the host's uncommitted state it was shipped with.
+  put_file(copy / "README", "hello\nsecond\nand an edit\nand one in the guest\n");
+  put_file(copy / "new in guest.txt", "made in the guest\n");
+  fs::remove(copy / "src" / "main.c");
+  fs::rename(copy / "we ird\nname", copy / "renamed");
+  put_file(copy / "blob.bin", std::string("\x00\x01\x04\xfd guest", 10));
+  ::chmod((copy / "tool.sh").c_str(), 0644);
+  auto patch = exported(copy, git_sh(w.repo, "git rev-parse HEAD").substr(0, 40), export_form::diff);
+  BOOST_TEST(patch.find("GIT binary patch") != std::string::npos, patch);
+  BOOST_TEST(patch.find("old mode 100755") != std::string::npos, patch);
+  BOOST_TEST(patch.find("rename to renamed") != std::string::npos, patch);
+  // The guest's own index and objects are as they were.
+  BOOST_TEST(git_sh(copy, "sha1sum .git/index && find .git/objects -type f | wc -l") == index_before);
+  put_file(w.tmp.path / "fix.patch", patch);
+  git_sh(w.repo, "git apply --check '" + (w.tmp.path / "fix.patch").string() + "' && git apply '" +
+                   (w.tmp.path / "fix.patch").string() + "'");
+  BOOST_TEST(tree_of(w.repo, {"untracked.txt"}) == tree_of(copy));
+}
+
+BOOST_AUTO_TEST_CASE(an_unchanged_workspace_exports_an_empty_patch) {
+  world w;
+  ok(w.land());
+  BOOST_TEST(exported(w.extract(), "", export_form::diff) == "");
+}
+
+BOOST_AUTO_TEST_CASE(commits_made_in_the_guest_export_as_a_series_for_git_am) {
+  world w;
+  git_sh(w.repo, "git add -A && git commit -q -m 'host state' && git status --porcelain");
+  ok(w.land());
+  auto head = git_sh(w.repo, "git rev-parse HEAD").substr(0, 40);
+  auto copy = w.extract();
+  git_sh(copy, "echo one >> README && git commit -q -am 'guest one' && chmod +x README && echo x > b.bin && "
+               "git add -A && git commit -q -m 'guest two'");
+  auto series = exported(copy, head, export_form::commits);
+  BOOST_TEST(series.find("Subject: [PATCH 1/2] guest one") != std::string::npos, series);
+  put_file(w.tmp.path / "series.mbox", series);
+  git_sh(w.repo, "git am -q '" + (w.tmp.path / "series.mbox").string() + "'");
+  BOOST_TEST(git_sh(w.repo, "git rev-parse HEAD^{tree}") == git_sh(copy, "git rev-parse HEAD^{tree}"));
+  BOOST_TEST(git_sh(w.repo, "git log -2 --format=%s") == "guest two\nguest one\n");
 }
 
 namespace {

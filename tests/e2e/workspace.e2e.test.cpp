@@ -186,6 +186,30 @@ BOOST_AUTO_TEST_CASE(git_in_a_debootstrap_guest_sees_the_hosts_checkout_without_
   BOOST_TEST_REQUIRE(w.cli({"vm", "start", "gitws"}, 300s).exit_code == 0);
   auto where = w.cli({"vm", "ssh", "gitws", "--", "pwd"});
   BOOST_TEST(where.out == "/root/proj\n", where.err);
+  // The guest's edits come back: a patch that applies to the host checkout and makes it the
+  // guest's tree, and the guest's commits as a series `git am` takes.
+  auto edit = w.cli({"vm", "exec", "gitws", "--", "sh", "-c",
+                     "echo from the guest >> README && printf '\\000\\001\\002' > data.bin && chmod -x src/hello.sh "
+                     "&& rm passwd-link && git add -A && git -c user.name=g -c user.email=g@example.invalid commit -qm "
+                     "'guest commit' && echo uncommitted > later.txt"});
+  BOOST_TEST_REQUIRE(edit.exit_code == 0, edit.err);
+  auto patch = co.tmp.path / "guest.patch";
+  auto exported = w.cli({"vm", "workspace", "export", "gitws", "-o", patch.string()});
+  BOOST_TEST_REQUIRE(exported.exit_code == 0, exported.err);
+  BOOST_TEST(exported.err.find("warning") == std::string::npos, exported.err); // it applies
+  host("git apply '" + patch.string() + "'");
+  auto guest_tree = w.cli({"vm", "exec", "gitws", "--", "sh", "-c",
+                           "git add -A && git write-tree && git reset -q && git rev-parse HEAD^{tree}"});
+  BOOST_TEST_REQUIRE(guest_tree.exit_code == 0, guest_tree.err);
+  BOOST_TEST(guest_tree.out.substr(0, 41) == host("rm scratch.txt && git add -A && git write-tree"));
+  auto mbox = co.tmp.path / "guest.mbox";
+  auto series = w.cli({"vm", "workspace", "export", "gitws", "--commits", "-o", mbox.string()});
+  BOOST_TEST_REQUIRE(series.exit_code == 0, series.err);
+  BOOST_TEST(series.err.find("not committed") != std::string::npos, series.err); // later.txt
+  auto clone = co.tmp.path / "clone";
+  git_sh(co.tmp.path, "git clone -q proj clone");
+  git_sh(clone, "git am -q '" + mbox.string() + "'");
+  BOOST_TEST(git_sh(clone, "git rev-parse HEAD^{tree}") == guest_tree.out.substr(41));
   BOOST_TEST(w.cli({"vm", "delete", "--force", "gitws"}).exit_code == 0);
   BOOST_TEST(w.leaks() == "");
 }
