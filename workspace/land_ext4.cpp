@@ -22,22 +22,16 @@ constexpr std::uint64_t per_entry_overhead = 4096;
 class ext4_recv final : public receiver {
 public:
   ext4_recv(ext4_image& img, std::string guest_path, std::time_t now)
-    : img_(img), required_(std::move(guest_path)), now_(now) {}
+    : img_(img), check_(std::move(guest_path)), now_(now) {}
   ~ext4_recv() override {
     if (begun_ && !done_)
       abort();
   }
 
   expected<void> begin(const stream_begin& b) override {
-    BANGER_CHECK(!begun_, "begin() twice on a workspace receiver");
-    if (auto ok = validate_guest_path(b.guest_path); !ok)
+    if (auto ok = check_.begin(b); !ok)
       return ok;
-    if (!required_.empty() && b.guest_path != required_)
-      return make_error(errc::bad_request, fmt::format("workspace stream: it names guest path {}, the command {}",
-                                                       quoted(b.guest_path), quoted(required_)));
     guest_ = b.guest_path;
-    announced_bytes_ = b.bytes;
-    announced_files_ = b.files;
     auto at = work_disk_path(guest_);
     auto slash = at.rfind('/');
     std::string parent = slash == 0 ? "/" : at.substr(0, slash);
@@ -98,40 +92,13 @@ public:
   }
 
   expected<void> entry(const stream_entry& e) override {
-    if (!begun_ || done_)
+    if (done_)
       return make_error(errc::bad_request, "workspace stream: an entry outside begin() and finish()");
+    if (auto ok = check_.entry(e); !ok)
+      return ok;
     if (auto ok = end_file(); !ok)
       return ok;
-    if (++records_ > announced_files_)
-      return make_error(errc::bad_request,
-                        fmt::format("workspace stream: more than the {} announced records", announced_files_));
-    if (received_ + e.size > announced_bytes_)
-      return make_error(errc::bad_request,
-                        fmt::format("workspace stream: more than the {} announced bytes", announced_bytes_));
-    std::string rel;
-    if (e.git) {
-      if (shipping_)
-        return make_error(errc::bad_request, "workspace stream: a repository file after the shipped entries");
-      if (!allowed_git_file(e.path) || e.path == "index" || e.kind != entry_kind::file)
-        return make_error(errc::bad_request,
-                          fmt::format("workspace stream: {} is not a repository file banger writes", quoted(e.path)));
-      rel = ".git/" + e.path;
-    } else {
-      shipping_ = true;
-      if (auto ok = validate_entry_path(e.path); !ok)
-        return ok;
-      if (!last_.empty() && e.path <= last_)
-        return make_error(errc::bad_request,
-                          fmt::format("workspace stream: {} is out of order or repeated", quoted(e.path)));
-      last_ = e.path;
-      if (e.kind == entry_kind::file && e.mode != 0644 && e.mode != 0755)
-        return make_error(errc::bad_request,
-                          fmt::format("workspace stream: {} has mode {:o} (0644 or 0755)", quoted(e.path), e.mode));
-      rel = e.path;
-      digest_.entry(e);
-      ++files_;
-      bytes_ += e.size;
-    }
+    std::string rel = e.git ? ".git/" + e.path : e.path;
     auto dir = dir_of(rel);
     if (!dir)
       return dir.err();
@@ -148,7 +115,6 @@ public:
     if (!w)
       return w.err();
     cur_.emplace(std::move(*w));
-    cur_left_ = e.size;
     cur_path_ = e.path;
     cur_git_ = e.git;
     cur_mtime_ = mtime;
@@ -156,26 +122,18 @@ public:
   }
 
   expected<void> data(std::string_view bytes) override {
-    if (!cur_ || bytes.size() > cur_left_)
-      return make_error(errc::bad_request,
-                        fmt::format("workspace stream: more bytes than announced for {}", quoted(cur_path_)));
-    if (auto ok = cur_->write(bytes); !ok)
+    if (auto ok = check_.data(bytes); !ok)
       return ok;
-    cur_left_ -= bytes.size();
-    received_ += bytes.size();
-    if (!cur_git_)
-      digest_.data(bytes);
-    return {};
+    return cur_->write(bytes);
   }
 
   expected<landed> finish(const std::vector<index_record>& index) override {
     if (!begun_ || done_)
       return make_error(errc::bad_request, "workspace stream: finish() outside a stream");
+    if (auto ok = check_.finish(); !ok)
+      return ok.err();
     if (auto ok = end_file(); !ok)
       return ok.err();
-    if (records_ != announced_files_)
-      return make_error(errc::bad_request, fmt::format("workspace stream: {} of the {} announced entries came",
-                                                       records_, announced_files_));
     std::vector<index_stat> stats(index.size());
     for (std::size_t i = 0; i < index.size(); ++i) {
       const auto& r = index[i];
@@ -191,8 +149,10 @@ public:
       std::uint32_t mode = link ? 0120000 : (st->mode & 0100) ? 0100755 : 0100644;
       if (mode != r.mode)
         continue; // git sees the change of mode itself
-      stats[i] = {static_cast<std::uint32_t>(st->ctime), static_cast<std::uint32_t>(st->mtime), 0, st->ino, 0, 0,
-                  static_cast<std::uint32_t>(st->size)};
+      stats[i].ctime = static_cast<std::uint32_t>(st->ctime);
+      stats[i].mtime = static_cast<std::uint32_t>(st->mtime);
+      stats[i].ino = st->ino;
+      stats[i].size = static_cast<std::uint32_t>(st->size);
     }
     auto encoded = encode_index(index, stats);
     if (!encoded)
@@ -221,7 +181,7 @@ public:
     }
     done_ = true;
     (void)img_.remove_tree_in(parent_, old_); // removed at the next landing if this fails
-    return landed{guest_, files_, bytes_, digest_.hex()};
+    return check_.result();
   }
 
   void abort() override {
@@ -237,9 +197,6 @@ private:
   expected<void> end_file() {
     if (!cur_)
       return {};
-    if (cur_left_ > 0)
-      return make_error(errc::bad_request,
-                        fmt::format("workspace stream: {} ended {} bytes short", quoted(cur_path_), cur_left_));
     auto ino = cur_->finish(cur_mtime_);
     cur_.reset();
     if (!ino)
@@ -269,20 +226,17 @@ private:
   }
 
   ext4_image& img_;
-  std::string required_;
+  stream_checker check_;
   std::time_t now_;
-  bool begun_ = false, done_ = false, shipping_ = false;
-  std::string guest_, name_, staging_, old_, last_;
+  bool begun_ = false, done_ = false;
+  std::string guest_, name_, staging_, old_;
   ino_t32 parent_ = 0;
-  std::uint64_t announced_bytes_ = 0, announced_files_ = 0, records_ = 0, received_ = 0, files_ = 0, bytes_ = 0;
   std::map<std::string, ino_t32> dirs_;   ///< staging-relative directory -> inode ("" the staging root)
   std::map<std::string, ino_t32> inodes_; ///< shipped path -> inode, for the index
   std::optional<ext4_image::file_writer> cur_;
-  std::uint64_t cur_left_ = 0;
   std::string cur_path_;
   bool cur_git_ = false;
   std::int64_t cur_mtime_ = 0;
-  stream_digest digest_;
 };
 
 } // namespace

@@ -66,6 +66,33 @@ private:
   sha256_hasher h_;
 };
 
+/// The checks every receiver makes of the stream as it comes, and what it counts; a receiver
+/// calls each before it acts on the record, and stops at the first error. begin: the guest
+/// path (validate_guest_path, and the one the command named when `required` is not empty).
+/// entry: within the announced entries and bytes; the previous file complete; a repository
+/// file one banger writes (allowed_git_file; not the index, which finish brings), before the
+/// shipped entries; a shipped path valid, in strictly increasing order, a file 0644 or 0755.
+/// data: within the current file's size. finish: the last file complete, every announced
+/// entry come. Pure; one stream's thread.
+class stream_checker {
+public:
+  explicit stream_checker(std::string required_guest_path = {}) : required_(std::move(required_guest_path)) {}
+  expected<void> begin(const stream_begin& b);
+  expected<void> entry(const stream_entry& e);
+  expected<void> data(std::string_view bytes);
+  expected<void> finish();
+  /// What the shipped entries add up to (the repository's files not counted).
+  landed result() { return {guest_, files_, bytes_, digest_.hex()}; }
+  bool begun() const { return begun_; }
+
+private:
+  std::string required_, guest_, last_, cur_path_;
+  std::uint64_t announced_bytes_ = 0, announced_files_ = 0, records_ = 0, received_ = 0, cur_left_ = 0;
+  std::uint64_t files_ = 0, bytes_ = 0;
+  bool begun_ = false, shipping_ = false, cur_git_ = false, in_file_ = false;
+  stream_digest digest_;
+};
+
 /// Progress while sending: records and bytes sent so far.
 using send_progress = std::function<void(std::uint64_t files, std::uint64_t bytes)>;
 
