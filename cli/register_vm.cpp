@@ -195,6 +195,8 @@ void register_vm_commands(CLI::App& app, parsed_command& p) {
   auto* vexec = vm->add_subcommand("exec", "Run a command in a running VM (exit code: the command's)");
   vexec->add_option("name", vx.name, "VM name")->required();
   add_exec_options(vexec, vx);
+  vexec->add_flag("--auto-prepare", vx.auto_prepare,
+                  "When the workspace's checkout moved on, re-ship it first (else: a warning)");
   vexec->add_option("command", vx.argv, "The command and its arguments, after --")->required();
   vexec->footer("Examples:\n  banger vm exec web -- ls -la /root\n  banger vm exec web -t -- bash\n"
                 "  tar c src | banger vm exec web --cwd /root -- tar x");
@@ -207,13 +209,13 @@ void register_vm_commands(CLI::App& app, parsed_command& p) {
   auto* vws = vm->add_subcommand("workspace", "A VM's workspace: a git checkout shipped into it (docs/workspaces.md)");
   vws->require_subcommand(1);
   auto& ws_opts = p.keep<workspace_opts>();
-  auto* wprep = vws->add_subcommand("prepare", "Ship a checkout into a stopped VM (replacing the one at that path)");
+  auto* wprep = vws->add_subcommand("prepare", "Ship a checkout into a VM (replacing the one at that path)");
   wprep->add_option("name", vm_name, "VM name")->required();
   wprep->add_option("path", ws_opts.path, "A git checkout, or a directory in one")->required();
   wprep->add_option("--guest-path", ws_opts.guest_path, "Where it lands (default: /root/<name>)");
   wprep->add_flag("--include-untracked", ws_opts.include_untracked, "Ship untracked files that are not ignored too");
   wprep->add_flag("--json", p.out.json, "Print the result as JSON");
-  wprep->footer("Examples:\n  banger vm create --name dev --no-start && banger vm workspace prepare dev ./repo\n"
+  wprep->footer("Examples:\n  banger vm create --name dev && banger vm workspace prepare dev ./repo\n"
                 "  banger vm workspace prepare dev . --guest-path /root/src");
   wprep->callback([&] { p.action = [&](const dirs& d) { return cmd_workspace_prepare(d, p.out, vm_name, ws_opts); }; });
   auto& export_to = p.keep<std::string>();

@@ -57,6 +57,7 @@ struct vm_exec_opts {
   std::vector<std::string> env; ///< "KEY=VALUE"
   std::string cwd;
   std::vector<std::string> argv;
+  bool auto_prepare = false; ///< exec: re-ship the workspace first when the checkout moved on
 };
 
 struct vm_run_opts {

@@ -35,19 +35,20 @@ struct shipped_workspace {
 /// a checkout fails before anything exists. Defined in workspace_ship.cpp.
 struct workspace_plan;
 expected<std::shared_ptr<workspace_plan>> plan_workspace(const workspace_opts& w);
-/// Ships `plan` into the stopped VM `vm` (its work disk), printing progress as "[label] ..." on
-/// stderr unless `quiet`.
+/// Ships `plan` into VM `vm` (its work disk when stopped, its agent when running), printing
+/// progress as "[label] ..." on stderr unless `quiet`.
 expected<shipped_workspace> ship_workspace(client& c, const std::string& vm, const workspace_plan& plan,
                                            const std::string& label, bool quiet);
 
-/// `vm workspace prepare NAME PATH`: ships the checkout into the stopped VM `name`, replacing
-/// the workspace at that guest path (a running VM is refused for now: stop it first).
+/// `vm workspace prepare NAME PATH`: ships the checkout into VM `name`, replacing the workspace
+/// at that guest path: into its work disk when it is stopped, through its agent when running.
 int cmd_workspace_prepare(const dirs& d, const output_opts& o, const std::string& name, const workspace_opts& w);
 /// Why VM `vm`'s workspace no longer matches the checkout it came from ("HEAD 1a2b3c → 4d5e6f",
 /// "its files changed"), or nothing when it matches, when the VM has none, or when the
 /// checkout cannot be read here (another user's, or gone): what `vm exec` warns about. Reads
-/// the whole checkout to compare the digest.
-std::optional<std::string> workspace_drift(client& c, const std::string& vm);
+/// the whole checkout to compare the digest. On a difference, `resync` (when given) gets what
+/// re-ships it as it was shipped (`vm exec --auto-prepare`).
+std::optional<std::string> workspace_drift(client& c, const std::string& vm, workspace_opts* resync = nullptr);
 
 /// `vm workspace export NAME [-o FILE] [--commits]`: what the guest changed in its workspace
 /// since it was shipped, as a patch for `git apply` (or, with `commits`, the guest's commits as

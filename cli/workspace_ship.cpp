@@ -244,7 +244,7 @@ int cmd_workspace_prepare(const dirs& d, const output_opts& o, const std::string
   });
 }
 
-std::optional<std::string> workspace_drift(client& c, const std::string& vm) {
+std::optional<std::string> workspace_drift(client& c, const std::string& vm, workspace_opts* resync) {
   auto v = vm_detail::show_on(c, vm);
   if (!v)
     return std::nullopt;
@@ -265,9 +265,11 @@ std::optional<std::string> workspace_drift(client& c, const std::string& vm) {
   if (what.empty())
     return std::nullopt;
   std::string why = what[0] + (what.size() > 1 ? ", " + what[1] : "");
-  return fmt::format("the checkout {} moved on since VM {}'s workspace was prepared ({}); `banger vm workspace "
-                     "prepare {} {}` re-syncs it (a stopped VM, for now)",
-                     ws.host_path, vm, why, vm, ws.host_path);
+  if (resync)
+    *resync = {ws.host_path, ws.guest_path, ws.include_untracked};
+  return fmt::format("the checkout {} moved on since VM {}'s workspace was prepared ({}); `banger vm exec "
+                     "--auto-prepare` re-syncs it first",
+                     ws.host_path, vm, why);
 }
 
 int cmd_workspace_show(const dirs& d, const output_opts& o, const std::string& name) {

@@ -6,6 +6,8 @@
 #include <capnp/rpc-twoparty.h>
 #include <fmt/core.h>
 
+#include "daemon/landing_capnp.hpp"
+
 namespace banger::daemon {
 
 namespace fs = std::filesystem;
@@ -135,6 +137,16 @@ kj::Promise<expected<void>> agent_pool::attempt_ready(const std::string& vm, con
 
 void agent_pool::forget(const std::string& vm) { conns_.erase(vm); }
 
+std::uint64_t agent_pool::keep_landing(agent_rpc::WorkspaceLanding::Client l) {
+  landings_.emplace(++next_landing_, kj::mv(l));
+  return next_landing_;
+}
+
+agent_rpc::WorkspaceLanding::Client* agent_pool::landing(std::uint64_t id) {
+  auto it = landings_.find(id);
+  return it == landings_.end() ? nullptr : &it->second;
+}
+
 namespace {
 
 /// Runs `start(pool)` on the KJ thread and blocks the calling thread for its result (at most
@@ -174,6 +186,76 @@ expected<T> call_agent(const std::shared_ptr<agent_pool::handle>& h, const std::
       });
   });
 }
+
+template <class Res>
+expected<void> failure_of(Res&& res) {
+  if (auto f = res.getFailure(); f.getCode() != 0)
+    return make_error(errc_from_number(f.getCode()), f.getMessage().cStr());
+  return {};
+}
+
+expected<void> as_void(expected<bool> r) { return r ? expected<void>() : expected<void>(r.err()); }
+
+/// A workspace landing in the guest (workspace/land_remote.hpp), driven from a VM's worker:
+/// each call runs on the KJ thread, where the capability is kept (agent_pool::keep_landing).
+class agent_landing final : public workspace::remote_landing {
+public:
+  agent_landing(std::shared_ptr<agent_pool::handle> h, std::uint64_t id) : h_(std::move(h)), id_(id) {}
+  ~agent_landing() override {
+    (void)blocking_call<bool>(h_, 1s, [id = id_](agent_pool& pool) -> kj::Promise<expected<bool>> {
+      pool.drop_landing(id);
+      return expected<bool>(true);
+    });
+  }
+
+  expected<void> push(const std::vector<workspace::landing_piece>& pieces) override {
+    return as_void(call<bool>(60s, [&](agent_rpc::WorkspaceLanding::Client& l) {
+      auto req = l.pushRequest();
+      fill_pieces(req.initPieces(static_cast<unsigned>(pieces.size())), pieces);
+      return req.send().then([](auto&& res) -> expected<bool> {
+        if (auto ok = failure_of(res); !ok)
+          return ok.err();
+        return true;
+      });
+    }));
+  }
+
+  expected<std::vector<workspace::landed_stat>> seal() override {
+    return call<std::vector<workspace::landed_stat>>(120s, [](agent_rpc::WorkspaceLanding::Client& l) {
+      return l.sealRequest().send().then([](auto&& res) -> expected<std::vector<workspace::landed_stat>> {
+        if (auto ok = failure_of(res); !ok)
+          return ok.err();
+        return stats_from(res.getStats());
+      });
+    });
+  }
+
+  expected<void> commit(const std::string& index) override {
+    return as_void(call<bool>(300s, [&](agent_rpc::WorkspaceLanding::Client& l) {
+      auto req = l.commitRequest();
+      req.setIndex(capnp_bytes(index));
+      return req.send().then([](auto&& res) -> expected<bool> {
+        if (auto ok = failure_of(res); !ok)
+          return ok.err();
+        return true;
+      });
+    }));
+  }
+
+private:
+  template <class T, class F>
+  expected<T> call(std::chrono::milliseconds limit, F f) {
+    return blocking_call<T>(h_, limit, [this, limit, &f](agent_pool& pool) -> kj::Promise<expected<T>> {
+      auto* l = pool.landing(id_);
+      if (l == nullptr)
+        return expected<T>(make_error(errc::unavailable, "the workspace landing in the guest is gone"));
+      return pool.timer().timeoutAfter(limit.count() * kj::MILLISECONDS, f(*l));
+    });
+  }
+
+  std::shared_ptr<agent_pool::handle> h_;
+  std::uint64_t id_;
+};
 
 } // namespace
 
@@ -246,6 +328,29 @@ actors::agent_access agent_pool::access() {
       });
     });
     return r ? expected<void>() : expected<void>(r.err());
+  };
+  a.land_workspace = [h](const std::string& vm, const fs::path& socket,
+                         const workspace::stream_begin& b) -> expected<std::unique_ptr<workspace::remote_landing>> {
+    auto id = blocking_call<std::uint64_t>(h, 60s, [vm, socket, b](agent_pool& pool) {
+      return pool.get(vm, socket)
+        .then([&pool, b](expected<agent_rpc::Agent::Client> c) mutable -> kj::Promise<expected<std::uint64_t>> {
+          if (!c)
+            return expected<std::uint64_t>(c.err());
+          auto req = c->landWorkspaceRequest();
+          req.setGuestPath(b.guest_path);
+          req.setBytes(b.bytes);
+          req.setFiles(b.files);
+          return pool.timer().timeoutAfter(60 * kj::SECONDS,
+                                           req.send().then([&pool](auto&& res) -> expected<std::uint64_t> {
+                                             if (auto ok = failure_of(res); !ok)
+                                               return ok.err();
+                                             return pool.keep_landing(res.getLanding());
+                                           }));
+        });
+    });
+    if (!id)
+      return id.err();
+    return std::unique_ptr<workspace::remote_landing>(std::make_unique<agent_landing>(h, *id));
   };
   a.forget = [h](const std::string& vm) {
     (void)blocking_call<bool>(h, 1s, [vm](agent_pool& pool) -> kj::Promise<expected<bool>> {

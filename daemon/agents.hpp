@@ -41,6 +41,13 @@ public:
   void add_task(kj::Promise<void> p);
   kj::Timer& timer() { return io_.provider->getTimer(); }
 
+  /// KJ thread. Workspace landings in progress (agents.cpp agent_landing), kept here so their
+  /// capabilities live and die on the KJ thread: a number for `l`, the landing of a number
+  /// (nullptr when gone), and its end (the guest removes an uncommitted staging tree).
+  std::uint64_t keep_landing(agent_rpc::WorkspaceLanding::Client l);
+  agent_rpc::WorkspaceLanding::Client* landing(std::uint64_t id);
+  void drop_landing(std::uint64_t id) { landings_.erase(id); }
+
 private:
   kj::AsyncIoContext& io_;
   static constexpr std::chrono::seconds new_connection_limit{15};
@@ -52,6 +59,8 @@ private:
   struct connection;
   std::shared_ptr<handle> handle_;
   std::map<std::string, kj::Own<connection>> conns_;
+  std::map<std::uint64_t, agent_rpc::WorkspaceLanding::Client> landings_;
+  std::uint64_t next_landing_ = 0;
   kj::Own<kj::TaskSet> tasks_;
   struct error_handler;
   kj::Own<error_handler> errors_;

@@ -66,6 +66,50 @@ struct Stats {
   workFreeBytes @10 :UInt64;
 }
 
+# A workspace landed by the agent (docs/workspaces.md, "Into a running VM"): one piece of its
+# stream (workspace/stream.hpp), an entry or the next bytes of the file last announced.
+struct WorkspacePiece {
+  union {
+    entry :group {
+      git @0 :Bool;       # a file of the workspace's repository, path relative to .git/
+      path @1 :Data;      # relative to the workspace; bytes
+      symlink @2 :Bool;   # else a regular file, whose `size` bytes follow as data pieces
+      mode @3 :UInt32;
+      size @4 :UInt64;
+      mtime @5 :Int64;    # seconds
+      target @6 :Data;    # symlinks
+    }
+    data @7 :Data;
+  }
+}
+
+# What git's index holds of a landed file: its stat data as the guest's kernel reports it.
+struct LandedStat {
+  ctimeS @0 :UInt32;
+  ctimeNs @1 :UInt32;
+  mtimeS @2 :UInt32;
+  mtimeNs @3 :UInt32;
+  dev @4 :UInt32;
+  ino @5 :UInt32;
+  mode @6 :UInt32;      # st_mode
+  uid @7 :UInt32;
+  gid @8 :UInt32;
+  size @9 :UInt32;
+}
+
+# A landing in progress, in a staging directory beside the guest path. Dropped before commit
+# (the daemon went away, or gave up): the staging directory is removed and the previous
+# workspace stays.
+interface WorkspaceLanding {
+  # The next pieces, in stream order. A failure ends the landing (later calls fail too).
+  push @0 (pieces :List(WorkspacePiece)) -> (failure :Failure);
+  # Every piece came: the stat data of each shipped (not .git) entry, in stream order.
+  seal @1 () -> (failure :Failure, stats :List(LandedStat));
+  # Writes `index` as .git/index and swaps the staging tree in (renameat2 RENAME_EXCHANGE when
+  # a workspace is there, whose tree is then removed); synced before it answers.
+  commit @2 (index :Data) -> (failure :Failure);
+}
+
 interface Agent {
   ping @0 () -> (version :Text, uptimeMs :UInt64, hostname :Text);
   exec @1 (spec :ExecSpec, stdout :ByteSink, stderr :ByteSink) -> (failure :Failure, process :Process);
@@ -86,4 +130,8 @@ interface Agent {
   # random stream. Once per boot: already_exists after that; unavailable when the guest booted
   # with its settings (its init is not waiting for any).
   configure @7 (settings :Text, realtimeNs :Int64, entropy :Data) -> (failure :Failure);
+  # Starts landing a workspace at `guestPath` (below /root) of `bytes` in `files` entries
+  # (announced: checked against the free space and inodes before anything is written).
+  landWorkspace @8 (guestPath :Text, bytes :UInt64, files :UInt64)
+      -> (failure :Failure, landing :WorkspaceLanding);
 }

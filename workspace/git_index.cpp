@@ -65,9 +65,9 @@ expected<std::string> encode_index(const std::vector<index_record>& records, con
     const auto& s = stats[i];
     std::size_t start = out.size();
     be32(out, s.ctime);
-    be32(out, 0);
+    be32(out, s.ctime_ns);
     be32(out, s.mtime);
-    be32(out, 0);
+    be32(out, s.mtime_ns);
     be32(out, s.dev);
     be32(out, s.ino);
     be32(out, r.mode);

@@ -27,7 +27,15 @@ struct index_record {
 /// The stat data git compares; zero means "look at the file".
 struct index_stat {
   std::uint32_t ctime = 0, mtime = 0, dev = 0, ino = 0, uid = 0, gid = 0, size = 0;
+  std::uint32_t ctime_ns = 0, mtime_ns = 0; ///< git compares these too when built with USE_NSEC
 };
+
+/// The mode git's index gives a landed file: 0120000 for a link, else 0100755 or 0100644 by
+/// the owner's executable bit of `st_mode`. A receiver gives an entry its stat data only when
+/// this is the host index's mode (else git is to see the change of mode itself).
+inline std::uint32_t index_mode(bool link, std::uint32_t st_mode) {
+  return link ? 0120000 : (st_mode & 0100) ? 0100755 : 0100644;
+}
 
 /// "78981922..." (40 hex digits) as 20 bytes; errc::bad_request otherwise.
 expected<std::array<std::uint8_t, 20>> parse_oid(std::string_view hex);

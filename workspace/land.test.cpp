@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "guestfs/ext4.hpp"
+#include "tests/support/breaking_receiver.hpp"
 #include "tests/support/git_checkout.hpp"
 #include "tests/support/proc.hpp"
 #include "workspace/export.hpp"
@@ -244,26 +245,6 @@ BOOST_AUTO_TEST_CASE(commits_made_in_the_guest_export_as_a_series_for_git_am) {
   BOOST_TEST(git_sh(w.repo, "git log -2 --format=%s") == "guest two\nguest one\n");
 }
 
-namespace {
-
-/// Passes everything to `inner` until `fail_after` data() calls, then fails like a broken stream.
-struct breaking : receiver {
-  receiver& inner;
-  int fail_after;
-  breaking(receiver& r, int n) : inner(r), fail_after(n) {}
-  expected<void> begin(const stream_begin& b) override { return inner.begin(b); }
-  expected<void> entry(const stream_entry& e) override { return inner.entry(e); }
-  expected<void> data(std::string_view d) override {
-    if (fail_after-- <= 0)
-      return make_error(errc::unavailable, "the stream broke off");
-    return inner.data(d);
-  }
-  expected<landed> finish(const std::vector<index_record>& i) override { return inner.finish(i); }
-  void abort() override { inner.abort(); }
-};
-
-} // namespace
-
 BOOST_AUTO_TEST_CASE(a_stream_that_breaks_off_leaves_the_previous_workspace) {
   world w;
   ok(w.land());
@@ -274,7 +255,7 @@ BOOST_AUTO_TEST_CASE(a_stream_that_breaks_off_leaves_the_previous_workspace) {
   {
     auto img = ok(guestfs::ext4_image::open(w.disk, true));
     auto inner = ext4_receiver(img);
-    breaking b{*inner, 4};
+    breaking_receiver b{*inner, 4};
     auto r = send(src, git, "/root/repo", b);
     BOOST_TEST_REQUIRE(!r.has_value());
     BOOST_TEST(r.err().message == "the stream broke off");

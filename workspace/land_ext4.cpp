@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "common/text.hpp"
+#include "workspace/git_layout.hpp"
 #include "workspace/git_meta.hpp"
 #include "workspace/rules.hpp"
 
@@ -84,8 +85,7 @@ public:
       return s.err();
     begun_ = true;
     dirs_[""] = *s;
-    for (const char* d : {".git", ".git/objects", ".git/objects/pack", ".git/objects/info", ".git/refs",
-                          ".git/refs/heads", ".git/refs/tags"})
+    for (const char* d : git_skeleton_dirs)
       if (auto ok = dir_of(std::string(d) + "/x"); !ok)
         return ok.err();
     return {};
@@ -145,10 +145,8 @@ public:
       auto st = img_.stat(it->second);
       if (!st)
         return st.err();
-      bool link = st->type == guestfs::entry_type::symlink;
-      std::uint32_t mode = link ? 0120000 : (st->mode & 0100) ? 0100755 : 0100644;
-      if (mode != r.mode)
-        continue; // git sees the change of mode itself
+      if (index_mode(st->type == guestfs::entry_type::symlink, st->mode) != r.mode)
+        continue;
       stats[i].ctime = static_cast<std::uint32_t>(st->ctime);
       stats[i].mtime = static_cast<std::uint32_t>(st->mtime);
       stats[i].ino = st->ino;

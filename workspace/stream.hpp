@@ -1,6 +1,6 @@
 // A workspace as a stream (docs/workspaces.md, "How it lands"): what the CLI sends and a
-// receiver (the daemon's ext4 writer, later the guest agent) checks and lands. In order: begin,
-// then the repository's own files (git = true, paths relative to .git/), then the shipped
+// receiver (the daemon's ext4 writer, or land_remote.hpp's through the guest agent) checks and
+// lands. In order: begin, then the repository's own files (git = true, paths relative to .git/), then the shipped
 // entries in strictly increasing path order, each file followed by data() calls that add up to
 // its size, then finish() with the host's index. A receiver validates every record where it
 // uses it; the first error ends the stream and the receiver removes what it wrote.

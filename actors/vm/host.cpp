@@ -174,7 +174,8 @@ public:
   expected<workspace::landed> land_workspace(const vm_state& s, const std::string& guest_path, workspace_feed& feed,
                                              const std::string&) override {
     crash_point("before:", "workspace");
-    auto r = land_workspace_on_disk(h_, s, guest_path, feed);
+    auto r = s.phase == vm_phase::running ? land_workspace_in_guest(h_, s, guest_path, feed)
+                                          : land_workspace_on_disk(h_, s, guest_path, feed);
     if (r)
       crash_point("after:", "workspace");
     return r;

@@ -22,6 +22,7 @@
 #include "actors/netpriv/netpriv.hpp"
 #include "actors/vm/pipeline.hpp"
 #include "vmm/vmm.hpp"
+#include "workspace/land_remote.hpp"
 
 namespace banger::actors {
 
@@ -46,6 +47,10 @@ struct agent_access {
   std::function<expected<void>(const std::string& vm, const std::filesystem::path& socket, const std::string& settings,
                                std::int64_t realtime_ns, const std::string& entropy)>
     configure;
+  /// Starts landing a workspace in the running guest (workspace/land_remote.hpp).
+  std::function<expected<std::unique_ptr<workspace::remote_landing>>(
+    const std::string& vm, const std::filesystem::path& socket, const workspace::stream_begin& b)>
+    land_workspace;
   /// Drops the daemon's connection to the VM's agent (the VMM is going away).
   std::function<void(const std::string& vm)> forget;
 };

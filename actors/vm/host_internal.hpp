@@ -64,6 +64,9 @@ BANGER_RESOURCE_HANDLER(vmm);
 expected<workspace::landed> land_workspace_on_disk(const host_env& h, const vm_state& s, const std::string& guest_path,
                                                    workspace_feed& feed);
 expected<void> repair_work_disk(const host_env& h, const vm_state& s);
+/// A running VM's side (host_vmm.cpp): the stream landed by its guest agent.
+expected<workspace::landed> land_workspace_in_guest(const host_env& h, const vm_state& s, const std::string& guest_path,
+                                                    workspace_feed& feed);
 
 #undef BANGER_RESOURCE_HANDLER
 

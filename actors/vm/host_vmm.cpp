@@ -129,4 +129,14 @@ expected<void> resource_handler<resource_kind::vmm>::release(const host_env& h, 
   return {};
 }
 
+expected<workspace::landed> land_workspace_in_guest(const host_env& h, const vm_state& s, const std::string& guest_path,
+                                                    workspace_feed& feed) {
+  if (!h.agent.land_workspace)
+    return make_error(errc::internal, "no guest agent access to land a workspace with (a bug in bangerd)");
+  auto socket = h.paths(s).agent_socket();
+  auto to = workspace::remote_receiver(
+    [&](const workspace::stream_begin& b) { return h.agent.land_workspace(s.name, socket, b); }, guest_path);
+  return feed.pump(*to);
+}
+
 } // namespace banger::actors

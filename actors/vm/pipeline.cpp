@@ -275,7 +275,10 @@ expected<vm_state> run_reconcile(vm_state s, vm_host& host, const recorder& reco
     // The daemon died while it wrote the work disk: the staging tree is removed by the next
     // landing; the disk's metadata may be half written, so it is checked first.
     std::string why = "interrupted: the daemon stopped while the workspace was written";
-    if (auto ok = host.repair_work_disk(s, op); !ok)
+    // A running guest's agent was writing (its kernel keeps the disk consistent; the staging
+    // tree goes at the next landing): the disk is the guest's, not e2fsck's.
+    bool in_guest = s.phase == vm_phase::running || s.phase == vm_phase::paused;
+    if (auto ok = in_guest ? expected<void>() : host.repair_work_disk(s, op); !ok)
       why += "; the work disk could not be repaired: " + ok.err().message;
     for (const auto& r : std::vector<vm_resource>(s.resources))
       if (per_vm(r.kind) && !r.acquired)

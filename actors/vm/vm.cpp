@@ -361,15 +361,11 @@ decision decide_prepare_workspace(const vm_state& s, const vm_cmd::prepare_works
   if (!c.branch.empty() && !workspace::plain_branch_name(c.branch))
     return make_error(errc::bad_request, fmt::format("workspace branch {} is not a branch name", quoted(c.branch)));
   switch (s.phase) {
-  case vm_phase::stopped: break;
-  case vm_phase::running:
-    return refused(errc::conflict, s, "prepare a workspace",
-                   fmt::format("a running VM gets one through its agent, which comes later: `banger vm stop {}` "
-                               "first",
-                               s.name));
+  case vm_phase::stopped:
+  case vm_phase::running: break; // on the work disk, or through the guest agent
   case vm_phase::paused:
     return refused(errc::conflict, s, "prepare a workspace", fmt::format("`banger vm resume {}` first", s.name));
-  default: return refused(errc::conflict, s, "prepare a workspace", "wait until it is stopped");
+  default: return refused(errc::conflict, s, "prepare a workspace", "wait until it is running or stopped");
   }
   return std::vector<journal::payload>{journal::workspace_preparing{c.host_path, c.guest_path}};
 }
@@ -487,7 +483,7 @@ std::string vm_grammar_violation(const vm_state& s, const journal::stored_event&
       [&](const vm_resumed&) -> std::string { return in({vm_phase::paused}) ? "" : illegal(); },
       [&](const vm_deleting&) -> std::string { return in({vm_phase::stopped}) ? "" : illegal(); },
       [&](const workspace_preparing&) -> std::string {
-        return in({vm_phase::stopped}) && !s.workspace_pending ? "" : illegal();
+        return in({vm_phase::stopped, vm_phase::running}) && !s.workspace_pending ? "" : illegal();
       },
       [&](const workspace_prepared&) -> std::string { return s.workspace_pending ? "" : illegal(); },
       [&](const workspace_prepare_failed&) -> std::string { return s.workspace_pending ? "" : illegal(); },

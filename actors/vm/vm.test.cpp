@@ -366,12 +366,17 @@ BOOST_AUTO_TEST_CASE(a_workspace_is_prepared_in_a_stopped_vm_and_remembered) {
   // A failed preparation keeps the workspace there was.
   f.feed({workspace_preparing{"/home/me/other", "/root/other"}, workspace_prepare_failed{"the disk is full"}});
   BOOST_TEST(f.s.workspace.guest_path == "/root/repo");
-  // Running and paused VMs are refused with the way out.
+  // A running VM takes one (through its agent); a paused one is refused with the way out.
   f.must(decide_start(f.s, "k1"));
   f.feed({vm_running{5}});
   auto running = decide_prepare_workspace(f.s, c);
-  BOOST_TEST((running.err().code == errc::conflict));
-  BOOST_TEST(running.err().message.find("banger vm stop dev") != std::string::npos, running.err().message);
+  BOOST_TEST_REQUIRE(running.has_value(), (running ? "" : running.err().message));
+  f.feed(*running);
+  BOOST_TEST(f.s.workspace_pending);
+  f.feed(
+    {workspace_prepared{"/home/me/repo", "/root/live", std::string(40, 'b'), "main", std::string(64, 'e'), 3, 99}});
+  BOOST_TEST(f.s.workspace.guest_path == "/root/live");
+  BOOST_TEST((f.s.phase == vm_phase::running));
   f.feed({vm_paused{}});
   BOOST_TEST(decide_prepare_workspace(f.s, c).err().message.find("banger vm resume dev") != std::string::npos);
 }
@@ -400,6 +405,15 @@ BOOST_AUTO_TEST_CASE(the_grammar_allows_workspace_events_and_the_work_disk_only_
   BOOST_TEST(next(workspace_prepared{}).empty());
   f.feed({workspace_prepared{}});
   BOOST_TEST(!next(resource_released{"work_disk", "/x"}).empty());
+  // While running: the preparation, but never a resource (the work disk is there).
+  f.must(decide_start(f.s, "k1"));
+  f.feed({vm_running{5}});
+  BOOST_TEST(next(workspace_preparing{"/h", "/root/w"}).empty());
+  f.feed({workspace_preparing{"/h", "/root/w"}});
+  BOOST_TEST(!next(resource_intended{"work_disk", "/y"}).empty());
+  BOOST_TEST(next(workspace_prepare_failed{"the guest's disk is full"}).empty());
+  f.feed({workspace_prepare_failed{"the guest's disk is full"}, vm_paused{}});
+  BOOST_TEST(!next(workspace_preparing{"/h", "/root/w"}).empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

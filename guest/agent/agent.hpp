@@ -22,6 +22,9 @@ struct agent_options {
   /// Set when banger-init waits for the host's settings (a guest restored from a boot snapshot):
   /// configure writes them here, once. Empty: configure is refused (unavailable).
   std::string settings_file;
+  /// Where a guest path's /root is: "/root" in a guest; a directory of the test's when serving
+  /// on the host (BANGER_AGENT_HOME, honoured with --listen only).
+  std::string home = "/root";
 };
 
 /// The shared state behind every connection's Agent capability. Outlives them all.

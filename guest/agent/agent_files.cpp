@@ -19,7 +19,8 @@ namespace {
 
 constexpr std::size_t max_file_bytes = 256u << 20;
 
-/// Absolute, no NUL or control characters, no "." or ".." components.
+} // namespace
+
 std::optional<std::string> bad_path(kj::StringPtr p) {
   std::string_view s(p.cStr(), p.size());
   if (s.empty() || s[0] != '/')
@@ -51,7 +52,19 @@ int mkdir_parents(const std::string& path) {
   return 0;
 }
 
-} // namespace
+int write_all(int fd, const kj::byte* data, std::size_t n) {
+  std::size_t off = 0;
+  while (off < n) {
+    ssize_t w = ::write(fd, data + off, n - off);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return errno;
+    }
+    off += static_cast<std::size_t>(w);
+  }
+  return 0;
+}
 
 kj::Promise<void> agent_impl::write_file_now(WriteFileContext c) {
   auto p = c.getParams();
@@ -77,18 +90,7 @@ kj::Promise<void> agent_impl::write_file_now(WriteFileContext c) {
     return kj::READY_NOW;
   }
   auto data = p.getData();
-  std::size_t off = 0;
-  int err = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.begin() + off, data.size() - off);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      err = errno;
-      break;
-    }
-    off += static_cast<std::size_t>(n);
-  }
+  int err = write_all(fd, data.begin(), data.size());
   if (err == 0 && ::fchown(fd, p.getUid(), p.getGid()) != 0)
     err = errno;
   if (err == 0 && ::fchmod(fd, p.getMode() & 07777) != 0)

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -38,6 +39,14 @@ inline void fail(agent_rpc::Failure::Builder f, errc code, std::string msg) {
 }
 
 inline std::string errno_str(int err) { return std::strerror(err); }
+
+/// Why `p` is no path the agent takes: not absolute, a NUL or control character, a "." or ".."
+/// component. Nothing when it is fine. (agent_files.cpp)
+std::optional<std::string> bad_path(kj::StringPtr p);
+/// Makes the missing directories above `path` (0755): 0 or an errno. (agent_files.cpp)
+int mkdir_parents(const std::string& path);
+/// Writes all `n` bytes to `fd`: 0 or an errno. (agent_files.cpp)
+int write_all(int fd, const kj::byte* data, std::size_t n);
 
 } // namespace detail
 
@@ -96,6 +105,13 @@ public:
   kj::Promise<void> stats(StatsContext c) override;
   kj::Promise<void> poweroff(PoweroffContext c) override;
   kj::Promise<void> configure(ConfigureContext c) override;
+
+  kj::Promise<void> landWorkspace(LandWorkspaceContext c) override {
+    return svc_.guest_ready().then([this, c, self = thisCap()]() mutable { return land_workspace_now(c); });
+  }
+
+  /// agent_workspace.cpp
+  kj::Promise<void> land_workspace_now(LandWorkspaceContext c);
 
 private:
   /// Mixes `n` bytes into the kernel's pool, credited in full, then has the kernel reseed its

@@ -232,6 +232,8 @@ int agent_main(int argc, char** argv) {
     opts.ready_file = ready;
   if (const char* settings = std::getenv("BANGER_SETTINGS_FILE"); settings && *settings)
     opts.settings_file = settings;
+  if (const char* home = std::getenv("BANGER_AGENT_HOME"); home && *home && !listen_path.empty())
+    opts.home = home;
   agent_service svc(io, opts);
   try {
     if (!listen_path.empty()) {

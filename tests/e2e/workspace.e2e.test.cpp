@@ -1,8 +1,9 @@
 // Workspaces end to end (docs/workspaces.md): a real git checkout shipped by the real CLI into
-// real guests (busybox image, QEMU under TCG) through the daemon and its work-disk writer, in
-// the network namespace of vm_world.hpp. The busybox guest has no git: what git makes of the
-// workspace is tested on the host (workspace/land.test.cpp); here, that the files, modes, links
-// and the repository are in the guest, where commands start, and what the journal and `ps` say.
+// real guests (busybox image, QEMU under TCG) through the daemon, its work-disk writer and the
+// guest agent, in the network namespace of vm_world.hpp. The busybox guest has no git: what
+// git makes of the workspace is tested on the host (workspace/land.test.cpp) and in the
+// debootstrap case; here, that the files, modes, links and the repository are in the guest,
+// that both landings make the same tree, where commands start, and what the journal and `ps` say.
 #include <sys/stat.h>
 
 #include <fstream>
@@ -101,27 +102,47 @@ BOOST_AUTO_TEST_CASE(untracked_files_on_request_a_subdirectory_and_the_journal) 
   BOOST_TEST(prep.out.find("prepared ws2: 4 files") == 0u, prep.out);
   BOOST_TEST(w.cli({"vm", "workspace", "show", "ws2"}).out.find("guest path: /root/again") == 0u);
   BOOST_TEST(w.cli({"vm", "start", "ws2"}).exit_code == 0);
-  // A running VM is refused for now, with the way out.
-  auto busy = w.cli({"vm", "workspace", "prepare", "ws2", co.repo.string()});
-  BOOST_TEST(busy.exit_code == 1);
-  BOOST_TEST(busy.err.find("banger vm stop ws2") != std::string::npos, busy.err);
   // exec starts in the workspace; --cwd still wins.
   auto in_ws = w.cli({"vm", "exec", "ws2", "--", "pwd"});
   BOOST_TEST(in_ws.out == "/root/again\n");
   BOOST_TEST(in_ws.err.find("warning") == std::string::npos, in_ws.err); // the checkout is as shipped
   BOOST_TEST(w.cli({"vm", "exec", "ws2", "--", "cat", "later.txt"}).out == "prepared later\n");
   BOOST_TEST(w.cli({"vm", "exec", "ws2", "--cwd", "/tmp", "--", "pwd"}).out == "/tmp\n");
-  // A host commit after the preparation: exec says the checkout moved on, and how to re-sync.
+  // Into the running VM, through its agent: the same tree as the work-disk writer made.
+  auto live = w.cli({"vm", "workspace", "prepare", "ws2", co.repo.string(), "--guest-path", "/root/live"});
+  BOOST_TEST_REQUIRE(live.exit_code == 0, live.err);
+  BOOST_TEST(live.out.find("prepared ws2: 4 files") == 0u, live.out);
+  auto tree = [&](const std::string& dir) {
+    auto listed = w.cli({"vm", "exec", "ws2", "--cwd", dir, "--", "sh", "-c",
+                         "find . | sort | while read -r f; do [ \"$f\" = ./.git/index ] && continue; "
+                         "if [ -L \"$f\" ]; then echo \"L $f $(readlink \"$f\")\"; "
+                         "elif [ -d \"$f\" ]; then echo \"D $f $(stat -c %a \"$f\")\"; "
+                         "else echo \"F $f $(stat -c '%a %s' \"$f\") $(sha1sum < \"$f\")\"; fi; done"});
+    BOOST_TEST_REQUIRE(listed.exit_code == 0, listed.err);
+    return listed.out;
+  };
+  auto on_disk = tree("/root/again");
+  BOOST_TEST(on_disk.find("F ./README 644") != std::string::npos, on_disk);
+  BOOST_TEST(on_disk.find("L ./passwd-link /etc/passwd") != std::string::npos, on_disk);
+  BOOST_TEST(tree("/root/live") == on_disk);
+  BOOST_TEST(w.cli({"vm", "exec", "ws2", "--", "pwd"}).out == "/root/live\n");
+  // A host commit after the preparation: exec says the checkout moved on, and how to re-sync;
+  // --auto-prepare re-syncs first, into the running VM.
   git_sh(co.repo, "git commit -q -am 'on the host'");
   auto moved = w.cli({"vm", "exec", "ws2", "--", "true"});
   BOOST_TEST(moved.exit_code == 0);
   BOOST_TEST(moved.err.find("moved on since VM ws2's workspace was prepared (HEAD ") != std::string::npos, moved.err);
-  BOOST_TEST(moved.err.find("banger vm workspace prepare ws2") != std::string::npos, moved.err);
+  BOOST_TEST(moved.err.find("--auto-prepare") != std::string::npos, moved.err);
+  auto synced = w.cli({"vm", "exec", "--auto-prepare", "ws2", "--", "cat", ".git/shallow"});
+  BOOST_TEST_REQUIRE(synced.exit_code == 0, synced.err);
+  BOOST_TEST(synced.out == git_sh(co.repo, "git rev-parse HEAD"));
+  BOOST_TEST(synced.err.find("[vm exec] workspace: 4 files") != std::string::npos, synced.err);
+  BOOST_TEST(w.cli({"vm", "exec", "ws2", "--", "true"}).err.find("warning") == std::string::npos);
   // The edit in the guest survives a stop and a start.
   BOOST_TEST(w.cli({"vm", "exec", "ws2", "--", "sh", "-c", "echo guest-edit >> README"}).exit_code == 0);
   BOOST_TEST(w.cli({"vm", "stop", "ws2"}).exit_code == 0);
   BOOST_TEST(w.cli({"vm", "start", "ws2"}).exit_code == 0);
-  auto kept = w.cli({"vm", "exec", "ws2", "--", "cat", "/root/again/README"});
+  auto kept = w.cli({"vm", "exec", "ws2", "--", "cat", "/root/live/README"});
   BOOST_TEST(kept.out.find("guest-edit") != std::string::npos, kept.out);
   BOOST_TEST(w.cli({"vm", "delete", "--force", "ws2"}).exit_code == 0);
   auto verify = w.sb.replay({"verify"});
