@@ -8,9 +8,9 @@
 #include <fstream>
 
 #include "guestfs/ext4.hpp"
-#include "tests/support/breaking_receiver.hpp"
 #include "tests/support/git_checkout.hpp"
 #include "tests/support/proc.hpp"
+#include "tests/support/workspace_stream.hpp"
 #include "workspace/export.hpp"
 #include "workspace/git_meta.hpp"
 #include "workspace/land_ext4.hpp"
@@ -70,19 +70,15 @@ struct world {
   }
 
   expected<landed> land(const std::string& guest = "/root/repo") {
-    auto src = scan(repo);
-    if (!src)
-      return src.err();
-    fs::remove_all(scratch);
-    fs::create_directories(scratch);
-    auto git = make_git_material(*src, scratch);
-    if (!git)
-      return git.err();
+    auto ready = shippable(repo, scratch);
+    if (!ready)
+      return ready.err();
+    auto& [src, git] = *ready;
     auto img = guestfs::ext4_image::open(disk, true);
     if (!img)
       return img.err();
     auto r = ext4_receiver(*img);
-    auto out = send(*src, *git, guest, *r);
+    auto out = send(src, git, guest, *r);
     r.reset();
     if (auto c = img->close(); !c)
       return c.err();

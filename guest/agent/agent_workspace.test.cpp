@@ -13,9 +13,9 @@
 
 #include "daemon/landing_capnp.hpp"
 #include "tests/support/agent_client.hpp"
-#include "tests/support/breaking_receiver.hpp"
 #include "tests/support/git_checkout.hpp"
 #include "tests/support/proc.hpp"
+#include "tests/support/workspace_stream.hpp"
 #include "workspace/git_meta.hpp"
 #include "workspace/scan.hpp"
 
@@ -112,20 +112,17 @@ struct world {
     return std::unique_ptr<remote_landing>(std::make_unique<test_landing>(io, r.getLanding()));
   }
 
-  /// Ships the checkout to guest path `guest` through `wrap` (the receiver, or one around it).
+  /// Ships the checkout to guest path `guest`, through `via` when given (it sends to the receiver,
+  /// or to one around it).
   expected<landed>
   land(const std::string& guest = "/root/repo",
        const std::function<expected<landed>(const source&, const git_material&, receiver&)>& via = {}) {
-    auto src = scan(repo);
-    if (!src)
-      return src.err();
-    fs::remove_all(scratch);
-    fs::create_directories(scratch);
-    auto git = make_git_material(*src, scratch);
-    if (!git)
-      return git.err();
+    auto ready = shippable(repo, scratch);
+    if (!ready)
+      return ready.err();
+    auto& [src, git] = *ready;
     auto to = remote_receiver([this](const stream_begin& b) { return open(b); }, guest, 4096);
-    return via ? via(*src, *git, *to) : send(*src, *git, guest, *to);
+    return via ? via(src, git, *to) : send(src, git, guest, *to);
   }
 };
 
