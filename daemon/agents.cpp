@@ -194,8 +194,6 @@ expected<void> failure_of(Res&& res) {
   return {};
 }
 
-expected<void> as_void(expected<bool> r) { return r ? expected<void>() : expected<void>(r.err()); }
-
 /// A workspace landing in the guest (workspace/land_remote.hpp), driven from a VM's worker:
 /// each call runs on the KJ thread, where the capability is kept (agent_pool::keep_landing).
 class agent_landing final : public workspace::remote_landing {
@@ -209,15 +207,11 @@ public:
   }
 
   expected<void> push(const std::vector<workspace::landing_piece>& pieces) override {
-    return as_void(call<bool>(60s, [&](agent_rpc::WorkspaceLanding::Client& l) {
+    return checked(60s, [&](agent_rpc::WorkspaceLanding::Client& l) {
       auto req = l.pushRequest();
       fill_pieces(req.initPieces(static_cast<unsigned>(pieces.size())), pieces);
-      return req.send().then([](auto&& res) -> expected<bool> {
-        if (auto ok = failure_of(res); !ok)
-          return ok.err();
-        return true;
-      });
-    }));
+      return req.send();
+    });
   }
 
   expected<std::vector<workspace::landed_stat>> seal() override {
@@ -231,18 +225,27 @@ public:
   }
 
   expected<void> commit(const std::string& index) override {
-    return as_void(call<bool>(300s, [&](agent_rpc::WorkspaceLanding::Client& l) {
+    return checked(300s, [&](agent_rpc::WorkspaceLanding::Client& l) {
       auto req = l.commitRequest();
       req.setIndex(capnp_bytes(index));
-      return req.send().then([](auto&& res) -> expected<bool> {
+      return req.send();
+    });
+  }
+
+private:
+  /// A call whose answer carries only a failure (`send` sends its request).
+  template <class F>
+  expected<void> checked(std::chrono::milliseconds limit, F send) {
+    auto r = call<bool>(limit, [&](agent_rpc::WorkspaceLanding::Client& l) {
+      return send(l).then([](auto&& res) -> expected<bool> {
         if (auto ok = failure_of(res); !ok)
           return ok.err();
         return true;
       });
-    }));
+    });
+    return r ? expected<void>() : expected<void>(r.err());
   }
 
-private:
   template <class T, class F>
   expected<T> call(std::chrono::milliseconds limit, F f) {
     return blocking_call<T>(h_, limit, [this, limit, &f](agent_pool& pool) -> kj::Promise<expected<T>> {
@@ -277,8 +280,8 @@ actors::agent_access agent_pool::access() {
   a.poweroff = [h](const std::string& vm, const fs::path& socket) {
     auto r = call_agent<bool>(h, vm, socket, [](agent_rpc::Agent::Client& agent) {
       return agent.poweroffRequest().send().then([](auto&& res) -> expected<bool> {
-        if (auto f = res.getFailure(); f.getCode() != 0)
-          return make_error(errc_from_number(f.getCode()), f.getMessage().cStr());
+        if (auto ok = failure_of(res); !ok)
+          return ok.err();
         return true;
       });
     });
@@ -294,8 +297,8 @@ actors::agent_access agent_pool::access() {
         req.setPath(path);
         req.setMaxBytes(64 * 1024);
         return req.send().then([](auto&& res) -> expected<std::string> {
-          if (auto f = res.getFailure(); f.getCode() != 0)
-            return make_error(errc_from_number(f.getCode()), f.getMessage().cStr());
+          if (auto ok = failure_of(res); !ok)
+            return ok.err();
           auto d = res.getData();
           return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
         });
@@ -305,8 +308,8 @@ actors::agent_access agent_pool::access() {
   a.listening = [h](const std::string& vm, const fs::path& socket, std::uint16_t port) {
     return call_agent<bool>(h, vm, socket, [port](agent_rpc::Agent::Client& agent) {
       return agent.portsRequest().send().then([port](auto&& res) -> expected<bool> {
-        if (auto f = res.getFailure(); f.getCode() != 0)
-          return make_error(errc_from_number(f.getCode()), f.getMessage().cStr());
+        if (auto ok = failure_of(res); !ok)
+          return ok.err();
         for (auto p : res.getPorts())
           if (p.getPort() == port)
             return true;
@@ -322,8 +325,8 @@ actors::agent_access agent_pool::access() {
       req.setRealtimeNs(realtime_ns);
       req.setEntropy(kj::arrayPtr(reinterpret_cast<const kj::byte*>(entropy.data()), entropy.size()));
       return req.send().then([](auto&& res) -> expected<bool> {
-        if (auto f = res.getFailure(); f.getCode() != 0)
-          return make_error(errc_from_number(f.getCode()), f.getMessage().cStr());
+        if (auto ok = failure_of(res); !ok)
+          return ok.err();
         return true;
       });
     });
