@@ -272,17 +272,12 @@ int cmd_vm_exec(const dirs& d, const vm_exec_opts& e) {
     return report(make_error(errc::bad_request, "no command: `banger vm exec NAME -- CMD...`"), o);
   capture_signals();
   return with_daemon(d, o, [&](client& c) {
-    workspace_opts resync;
+    std::shared_ptr<workspace_plan> resync;
     if (auto drift = workspace_drift(c, e.name, e.auto_prepare ? &resync : nullptr)) {
-      if (!e.auto_prepare) {
+      if (!resync)
         std::cerr << paint("banger: warning:", "1;33", use_colour(2)) << " " << *drift << "\n";
-      } else {
-        auto plan = plan_workspace(resync);
-        if (!plan)
-          return report(plan.err(), o);
-        if (auto shipped = ship_workspace(c, e.name, **plan, "vm exec", false); !shipped)
-          return report(shipped.err(), o);
-      }
+      else if (auto shipped = ship_workspace(c, e.name, *resync, "vm exec", false); !shipped)
+        return report(shipped.err(), o);
     }
     auto out = exec_session(c, e.name, e, nullptr);
     if (!out)

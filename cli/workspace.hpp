@@ -46,9 +46,10 @@ int cmd_workspace_prepare(const dirs& d, const output_opts& o, const std::string
 /// Why VM `vm`'s workspace no longer matches the checkout it came from ("HEAD 1a2b3c → 4d5e6f",
 /// "its files changed"), or nothing when it matches, when the VM has none, or when the
 /// checkout cannot be read here (another user's, or gone): what `vm exec` warns about. Reads
-/// the whole checkout to compare the digest. On a difference, `resync` (when given) gets what
-/// re-ships it as it was shipped (`vm exec --auto-prepare`).
-std::optional<std::string> workspace_drift(client& c, const std::string& vm, workspace_opts* resync = nullptr);
+/// the whole checkout to compare the digest. On a difference, `resync` (when given) gets the
+/// plan that re-ships it as it was shipped (`vm exec --auto-prepare`), from the same scan.
+std::optional<std::string> workspace_drift(client& c, const std::string& vm,
+                                           std::shared_ptr<workspace_plan>* resync = nullptr);
 
 /// `vm workspace export NAME [-o FILE] [--commits]`: what the guest changed in its workspace
 /// since it was shipped, as a patch for `git apply` (or, with `commits`, the guest's commits as

@@ -149,17 +149,27 @@ private:
 
 } // namespace
 
+namespace {
+
+/// A scan made ready to ship to `guest_path` ("": /root/<checkout name>).
+expected<std::shared_ptr<workspace_plan>> plan_of(workspace::source src, const std::string& guest_path,
+                                                  bool include_untracked) {
+  auto plan = std::make_shared<workspace_plan>();
+  plan->guest_path = guest_path.empty() ? workspace::default_guest_path(src.top) : guest_path;
+  if (auto ok = workspace::validate_guest_path(plan->guest_path); !ok)
+    return ok.err();
+  plan->src = std::move(src);
+  plan->include_untracked = include_untracked;
+  return plan;
+}
+
+} // namespace
+
 expected<std::shared_ptr<workspace_plan>> plan_workspace(const workspace_opts& w) {
   auto src = workspace::scan(w.path, {.include_untracked = w.include_untracked});
   if (!src)
     return src.err();
-  auto plan = std::make_shared<workspace_plan>();
-  plan->guest_path = w.guest_path.empty() ? workspace::default_guest_path(src->top) : w.guest_path;
-  if (auto ok = workspace::validate_guest_path(plan->guest_path); !ok)
-    return ok.err();
-  plan->src = std::move(*src);
-  plan->include_untracked = w.include_untracked;
-  return plan;
+  return plan_of(std::move(*src), w.guest_path, w.include_untracked);
 }
 
 expected<shipped_workspace> ship_workspace(client& c, const std::string& vm, const workspace_plan& plan,
@@ -244,7 +254,7 @@ int cmd_workspace_prepare(const dirs& d, const output_opts& o, const std::string
   });
 }
 
-std::optional<std::string> workspace_drift(client& c, const std::string& vm, workspace_opts* resync) {
+std::optional<std::string> workspace_drift(client& c, const std::string& vm, std::shared_ptr<workspace_plan>* resync) {
   auto v = vm_detail::show_on(c, vm);
   if (!v)
     return std::nullopt;
@@ -265,8 +275,9 @@ std::optional<std::string> workspace_drift(client& c, const std::string& vm, wor
   if (what.empty())
     return std::nullopt;
   std::string why = what[0] + (what.size() > 1 ? ", " + what[1] : "");
-  if (resync)
-    *resync = {ws.host_path, ws.guest_path, ws.include_untracked};
+  if (resync) // the scan just made, so re-shipping does not scan again
+    if (auto plan = plan_of(std::move(*src), ws.guest_path, ws.include_untracked))
+      *resync = std::move(*plan);
   return fmt::format("the checkout {} moved on since VM {}'s workspace was prepared ({}); `banger vm exec "
                      "--auto-prepare` re-syncs it first",
                      ws.host_path, vm, why);
