@@ -1,6 +1,8 @@
 // See config.hpp.
 #include "common/config.hpp"
 
+#include <charconv>
+
 #include <fmt/core.h>
 
 #include "common/process.hpp"
@@ -22,6 +24,15 @@ std::string_view trim(std::string_view s) {
 expected<daemon_config> parse_config(std::string_view text, std::string_view origin) {
   daemon_config c;
   std::size_t line_no = 0;
+  file_sync_rule* table = nullptr; // the [[file_sync]] table the lines belong to, if any
+  auto table_done = [&]() -> expected<void> {
+    if (!table)
+      return {};
+    for (auto [key, value] : {std::pair{"host", &table->host}, std::pair{"guest", &table->guest}})
+      if (value->empty())
+        return make_error(errc::bad_request, fmt::format("{}:{}: [[file_sync]] needs `{}`", origin, table->line, key));
+    return {};
+  };
   while (!text.empty()) {
     auto nl = text.find('\n');
     auto line = text.substr(0, nl);
@@ -43,6 +54,15 @@ expected<daemon_config> parse_config(std::string_view text, std::string_view ori
     line = trim(line);
     if (line.empty())
       continue;
+    if (line.front() == '[') {
+      if (line != "[[file_sync]]")
+        return bad(fmt::format("unknown table `{}` (known: [[file_sync]])", line));
+      if (auto ok = table_done(); !ok)
+        return ok.err();
+      table = &c.file_sync.emplace_back();
+      table->line = line_no;
+      continue;
+    }
     auto eq = line.find('=');
     if (eq == std::string_view::npos)
       return bad("expected `key = value`");
@@ -63,7 +83,28 @@ expected<daemon_config> parse_config(std::string_view text, std::string_view ori
         return false;
       return bad(fmt::format("{} takes true or false", key));
     };
-    if (key == "bridge" || key == "subnet") {
+    if (table) {
+      if (key != "host" && key != "guest" && key != "mode")
+        return bad(fmt::format("unknown key `{}` in [[file_sync]] (known: host, guest, mode)", key));
+      // mode: TOML's octal integer (0o600) or a string ("0600").
+      auto v =
+        key == "mode" && value.rfind("0o", 0) == 0 ? expected<std::string>(std::string(value.substr(2))) : as_string();
+      if (!v)
+        return v.err();
+      if (key == "host") {
+        table->host = *v;
+      } else if (key == "guest") {
+        if (v->rfind("/root/", 0) != 0 || v->size() == 6)
+          return bad(fmt::format("file_sync guest path {} is not below /root (the work disk)", *v));
+        table->guest = *v;
+      } else {
+        unsigned mode = 0;
+        auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), mode, 8);
+        if (v->empty() || ec != std::errc{} || end != v->data() + v->size() || mode > 0777)
+          return bad(fmt::format("file_sync mode {} is not an octal mode from 0 to 0777 (0o600 or \"0600\")", *v));
+        table->mode = mode;
+      }
+    } else if (key == "bridge" || key == "subnet") {
       auto v = as_string();
       if (!v)
         return v.err();
@@ -77,6 +118,8 @@ expected<daemon_config> parse_config(std::string_view text, std::string_view ori
       return bad(fmt::format("unknown key `{}` (known: bridge, subnet, nat, network, boot_snapshots)", key));
     }
   }
+  if (auto ok = table_done(); !ok)
+    return ok.err();
   return c;
 }
 

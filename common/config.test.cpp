@@ -35,4 +35,42 @@ BOOST_AUTO_TEST_CASE(errors_name_the_line) {
   BOOST_TEST(!parse_config("bridge = \"a\\\"b\"", "c").has_value());
 }
 
+BOOST_AUTO_TEST_CASE(file_sync_tables) {
+  auto c = parse_config("nat = true\n\n[[file_sync]]\nhost = \"~/.gitconfig\"\nguest = \"/root/.gitconfig\"\n"
+                        "mode = 0o600\n[[file_sync]] # the editor's setup\nhost = \"~/.config/nvim\"\n"
+                        "guest = \"/root/.config/nvim\"\nmode = \"644\"\n",
+                        "c");
+  BOOST_TEST_REQUIRE(c.has_value(), (c ? "" : c.err().message));
+  BOOST_TEST(c->nat);
+  BOOST_TEST_REQUIRE(c->file_sync.size() == 2u);
+  BOOST_TEST(c->file_sync[0].host == "~/.gitconfig");
+  BOOST_TEST(c->file_sync[0].guest == "/root/.gitconfig");
+  BOOST_TEST(*c->file_sync[0].mode == 0600u);
+  BOOST_TEST(c->file_sync[0].line == 3u);
+  BOOST_TEST(c->file_sync[1].host == "~/.config/nvim");
+  BOOST_TEST(*c->file_sync[1].mode == 0644u);
+  auto no_mode = parse_config("[[file_sync]]\nhost = \"~/a\"\nguest = \"/root/a\"\n", "c");
+  BOOST_TEST_REQUIRE(no_mode.has_value());
+  BOOST_TEST(!no_mode->file_sync[0].mode.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(file_sync_errors) {
+  auto why = [](std::string_view text) {
+    auto c = parse_config(text, "c");
+    return c ? std::string("(accepted)") : c.err().message;
+  };
+  BOOST_TEST(why("[[file_sync]]\nhost = \"~/a\"\n").find("c:1: [[file_sync]] needs `guest`") != std::string::npos);
+  BOOST_TEST(why("[[file_sync]]\nguest = \"/root/a\"\n[[file_sync]]\n").find("c:1: [[file_sync]] needs `host`") !=
+             std::string::npos);
+  BOOST_TEST(why("[[file_sync]]\nhost = \"~/a\"\nguest = \"/etc/a\"\n")
+               .find("c:3: file_sync guest path /etc/a is not "
+                     "below /root") != std::string::npos);
+  BOOST_TEST(why("[[file_sync]]\nhost = \"~/a\"\nguest = \"/root/\"\n").find("not below /root") != std::string::npos);
+  BOOST_TEST(why("[[file_sync]]\nmode = 0o1777\n").find("c:2: file_sync mode 1777 is not an octal mode") !=
+             std::string::npos);
+  BOOST_TEST(why("[[file_sync]]\nmode = \"0x1\"\n").find("is not an octal mode") != std::string::npos);
+  BOOST_TEST(why("[[file_sync]]\nnat = true\n").find("c:2: unknown key `nat` in [[file_sync]]") != std::string::npos);
+  BOOST_TEST(why("[network]\n").find("c:1: unknown table `[network]`") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
