@@ -60,8 +60,15 @@ expected<vm_info> vm_after(client& c, const output_opts& o, const std::string& n
   return **r;
 }
 
-expected<vm_info> start_on(client& c, const output_opts& o, const std::string& name, const std::string& label) {
-  return vm_after(c, o, name, actors::vm_cmd::start{}, label);
+expected<vm_info> start_on(client& c, const dirs& d, const output_opts& o, const std::string& name,
+                           const std::string& label) {
+  auto v = vm_after(c, o, name, actors::vm_cmd::start{}, label);
+  if (!v)
+    return v;
+  // Every start the CLI makes syncs the host setup (a prepare into the stopped VM did not).
+  if (auto synced = sync_home(c, d, name, v->workspace.host_path, label, o.json); !synced)
+    return synced.err();
+  return v;
 }
 
 expected<vm_info> stop_on(client& c, const output_opts& o, const std::string& name, bool kill,
@@ -104,6 +111,10 @@ int cmd_vm_create(const dirs& d, const output_opts& o, const vm_create_opts& c) 
   if (!c.name.empty())
     if (auto ok = validate_vm_name(c.name); !ok)
       return report(ok.err(), o);
+  // Read before the VM exists, so a config error or an unreadable file makes nothing.
+  auto home = plan_home_files(d, {}, "vm create");
+  if (!home)
+    return report(home.err(), o);
   return with_daemon(d, o, [&](client& cl) {
     auto req = cl.conn().daemon.vmCreateRequest();
     auto s = req.initSpec();
@@ -120,6 +131,9 @@ int cmd_vm_create(const dirs& d, const output_opts& o, const vm_create_opts& c) 
     if (failed(r.getError()))
       return report(from_rpc(r.getError()), o);
     auto v = to_vm_info(r.getInfo());
+    if (!c.no_start)
+      if (auto synced = sync_home_files(cl, v.name, *home, "vm create", o.json); !synced)
+        return report(synced.err(), o);
     if (o.json) {
       std::cout << vm_json(v) << "\n";
       return 0;
@@ -134,7 +148,7 @@ int cmd_vm_create(const dirs& d, const output_opts& o, const vm_create_opts& c) 
 int cmd_vm_start(const dirs& d, const output_opts& o, const std::string& name) {
   return with_daemon(d, o, [&](client& c) {
     auto t0 = std::chrono::steady_clock::now();
-    auto v = start_on(c, o, name, "vm start");
+    auto v = start_on(c, d, o, name, "vm start");
     if (!v)
       return report(v.err(), o);
     return print_done(o, *v, running_line("started", *v, seconds_since(t0)));
@@ -157,7 +171,7 @@ int cmd_vm_restart(const dirs& d, const output_opts& o, const std::string& name)
     // A stopped VM just starts: restart means "be running afresh".
     if (auto v = stop_on(c, o, name, false, "vm restart"); !v && v.err().code != errc::not_running)
       return report(v.err(), o);
-    auto v = start_on(c, o, name, "vm restart");
+    auto v = start_on(c, d, o, name, "vm restart");
     if (!v)
       return report(v.err(), o);
     return print_done(o, *v, running_line("restarted", *v, seconds_since(t0)));

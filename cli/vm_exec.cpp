@@ -278,6 +278,8 @@ int cmd_vm_exec(const dirs& d, const vm_exec_opts& e) {
         std::cerr << paint("banger: warning:", "1;33", use_colour(2)) << " " << *drift << "\n";
       else if (auto shipped = ship_workspace(c, e.name, *resync, "vm exec", false); !shipped)
         return report(shipped.err(), o);
+      else if (auto synced = sync_home(c, d, e.name, plan_checkout(*resync), "vm exec", false); !synced)
+        return report(synced.err(), o);
     }
     auto out = exec_session(c, e.name, e, nullptr);
     if (!out)
@@ -346,6 +348,10 @@ int cmd_vm_run(const dirs& d, const vm_run_opts& r) {
       return report(p.err(), o);
     plan = std::move(*p);
   }
+  // So is the host setup the guest gets (a config error fails here, with nothing made).
+  auto home = plan_home_files(d, plan ? plan_checkout(*plan) : std::filesystem::path(), "vm run");
+  if (!home)
+    return report(home.err(), o);
   capture_signals();
   return with_daemon(d, o, [&](client& c) {
     auto& io = c.conn().io;
@@ -399,6 +405,11 @@ int cmd_vm_run(const dirs& d, const vm_run_opts& r) {
           ready = true;
       }
     }
+    if (ready && !interrupted)
+      if (auto synced = sync_home_files(c, name, *home, "vm run", r.quiet); !synced) {
+        rc = report(synced.err(), o);
+        ready = false;
+      }
     if (ready)
       say(fmt::format("{} ready in {:.1f}s", name, seconds_since(t0)));
 

@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "cli/commands.hpp"
+#include "workspace/file_sync.hpp"
 
 namespace banger::cli {
 
@@ -35,6 +37,8 @@ struct shipped_workspace {
 /// a checkout fails before anything exists. Defined in workspace_ship.cpp.
 struct workspace_plan;
 expected<std::shared_ptr<workspace_plan>> plan_workspace(const workspace_opts& w);
+/// The checkout's top a plan ships.
+const std::filesystem::path& plan_checkout(const workspace_plan& plan);
 /// Ships `plan` into VM `vm` (its work disk when stopped, its agent when running), printing
 /// progress as "[label] ..." on stderr unless `quiet`.
 expected<shipped_workspace> ship_workspace(client& c, const std::string& vm, const workspace_plan& plan,
@@ -56,6 +60,19 @@ std::optional<std::string> workspace_drift(client& c, const std::string& vm,
 /// a mailbox for `git am`), on stdout or written whole to `out`. The VM must be running (git in
 /// the guest makes it). Defined in workspace_export.cpp.
 int cmd_workspace_export(const dirs& d, const std::string& name, const std::string& out, bool commits);
+
+/// Your host setup in the guest (docs/workspaces.md): config.toml's `[[file_sync]]` files and
+/// the git identity of `git_dir` (a checkout; the home when it is not a directory), read now as
+/// the user, warnings printed as "[label] ..." on stderr. Defined in file_sync.cpp.
+expected<workspace::home_sync> plan_home_files(const dirs& d, const std::filesystem::path& git_dir,
+                                               const std::string& label);
+/// Writes `h` into VM `vm` through its agent. A stopped VM is left as it is: the CLI syncs at
+/// every start it makes. Prints the keep_existing files the guest kept unless `quiet`.
+expected<void> sync_home_files(client& c, const std::string& vm, const workspace::home_sync& h,
+                               const std::string& label, bool quiet);
+/// Both, for a VM that already exists.
+expected<void> sync_home(client& c, const dirs& d, const std::string& vm, const std::filesystem::path& git_dir,
+                         const std::string& label, bool quiet);
 
 /// `vm workspace show NAME`: the VM's workspace as the journal has it.
 int cmd_workspace_show(const dirs& d, const output_opts& o, const std::string& name);

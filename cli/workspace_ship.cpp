@@ -172,6 +172,8 @@ expected<std::shared_ptr<workspace_plan>> plan_workspace(const workspace_opts& w
   return plan_of(std::move(*src), w.guest_path, w.include_untracked);
 }
 
+const fs::path& plan_checkout(const workspace_plan& plan) { return plan.src.top; }
+
 expected<shipped_workspace> ship_workspace(client& c, const std::string& vm, const workspace_plan& plan,
                                            const std::string& label, bool quiet) {
   auto t0 = std::chrono::steady_clock::now();
@@ -239,6 +241,8 @@ int cmd_workspace_prepare(const dirs& d, const output_opts& o, const std::string
     auto shipped = ship_workspace(c, name, **plan, "workspace", o.json);
     if (!shipped)
       return report(shipped.err(), o);
+    if (auto synced = sync_home(c, d, name, (*plan)->src.top, "workspace", o.json); !synced)
+      return report(synced.err(), o);
     if (o.json)
       std::cout << nlohmann::json{{"vm", name},
                                   {"guest_path", shipped->guest_path},

@@ -251,6 +251,11 @@ public:
     auto entered = enter("vmSshTarget", c);
     return entered ? vm_ssh_target(ctx_, *entered, c) : kj::READY_NOW;
   }
+  kj::Promise<void> vmSyncFiles(VmSyncFilesContext c) override {
+    auto entered = enter("vmSyncFiles", c);
+    return entered ? vm_sync_files(ctx_, *entered, c) : kj::READY_NOW;
+  }
+
   kj::Promise<void> vmWorkspacePrepare(VmWorkspacePrepareContext c) override {
     auto entered = enter("vmWorkspacePrepare", c);
     return entered ? vm_workspace_prepare(ctx_, *entered, c) : kj::READY_NOW;

@@ -15,6 +15,8 @@
 #include "daemon/progress.hpp"
 #include "journal/journal.hpp"
 #include "schema/fields_capnp.hpp"
+#include "workspace/file_sync.hpp"
+#include "workspace/rules.hpp"
 
 namespace banger::daemon {
 
@@ -326,6 +328,131 @@ void ssh_target_of(daemon_context& ctx, const std::string& op, const std::string
 }
 
 } // namespace
+
+namespace {
+
+/// A vmSyncFiles in progress: the files, written one agent call at a time.
+struct sync_job {
+  agent_rpc::Agent::Client agent;
+  std::vector<workspace::synced_file> files;
+  std::size_t next = 0;
+  std::uint32_t written = 0;
+  std::vector<std::string> kept;
+};
+
+/// The agent's answer as an error (none when it succeeded).
+template <class Reader>
+std::optional<error> agent_failure(const Reader& r, const std::string& what) {
+  auto f = r.getFailure();
+  if (f.getCode() == 0)
+    return std::nullopt;
+  return error{errc_from_number(f.getCode()), fmt::format("{}: {}", what, f.getMessage().cStr()), {}};
+}
+
+kj::Promise<expected<void>> write_synced(std::shared_ptr<sync_job> j) {
+  if (j->next == j->files.size())
+    return expected<void>{};
+  const auto& f = j->files[j->next++];
+  auto write = [j, &f]() -> kj::Promise<expected<void>> {
+    auto req = j->agent.writeFileRequest();
+    req.setPath(f.guest_path);
+    req.setData(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(f.data.data()), f.data.size()));
+    req.setMode(f.mode);
+    req.setUid(0);
+    req.setGid(0);
+    req.setMakeParents(true);
+    return req.send().then([j, &f](auto&& r) -> kj::Promise<expected<void>> {
+      if (auto e = agent_failure(r, "writing " + f.guest_path))
+        return expected<void>(*e);
+      ++j->written;
+      return write_synced(j);
+    });
+  };
+  if (!f.keep_existing)
+    return write();
+  // The user's own file stays; one banger wrote (its marker first) is replaced.
+  auto read = j->agent.readFileRequest();
+  read.setPath(f.guest_path);
+  read.setMaxBytes(1u << 20);
+  return read.send().then([j, &f, write](auto&& r) mutable -> kj::Promise<expected<void>> {
+    auto e = agent_failure(r, "reading " + f.guest_path);
+    if (e && e->code != errc::not_found)
+      return expected<void>(*e);
+    auto data = r.getData();
+    std::string_view have(data.asChars().begin(), data.size());
+    if (e || have.rfind(workspace::identity_marker, 0) == 0)
+      return write();
+    j->kept.push_back(f.guest_path);
+    return write_synced(j);
+  });
+}
+
+/// The files of a vmSyncFiles call, checked as the helper checks its requests: the count and
+/// size limits, every guest path strictly below /root, modes without special bits.
+expected<std::vector<workspace::synced_file>> synced_files_of(capnp::List<rpc::SyncedFile>::Reader list) {
+  if (list.size() > workspace::max_sync_files)
+    return make_error(errc::bad_request,
+                      fmt::format("{} files to sync; at most {} are taken", list.size(), workspace::max_sync_files));
+  std::vector<workspace::synced_file> out;
+  std::uint64_t bytes = 0;
+  for (auto f : list) {
+    workspace::synced_file x{f.getGuestPath(), std::string(f.getData().asChars().begin(), f.getData().size()),
+                             f.getMode(), f.getKeepExisting()};
+    if (auto ok = workspace::validate_guest_path(x.guest_path); !ok)
+      return make_error(errc::bad_request, fmt::format("synced file: {}", ok.err().message));
+    if (x.mode > 0777)
+      return make_error(errc::bad_request,
+                        fmt::format("synced file {}: mode {:o} is not a permission mode", x.guest_path, x.mode));
+    bytes += x.data.size();
+    if (bytes > workspace::max_sync_bytes)
+      return make_error(errc::bad_request, fmt::format("the synced files pass {} bytes; at most that is taken",
+                                                       workspace::max_sync_bytes));
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+} // namespace
+
+kj::Promise<void> vm_sync_files(daemon_context& ctx, const std::string& op,
+                                capnp::CallContext<DaemonRpc::VmSyncFilesParams, DaemonRpc::VmSyncFilesResults> c) {
+  std::string name = c.getParams().getName();
+  auto files = synced_files_of(c.getParams().getFiles());
+  if (!files) {
+    fail(c.getResults(), files.err(), op);
+    return kj::READY_NOW;
+  }
+  auto job = std::make_shared<sync_job>(sync_job{nullptr, std::move(*files), 0, 0, {}});
+  return running_vm(ctx, name)
+    .then([&ctx, name](expected<vm_state> st) -> kj::Promise<expected<agent_rpc::Agent::Client>> {
+      if (!st)
+        return expected<agent_rpc::Agent::Client>(st.err());
+      return ctx.agents->get(name, actors::paths_of(ctx.host, name).agent_socket());
+    })
+    .then([job](expected<agent_rpc::Agent::Client> a) -> kj::Promise<expected<void>> {
+      if (!a)
+        return expected<void>(a.err());
+      job->agent = kj::mv(*a);
+      return write_synced(job);
+    })
+    .then(
+      [&ctx, c, op, name, job](expected<void> done) mutable {
+        if (!done)
+          return fail(c.getResults(), done.err(), op);
+        ctx.log.info(op, "vm {}: synced {} files ({} kept as the guest has them)", name, job->written,
+                     job->kept.size());
+        c.getResults().setWritten(job->written);
+        auto kept = c.getResults().initKept(static_cast<unsigned>(job->kept.size()));
+        for (unsigned i = 0; i < job->kept.size(); ++i)
+          kept.set(i, job->kept[i]);
+      },
+      [c, op, name](kj::Exception&& e) mutable {
+        fail(c.getResults(),
+             make_error(errc::unavailable,
+                        fmt::format("VM {}: the guest agent connection failed: {}", name, e.getDescription().cStr())),
+             op);
+      });
+}
 
 kj::Promise<expected<vm_state>> vm_request_to(daemon_context& ctx, const std::string& name, actors::vm_request rq) {
   auto& sys = *ctx.system;

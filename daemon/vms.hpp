@@ -37,5 +37,7 @@ kj::Promise<void> vm_exec(daemon_context& ctx, const std::string& op,
                           capnp::CallContext<DaemonRpc::VmExecParams, DaemonRpc::VmExecResults> c);
 kj::Promise<void> vm_ssh_target(daemon_context& ctx, const std::string& op,
                                 capnp::CallContext<DaemonRpc::VmSshTargetParams, DaemonRpc::VmSshTargetResults> c);
+kj::Promise<void> vm_sync_files(daemon_context& ctx, const std::string& op,
+                                capnp::CallContext<DaemonRpc::VmSyncFilesParams, DaemonRpc::VmSyncFilesResults> c);
 
 } // namespace banger::daemon

@@ -227,6 +227,17 @@ interface Daemon {
   # finish, which answers once it is on record). An error ends the stream: the streaming call
   # fails, and finish() gives the error with its code.
   vmWorkspacePrepare @20 (name :Text, spec :WorkspaceSpec, progress :Progress) -> (error :Error, sink :WorkspaceSink);
+
+  # Writes the owner's synced files (workspace/file_sync.hpp, read by the CLI) into the running
+  # VM `name` through its agent, as root. `kept`: the keepExisting files left as they were.
+  vmSyncFiles @21 (name :Text, files :List(SyncedFile)) -> (error :Error, written :UInt32, kept :List(Text));
+}
+
+struct SyncedFile {
+  guestPath @0 :Text;     # strictly below /root
+  data @1 :Data;
+  mode @2 :UInt32;        # at most 0777
+  keepExisting @3 :Bool;  # written only when absent, or when it starts with banger's identity marker
 }
 
 struct WorkspaceSpec {

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/process.hpp"
 #include "tests/e2e/vm_world.hpp"
 #include "tests/support/git_checkout.hpp"
 
@@ -147,6 +148,78 @@ BOOST_AUTO_TEST_CASE(untracked_files_on_request_a_subdirectory_and_the_journal) 
   BOOST_TEST(w.cli({"vm", "delete", "--force", "ws2"}).exit_code == 0);
   auto verify = w.sb.replay({"verify"});
   BOOST_TEST(verify.exit_code == 0, verify.out << verify.err);
+  BOOST_TEST(w.leaks() == "");
+}
+
+BOOST_AUTO_TEST_CASE(file_sync_and_the_git_identity_reach_the_guest) {
+  auto& w = the_world();
+  // A home of the test's own, with a synced tree holding a link out of it, and sources that
+  // are outside it or lead out of it.
+  temp_dir tmp{"banger-home-e2e"};
+  fs::path home = tmp.path / "home";
+  put_file(home / ".config/tool/settings", "from the host\n");
+  ::chmod((home / ".config/tool/settings").c_str(), 0600);
+  put_file(tmp.path / "secret", "outside the home\n");
+  BOOST_TEST_REQUIRE(::symlink((tmp.path / "secret").c_str(), (home / ".config/tool/escape").c_str()) == 0);
+  BOOST_TEST_REQUIRE(::symlink((tmp.path / "secret").c_str(), (home / ".netrc").c_str()) == 0);
+  auto identity = [&](const std::string& email) {
+    put_file(home / ".gitconfig", "[user]\n\tname = Host User\n\temail = " + email + "\n");
+  };
+  identity("host@example.invalid");
+  std::string config_before;
+  if (auto c = read_file(w.config_file()))
+    config_before = *c;
+  fs::create_directories(w.config_file().parent_path());
+  std::ofstream(w.config_file(), std::ios::app)
+    << "\n[[file_sync]]\nhost = \"~/.config/tool\"\nguest = \"/root/.config/tool\"\n"
+    << "[[file_sync]]\nhost = \"~/missing\"\nguest = \"/root/missing\"\n"
+    << "[[file_sync]]\nhost = \"~/.netrc\"\nguest = \"/root/.netrc\"\n"
+    << "[[file_sync]]\nhost = \"" << (tmp.path / "secret").string() << "\"\nguest = \"/root/secret\"\n";
+  w.sb.env["HOME"] = home.string();
+  w.sb.env["GIT_CONFIG_GLOBAL"] = (home / ".gitconfig").string();
+  struct restore {
+    world& w;
+    std::string config;
+    ~restore() {
+      std::ofstream(w.config_file(), std::ios::trunc) << config;
+      w.sb.env.erase("HOME");
+      w.sb.env.erase("GIT_CONFIG_GLOBAL");
+    }
+  } restored{w, config_before};
+
+  auto r = w.cli({"vm", "run", "--rm", "--", "sh", "-c",
+                  "cat /root/.config/tool/settings; stat -c %a /root/.config/tool/settings; ls -A /root/.config/tool; "
+                  "ls /root/missing /root/.netrc /root/secret 2>&1 | grep -c 'No such file'; cat /root/.gitconfig"});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.out << r.err);
+  BOOST_TEST(r.out.find("from the host\n600\nsettings\n3\n") == 0u, r.out); // the link in the tree not synced
+  BOOST_TEST(r.out.find("# Written by banger from the host's git identity") != std::string::npos, r.out);
+  BOOST_TEST(r.out.find("name = \"Host User\"") != std::string::npos, r.out);
+  BOOST_TEST(r.out.find("email = \"host@example.invalid\"") != std::string::npos, r.out);
+  for (auto warning : {"tool/escape is a symlink; not synced", "~/missing does not exist",
+                       "~/.netrc leads out of your home through a symlink", "secret is not inside your home"})
+    BOOST_TEST(r.err.find(warning) != std::string::npos, warning << " in:\n" << r.err);
+
+  // A kept VM: every start syncs again. banger's .gitconfig follows the host; the user's own stays.
+  auto created = w.cli({"vm", "create", "--name", "fs1"});
+  BOOST_TEST_REQUIRE(created.exit_code == 0, created.err);
+  put_file(home / ".config/tool/settings", "edited on the host\n");
+  identity("moved@example.invalid");
+  BOOST_TEST_REQUIRE(w.cli({"vm", "stop", "fs1"}).exit_code == 0);
+  BOOST_TEST_REQUIRE(w.cli({"vm", "start", "fs1"}).exit_code == 0);
+  BOOST_TEST(w.cli({"vm", "exec", "fs1", "--", "cat", "/root/.config/tool/settings"}).out == "edited on the host\n");
+  auto id = w.cli({"vm", "exec", "fs1", "--", "cat", "/root/.gitconfig"});
+  BOOST_TEST(id.out.find("moved@example.invalid") != std::string::npos, id.out);
+  BOOST_TEST(w.cli({"vm", "exec", "fs1", "--", "sh", "-c", "printf '[user]\\n\\tname = mine\\n' > /root/.gitconfig"})
+               .exit_code == 0);
+  // Into the running VM, a prepare syncs too.
+  checkout co;
+  put_file(home / ".config/tool/settings", "prepared\n");
+  auto prep = w.cli({"vm", "workspace", "prepare", "fs1", co.repo.string()});
+  BOOST_TEST_REQUIRE(prep.exit_code == 0, prep.err);
+  BOOST_TEST(prep.err.find("/root/.gitconfig is the guest's own") != std::string::npos, prep.err);
+  BOOST_TEST(w.cli({"vm", "exec", "fs1", "--", "cat", "/root/.config/tool/settings"}).out == "prepared\n");
+  BOOST_TEST(w.cli({"vm", "exec", "fs1", "--", "cat", "/root/.gitconfig"}).out == "[user]\n\tname = mine\n");
+  BOOST_TEST(w.cli({"vm", "delete", "--force", "fs1"}).exit_code == 0);
   BOOST_TEST(w.leaks() == "");
 }
 
