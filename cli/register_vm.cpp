@@ -97,7 +97,8 @@ void register_vm_commands(CLI::App& app, parsed_command& p) {
   };
   auto add_exec_options = [&](CLI::App* cmd, vm_exec_opts& e) {
     cmd->add_flag("-t,--tty", e.tty, "Run on a terminal (raw mode; needs a terminal on stdin)");
-    cmd->add_option("-e,--env", e.env, "KEY=VALUE to set; repeatable");
+    // One KEY=VALUE per -e, so `-e K=V -- CMD` leaves CMD alone.
+    cmd->add_option("-e,--env", e.env, "KEY=VALUE to set; repeatable")->allow_extra_args(false);
     cmd->add_option("--cwd", e.cwd, "Working directory (default: the VM's workspace, else /root)");
   };
 
