@@ -266,8 +266,12 @@ kj::Promise<void> exec_in(daemon_context& ctx, const std::string& op, const std:
       auto params = c.getParams();
       auto req = a->execRequest();
       req.setSpec(params.getSpec());
-      if (params.getSpec().getCwd().size() == 0 && !workspace.empty())
+      std::string cwd = params.getSpec().getCwd();
+      if (cwd.empty() && !workspace.empty())
         req.getSpec().setCwd(workspace); // a VM with a workspace: commands start in it
+      // A command in the workspace goes through mise when the guest has it (the agent decides).
+      if (!workspace.empty() && (cwd.empty() || cwd == workspace || cwd.rfind(workspace + "/", 0) == 0))
+        req.getSpec().setWorkspace(workspace);
       req.setStdout(params.getStdout());
       req.setStderr(params.getStderr());
       return req.send().then(

@@ -20,6 +20,8 @@ struct ExecSpec {
   rows @4 :UInt16;
   cols @5 :UInt16;
   stdin @6 :Bool;       # the caller will send stdin; otherwise stdin is /dev/null
+  workspace @7 :Text;   # the VM's workspace, when the command runs in it: a guest with mise runs it
+                        # through `mise exec --`, the workspace trusted first (once per landing)
 }
 
 # Implemented by the caller: receives a process's output, in order.

@@ -13,6 +13,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "tests/support/agent_client.hpp"
+#include "tests/support/mise.hpp"
 #include "tests/support/proc.hpp"
 
 namespace fs = std::filesystem;
@@ -55,8 +56,9 @@ struct agent_fixture {
   }
 
   test::exec_result run(const std::vector<std::string>& argv, const std::string& stdin_data = {}, bool tty = false,
-                        const std::string& cwd = "/") {
-    return conn.run(io, argv, stdin_data, tty, cwd);
+                        const std::string& cwd = "/", const std::vector<std::string>& env = {},
+                        const std::string& workspace = {}) {
+    return conn.run(io, argv, stdin_data, tty, cwd, env, workspace);
   }
 };
 
@@ -209,6 +211,40 @@ BOOST_AUTO_TEST_CASE(missing_program_is_a_not_found_failure) {
   auto r = run({"/no/such/program"});
   BOOST_TEST(r.failure_code == 1); // errc::not_found
   BOOST_TEST(r.failure.find("/no/such/program") != std::string::npos, r.failure);
+}
+
+// The real mise (tests/support/mise.hpp): in a workspace, a guest with mise runs the command
+// through `mise exec --` with the workspace trusted first; elsewhere, or without mise, as it is.
+BOOST_AUTO_TEST_CASE(commands_in_a_workspace_run_through_mise_when_the_guest_has_it) {
+  auto mise = test::mise_binary();
+  test::temp_dir d{"banger-agent-mise"};
+  auto bin = d.path / "bin";
+  fs::create_directories(bin);
+  fs::create_symlink(mise, bin / "mise");
+  auto ws = d.path / "ws";
+  fs::create_directories(ws / "sub");
+  std::ofstream(ws / ".mise.toml") << "[env]\nGREETING = \"from mise\"\n";
+  // Paranoid mode: `mise exec` does not trust a config itself, so the command sees the
+  // workspace's environment only when the agent trusted it first.
+  std::vector<std::string> env{"PATH=" + bin.string() + ":/usr/bin:/bin", "HOME=" + (d.path / "home").string(),
+                               "MISE_PARANOID=1"};
+  auto trusted = [&] { return run({"sh", "-c", "mise trust --show"}, {}, false, ws.string(), env).out; };
+  BOOST_TEST(trusted().find("untrusted") != std::string::npos, trusted());
+  auto in_ws = run({"sh", "-c", "echo \"$GREETING\""}, {}, false, (ws / "sub").string(), env, ws.string());
+  BOOST_TEST(in_ws.code == 0, in_ws.err);
+  BOOST_TEST(in_ws.out == "from mise\n", in_ws.out << in_ws.err);
+  BOOST_TEST(trusted().find(": trusted") != std::string::npos, trusted());
+  // The exit code and stderr come through mise as they are.
+  auto failed = run({"sh", "-c", "echo oops >&2; exit 7"}, {}, false, ws.string(), env, ws.string());
+  BOOST_TEST(failed.code == 7);
+  BOOST_TEST(failed.err == "oops\n");
+  // Not in a workspace: no mise.
+  BOOST_TEST(run({"sh", "-c", "echo \"[$GREETING]\""}, {}, false, ws.string(), env).out == "[]\n");
+  // A guest without mise: the command as it is.
+  std::vector<std::string> plain{"PATH=/usr/bin:/bin", "HOME=" + (d.path / "home").string()};
+  auto without = run({"sh", "-c", "echo \"[$GREETING]\""}, {}, false, ws.string(), plain, ws.string());
+  BOOST_TEST(without.code == 0, without.err);
+  BOOST_TEST(without.out == "[]\n");
 }
 
 BOOST_AUTO_TEST_CASE(file_round_trip_with_mode_and_owner) {

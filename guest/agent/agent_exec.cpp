@@ -15,6 +15,7 @@
 #include <spawn.h>
 #include <string>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <utmp.h>
@@ -132,6 +133,66 @@ private:
   kj::ForkedPromise<void> output_;
 };
 
+/// `mise` in the command's PATH, or in HOME/.local/bin where mise installs itself; "" when the
+/// guest has none.
+std::string find_mise(const std::vector<std::string>& env) {
+  std::string path, home = "/root";
+  for (const auto& e : env) {
+    if (e.rfind("PATH=", 0) == 0)
+      path = e.substr(5);
+    else if (e.rfind("HOME=", 0) == 0)
+      home = e.substr(5);
+  }
+  path += ":" + home + "/.local/bin";
+  std::size_t at = 0;
+  while (at <= path.size()) {
+    auto end = path.find(':', at);
+    if (end == std::string::npos)
+      end = path.size();
+    std::string dir = path.substr(at, end - at);
+    at = end + 1;
+    if (dir.empty() || dir[0] != '/')
+      continue;
+    std::string candidate = dir + "/mise";
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0)
+      return candidate;
+  }
+  return {};
+}
+
+/// `mise trust --quiet --all` in workspace `ws`, once per tree, so its .mise.toml never stops a
+/// command to ask. Best effort: its output is dropped, its failure ignored, and it is given
+/// 10 s (the agent's loop waits for it).
+void trust_once(std::set<std::pair<std::uint64_t, std::uint64_t>>& trusted, const std::string& mise,
+                const std::string& ws, char* const* envp) {
+  struct stat st {};
+  if (::stat(ws.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || !trusted.insert({st.st_dev, st.st_ino}).second)
+    return;
+  std::string m = mise, trust = "trust", quiet = "--quiet", all = "--all", dir = ws;
+  char* argv[] = {m.data(), trust.data(), quiet.data(), all.data(), dir.data(), nullptr};
+  posix_spawn_file_actions_t actions;
+  ::posix_spawn_file_actions_init(&actions);
+  for (int fd : {0, 1, 2})
+    ::posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0);
+  ::posix_spawn_file_actions_addchdir_np(&actions, ws.c_str());
+  pid_t pid = -1;
+  int err = ::posix_spawn(&pid, mise.c_str(), &actions, nullptr, argv, envp);
+  ::posix_spawn_file_actions_destroy(&actions);
+  if (err != 0)
+    return;
+  for (int waited_ms = 0;; waited_ms += 5) {
+    if (::waitpid(pid, nullptr, WNOHANG) == pid)
+      return;
+    if (waited_ms >= 10000) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      return;
+    }
+    ::usleep(5000);
+  }
+}
+
 } // namespace
 
 kj::Promise<void> agent_impl::exec_now(ExecContext c) {
@@ -184,13 +245,20 @@ kj::Promise<void> agent_impl::exec_now(ExecContext c) {
     return kj::READY_NOW;
   }
   std::vector<char*> argv, envp;
-  for (auto& a : argv_s)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
   for (auto& e : env_s)
     if (!e.empty())
       envp.push_back(e.data());
   envp.push_back(nullptr);
+  // In a workspace, a guest with mise runs the command through it (the workspace trusted first);
+  // without mise, as it is.
+  if (std::string ws = spec.getWorkspace(); !ws.empty() && ws[0] == '/')
+    if (std::string mise = find_mise(env_s); !mise.empty()) {
+      trust_once(svc_.mise_trusted, mise, ws, envp.data());
+      argv_s.insert(argv_s.begin(), {mise, "exec", "--"});
+    }
+  for (auto& a : argv_s)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
 
   pid_t pid = -1;
   int exec_err = 0; // errno of a failed fork, chdir or exec

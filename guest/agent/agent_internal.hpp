@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -54,6 +55,10 @@ struct agent_service::impl : kj::TaskSet::ErrorHandler {
   kj::AsyncIoContext& io;
   agent_options opts;
   kj::TaskSet reapers;
+
+  /// Workspace trees (device, inode) `mise trust` ran in (agent_exec.cpp): a landing swaps in a
+  /// new directory, so each landing is trusted once, at its first command.
+  std::set<std::pair<std::uint64_t, std::uint64_t>> mise_trusted;
 
   bool ready_seen = false;
   /// Shared by every command waiting for the ready file; made by the first one.

@@ -12,6 +12,7 @@
 #include "common/process.hpp"
 #include "tests/e2e/vm_world.hpp"
 #include "tests/support/git_checkout.hpp"
+#include "tests/support/mise.hpp"
 
 namespace fs = std::filesystem;
 using namespace banger;
@@ -304,6 +305,24 @@ BOOST_AUTO_TEST_CASE(git_in_a_debootstrap_guest_sees_the_hosts_checkout_without_
   git_sh(co.tmp.path, "git clone -q proj clone");
   git_sh(clone, "git am -q '" + mbox.string() + "'");
   BOOST_TEST(git_sh(clone, "git rev-parse HEAD^{tree}") == guest_tree.out.substr(41));
+  // A guest with mise (the real release, put where mise installs itself) and a checkout with a
+  // .mise.toml: commands in the workspace run through `mise exec`, the landed workspace trusted
+  // first (paranoid mode refuses an untrusted .mise.toml); elsewhere they do not.
+  std::string put;
+  for (const auto& a : w.command({"vm", "exec", "gitws", "--", "sh", "-c",
+                                  "mkdir -p /root/.local/bin && cat > /root/.local/bin/mise && chmod 755 "
+                                  "/root/.local/bin/mise"}))
+    put += "'" + a + "' ";
+  auto copied = run({"sh", "-c", put + "< '" + mise_binary().string() + "'"}, w.sb.env, 600s);
+  BOOST_TEST_REQUIRE(copied.exit_code == 0, copied.err);
+  put_file(co.repo / ".mise.toml", "[env]\nGREETING = \"from mise\"\n");
+  host("git add .mise.toml");
+  auto reshipped = w.cli({"vm", "workspace", "prepare", "gitws", co.repo.string()});
+  BOOST_TEST_REQUIRE(reshipped.exit_code == 0, reshipped.err);
+  auto via = w.cli({"vm", "exec", "gitws", "-e", "MISE_PARANOID=1", "--", "sh", "-c", "echo \"[$GREETING]\""});
+  BOOST_TEST(via.out == "[from mise]\n", via.out << via.err);
+  auto outside = w.cli({"vm", "exec", "gitws", "--cwd", "/tmp", "--", "sh", "-c", "echo \"[$GREETING]\""});
+  BOOST_TEST(outside.out == "[]\n", outside.out << outside.err);
   BOOST_TEST(w.cli({"vm", "delete", "--force", "gitws"}).exit_code == 0);
   BOOST_TEST(w.leaks() == "");
 }

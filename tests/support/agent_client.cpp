@@ -26,7 +26,8 @@ void agent_connection::close() {
 }
 
 exec_result agent_connection::run(kj::AsyncIoContext& io, const std::vector<std::string>& argv,
-                                  const std::string& stdin_data, bool tty, const std::string& cwd) {
+                                  const std::string& stdin_data, bool tty, const std::string& cwd,
+                                  const std::vector<std::string>& env, const std::string& workspace) {
   exec_result r;
   auto req = agent().execRequest();
   auto spec = req.initSpec();
@@ -36,6 +37,10 @@ exec_result agent_connection::run(kj::AsyncIoContext& io, const std::vector<std:
   spec.setTty(tty);
   spec.setStdin(!stdin_data.empty());
   spec.setCwd(cwd);
+  auto e = spec.initEnv(static_cast<unsigned>(env.size()));
+  for (unsigned i = 0; i < env.size(); ++i)
+    e.set(i, env[i]);
+  spec.setWorkspace(workspace);
   req.setStdout(kj::heap<collect_sink>(r.out));
   req.setStderr(kj::heap<collect_sink>(r.err));
   auto resp = wait_for(io, req.send(), 60s);

@@ -58,9 +58,11 @@ public:
   agent_rpc::Agent::Client& agent() { return KJ_ASSERT_NONNULL(agent_); }
 
   /// Runs argv in `cwd` to completion: `stdin_data` is written and closed when not empty, `tty`
-  /// asks for a terminal. At most 60 s for the agent to start it, 300 s for it to finish.
+  /// asks for a terminal, `env` ("KEY=VALUE") is added to the agent's, `workspace` is the
+  /// ExecSpec's. At most 60 s for the agent to start it, 300 s for it to finish.
   exec_result run(kj::AsyncIoContext& io, const std::vector<std::string>& argv, const std::string& stdin_data = {},
-                  bool tty = false, const std::string& cwd = "/");
+                  bool tty = false, const std::string& cwd = "/", const std::vector<std::string>& env = {},
+                  const std::string& workspace = {});
 
 private:
   kj::Own<kj::AsyncIoStream> stream_;
