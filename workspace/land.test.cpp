@@ -282,6 +282,29 @@ BOOST_AUTO_TEST_CASE(a_swap_cut_between_its_renames_is_undone_by_the_next_landin
   BOOST_TEST(!ok(img.exists("/.repo.banger-old")));
 }
 
+BOOST_AUTO_TEST_CASE(tidy_landing_puts_right_what_a_killed_landing_left) {
+  world w;
+  ok(w.land("/root/deep/repo"));
+  {
+    // A daemon killed mid-swap: the old tree aside, a staging tree half written.
+    auto img = ok(guestfs::ext4_image::open(w.disk, true));
+    auto deep = ok(img.inode_of("/deep"));
+    ok(img.rename_in(deep, "repo", ".repo.banger-old"));
+    ok(img.mkdir_p("/deep/.repo.banger-new/src", 0755, 0, 0));
+    ok(img.write_file("/deep/.repo.banger-new/src/half", "half", 0644, 0, 0));
+    ok(tidy_landing(img, "/root/deep/repo"));
+    // Nothing landed at a path whose parent is not there: nothing to do, no error.
+    ok(tidy_landing(img, "/root/nowhere/repo"));
+    BOOST_TEST(!tidy_landing(img, "/etc/repo").has_value());
+    ok(img.close());
+  }
+  w.require_clean();
+  auto img = ok(guestfs::ext4_image::open(w.disk, false));
+  BOOST_TEST(ok(img.exists("/deep/repo/README")));
+  BOOST_TEST(!ok(img.exists("/deep/.repo.banger-old")));
+  BOOST_TEST(!ok(img.exists("/deep/.repo.banger-new")));
+}
+
 BOOST_AUTO_TEST_CASE(a_workspace_larger_than_the_disk_is_refused_before_writing) {
   world w;
   put_file(w.repo / "big.bin", std::string(80u << 20, 'b')); // the disk is 64 MiB

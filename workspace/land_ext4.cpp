@@ -20,6 +20,25 @@ using ino_t32 = ext4_image::inode_number;
 /// Rough cost of one entry beyond its bytes (inode table share, directory entry, extent block).
 constexpr std::uint64_t per_entry_overhead = 4096;
 
+/// What a landing of `name` in directory `parent` (inode `dir`) cut short may have left: a
+/// staging tree goes; an old tree is the previous workspace when the cut came between the
+/// swap's two renames (the target is missing then), so it goes back in place.
+expected<void> tidy_in(ext4_image& img, ino_t32 dir, const std::string& parent, const std::string& name) {
+  std::string staging = "." + name + ".banger-new", old = "." + name + ".banger-old";
+  if (auto ok = img.remove_tree_in(dir, staging); !ok)
+    return ok;
+  std::string base = parent == "/" ? "" : parent;
+  auto target = img.exists(base + "/" + name);
+  auto aside = img.exists(base + "/" + old);
+  if (!target)
+    return target.err();
+  if (!aside)
+    return aside.err();
+  if (*aside && !*target)
+    return img.rename_in(dir, old, name);
+  return img.remove_tree_in(dir, old);
+}
+
 class ext4_recv final : public receiver {
 public:
   ext4_recv(ext4_image& img, std::string guest_path, std::time_t now)
@@ -53,23 +72,8 @@ public:
                                                     "the guest made); choose another --guest-path",
                                                     quoted("/root" + parent)));
     parent_ = *p;
-    // What an earlier landing that was cut short may have left: a staging tree goes; an old
-    // tree is the previous workspace when the cut came between the swap's two renames (the
-    // target is missing then), so it goes back in place.
-    if (auto ok = img_.remove_tree_in(parent_, staging_); !ok)
+    if (auto ok = tidy_in(img_, parent_, parent, name_); !ok)
       return ok;
-    auto target = img_.exists(at);
-    auto aside = img_.exists(parent == "/" ? "/" + old_ : parent + "/" + old_);
-    if (!target)
-      return target.err();
-    if (!aside)
-      return aside.err();
-    if (*aside && !*target) {
-      if (auto ok = img_.rename_in(parent_, old_, name_); !ok)
-        return ok;
-    } else if (auto ok = img_.remove_tree_in(parent_, old_); !ok) {
-      return ok;
-    }
     std::uint64_t need = b.bytes + (b.files + 16) * per_entry_overhead, free = img_.free_bytes();
     if (need > free)
       return make_error(errc::bad_request,
@@ -238,6 +242,23 @@ private:
 };
 
 } // namespace
+
+expected<void> tidy_landing(ext4_image& image, std::string_view guest_path) {
+  if (auto ok = validate_guest_path(guest_path); !ok)
+    return ok;
+  auto at = work_disk_path(guest_path);
+  auto slash = at.rfind('/');
+  std::string parent = slash == 0 ? "/" : at.substr(0, slash);
+  auto p = image.inode_of(parent);
+  if (!p)
+    return p.err().code == errc::not_found ? expected<void>{} : expected<void>(p.err()); // nothing landed there
+  auto st = image.stat(*p);
+  if (!st)
+    return st.err();
+  if (st->type != guestfs::entry_type::directory)
+    return {};
+  return tidy_in(image, *p, parent, at.substr(slash + 1));
+}
 
 std::string work_disk_path(std::string_view guest) {
   return guest.rfind("/root/", 0) == 0 ? std::string(guest.substr(5)) : std::string(guest);

@@ -23,6 +23,12 @@ namespace banger::workspace {
 std::unique_ptr<receiver> ext4_receiver(guestfs::ext4_image& image, std::string guest_path = {},
                                         std::time_t now = std::time(nullptr));
 
+/// Puts right what a landing at `guest_path` that was cut short (a daemon killed mid-write) left
+/// in `image`: its staging tree goes, and a previous workspace set aside for the swap goes back
+/// when the new one never took its place. A receiver does this before it lands; the daemon's
+/// restart does it after e2fsck, so the guest never sees the leftovers.
+expected<void> tidy_landing(guestfs::ext4_image& image, std::string_view guest_path);
+
 /// The image path of guest path `guest` on the work disk ("/root/x" -> "/x").
 std::string work_disk_path(std::string_view guest);
 

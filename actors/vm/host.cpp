@@ -19,6 +19,39 @@ namespace banger::actors {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
+namespace {
+
+/// For the crash tests: a feed whose receiver hits crash_point("during:", "workspace") at the
+/// second shipped entry, once the repository's files and the first shipped file are written.
+class midway_feed final : public workspace_feed {
+public:
+  explicit midway_feed(workspace_feed& in) : in_(in) {}
+  expected<workspace::landed> pump(workspace::receiver& to) override {
+    struct midway final : workspace::receiver {
+      workspace::receiver& to;
+      int shipped = 0;
+      explicit midway(workspace::receiver& r) : to(r) {}
+      expected<void> begin(const workspace::stream_begin& b) override { return to.begin(b); }
+      expected<void> entry(const workspace::stream_entry& e) override {
+        if (!e.git && ++shipped == 2)
+          crash_point("during:", "workspace");
+        return to.entry(e);
+      }
+      expected<void> data(std::string_view bytes) override { return to.data(bytes); }
+      expected<workspace::landed> finish(const std::vector<workspace::index_record>& index) override {
+        return to.finish(index);
+      }
+      void abort() override { to.abort(); }
+    } m(to);
+    return in_.pump(m);
+  }
+
+private:
+  workspace_feed& in_;
+};
+
+} // namespace
+
 vm_paths paths_of(const host_config& c, const std::string& vm) {
   return {c.state / "vms" / vm, c.runtime / "vms" / vm};
 }
@@ -171,9 +204,11 @@ public:
     return !proc || h_.driver->matches(*proc);
   }
 
-  expected<workspace::landed> land_workspace(const vm_state& s, const std::string& guest_path, workspace_feed& feed,
+  expected<workspace::landed> land_workspace(const vm_state& s, const std::string& guest_path, workspace_feed& in,
                                              const std::string&) override {
     crash_point("before:", "workspace");
+    midway_feed midway(in);
+    workspace_feed& feed = crash_point_named("during:workspace") ? midway : in;
     auto r = s.phase == vm_phase::running ? land_workspace_in_guest(h_, s, guest_path, feed)
                                           : land_workspace_on_disk(h_, s, guest_path, feed);
     if (r)

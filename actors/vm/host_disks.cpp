@@ -125,7 +125,16 @@ expected<void> repair_work_disk(const host_env& h, const vm_state& s) {
   if (r.exit_code != 0 && r.exit_code != 1)
     return make_error(errc::operation_failed,
                       fmt::format("e2fsck -f -p {} exited {}: {}", disk.string(), r.exit_code, r.out + r.err));
-  return {};
+  if (s.workspace_pending_path.empty())
+    return {};
+  // Then what the landing left goes (its staging tree; the previous workspace back in place if
+  // the cut came mid-swap), so the guest never sees it.
+  auto img = guestfs::ext4_image::open(disk, true);
+  if (!img)
+    return img.err();
+  if (auto ok = workspace::tidy_landing(*img, s.workspace_pending_path); !ok)
+    return ok;
+  return img->close();
 }
 
 } // namespace banger::actors

@@ -60,7 +60,8 @@ BANGER_RESOURCE_HANDLER(nat);
 BANGER_RESOURCE_HANDLER(vmm);
 
 /// The work disk's side of workspaces (host_disks.cpp): landing a stream in it (the VM stopped,
-/// its work disk made) and e2fsck after a landing that was cut short.
+/// its work disk made), and e2fsck and the landing's leftovers removed after one that was cut
+/// short.
 expected<workspace::landed> land_workspace_on_disk(const host_env& h, const vm_state& s, const std::string& guest_path,
                                                    workspace_feed& feed);
 expected<void> repair_work_disk(const host_env& h, const vm_state& s);

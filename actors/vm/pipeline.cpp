@@ -272,11 +272,11 @@ expected<vm_state> run_prepare_workspace(vm_state s, vm_host& host, const record
 expected<vm_state> run_reconcile(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
                                  const std::string& op) {
   if (s.workspace_pending) {
-    // The daemon died while it wrote the work disk: the staging tree is removed by the next
-    // landing; the disk's metadata may be half written, so it is checked first.
+    // The daemon died while it wrote the work disk: its metadata may be half written, so it is
+    // checked first, then the landing's leftovers go (repair_work_disk).
     std::string why = "interrupted: the daemon stopped while the workspace was written";
-    // A running guest's agent was writing (its kernel keeps the disk consistent; the staging
-    // tree goes at the next landing): the disk is the guest's, not e2fsck's.
+    // A running guest's agent was writing (its kernel keeps the disk consistent, and the agent
+    // removes the staging tree of a landing whose daemon went): the disk is the guest's.
     bool in_guest = s.phase == vm_phase::running || s.phase == vm_phase::paused;
     if (auto ok = in_guest ? expected<void>() : host.repair_work_disk(s, op); !ok)
       why += "; the work disk could not be repaired: " + ok.err().message;

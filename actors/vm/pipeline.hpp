@@ -77,11 +77,12 @@ public:
   virtual std::string adoption_refused(const vm_state& s) = 0;
   /// After delete: removes what is left of the VM's directories (console log, empty dirs).
   virtual void remove_dirs(const vm_state& s) = 0;
-  /// Lands the workspace `feed` brings at `guest_path` in the stopped VM's work disk (held).
+  /// Lands the workspace `feed` brings at `guest_path`: in the stopped VM's work disk (held), or
+  /// through a running VM's agent.
   virtual expected<workspace::landed> land_workspace(const vm_state& s, const std::string& guest_path,
                                                      workspace_feed& feed, const std::string& op) = 0;
-  /// Checks and repairs the work disk after a landing that was cut short (e2fsck); nothing to
-  /// do when the VM has none.
+  /// Checks and repairs the work disk after a landing that was cut short (e2fsck), then removes
+  /// what the landing at s.workspace_pending_path left; nothing to do when the VM has none.
   virtual expected<void> repair_work_disk(const vm_state& s, const std::string& op) = 0;
 };
 

@@ -210,13 +210,20 @@ vm_state apply(vm_state s, const journal::stored_event& e) {
                  s.phase = vm_phase::running;
                  s.since_ns = e.wall_time_ns;
                },
-               [&](const workspace_preparing&) { s.workspace_pending = true; },
+               [&](const workspace_preparing& v) {
+                 s.workspace_pending = true;
+                 s.workspace_pending_path = v.guest_path;
+               },
                [&](const workspace_prepared& v) {
                  s.workspace_pending = false;
+                 s.workspace_pending_path.clear();
                  s.workspace = {v.host_path, v.guest_path, v.head,         v.branch,           v.digest,
                                 v.files,     v.bytes,      e.wall_time_ns, v.include_untracked};
                },
-               [&](const workspace_prepare_failed&) { s.workspace_pending = false; },
+               [&](const workspace_prepare_failed&) {
+                 s.workspace_pending = false;
+                 s.workspace_pending_path.clear();
+               },
                [](const auto&) {},
              },
              e.body);

@@ -99,6 +99,8 @@ struct vm_state {
   /// workspace_preparing is on record without its outcome: a daemon died while it wrote the
   /// work disk, which a restart checks (pipeline.hpp run_reconcile).
   bool workspace_pending = false;
+  /// That preparation's guest path: where a restart tidies what the landing left (its staging tree).
+  std::string workspace_pending_path;
 
   const vm_resource* find(resource_kind kind) const;
   std::string ip() const; ///< the leased address, empty when none

@@ -1,4 +1,5 @@
-// See vm_snapshot.hpp. The encoding (format 3; 1 had no workspace, 2 no include_untracked), every integer an unsigned
+// See vm_snapshot.hpp. The encoding (format 4; 1 had no workspace, 2 no include_untracked, 3 no
+// pending_path), every integer an unsigned
 // LEB128 varint unless marked, every string a varint length then its bytes:
 //
 //   +--------+----------------+-------+------+----+-------+---------------+--------+----------------+
@@ -16,8 +17,11 @@
 //   (kind: the resource kind's journaled name, resources.hpp)
 //   +-------------------------------------------------------------+-------------+---------+---------------+
 //   | workspace: host_path, guest_path, head, branch, digest str  | files, bytes| prepared| flags u8      |
-//   |                                                             | varint      | zigzag  | crc32, u32 LE |
+//   |                                                             | varint      | zigzag  |               |
 //   +-------------------------------------------------------------+-------------+---------+---------------+
+//   +-------------------------------+---------------+
+//   | pending_path str              | crc32, u32 LE |
+//   +-------------------------------+---------------+
 //
 // phase is vm_phase's value (absent = 0 ... deleted = 6, paused = 7); acquired is 0 or 1; the
 // workspace flags are 1 (a preparation pending) | 2 (untracked files were shipped). The decoder takes
@@ -119,7 +123,7 @@ struct reader {
 
 // If this fires, vm_state gained or changed a field: encode it below, and bump vm_snapshot_format.
 #if defined(__x86_64__) && defined(__GLIBCXX__)
-static_assert(sizeof(vm_state) == 504 && sizeof(vm_resource) == 80,
+static_assert(sizeof(vm_state) == 536 && sizeof(vm_resource) == 80,
               "vm_state changed: update snapshot_encode/snapshot_decode and bump vm_snapshot_format");
 #endif
 
@@ -152,6 +156,7 @@ std::string snapshot_encode(const vm_state& s) {
   put_varint(out, w.bytes);
   put_signed(out, w.prepared_ns);
   out.push_back(static_cast<char>((s.workspace_pending ? 1 : 0) | (w.include_untracked ? 2 : 0)));
+  put_string(out, s.workspace_pending_path);
   auto crc = crc32(out);
   for (int i = 0; i < 4; ++i)
     out.push_back(static_cast<char>((crc >> (8 * i)) & 0xFF));
@@ -213,6 +218,7 @@ std::optional<vm_state> snapshot_decode(const vm_state& seed, std::uint64_t vers
     return std::nullopt;
   s.workspace_pending = (flags & 1) != 0;
   w.include_untracked = (flags & 2) != 0;
+  s.workspace_pending_path = r.string();
   if (!r.ok || !r.in.empty() || s.stream_version != version || version == 0)
     return std::nullopt;
   if (!seed.name.empty() && seed.name != s.name)

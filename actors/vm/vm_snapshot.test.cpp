@@ -40,7 +40,7 @@ std::string dump(const vm_state& s) {
   return out +
          fmt::format("] workspace={}|{}|{}|{}|{}|{}|{}|{} pending={}", w.host_path, w.guest_path, w.head, w.branch,
                      w.digest, w.files, w.bytes, w.prepared_ns, s.workspace_pending) +
-         fmt::format(" untracked={}", w.include_untracked);
+         fmt::format(" untracked={} pending_path={}", w.include_untracked, s.workspace_pending_path);
 }
 
 vm_state plain_fold(const journal::journal& j, const std::string& name) {

@@ -8,6 +8,7 @@
 // makes the daemon SIGKILL itself at that exact point ("before:tap", "after:vmm",
 // "release:work_disk", ...); BANGER_TEST_BOOT_ID replaces the host's boot id.
 #include "tests/e2e/vm_world.hpp"
+#include "tests/support/git_checkout.hpp"
 
 namespace fs = std::filesystem;
 using namespace banger;
@@ -208,6 +209,62 @@ BOOST_AUTO_TEST_CASE(a_paused_vm_survives_a_daemon_restart_paused) {
   BOOST_TEST(after.exit_code == 0, after.err); // the VMM was resumed to match: the guest answers
   verify_journal(w, "crash after pause");
   BOOST_TEST(w.cli({"vm", "delete", "--force", "pz2"}).exit_code == 0);
+  BOOST_TEST(w.leaks() == "");
+}
+
+// A daemon killed before, during (the repository and a first file written) and after a
+// workspace landing (the tree swapped in, its record not yet written): at restart the
+// preparation is on record as failed, the tree at the guest path is a whole one (the previous
+// workspace, or after the swap the new one), no staging tree is left, and the work disk is
+// clean to e2fsck. Into a stopped VM (the work-disk writer) and a running one (the agent).
+BOOST_AUTO_TEST_CASE(a_daemon_killed_during_a_workspace_landing_leaves_a_whole_tree) {
+  auto& w = the_world();
+  temp_dir tmp{"banger-crash-ws"};
+  fs::path repo = tmp.path / "proj";
+  fs::create_directories(repo);
+  git_sh(repo, "git init -q -b main .");
+  put_file(repo / "README", "first\n");
+  put_file(repo / "src" / "a.txt", "a\n");
+  put_file(repo / "src" / "b.txt", "b\n");
+  git_sh(repo, "git add -A && git commit -q -m first");
+  BOOST_TEST_REQUIRE(w.cli({"vm", "create", "--name", "wc1"}).exit_code == 0);
+  BOOST_TEST_REQUIRE(w.cli({"vm", "workspace", "prepare", "wc1", repo.string()}).exit_code == 0);
+  std::string landed = "first"; // README in the workspace on record
+  for (std::string phase : {"stopped", "running"}) {
+    for (std::string at : {"before:workspace", "during:workspace", "after:workspace"}) {
+      auto where = phase + " " + at;
+      if (phase == "stopped" && show(w, "wc1")["state"] == "running")
+        BOOST_TEST_REQUIRE(w.cli({"vm", "stop", "wc1"}).exit_code == 0, where);
+      if (phase == "running" && show(w, "wc1")["state"] != "running")
+        BOOST_TEST_REQUIRE(w.cli({"vm", "start", "wc1"}).exit_code == 0, where);
+      auto before = show(w, "wc1")["workspace"];
+      put_file(repo / "README", where + "\n");
+      auto cut = crash_at(w, at, {"vm", "workspace", "prepare", "wc1", repo.string()});
+      BOOST_TEST(cut.exit_code != 0, where);
+      auto info = show(w, "wc1"); // the restarted daemon's first answer
+      BOOST_TEST(info["state"] == phase, where + ": " + info.dump());
+      BOOST_TEST(!info["workspace"]["pending"].get<bool>(), where + ": " + info.dump());
+      BOOST_TEST(info["workspace"]["digest"] == before["digest"], where + ": the record moved on");
+      verify_journal(w, where);
+      if (phase == "stopped") {
+        auto fsck = run({"e2fsck", "-fn", (w.sb.state() / "vms" / "wc1" / "work.ext4").string()});
+        BOOST_TEST(fsck.exit_code == 0, where + ": " + fsck.out + fsck.err);
+        BOOST_TEST_REQUIRE(w.cli({"vm", "start", "wc1"}).exit_code == 0, where);
+      }
+      auto tree = w.cli({"vm", "exec", "wc1", "--cwd", "/root", "--", "sh", "-c",
+                         "ls -A /root | grep -c banger-; cat proj/README proj/src/a.txt proj/src/b.txt"});
+      BOOST_TEST_REQUIRE(tree.exit_code == 0, where + ": " + tree.err);
+      // No staging tree; a whole tree: the new one only once it was swapped in.
+      std::string readme = at == "after:workspace" ? where : landed;
+      BOOST_TEST(tree.out == "0\n" + readme + "\na\nb\n", where + ": " + tree.out);
+      // The next preparation lands and is on record.
+      auto again = w.cli({"vm", "workspace", "prepare", "wc1", repo.string()});
+      BOOST_TEST_REQUIRE(again.exit_code == 0, where + ": " + again.err);
+      BOOST_TEST(show(w, "wc1")["workspace"]["digest"] != before["digest"], where);
+      landed = where;
+    }
+  }
+  BOOST_TEST(w.cli({"vm", "delete", "--force", "wc1"}).exit_code == 0);
   BOOST_TEST(w.leaks() == "");
 }
 
