@@ -374,17 +374,16 @@ kj::Promise<expected<void>> write_synced(std::shared_ptr<sync_job> j) {
   };
   if (!f.keep_existing)
     return write();
-  // The user's own file stays; one banger wrote (its marker first) is replaced.
+  // Written where there is nothing, or over a file banger wrote (its marker first); anything
+  // else there (the user's own file, too big to read, a directory) stays as it is.
   auto read = j->agent.readFileRequest();
   read.setPath(f.guest_path);
   read.setMaxBytes(1u << 20);
   return read.send().then([j, &f, write](auto&& r) mutable -> kj::Promise<expected<void>> {
     auto e = agent_failure(r, "reading " + f.guest_path);
-    if (e && e->code != errc::not_found)
-      return expected<void>(*e);
     auto data = r.getData();
     std::string_view have(data.asChars().begin(), data.size());
-    if (e || have.rfind(workspace::identity_marker, 0) == 0)
+    if ((e && e->code == errc::not_found) || (!e && have.rfind(workspace::identity_marker, 0) == 0))
       return write();
     j->kept.push_back(f.guest_path);
     return write_synced(j);
