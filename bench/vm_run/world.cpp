@@ -54,6 +54,23 @@ std::vector<std::string> netns::links() const {
   return out;
 }
 
+fs::path binaries() {
+  fs::path dir;
+  if (const char* d = std::getenv("BANGER_BIN_DIR"); d && *d) {
+    dir = d;
+  } else {
+    std::error_code ec;
+    auto self = fs::read_symlink("/proc/self/exe", ec);
+    if (ec)
+      fail("readlink /proc/self/exe: " + ec.message());
+    dir = self.parent_path();
+  }
+  for (const char* b : {"banger", "bangerd", "banger-helper", "banger-agent", "banger-init"})
+    if (!fs::exists(dir / b))
+      fail(fmt::format("{} is not built in {} (ninja {})", b, dir.string(), b));
+  return dir;
+}
+
 world::world(fs::path bin_dir) : bin(std::move(bin_dir)) {
   env = {{"XDG_STATE_HOME", (root.path / "state").string()},
          {"XDG_RUNTIME_DIR", (root.path / "run").string()},

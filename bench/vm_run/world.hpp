@@ -32,6 +32,10 @@ struct bench_failure : std::runtime_error {
 
 [[noreturn]] void fail(const std::string& what);
 
+/// The directory holding banger's binaries: BANGER_BIN_DIR, else this executable's own; fails
+/// unless banger, bangerd, the helper, the agent and init are all built there.
+fs::path binaries();
+
 double seconds_since(steady::time_point t);
 
 /// The end of `s` (its last `n` bytes) for an error message.
