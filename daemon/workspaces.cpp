@@ -31,50 +31,75 @@ kj::Exception failure(const std::string& why) {
   return kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str(why.c_str()));
 }
 
-struct record {
-  record_body body;
-  kj::Own<kj::CrossThreadPromiseFulfiller<void>> taken; ///< the streaming call waits on it
-};
+/// What may wait in the queue before the CLI's streaming calls are held back: a few of its
+/// 1 MiB data records, so the worker never waits for the next one and the daemon never holds
+/// more than this of a workspace.
+constexpr std::size_t queue_limit = 8u << 20;
 
-/// The records between the KJ thread (push, end) and the VM's worker (pump).
+std::size_t size_of(const record_body& b) {
+  if (const auto* d = std::get_if<std::string>(&b))
+    return d->size() + 64;
+  if (const auto* e = std::get_if<workspace::stream_entry>(&b))
+    return e->path.size() + e->target.size() + 64;
+  return 64;
+}
+
+/// The records between the KJ thread (push, end) and the VM's worker (pump). A streaming call
+/// resolves at once while less than queue_limit waits, and otherwise once the worker has drained
+/// half of it: one cross-thread wake-up per few MiB, not one per record (a 10,000-file
+/// workspace is 20,000 records). An error ends the queue: the next call, or finish, says why.
 class feed_queue final : public actors::workspace_feed {
 public:
-  /// Queues a record; resolves once the worker has taken it, rejects with why it was not.
   kj::Promise<void> push(record_body body) {
-    auto paf = kj::newPromiseAndCrossThreadFulfiller<void>();
+    std::size_t size = size_of(body);
+    bool wake = false;
     {
       std::lock_guard lock(mu_);
       if (ended_)
         return failure(ended_why_);
-      queue_.push_back({std::move(body), kj::mv(paf.fulfiller)});
+      queue_.push_back({std::move(body), size});
+      queued_ += size;
+      wake = worker_waiting_;
+      if (queued_ > queue_limit) {
+        auto paf = kj::newPromiseAndCrossThreadFulfiller<void>();
+        held_.push_back(kj::mv(paf.fulfiller));
+        if (wake)
+          cv_.notify_one();
+        return kj::mv(paf.promise);
+      }
     }
-    cv_.notify_one();
-    return kj::mv(paf.promise);
+    if (wake)
+      cv_.notify_one();
+    return kj::READY_NOW;
   }
 
   /// No record will be taken any more (the CLI is gone, or the command ended): the queued ones
-  /// fail with `why`, and so does every later push.
+  /// are dropped, held calls and every later push fail with `why`.
   void end(const std::string& why) {
-    std::deque<record> left;
+    std::vector<kj::Own<kj::CrossThreadPromiseFulfiller<void>>> held;
     {
       std::lock_guard lock(mu_);
       if (ended_)
         return;
       ended_ = true;
       ended_why_ = why;
-      left.swap(queue_);
+      queue_.clear();
+      queued_ = 0;
+      held.swap(held_);
     }
     cv_.notify_all();
-    for (auto& r : left)
-      r.taken->reject(failure(why));
+    for (auto& h : held)
+      h->reject(failure(why));
   }
 
   expected<workspace::landed> pump(workspace::receiver& to) override {
+    std::deque<queued> batch;
     while (true) {
-      record r;
       {
         std::unique_lock lock(mu_);
+        worker_waiting_ = true;
         bool woke = cv_.wait_for(lock, idle_limit, [&] { return !queue_.empty() || ended_; });
+        worker_waiting_ = false;
         if (!woke || queue_.empty()) {
           std::string why = woke ? ended_why_ : "the CLI sent nothing for two minutes";
           lock.unlock();
@@ -82,48 +107,71 @@ public:
           to.abort();
           return make_error(errc::unavailable, why);
         }
-        r = std::move(queue_.front());
-        queue_.pop_front();
+        batch.swap(queue_); // everything that came, at once
       }
-      expected<void> ok;
-      std::optional<workspace::landed> landed;
-      std::visit(
-        [&](auto& b) {
-          using T = std::decay_t<decltype(b)>;
-          if constexpr (std::is_same_v<T, workspace::stream_begin>)
-            ok = to.begin(b);
-          else if constexpr (std::is_same_v<T, workspace::stream_entry>)
-            ok = to.entry(b);
-          else if constexpr (std::is_same_v<T, std::string>)
-            ok = to.data(b);
-          else {
-            auto l = to.finish(b);
-            if (l)
-              landed = std::move(*l);
-            else
-              ok = l.err();
-          }
-        },
-        r.body);
-      if (!ok) {
-        r.taken->reject(failure(ok.err().message));
-        to.abort();
-        end(ok.err().message);
-        return ok.err();
+      std::size_t taken = 0;
+      for (auto& r : batch) {
+        expected<void> ok;
+        std::optional<workspace::landed> landed;
+        std::visit(
+          [&](auto& b) {
+            using T = std::decay_t<decltype(b)>;
+            if constexpr (std::is_same_v<T, workspace::stream_begin>)
+              ok = to.begin(b);
+            else if constexpr (std::is_same_v<T, workspace::stream_entry>)
+              ok = to.entry(b);
+            else if constexpr (std::is_same_v<T, std::string>)
+              ok = to.data(b);
+            else {
+              auto l = to.finish(b);
+              if (l)
+                landed = std::move(*l);
+              else
+                ok = l.err();
+            }
+          },
+          r.body);
+        if (!ok) {
+          to.abort();
+          end(ok.err().message);
+          return ok.err();
+        }
+        if (landed) {
+          end("the workspace is complete");
+          return std::move(*landed);
+        }
+        taken += r.size;
       }
-      r.taken->fulfill();
-      if (landed) {
-        end("the workspace is complete");
-        return std::move(*landed);
-      }
+      batch.clear();
+      release(taken);
     }
   }
 
 private:
+  struct queued {
+    record_body body;
+    std::size_t size = 0;
+  };
+
+  /// `bytes` were landed: held calls resolve once half the limit is free again.
+  void release(std::size_t bytes) {
+    std::vector<kj::Own<kj::CrossThreadPromiseFulfiller<void>>> ready;
+    {
+      std::lock_guard lock(mu_);
+      queued_ -= std::min(queued_, bytes);
+      if (queued_ <= queue_limit / 2)
+        ready.swap(held_);
+    }
+    for (auto& h : ready)
+      h->fulfill();
+  }
+
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<record> queue_;
-  bool ended_ = false;
+  std::deque<queued> queue_;
+  std::size_t queued_ = 0; ///< bytes queued or being landed in the worker's batch
+  std::vector<kj::Own<kj::CrossThreadPromiseFulfiller<void>>> held_;
+  bool ended_ = false, worker_waiting_ = false;
   std::string ended_why_;
 };
 
