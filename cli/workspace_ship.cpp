@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <variant>
 
 #include <nlohmann/json.hpp>
 
@@ -70,24 +71,28 @@ public:
     req.setFiles(b.files);
     return wait(req.send());
   }
+  // Entries and small data records wait here and go as one `records` call per ~1 MiB; a large
+  // data record goes in a call of its own, uncopied.
   expected<void> entry(const workspace::stream_entry& e) override {
-    auto req = sink_.entryRequest();
-    auto x = req.initEntry();
-    x.setGit(e.git);
-    x.setPath(as_data(e.path));
-    x.setSymlink(e.kind == workspace::entry_kind::symlink);
-    x.setMode(e.mode);
-    x.setSize(e.size);
-    x.setMtime(e.mtime);
-    x.setTarget(as_data(e.target));
-    return wait(req.send());
+    pending_bytes_ += e.path.size() + e.target.size() + 64;
+    pending_.emplace_back(e);
+    return pending_bytes_ >= batch_bytes ? flush() : expected<void>{};
   }
   expected<void> data(std::string_view bytes) override {
-    auto req = sink_.dataRequest();
-    req.setBytes(as_data(bytes));
-    return wait(req.send());
+    if (bytes.size() >= batch_bytes / 4) {
+      if (auto ok = flush(); !ok)
+        return ok;
+      auto req = sink_.dataRequest();
+      req.setBytes(as_data(bytes));
+      return wait(req.send());
+    }
+    pending_bytes_ += bytes.size();
+    pending_.emplace_back(std::string(bytes));
+    return pending_bytes_ >= batch_bytes ? flush() : expected<void>{};
   }
   expected<workspace::landed> finish(const std::vector<workspace::index_record>& index) override {
+    if (auto ok = flush(); !ok)
+      return ok.err();
     auto req = sink_.finishRequest();
     auto list = req.initIndex(static_cast<unsigned>(index.size()));
     for (unsigned i = 0; i < index.size(); ++i) {
@@ -103,6 +108,7 @@ public:
   /// and brings its outcome; when the daemon broke it, that is the error to show, with its code
   /// and op id (daemon_error()).
   void abort() override {
+    pending_.clear(); // records not sent yet never are
     if (finished_)
       return;
     auto req = sink_.abortRequest();
@@ -114,6 +120,32 @@ public:
   const std::optional<error>& daemon_error() const { return daemon_error_; }
 
 private:
+  static constexpr std::size_t batch_bytes = 1u << 20;
+
+  expected<void> flush() {
+    if (pending_.empty())
+      return {};
+    auto req = sink_.recordsRequest();
+    auto list = req.initRecords(static_cast<unsigned>(pending_.size()));
+    for (unsigned i = 0; i < pending_.size(); ++i) {
+      if (const auto* e = std::get_if<workspace::stream_entry>(&pending_[i])) {
+        auto x = list[i].initEntry();
+        x.setGit(e->git);
+        x.setPath(as_data(e->path));
+        x.setSymlink(e->kind == workspace::entry_kind::symlink);
+        x.setMode(e->mode);
+        x.setSize(e->size);
+        x.setMtime(e->mtime);
+        x.setTarget(as_data(e->target));
+      } else {
+        list[i].setData(as_data(std::get<std::string>(pending_[i])));
+      }
+    }
+    pending_.clear();
+    pending_bytes_ = 0;
+    return wait(req.send());
+  }
+
   expected<void> wait(kj::Promise<void> p) {
     try {
       p.wait(ws_);
@@ -143,6 +175,8 @@ private:
 
   rpc::WorkspaceSink::Client sink_;
   kj::WaitScope& ws_;
+  std::vector<std::variant<workspace::stream_entry, std::string>> pending_;
+  std::size_t pending_bytes_ = 0;
   bool finished_ = false, remote_failed_ = false;
   std::optional<error> daemon_error_;
 };

@@ -177,6 +177,16 @@ private:
 
 std::string bytes_of(capnp::Data::Reader d) { return std::string(d.asChars().begin(), d.size()); }
 
+workspace::stream_entry entry_of(rpc::WorkspaceEntry::Reader e) {
+  return {e.getGit(),
+          bytes_of(e.getPath()),
+          e.getSymlink() ? workspace::entry_kind::symlink : workspace::entry_kind::file,
+          e.getMode(),
+          e.getSize(),
+          e.getMtime(),
+          bytes_of(e.getTarget())};
+}
+
 class sink_impl final : public rpc::WorkspaceSink::Server {
 public:
   sink_impl(daemon_context& ctx, std::string name, std::string op, std::shared_ptr<feed_queue> feed,
@@ -189,19 +199,17 @@ public:
     return feed_->push(workspace::stream_begin{p.getGuestPath(), p.getBytes(), p.getFiles()});
   }
 
-  kj::Promise<void> entry(EntryContext c) override {
-    auto e = c.getParams().getEntry();
-    workspace::stream_entry out{e.getGit(),
-                                bytes_of(e.getPath()),
-                                e.getSymlink() ? workspace::entry_kind::symlink : workspace::entry_kind::file,
-                                e.getMode(),
-                                e.getSize(),
-                                e.getMtime(),
-                                bytes_of(e.getTarget())};
-    return feed_->push(std::move(out));
-  }
+  kj::Promise<void> entry(EntryContext c) override { return feed_->push(entry_of(c.getParams().getEntry())); }
 
   kj::Promise<void> data(DataContext c) override { return feed_->push(bytes_of(c.getParams().getBytes())); }
+
+  kj::Promise<void> records(RecordsContext c) override {
+    auto list = c.getParams().getRecords();
+    auto pushed = kj::heapArrayBuilder<kj::Promise<void>>(list.size());
+    for (auto r : list)
+      pushed.add(r.isEntry() ? feed_->push(entry_of(r.getEntry())) : feed_->push(bytes_of(r.getData())));
+    return kj::joinPromises(pushed.finish());
+  }
 
   kj::Promise<void> finish(FinishContext c) override {
     std::vector<workspace::index_record> index;
