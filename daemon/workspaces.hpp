@@ -1,9 +1,10 @@
 // The workspace RPC (vmWorkspacePrepare of schema/banger.capnp; docs/workspaces.md): the CLI
 // streams a checkout it read into a WorkspaceSink; the sink queues each record for the VM's
-// worker, which lands it in the work disk (actors/vm/pipeline.hpp run_prepare_workspace), and
-// each streaming call resolves once the worker has taken its record, so the stream's flow
-// control reaches from the guest's disk back to the CLI and the daemon holds at most the calls
-// in flight. Runs on the KJ thread; the queue is the one thing both threads touch.
+// worker, which lands what has come in the work disk or through the agent
+// (actors/vm/pipeline.hpp run_prepare_workspace). A streaming call resolves at once while less
+// than 8 MiB waits and is held back beyond that, so the stream's flow control reaches from the
+// landing back to the CLI and the daemon holds at most that much. Runs on the KJ thread; the
+// queue is the one thing both threads touch.
 #pragma once
 
 #include <string>
