@@ -162,13 +162,22 @@ std::string find_mise(const std::vector<std::string>& env) {
 }
 
 /// `mise trust --quiet --all` in workspace `ws`, once per tree, so its .mise.toml never stops a
-/// command to ask. Best effort: its output is dropped, its failure ignored, and it is given
-/// 10 s (the agent's loop waits for it).
-void trust_once(std::set<std::pair<std::uint64_t, std::uint64_t>>& trusted, const std::string& mise,
-                const std::string& ws, char* const* envp) {
+/// command to ask: resolves when it is done (at once when it was, for this tree). Best effort:
+/// its output is dropped, its failure ignored, and it is given 10 s (then killed). The agent's
+/// loop goes on meanwhile; commands that come while it runs wait for the same run.
+kj::Promise<void> trust_once(agent_service::impl& svc, const std::string& mise, const std::string& ws,
+                             std::vector<std::string> env) {
   struct stat st {};
-  if (::stat(ws.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || !trusted.insert({st.st_dev, st.st_ino}).second)
-    return;
+  if (::stat(ws.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return kj::READY_NOW;
+  std::pair<std::uint64_t, std::uint64_t> tree{st.st_dev, st.st_ino};
+  if (auto it = svc.mise_trusted.find(tree); it != svc.mise_trusted.end())
+    return it->second.addBranch();
+  std::vector<char*> envp;
+  for (auto& e : env)
+    if (!e.empty())
+      envp.push_back(e.data());
+  envp.push_back(nullptr);
   std::string m = mise, trust = "trust", quiet = "--quiet", all = "--all", dir = ws;
   char* argv[] = {m.data(), trust.data(), quiet.data(), all.data(), dir.data(), nullptr};
   posix_spawn_file_actions_t actions;
@@ -177,20 +186,22 @@ void trust_once(std::set<std::pair<std::uint64_t, std::uint64_t>>& trusted, cons
     ::posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0);
   ::posix_spawn_file_actions_addchdir_np(&actions, ws.c_str());
   pid_t pid = -1;
-  int err = ::posix_spawn(&pid, mise.c_str(), &actions, nullptr, argv, envp);
+  int err = ::posix_spawn(&pid, mise.c_str(), &actions, nullptr, argv, envp.data());
   ::posix_spawn_file_actions_destroy(&actions);
-  if (err != 0)
-    return;
-  for (int waited_ms = 0;; waited_ms += 5) {
-    if (::waitpid(pid, nullptr, WNOHANG) == pid)
-      return;
-    if (waited_ms >= 10000) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-      return;
-    }
-    ::usleep(5000);
+  kj::Promise<void> done = kj::READY_NOW;
+  if (err == 0) {
+    auto child = kj::refcounted<child_state>();
+    child->pid = pid;
+    svc.reapers.add(svc.io.unixEventPort.onChildExit(child->pid).then([c = kj::addRef(*child)](int status) mutable {
+      c->set_exit(status);
+    }));
+    auto too_long = svc.io.provider->getTimer().afterDelay(10 * kj::SECONDS).then([c = kj::addRef(*child)] {
+      KJ_IF_MAYBE (p, c->pid)
+        ::kill(*p, SIGKILL);
+    });
+    done = child->when_exited().exclusiveJoin(kj::mv(too_long)).attach(kj::mv(child));
   }
+  return svc.mise_trusted.emplace(tree, done.fork()).first->second.addBranch();
 }
 
 } // namespace
@@ -221,6 +232,25 @@ kj::Promise<void> agent_impl::exec_now(ExecContext c) {
         existing.clear();
     env_s.push_back(kv);
   }
+  // In a workspace, a guest with mise runs the command through it, once the workspace is
+  // trusted; without mise, as it is.
+  if (std::string ws = spec.getWorkspace(); !ws.empty() && ws[0] == '/')
+    if (std::string mise = find_mise(env_s); !mise.empty()) {
+      auto trusting = trust_once(svc_, mise, ws, env_s);
+      argv_s.insert(argv_s.begin(), {mise, "exec", "--"});
+      return trusting.then([this, c, argv_s = std::move(argv_s), env_s = std::move(env_s)]() mutable {
+        return spawn_now(c, std::move(argv_s), std::move(env_s));
+      });
+    }
+  return spawn_now(c, std::move(argv_s), std::move(env_s));
+}
+
+kj::Promise<void> agent_impl::spawn_now(ExecContext c, std::vector<std::string> argv_s,
+                                        std::vector<std::string> env_s) {
+  auto p = c.getParams();
+  auto spec = p.getSpec();
+  auto r = c.getResults();
+  bool tty = spec.getTty();
   std::string cwd = spec.hasCwd() && spec.getCwd().size() > 0 ? std::string(spec.getCwd().cStr()) : "/root";
 
   // Pipes, or a pty (and then a CLOEXEC status pipe that carries errno if exec fails).
@@ -245,20 +275,13 @@ kj::Promise<void> agent_impl::exec_now(ExecContext c) {
     return kj::READY_NOW;
   }
   std::vector<char*> argv, envp;
+  for (auto& a : argv_s)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
   for (auto& e : env_s)
     if (!e.empty())
       envp.push_back(e.data());
   envp.push_back(nullptr);
-  // In a workspace, a guest with mise runs the command through it (the workspace trusted first);
-  // without mise, as it is.
-  if (std::string ws = spec.getWorkspace(); !ws.empty() && ws[0] == '/')
-    if (std::string mise = find_mise(env_s); !mise.empty()) {
-      trust_once(svc_.mise_trusted, mise, ws, envp.data());
-      argv_s.insert(argv_s.begin(), {mise, "exec", "--"});
-    }
-  for (auto& a : argv_s)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
 
   pid_t pid = -1;
   int exec_err = 0; // errno of a failed fork, chdir or exec

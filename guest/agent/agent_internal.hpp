@@ -12,10 +12,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <kj/async-io.h>
 
@@ -56,9 +58,10 @@ struct agent_service::impl : kj::TaskSet::ErrorHandler {
   agent_options opts;
   kj::TaskSet reapers;
 
-  /// Workspace trees (device, inode) `mise trust` ran in (agent_exec.cpp): a landing swaps in a
-  /// new directory, so each landing is trusted once, at its first command.
-  std::set<std::pair<std::uint64_t, std::uint64_t>> mise_trusted;
+  /// Workspace trees (device, inode) `mise trust` ran or runs in, and its end (agent_exec.cpp):
+  /// a landing swaps in a new directory, so each landing is trusted once, before its first
+  /// command.
+  std::map<std::pair<std::uint64_t, std::uint64_t>, kj::ForkedPromise<void>> mise_trusted;
 
   bool ready_seen = false;
   /// Shared by every command waiting for the ready file; made by the first one.
@@ -93,6 +96,8 @@ public:
     return svc_.guest_ready().then([this, c, self = thisCap()]() mutable { return exec_now(c); });
   }
   kj::Promise<void> exec_now(ExecContext c);
+  /// exec_now's second half: the command as it will run (argv, full environment) started.
+  kj::Promise<void> spawn_now(ExecContext c, std::vector<std::string> argv, std::vector<std::string> env);
 
   kj::Promise<void> writeFile(WriteFileContext c) override {
     return svc_.guest_ready().then([this, c, self = thisCap()]() mutable { return write_file_now(c); });
