@@ -14,6 +14,7 @@
 #include "cli/vm_rpc.hpp"
 #include "cli/workspace.hpp"
 #include "common/config.hpp"
+#include "workspace/pieces_capnp.hpp"
 
 namespace banger::cli {
 
@@ -59,7 +60,7 @@ expected<void> sync_home_files(client& c, const std::string& vm, const workspace
   for (unsigned i = 0; i < h.files.size(); ++i) {
     const auto& f = h.files[i];
     list[i].setGuestPath(f.guest_path);
-    list[i].setData(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(f.data.data()), f.data.size()));
+    list[i].setData(workspace::capnp_bytes(f.data));
     list[i].setMode(f.mode);
     list[i].setKeepExisting(f.keep_existing);
   }

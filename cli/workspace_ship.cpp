@@ -8,7 +8,6 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
-#include <variant>
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +21,7 @@
 #include "common/process.hpp"
 #include "common/text.hpp"
 #include "workspace/git_meta.hpp"
+#include "workspace/pieces_capnp.hpp"
 #include "workspace/rules.hpp"
 #include "workspace/scan.hpp"
 #include "workspace/stream.hpp"
@@ -54,10 +54,6 @@ struct scratch_dir {
   }
 };
 
-capnp::Data::Reader as_data(std::string_view s) {
-  return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(s.data()), s.size());
-}
-
 /// The stream's receiving end as seen from the CLI: each record a call on the daemon's sink.
 class rpc_receiver final : public workspace::receiver {
 public:
@@ -75,7 +71,7 @@ public:
   // data record goes in a call of its own, uncopied.
   expected<void> entry(const workspace::stream_entry& e) override {
     pending_bytes_ += e.path.size() + e.target.size() + 64;
-    pending_.emplace_back(e);
+    pending_.push_back({false, e, {}});
     return pending_bytes_ >= batch_bytes ? flush() : expected<void>{};
   }
   expected<void> data(std::string_view bytes) override {
@@ -83,11 +79,11 @@ public:
       if (auto ok = flush(); !ok)
         return ok;
       auto req = sink_.dataRequest();
-      req.setBytes(as_data(bytes));
+      req.setBytes(workspace::capnp_bytes(bytes));
       return wait(req.send());
     }
     pending_bytes_ += bytes.size();
-    pending_.emplace_back(std::string(bytes));
+    pending_.push_back({true, {}, std::string(bytes)});
     return pending_bytes_ >= batch_bytes ? flush() : expected<void>{};
   }
   expected<workspace::landed> finish(const std::vector<workspace::index_record>& index) override {
@@ -96,7 +92,7 @@ public:
     auto req = sink_.finishRequest();
     auto list = req.initIndex(static_cast<unsigned>(index.size()));
     for (unsigned i = 0; i < index.size(); ++i) {
-      list[i].setPath(as_data(index[i].path));
+      list[i].setPath(workspace::capnp_bytes(index[i].path));
       list[i].setMode(index[i].mode);
       list[i].setOid(capnp::Data::Reader(index[i].oid.data(), index[i].oid.size()));
       list[i].setStage(index[i].stage);
@@ -126,21 +122,7 @@ private:
     if (pending_.empty())
       return {};
     auto req = sink_.recordsRequest();
-    auto list = req.initRecords(static_cast<unsigned>(pending_.size()));
-    for (unsigned i = 0; i < pending_.size(); ++i) {
-      if (const auto* e = std::get_if<workspace::stream_entry>(&pending_[i])) {
-        auto x = list[i].initEntry();
-        x.setGit(e->git);
-        x.setPath(as_data(e->path));
-        x.setSymlink(e->kind == workspace::entry_kind::symlink);
-        x.setMode(e->mode);
-        x.setSize(e->size);
-        x.setMtime(e->mtime);
-        x.setTarget(as_data(e->target));
-      } else {
-        list[i].setData(as_data(std::get<std::string>(pending_[i])));
-      }
-    }
+    workspace::fill_pieces(req.initRecords(static_cast<unsigned>(pending_.size())), pending_);
     pending_.clear();
     pending_bytes_ = 0;
     return wait(req.send());
@@ -175,7 +157,7 @@ private:
 
   rpc::WorkspaceSink::Client sink_;
   kj::WaitScope& ws_;
-  std::vector<std::variant<workspace::stream_entry, std::string>> pending_;
+  std::vector<workspace::landing_piece> pending_;
   std::size_t pending_bytes_ = 0;
   bool finished_ = false, remote_failed_ = false;
   std::optional<error> daemon_error_;

@@ -187,13 +187,6 @@ expected<T> call_agent(const std::shared_ptr<agent_pool::handle>& h, const std::
   });
 }
 
-template <class Res>
-expected<void> failure_of(Res&& res) {
-  if (auto f = res.getFailure(); f.getCode() != 0)
-    return make_error(errc_from_number(f.getCode()), f.getMessage().cStr());
-  return {};
-}
-
 /// A workspace landing in the guest (workspace/land_remote.hpp), driven from a VM's worker:
 /// each call runs on the KJ thread, where the capability is kept (agent_pool::keep_landing).
 class agent_landing final : public workspace::remote_landing {
@@ -227,7 +220,7 @@ public:
   expected<void> commit(const std::string& index) override {
     return checked(300s, [&](agent_rpc::WorkspaceLanding::Client& l) {
       auto req = l.commitRequest();
-      req.setIndex(capnp_bytes(index));
+      req.setIndex(workspace::capnp_bytes(index));
       return req.send();
     });
   }

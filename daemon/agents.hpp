@@ -18,6 +18,14 @@
 
 namespace banger::daemon {
 
+/// An agent answer's Failure as an error (none when the call succeeded).
+template <class Res>
+expected<void> failure_of(Res&& res) {
+  if (auto f = res.getFailure(); f.getCode() != 0)
+    return make_error(errc_from_number(f.getCode()), f.getMessage().cStr());
+  return {};
+}
+
 class agent_pool {
 public:
   explicit agent_pool(kj::AsyncIoContext& io);

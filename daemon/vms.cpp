@@ -16,6 +16,7 @@
 #include "journal/journal.hpp"
 #include "schema/fields_capnp.hpp"
 #include "workspace/file_sync.hpp"
+#include "workspace/pieces_capnp.hpp"
 #include "workspace/rules.hpp"
 
 namespace banger::daemon {
@@ -276,9 +277,8 @@ kj::Promise<void> exec_in(daemon_context& ctx, const std::string& op, const std:
       req.setStderr(params.getStderr());
       return req.send().then(
         [c, op](auto&& r) mutable {
-          if (r.getFailure().getCode() != 0) {
-            fail(c.getResults(),
-                 error{errc_from_number(r.getFailure().getCode()), r.getFailure().getMessage().cStr(), op}, op);
+          if (auto ok = failure_of(r); !ok) {
+            fail(c.getResults(), ok.err(), op);
             return;
           }
           c.getResults().setProcess(r.getProcess());
@@ -344,15 +344,6 @@ struct sync_job {
   std::vector<std::string> kept;
 };
 
-/// The agent's answer as an error (none when it succeeded).
-template <class Reader>
-std::optional<error> agent_failure(const Reader& r, const std::string& what) {
-  auto f = r.getFailure();
-  if (f.getCode() == 0)
-    return std::nullopt;
-  return error{errc_from_number(f.getCode()), fmt::format("{}: {}", what, f.getMessage().cStr()), {}};
-}
-
 kj::Promise<expected<void>> write_synced(std::shared_ptr<sync_job> j) {
   if (j->next == j->files.size())
     return expected<void>{};
@@ -360,14 +351,17 @@ kj::Promise<expected<void>> write_synced(std::shared_ptr<sync_job> j) {
   auto write = [j, &f]() -> kj::Promise<expected<void>> {
     auto req = j->agent.writeFileRequest();
     req.setPath(f.guest_path);
-    req.setData(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(f.data.data()), f.data.size()));
+    req.setData(workspace::capnp_bytes(f.data));
     req.setMode(f.mode);
     req.setUid(0);
     req.setGid(0);
     req.setMakeParents(true);
     return req.send().then([j, &f](auto&& r) -> kj::Promise<expected<void>> {
-      if (auto e = agent_failure(r, "writing " + f.guest_path))
-        return expected<void>(*e);
+      if (auto ok = failure_of(r); !ok) {
+        auto e = ok.err();
+        e.message = "writing " + f.guest_path + ": " + e.message;
+        return expected<void>(std::move(e));
+      }
       ++j->written;
       return write_synced(j);
     });
@@ -380,10 +374,10 @@ kj::Promise<expected<void>> write_synced(std::shared_ptr<sync_job> j) {
   read.setPath(f.guest_path);
   read.setMaxBytes(1u << 20);
   return read.send().then([j, &f, write](auto&& r) mutable -> kj::Promise<expected<void>> {
-    auto e = agent_failure(r, "reading " + f.guest_path);
+    auto read_ok = failure_of(r);
     auto data = r.getData();
     std::string_view have(data.asChars().begin(), data.size());
-    if ((e && e->code == errc::not_found) || (!e && have.rfind(workspace::identity_marker, 0) == 0))
+    if (read_ok ? have.rfind(workspace::identity_marker, 0) == 0 : read_ok.err().code == errc::not_found)
       return write();
     j->kept.push_back(f.guest_path);
     return write_synced(j);

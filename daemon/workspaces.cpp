@@ -12,6 +12,7 @@
 #include "actors/vm/vm_actor.hpp"
 #include "daemon/artifacts.hpp"
 #include "daemon/vms.hpp"
+#include "workspace/pieces_capnp.hpp"
 
 namespace banger::daemon {
 
@@ -177,16 +178,6 @@ private:
 
 std::string bytes_of(capnp::Data::Reader d) { return std::string(d.asChars().begin(), d.size()); }
 
-workspace::stream_entry entry_of(rpc::WorkspaceEntry::Reader e) {
-  return {e.getGit(),
-          bytes_of(e.getPath()),
-          e.getSymlink() ? workspace::entry_kind::symlink : workspace::entry_kind::file,
-          e.getMode(),
-          e.getSize(),
-          e.getMtime(),
-          bytes_of(e.getTarget())};
-}
-
 class sink_impl final : public rpc::WorkspaceSink::Server {
 public:
   sink_impl(daemon_context& ctx, std::string name, std::string op, std::shared_ptr<feed_queue> feed,
@@ -199,7 +190,9 @@ public:
     return feed_->push(workspace::stream_begin{p.getGuestPath(), p.getBytes(), p.getFiles()});
   }
 
-  kj::Promise<void> entry(EntryContext c) override { return feed_->push(entry_of(c.getParams().getEntry())); }
+  kj::Promise<void> entry(EntryContext c) override {
+    return feed_->push(workspace::entry_of(c.getParams().getEntry()));
+  }
 
   kj::Promise<void> data(DataContext c) override { return feed_->push(bytes_of(c.getParams().getBytes())); }
 
@@ -207,7 +200,7 @@ public:
     auto list = c.getParams().getRecords();
     auto pushed = kj::heapArrayBuilder<kj::Promise<void>>(list.size());
     for (auto r : list)
-      pushed.add(r.isEntry() ? feed_->push(entry_of(r.getEntry())) : feed_->push(bytes_of(r.getData())));
+      pushed.add(r.isEntry() ? feed_->push(workspace::entry_of(r.getEntry())) : feed_->push(bytes_of(r.getData())));
     return kj::joinPromises(pushed.finish());
   }
 

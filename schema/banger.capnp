@@ -268,15 +268,6 @@ struct IndexRecord {
   worktreeMatches @4 :Bool;
 }
 
-# Records after begin, several to a call in stream order (the CLI sends about 1 MiB a call, so a
-# checkout of small files is not a round trip per file).
-struct WorkspaceRecord {
-  union {
-    entry @0 :WorkspaceEntry;
-    data @1 :Data;
-  }
-}
-
 interface WorkspaceSink {
   begin @0 (guestPath :Text, bytes :UInt64, files :UInt64) -> stream;
   entry @1 (entry :WorkspaceEntry) -> stream;
@@ -285,5 +276,7 @@ interface WorkspaceSink {
   # The CLI gives the stream up (it could not read the checkout): nothing lands; answers with
   # the command's outcome (the failure on record).
   abort @4 (reason :Text) -> (error :Error, info :VmInfo);
-  records @5 (records :List(WorkspaceRecord)) -> stream;
+  # Records after begin, several to a call in stream order, as the agent's landing takes them
+  # (the CLI sends about 1 MiB a call, so a checkout of small files is not a round trip per file).
+  records @5 (records :List(Agent.WorkspacePiece)) -> stream;
 }

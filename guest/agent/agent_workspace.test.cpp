@@ -46,7 +46,7 @@ public:
   ~test_landing() noexcept override {}
   expected<void> push(const std::vector<landing_piece>& pieces) override {
     auto req = l_.pushRequest();
-    daemon::fill_pieces(req.initPieces(static_cast<unsigned>(pieces.size())), pieces);
+    workspace::fill_pieces(req.initPieces(static_cast<unsigned>(pieces.size())), pieces);
     return failure_of(wait_for(io_, req.send(), 30s).getFailure());
   }
   expected<std::vector<landed_stat>> seal() override {
@@ -57,7 +57,7 @@ public:
   }
   expected<void> commit(const std::string& index) override {
     auto req = l_.commitRequest();
-    req.setIndex(daemon::capnp_bytes(index));
+    req.setIndex(workspace::capnp_bytes(index));
     return failure_of(wait_for(io_, req.send(), 30s).getFailure());
   }
 
