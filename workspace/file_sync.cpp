@@ -263,11 +263,18 @@ std::optional<synced_file> git_identity_file(std::string_view name, std::string_
 }
 
 std::pair<std::string, std::string> host_git_identity(const fs::path& dir) {
-  auto get = [&](const char* key) {
-    auto r = detail::git(dir, {"config", "--get", key});
-    return r.exit_code == 0 ? detail::trim(r.out) : std::string();
-  };
-  return {get("user.name"), get("user.email")};
+  // One git for both (this is on the path of every `vm run`): "user.name VALUE" lines, the
+  // last of a key winning as it does for git.
+  auto r = detail::git(dir, {"config", "--get-regexp", "^user\\.(name|email)$"});
+  std::pair<std::string, std::string> out;
+  if (r.exit_code != 0)
+    return out;
+  for (const auto& line : detail::split_lines(r.out)) {
+    auto sp = line.find(' ');
+    auto key = line.substr(0, sp), value = sp == std::string::npos ? std::string() : line.substr(sp + 1);
+    (key == "user.name" ? out.first : out.second) = value;
+  }
+  return out;
 }
 
 expected<home_sync> plan_home_sync(const std::vector<file_sync_rule>& rules, const fs::path& home,
