@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "common/text.hpp"
+#include "workspace/rules.hpp"
 
 namespace banger::workspace {
 
@@ -87,6 +88,25 @@ expected<std::string> encode_index(const std::vector<index_record>& records, con
   if (EVP_Digest(out.data(), out.size(), md, &n, EVP_sha1(), nullptr) != 1 || n != 20)
     return make_error(errc::internal, "index: SHA-1 of the index failed");
   out.append(reinterpret_cast<const char*>(md), n);
+  return out;
+}
+
+expected<std::vector<index_stat>>
+index_stats(const std::vector<index_record>& index,
+            const std::function<expected<std::optional<landed_file>>(const std::string& path)>& find) {
+  std::vector<index_stat> out(index.size());
+  for (std::size_t i = 0; i < index.size(); ++i) {
+    const auto& r = index[i];
+    if (auto ok = validate_entry_path(r.path); !ok)
+      return ok.err();
+    if (!r.worktree_matches)
+      continue;
+    auto f = find(r.path);
+    if (!f)
+      return f.err();
+    if (*f && index_mode((*f)->link, (*f)->mode) == r.mode)
+      out[i] = (*f)->stat;
+  }
   return out;
 }
 

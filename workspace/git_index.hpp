@@ -7,6 +7,8 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +41,22 @@ inline std::uint32_t index_mode(bool link, std::uint32_t st_mode) {
 
 /// "78981922..." (40 hex digits) as 20 bytes; errc::bad_request otherwise.
 expected<std::array<std::uint8_t, 20>> parse_oid(std::string_view hex);
+
+/// What a receiver knows of one file it landed: a link or not, its permission bits, and its
+/// stat data as the index keeps it.
+struct landed_file {
+  bool link = false;
+  std::uint32_t mode = 0;
+  index_stat stat;
+};
+
+/// The stat data for `index`'s records, parallel to it: a record whose content git found equal
+/// on the host (worktree_matches), whose file `find(path)` gives (nothing: not landed) and whose
+/// mode is that file's (index_mode) gets the file's stat data; the others get zeros, so git in
+/// the guest looks at them. Every path is checked with validate_entry_path first.
+expected<std::vector<index_stat>>
+index_stats(const std::vector<index_record>& index,
+            const std::function<expected<std::optional<landed_file>>(const std::string& path)>& find);
 
 /// The index file's bytes. `records` must be sorted by path then stage (git's order, what
 /// `ls-files --stage` prints) and `stats` parallel to it. A path over 4095 bytes is stored with

@@ -138,25 +138,23 @@ public:
       return ok.err();
     if (auto ok = end_file(); !ok)
       return ok.err();
-    std::vector<index_stat> stats(index.size());
-    for (std::size_t i = 0; i < index.size(); ++i) {
-      const auto& r = index[i];
-      if (auto ok = validate_entry_path(r.path); !ok)
-        return ok.err();
-      auto it = inodes_.find(r.path);
-      if (!r.worktree_matches || it == inodes_.end())
-        continue;
+    auto stats = index_stats(index, [&](const std::string& path) -> expected<std::optional<landed_file>> {
+      auto it = inodes_.find(path);
+      if (it == inodes_.end())
+        return std::optional<landed_file>();
       auto st = img_.stat(it->second);
       if (!st)
         return st.err();
-      if (index_mode(st->type == guestfs::entry_type::symlink, st->mode) != r.mode)
-        continue;
-      stats[i].ctime = static_cast<std::uint32_t>(st->ctime);
-      stats[i].mtime = static_cast<std::uint32_t>(st->mtime);
-      stats[i].ino = st->ino;
-      stats[i].size = static_cast<std::uint32_t>(st->size);
-    }
-    auto encoded = encode_index(index, stats);
+      index_stat x;
+      x.ctime = static_cast<std::uint32_t>(st->ctime);
+      x.mtime = static_cast<std::uint32_t>(st->mtime);
+      x.ino = st->ino;
+      x.size = static_cast<std::uint32_t>(st->size);
+      return std::optional<landed_file>(landed_file{st->type == guestfs::entry_type::symlink, st->mode, x});
+    });
+    if (!stats)
+      return stats.err();
+    auto encoded = encode_index(index, *stats);
     if (!encoded)
       return encoded.err();
     auto git = dir_of(".git/index");

@@ -63,20 +63,19 @@ public:
     if (stats->size() != shipped_)
       return make_error(errc::operation_failed,
                         fmt::format("the guest agent reported {} landed files of {}", stats->size(), shipped_));
-    std::vector<index_stat> out(index.size());
-    for (std::size_t i = 0; i < index.size(); ++i) {
-      const auto& r = index[i];
-      if (auto ok = validate_entry_path(r.path); !ok)
-        return ok.err();
-      auto it = order_.find(r.path);
-      if (!r.worktree_matches || it == order_.end())
-        continue;
+    auto out = index_stats(index, [&](const std::string& path) -> expected<std::optional<landed_file>> {
+      auto it = order_.find(path);
+      if (it == order_.end())
+        return std::optional<landed_file>();
       const auto& st = (*stats)[it->second];
-      if (index_mode((st.mode & 0170000) == 0120000, st.mode) != r.mode)
-        continue;
-      out[i] = {st.ctime_s, st.mtime_s, st.dev, st.ino, st.uid, st.gid, st.size, st.ctime_ns, st.mtime_ns};
-    }
-    auto encoded = encode_index(index, out);
+      return std::optional<landed_file>(
+        landed_file{(st.mode & 0170000) == 0120000,
+                    st.mode,
+                    {st.ctime_s, st.mtime_s, st.dev, st.ino, st.uid, st.gid, st.size, st.ctime_ns, st.mtime_ns}});
+    });
+    if (!out)
+      return out.err();
+    auto encoded = encode_index(index, *out);
     if (!encoded)
       return encoded.err();
     if (auto ok = landing_->commit(*encoded); !ok)
