@@ -70,7 +70,7 @@ void fill_info(rpc::VmInfo::Builder b, const daemon_context& ctx, const vm_state
   w.setFiles(s.workspace.files);
   w.setBytes(s.workspace.bytes);
   w.setPreparedNs(s.workspace.prepared_ns);
-  w.setPending(s.workspace_pending);
+  w.setPending(s.workspace_pending());
   w.setIncludeUntracked(s.workspace.include_untracked);
 }
 

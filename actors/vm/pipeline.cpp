@@ -271,7 +271,7 @@ expected<vm_state> run_prepare_workspace(vm_state s, vm_host& host, const record
 
 expected<vm_state> run_reconcile(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
                                  const std::string& op) {
-  if (s.workspace_pending) {
+  if (s.workspace_pending()) {
     // The daemon died while it wrote the work disk: its metadata may be half written, so it is
     // checked first, then the landing's leftovers go (repair_work_disk).
     std::string why = "interrupted: the daemon stopped while the workspace was written";

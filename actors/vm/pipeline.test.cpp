@@ -460,7 +460,7 @@ BOOST_AUTO_TEST_CASE(a_workspace_that_does_not_land_is_recorded_as_failed) {
   BOOST_TEST_REQUIRE(!r.has_value());
   BOOST_TEST(r.err().message.find("the work disk is full") != std::string::npos, r.err().message);
   BOOST_TEST(w.kinds().back() == "workspace_prepare_failed");
-  BOOST_TEST(!w.s.workspace_pending);
+  BOOST_TEST(!w.s.workspace_pending());
   BOOST_TEST(w.s.workspace.empty());
 }
 
@@ -472,7 +472,7 @@ BOOST_AUTO_TEST_CASE(a_restart_after_a_cut_short_landing_repairs_the_disk_and_sa
   auto r = run_reconcile(w.s, w.host, w.record, w.report, "op");
   BOOST_TEST_REQUIRE(r.has_value(), (r ? "" : r.err().message));
   BOOST_TEST(w.host.repairs == 1);
-  BOOST_TEST(!w.s.workspace_pending);
+  BOOST_TEST(!w.s.workspace_pending());
   BOOST_TEST(w.s.find(resource_kind::work_disk) == nullptr); // the intent is released
   BOOST_TEST(w.kinds().back() == "workspace_prepare_failed");
 }

@@ -33,7 +33,7 @@ bool needs_reconcile(vm_phase p) {
   return vmm_expected(p) || p == vm_phase::starting || p == vm_phase::stopping || p == vm_phase::deleting;
 }
 
-bool needs_reconcile(const vm_state& s) { return needs_reconcile(s.phase) || s.workspace_pending; }
+bool needs_reconcile(const vm_state& s) { return needs_reconcile(s.phase) || s.workspace_pending(); }
 
 std::string vm_stream(std::string_view name) { return "vm/" + std::string(name); }
 
@@ -210,20 +210,13 @@ vm_state apply(vm_state s, const journal::stored_event& e) {
                  s.phase = vm_phase::running;
                  s.since_ns = e.wall_time_ns;
                },
-               [&](const workspace_preparing& v) {
-                 s.workspace_pending = true;
-                 s.workspace_pending_path = v.guest_path;
-               },
+               [&](const workspace_preparing& v) { s.workspace_pending_path = v.guest_path; },
                [&](const workspace_prepared& v) {
-                 s.workspace_pending = false;
                  s.workspace_pending_path.clear();
                  s.workspace = {v.host_path, v.guest_path, v.head,         v.branch,           v.digest,
                                 v.files,     v.bytes,      e.wall_time_ns, v.include_untracked};
                },
-               [&](const workspace_prepare_failed&) {
-                 s.workspace_pending = false;
-                 s.workspace_pending_path.clear();
-               },
+               [&](const workspace_prepare_failed&) { s.workspace_pending_path.clear(); },
                [](const auto&) {},
              },
              e.body);
@@ -435,7 +428,7 @@ std::string vm_grammar_violation(const vm_state& s, const journal::stored_event&
   // A workspace preparation makes the work disk of a VM that never started (a per-VM resource).
   auto per_vm_while_preparing = [&](const std::string& kind) {
     auto k = resource_kind_named(kind);
-    return p == vm_phase::stopped && s.workspace_pending && k && per_vm(*k);
+    return p == vm_phase::stopped && s.workspace_pending() && k && per_vm(*k);
   };
   return std::visit(
     overloaded{
@@ -490,10 +483,10 @@ std::string vm_grammar_violation(const vm_state& s, const journal::stored_event&
       [&](const vm_resumed&) -> std::string { return in({vm_phase::paused}) ? "" : illegal(); },
       [&](const vm_deleting&) -> std::string { return in({vm_phase::stopped}) ? "" : illegal(); },
       [&](const workspace_preparing&) -> std::string {
-        return in({vm_phase::stopped, vm_phase::running}) && !s.workspace_pending ? "" : illegal();
+        return in({vm_phase::stopped, vm_phase::running}) && !s.workspace_pending() ? "" : illegal();
       },
-      [&](const workspace_prepared&) -> std::string { return s.workspace_pending ? "" : illegal(); },
-      [&](const workspace_prepare_failed&) -> std::string { return s.workspace_pending ? "" : illegal(); },
+      [&](const workspace_prepared&) -> std::string { return s.workspace_pending() ? "" : illegal(); },
+      [&](const workspace_prepare_failed&) -> std::string { return s.workspace_pending() ? "" : illegal(); },
       [&](const vm_deleted&) -> std::string {
         if (!in({vm_phase::deleting}) && !(!commands_recorded && p == vm_phase::stopped))
           return illegal();

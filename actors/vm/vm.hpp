@@ -96,11 +96,11 @@ struct vm_state {
   std::uint64_t boot_ms = 0;
   std::vector<vm_resource> resources; ///< held (intended or acquired), in acquisition order
   vm_workspace workspace;
-  /// workspace_preparing is on record without its outcome: a daemon died while it wrote the
-  /// work disk, which a restart checks (pipeline.hpp run_reconcile).
-  bool workspace_pending = false;
-  /// That preparation's guest path: where a restart tidies what the landing left (its staging tree).
+  /// The guest path of a workspace_preparing on record without its outcome ("" when none): a
+  /// daemon died while it wrote the workspace, which a restart checks and tidies there
+  /// (pipeline.hpp run_reconcile).
   std::string workspace_pending_path;
+  bool workspace_pending() const { return !workspace_pending_path.empty(); }
 
   const vm_resource* find(resource_kind kind) const;
   std::string ip() const; ///< the leased address, empty when none

@@ -353,12 +353,12 @@ BOOST_AUTO_TEST_CASE(a_workspace_is_prepared_in_a_stopped_vm_and_remembered) {
   BOOST_TEST_REQUIRE(d->size() == 1u);
   BOOST_TEST(std::holds_alternative<workspace_preparing>(d->at(0)));
   f.feed(*d);
-  BOOST_TEST(f.s.workspace_pending);
+  BOOST_TEST(f.s.workspace_pending());
   BOOST_TEST(needs_reconcile(f.s)); // a restart now would check the work disk
   BOOST_TEST(f.s.workspace.empty());
   f.feed(
     {workspace_prepared{"/home/me/repo", "/root/repo", std::string(40, 'a'), "main", std::string(64, 'd'), 3, 99}});
-  BOOST_TEST(!f.s.workspace_pending);
+  BOOST_TEST(!f.s.workspace_pending());
   BOOST_TEST(!needs_reconcile(f.s));
   BOOST_TEST(f.s.workspace.guest_path == "/root/repo");
   BOOST_TEST(f.s.workspace.files == 3u);
@@ -372,7 +372,7 @@ BOOST_AUTO_TEST_CASE(a_workspace_is_prepared_in_a_stopped_vm_and_remembered) {
   auto running = decide_prepare_workspace(f.s, c);
   BOOST_TEST_REQUIRE(running.has_value(), (running ? "" : running.err().message));
   f.feed(*running);
-  BOOST_TEST(f.s.workspace_pending);
+  BOOST_TEST(f.s.workspace_pending());
   f.feed(
     {workspace_prepared{"/home/me/repo", "/root/live", std::string(40, 'b'), "main", std::string(64, 'e'), 3, 99}});
   BOOST_TEST(f.s.workspace.guest_path == "/root/live");

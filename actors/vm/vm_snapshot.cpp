@@ -123,7 +123,7 @@ struct reader {
 
 // If this fires, vm_state gained or changed a field: encode it below, and bump vm_snapshot_format.
 #if defined(__x86_64__) && defined(__GLIBCXX__)
-static_assert(sizeof(vm_state) == 536 && sizeof(vm_resource) == 80,
+static_assert(sizeof(vm_state) == 528 && sizeof(vm_resource) == 80,
               "vm_state changed: update snapshot_encode/snapshot_decode and bump vm_snapshot_format");
 #endif
 
@@ -155,7 +155,7 @@ std::string snapshot_encode(const vm_state& s) {
   put_varint(out, w.files);
   put_varint(out, w.bytes);
   put_signed(out, w.prepared_ns);
-  out.push_back(static_cast<char>((s.workspace_pending ? 1 : 0) | (w.include_untracked ? 2 : 0)));
+  out.push_back(static_cast<char>((s.workspace_pending() ? 1 : 0) | (w.include_untracked ? 2 : 0)));
   put_string(out, s.workspace_pending_path);
   auto crc = crc32(out);
   for (int i = 0; i < 4; ++i)
@@ -216,9 +216,10 @@ std::optional<vm_state> snapshot_decode(const vm_state& seed, std::uint64_t vers
   auto flags = r.byte();
   if (flags > 3)
     return std::nullopt;
-  s.workspace_pending = (flags & 1) != 0;
   w.include_untracked = (flags & 2) != 0;
   s.workspace_pending_path = r.string();
+  if (((flags & 1) != 0) != s.workspace_pending()) // the flag says what the path does
+    return std::nullopt;
   if (!r.ok || !r.in.empty() || s.stream_version != version || version == 0)
     return std::nullopt;
   if (!seed.name.empty() && seed.name != s.name)

@@ -39,7 +39,7 @@ std::string dump(const vm_state& s) {
   const auto& w = s.workspace;
   return out +
          fmt::format("] workspace={}|{}|{}|{}|{}|{}|{}|{} pending={}", w.host_path, w.guest_path, w.head, w.branch,
-                     w.digest, w.files, w.bytes, w.prepared_ns, s.workspace_pending) +
+                     w.digest, w.files, w.bytes, w.prepared_ns, s.workspace_pending()) +
          fmt::format(" untracked={} pending_path={}", w.include_untracked, s.workspace_pending_path);
 }
 
@@ -169,7 +169,7 @@ struct history {
       if (s.phase == vm_phase::stopped && pick(2) == 0) {
         command(record_of(vm_cmd::prepare_workspace{
           "/home/" + std::to_string(pick(100)), "/root/w" + std::to_string(pick(100)), std::string(40, 'a'), "main"}));
-        if (!s.workspace_pending)
+        if (!s.workspace_pending())
           break;
         if (pick(3) == 0)
           emit(journal::workspace_prepare_failed{text()});
