@@ -155,15 +155,18 @@ expected<int> start_daemon(const dirs& d, std::chrono::milliseconds timeout) {
   bool lost_race = false;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
+    // Liveness is sampled once and before the pipe is drained: a daemon seen dead has written
+    // all it will, so its last words are read before they are judged.
+    bool alive = lost_race || process_alive(pid);
     char buf[4096];
     ssize_t n;
     while ((n = ::read(err_fd.get(), buf, sizeof buf)) > 0)
       early_output.append(buf, static_cast<size_t>(n));
     // Another command started a daemon first (several commands run at once with none up): ours
     // exits on finding that one's lock, and that one is the daemon to wait for.
-    if (!lost_race && !process_alive(pid) && early_output.find("is already running on state dir") != std::string::npos)
+    if (!alive && early_output.find("is already running on state dir") != std::string::npos)
       lost_race = true;
-    if (!lost_race && !process_alive(pid)) {
+    else if (!alive) {
       while (!early_output.empty() && early_output.back() == '\n')
         early_output.pop_back();
       if (early_output.rfind("bangerd: ", 0) == 0)
