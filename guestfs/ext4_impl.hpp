@@ -22,6 +22,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -132,6 +134,11 @@ struct ext4_image::impl {
   std::optional<std::time_t> fixed_time;
   unique_fd lock; ///< flock held while open
   ext2_filsys fsys = nullptr;
+  /// The directories this object made, each with every name it has linked into them: a new
+  /// entry there is checked against this set instead of a scan of the directory's blocks
+  /// (thousands of entries into a tree being built). link() adds, unlinked() removes,
+  /// forget_dir() drops a directory whose inode is freed (its number may come back).
+  std::unordered_map<ext2_ino_t, std::unordered_set<std::string>> made_dirs;
 
   ~impl() { (void)shut(); }
 
@@ -168,6 +175,11 @@ struct ext4_image::impl {
     if (mode)
       if (auto ok = detail::check_mode(*mode); !ok)
         return ok;
+    if (auto made = made_dirs.find(dir); made != made_dirs.end()) {
+      if (made->second.count(name))
+        return refuse(errc::already_exists, name, "already exists");
+      return {};
+    }
     auto existing = lookup(dir, name, name);
     if (!existing)
       return std::move(existing).err();
@@ -299,7 +311,8 @@ struct ext4_image::impl {
     return resolved{*ino, *in};
   }
 
-  /// Adds `name` -> `ino` to `dir`, growing the directory when its blocks are full.
+  /// Adds `name` -> `ino` to `dir`, growing the directory when its blocks are full. The caller
+  /// has checked that `dir` has no entry `name` (check_new, or a lookup).
   errcode_t link(ext2_ino_t dir, const std::string& name, ext2_ino_t ino, int file_type) {
     errcode_t rc = ext2fs_link(fsys, dir, name.c_str(), ino, file_type);
     if (rc == EXT2_ET_DIR_NO_SPACE) {
@@ -307,24 +320,56 @@ struct ext4_image::impl {
         return rc;
       rc = ext2fs_link(fsys, dir, name.c_str(), ino, file_type);
     }
+    if (!rc)
+      if (auto made = made_dirs.find(dir); made != made_dirs.end())
+        made->second.insert(name);
     return rc;
+  }
+
+  /// Records that `name` was unlinked from `dir`.
+  void unlinked(ext2_ino_t dir, const std::string& name) {
+    if (auto made = made_dirs.find(dir); made != made_dirs.end())
+      made->second.erase(name);
+  }
+  void forget_dir(ext2_ino_t dir) { made_dirs.erase(dir); }
+
+  /// Undoes an inode made for an entry that could not be linked: its blocks and the inode go
+  /// back to the free pool (and a directory's ".." back off its parent's link count).
+  void discard_unlinked(ext2_ino_t ino, bool is_dir, ext2_ino_t parent) {
+    ext2_inode in{};
+    if (ext2fs_read_inode(fsys, ino, &in) == 0) {
+      if (!(LINUX_S_ISLNK(in.i_mode) && ext2fs_is_fast_symlink(&in)))
+        (void)ext2fs_punch(fsys, ino, &in, nullptr, 0, ~0ULL);
+      in.i_links_count = 0;
+      in.i_dtime = now();
+      (void)ext2fs_write_inode(fsys, ino, &in);
+    }
+    ext2fs_inode_alloc_stats2(fsys, ino, -1, is_dir ? 1 : 0);
+    if (is_dir) {
+      forget_dir(ino);
+      (void)update(parent, "", [](ext2_inode& p) {
+        if (p.i_links_count > 1)
+          --p.i_links_count;
+      });
+    }
   }
 
   /// A new symlink `name` -> `target` in `dir` (growing the directory when it is full), owned
   /// by uid/gid with mtime `mtime`; its inode. `guest` names it in messages.
   expected<ext2_ino_t> make_symlink(ext2_ino_t dir, const std::string& name, const std::string& target,
                                     std::uint32_t uid, std::uint32_t gid, __u32 mtime, std::string_view guest) {
-    errcode_t rc = ext2fs_symlink(fsys, dir, 0, name.c_str(), target.c_str());
-    if (rc == EXT2_ET_DIR_NO_SPACE) {
-      if ((rc = ext2fs_expand_dir(fsys, dir)))
-        return fail("growing the parent directory of", guest, rc);
-      rc = ext2fs_symlink(fsys, dir, 0, name.c_str(), target.c_str());
-    }
-    if (rc)
+    // The inode is made unnamed and linked here: ext2fs_symlink's own naming would scan the
+    // directory twice more (a lookup, then the link).
+    ext2_ino_t made = 0;
+    if (errcode_t rc = ext2fs_new_inode(fsys, dir, LINUX_S_IFLNK | 0777, nullptr, &made))
+      return fail("allocating an inode for", guest, rc);
+    if (errcode_t rc = ext2fs_symlink(fsys, dir, made, nullptr, target.c_str()))
       return fail("creating symlink", guest, rc);
-    auto ino = lookup(dir, name, guest);
-    if (!ino)
-      return ino;
+    if (errcode_t rc = link(dir, name, made, EXT2_FT_SYMLINK)) {
+      discard_unlinked(made, false, dir);
+      return fail("adding the directory entry for", guest, rc);
+    }
+    expected<ext2_ino_t> ino = made;
     auto ok = update(*ino, guest, [&](ext2_inode& in) {
       detail::set_owner(in, uid, gid);
       in.i_atime = in.i_mtime = mtime;
@@ -345,22 +390,21 @@ struct ext4_image::impl {
     return write_inode(ino, *in, guest);
   }
 
+  /// A new directory `name` in `parent` (which has no entry of that name); its inode. Made
+  /// unnamed and linked here, as make_symlink does, and remembered in made_dirs.
   expected<ext2_ino_t> make_dir(ext2_ino_t parent, const std::string& name, std::uint32_t mode, std::uint32_t uid,
                                 std::uint32_t gid, std::string_view guest) {
-    errcode_t rc = ext2fs_mkdir(fsys, parent, 0, name.c_str());
-    if (rc == EXT2_ET_DIR_NO_SPACE) {
-      if ((rc = ext2fs_expand_dir(fsys, parent)))
-        return fail("growing the parent directory of", guest, rc);
-      rc = ext2fs_mkdir(fsys, parent, 0, name.c_str());
-    }
-    if (rc)
+    ext2_ino_t made = 0;
+    if (errcode_t rc = ext2fs_new_inode(fsys, parent, LINUX_S_IFDIR | 0755, nullptr, &made))
+      return fail("allocating an inode for", guest, rc);
+    if (errcode_t rc = ext2fs_mkdir(fsys, parent, made, nullptr))
       return fail("creating directory", guest, rc);
-    auto ino = lookup(parent, name, guest);
-    if (!ino)
-      return ino;
-    if (*ino == 0)
-      return make_error(errc::internal, fmt::format("ext4 image {}: directory {} vanished after mkdir", image.string(),
-                                                    detail::printable(guest)));
+    if (errcode_t rc = link(parent, name, made, EXT2_FT_DIR)) {
+      discard_unlinked(made, true, parent);
+      return fail("adding the directory entry for", guest, rc);
+    }
+    made_dirs[made];
+    expected<ext2_ino_t> ino = made;
     __u32 t = now();
     auto ok = update(*ino, guest, [&](ext2_inode& in) {
       in.i_mode = static_cast<__u16>(LINUX_S_IFDIR | mode);

@@ -198,6 +198,7 @@ expected<void> ext4_image::rename_in(inode_number dir, std::string_view from, st
     return m.fail(fmt::format("renaming {} to", printable(f)), t, rc);
   if (errcode_t rc = ext2fs_unlink(m.fsys, dir, f.c_str(), *ino, 0))
     return m.fail("removing the old name", f, rc);
+  m.unlinked(dir, f);
   return {};
 }
 
@@ -234,6 +235,7 @@ expected<void> ext4_image::remove_tree_in(inode_number dir, std::string_view nam
     }
     if (errcode_t rc = ext2fs_unlink(m.fsys, parent, nm.c_str(), i, 0))
       return m.fail("unlinking", nm, rc);
+    m.unlinked(parent, nm);
     if (is_dir) {
       // Its ".." counted on the parent.
       auto ok = m.update(parent, nm, [](ext2_inode& p) {
@@ -264,6 +266,8 @@ expected<void> ext4_image::remove_tree_in(inode_number dir, std::string_view nam
     if (auto ok = m.write_inode(i, *cur, nm); !ok)
       return ok;
     ext2fs_inode_alloc_stats2(m.fsys, i, -1, is_dir ? 1 : 0);
+    if (is_dir)
+      m.forget_dir(i);
     return {};
   };
   return remove(remove, dir, n, *ino, 0);

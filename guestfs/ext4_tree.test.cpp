@@ -3,6 +3,8 @@
 // wrong link count or a bad directory shows there).
 #include <boost/test/unit_test.hpp>
 
+#include <fmt/format.h>
+
 #include "guestfs/ext4.hpp"
 #include "guestfs/ext4_support.test.hpp"
 
@@ -150,6 +152,33 @@ BOOST_AUTO_TEST_CASE(a_full_image_fails_the_write_with_a_clear_error) {
   auto r2 = test::run({tool("e2fsck"), "-fn", f.img.string()});
   BOOST_TEST(r2.out.find("Pass 4") != std::string::npos, r2.out);
   BOOST_TEST(r2.out.find("Inode") == std::string::npos, r2.out); // no inode or directory damage
+}
+
+// A directory this image made knows its names without reading its blocks: a name is taken once
+// linked, and free again once renamed away or removed.
+BOOST_AUTO_TEST_CASE(names_in_a_made_directory_follow_renames_and_removals) {
+  image_fixture f;
+  {
+    auto img = f.open_rw();
+    auto root = ok(img.inode_of("/"));
+    auto d = ok(img.mkdir_in(root, "d", 0755, 0, 0, 0));
+    for (int i = 0; i < 300; ++i) // several directory blocks
+      ok(img.symlink_in(d, fmt::format("link-with-a-longish-name-{:04}", i), "t", 0, 0, 0));
+    refused(img.symlink_in(d, "link-with-a-longish-name-0150", "t", 0, 0, 0), errc::already_exists, "a taken name");
+    ok(img.rename_in(d, "link-with-a-longish-name-0150", "moved"));
+    refused(img.create_in(d, "moved", 0644, 0, 0), errc::already_exists, "the new name");
+    ok(img.mkdir_in(d, "link-with-a-longish-name-0150", 0755, 0, 0, 0));
+    ok(img.remove_tree_in(d, "link-with-a-longish-name-0150"));
+    auto w = ok(img.create_in(d, "link-with-a-longish-name-0150", 0644, 0, 0));
+    ok(w.write("ok"));
+    ok(w.finish(0));
+    ok(img.close());
+  }
+  require_clean(f.img);
+  auto img = f.open_ro();
+  BOOST_TEST(ok(img.list("/d")).size() == 301u);
+  BOOST_TEST(ok(img.read_file("/d/link-with-a-longish-name-0150")) == "ok");
+  BOOST_TEST(dstat(f.img, "/d/moved").type == "symlink");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
