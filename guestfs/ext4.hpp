@@ -133,8 +133,9 @@ public:
                                     std::uint32_t gid, std::int64_t mtime);
 
   /// A regular file being written: write() appends, finish() sets its size and mtime and
-  /// returns its inode. A failed write (the image is full) ends the writer; dropped or failed,
-  /// the file stays with what was written before (the caller removes the tree it was building).
+  /// returns its inode. A failed write (the image is full, or more bytes than the size given to
+  /// create_in) ends the writer; dropped or failed, the file stays with what was written
+  /// before, or with blocks allocated for it (the caller removes the tree it was building).
   class file_writer {
   public:
     file_writer(file_writer&&) noexcept;
@@ -145,15 +146,20 @@ public:
     std::uint64_t written() const { return written_; }
 
   private:
+    expected<void> write_direct(std::string_view data);
+    expected<inode_number> finish_direct(std::int64_t mtime);
     friend class ext4_image;
     struct state;
     explicit file_writer(std::unique_ptr<state> s);
     std::unique_ptr<state> s_;
     std::uint64_t written_ = 0;
   };
-  /// A new empty regular file `name` in `dir`, open for writing.
+  /// A new empty regular file `name` in `dir`, open for writing. With `size` (the bytes the
+  /// writer will be given), its blocks are allocated at once, as few runs as the free space
+  /// allows, and written straight to: a full image fails here rather than part-way, and a
+  /// writer given more than `size` bytes fails; fewer are fine (the rest is freed at finish).
   expected<file_writer> create_in(inode_number dir, std::string_view name, std::uint32_t mode, std::uint32_t uid,
-                                  std::uint32_t gid);
+                                  std::uint32_t gid, std::optional<std::uint64_t> size = std::nullopt);
 
   /// Renames entry `from` of directory `dir` to `to` in the same directory; an existing `to` is
   /// errc::already_exists (never replaced).

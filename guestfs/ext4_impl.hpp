@@ -442,6 +442,28 @@ struct ext4_image::impl {
     return ino;
   }
 
+  struct block_run {
+    blk64_t lblk, pblk, len;
+  };
+  /// The mapped blocks of extent-mapped `ino` (its inode `in`), in file order.
+  expected<std::vector<block_run>> runs_of(ext2_ino_t ino, ext2_inode& in, std::string_view guest) const {
+    std::vector<block_run> out;
+    ext2_extent_handle_t h = nullptr;
+    if (errcode_t rc = ext2fs_extent_open2(fsys, ino, &in, &h))
+      return fail("reading the extents of", guest, rc);
+    ext2fs_extent ex{};
+    errcode_t rc = ext2fs_extent_get(h, EXT2_EXTENT_ROOT, &ex);
+    while (!rc) {
+      if ((ex.e_flags & EXT2_EXTENT_FLAGS_LEAF) && !(ex.e_flags & EXT2_EXTENT_FLAGS_SECOND_VISIT))
+        out.push_back({ex.e_lblk, ex.e_pblk, ex.e_len});
+      rc = ext2fs_extent_get(h, EXT2_EXTENT_NEXT, &ex);
+    }
+    ext2fs_extent_free(h);
+    if (rc != EXT2_ET_EXTENT_NO_NEXT && rc != EXT2_ET_EXTENT_NO_DOWN)
+      return fail("reading the extents of", guest, rc);
+    return out;
+  }
+
   /// Replaces the content of regular file `ino` with `data`.
   expected<void> write_content(ext2_ino_t ino, std::string_view data, std::string_view guest) {
     ext2_file_t file = nullptr;

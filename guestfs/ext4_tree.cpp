@@ -43,13 +43,47 @@ int file_type_of(std::uint16_t mode) {
 
 struct ext4_image::file_writer::state {
   ext4_image::impl* m = nullptr;
-  ext2_file_t file = nullptr;
+  ext2_file_t file = nullptr; ///< streaming through libext2fs (size not given)
   ext2_ino_t ino = 0;
   std::string what; ///< for messages
+
+  // Written straight to blocks allocated up front (size given): what file.c would otherwise do
+  // per block (map it, allocate it, zero it, then write it) is one allocation per file and one
+  // write per run of whole blocks.
+  bool direct = false;
+  bool open = false; ///< direct: still taking bytes
+  std::uint64_t declared = 0;
+  ext2_inode inode{};
+  struct run {
+    blk64_t lblk, pblk, len;
+  };
+  std::vector<run> runs;  ///< the allocated blocks, in file order
+  std::size_t cursor = 0; ///< the run holding block `next`
+  blk64_t next = 0;       ///< the next logical block to write
+  std::string partial;    ///< bytes short of a whole block
 
   ~state() {
     if (file)
       ext2fs_file_close(file);
+  }
+
+  /// Writes `n` whole blocks from `p` at logical block `next` onwards.
+  errcode_t put_blocks(const char* p, blk64_t n) {
+    auto bs = m->fsys->blocksize;
+    while (n > 0) {
+      while (cursor < runs.size() && next >= runs[cursor].lblk + runs[cursor].len)
+        ++cursor;
+      if (cursor == runs.size() || next < runs[cursor].lblk)
+        return EXT2_ET_BLOCK_ALLOC_FAIL; // a hole in what fallocate mapped: never expected
+      const auto& r = runs[cursor];
+      blk64_t count = std::min<blk64_t>(n, r.lblk + r.len - next);
+      if (errcode_t rc = io_channel_write_blk64(m->fsys->io, r.pblk + (next - r.lblk), static_cast<int>(count), p))
+        return rc;
+      p += count * bs;
+      next += count;
+      n -= count;
+    }
+    return 0;
   }
 };
 
@@ -59,7 +93,9 @@ ext4_image::file_writer& ext4_image::file_writer::operator=(file_writer&&) noexc
 ext4_image::file_writer::~file_writer() = default;
 
 expected<void> ext4_image::file_writer::write(std::string_view data) {
-  BANGER_CHECK(s_ && s_->file, "write() on a finished or moved-from file_writer");
+  BANGER_CHECK(s_ && (s_->file || s_->open), "write() on a finished or moved-from file_writer");
+  if (s_->direct)
+    return write_direct(data);
   std::size_t off = 0;
   while (off < data.size()) {
     auto chunk = static_cast<unsigned int>(std::min<std::size_t>(data.size() - off, 1u << 20));
@@ -81,8 +117,43 @@ expected<void> ext4_image::file_writer::write(std::string_view data) {
   return {};
 }
 
+expected<void> ext4_image::file_writer::write_direct(std::string_view data) {
+  auto& st = *s_;
+  if (written_ + data.size() > st.declared) {
+    st.open = false;
+    return st.m->refuse(errc::bad_request, st.what,
+                        fmt::format("{} bytes written to a file declared as {}", written_ + data.size(), st.declared));
+  }
+  std::size_t bs = st.m->fsys->blocksize;
+  errcode_t rc = 0;
+  std::string_view rest = data;
+  if (!st.partial.empty()) {
+    auto take = std::min(rest.size(), bs - st.partial.size());
+    st.partial.append(rest.substr(0, take));
+    rest.remove_prefix(take);
+    if (st.partial.size() == bs) {
+      rc = st.put_blocks(st.partial.data(), 1);
+      st.partial.clear();
+    }
+  }
+  if (!rc && rest.size() >= bs) {
+    auto whole = rest.size() / bs;
+    rc = st.put_blocks(rest.data(), whole);
+    rest.remove_prefix(whole * bs);
+  }
+  if (rc) {
+    st.open = false;
+    return st.m->fail(fmt::format("writing {} bytes at offset {} to", data.size(), written_), st.what, rc);
+  }
+  st.partial.append(rest);
+  written_ += data.size();
+  return {};
+}
+
 expected<ext4_image::inode_number> ext4_image::file_writer::finish(std::int64_t mtime) {
-  BANGER_CHECK(s_ && s_->file, "finish() on a finished or moved-from file_writer");
+  BANGER_CHECK(s_ && (s_->file || s_->open), "finish() on a finished or moved-from file_writer");
+  if (s_->direct)
+    return finish_direct(mtime);
   errcode_t rc = ext2fs_file_set_size2(s_->file, written_);
   errcode_t close_rc = ext2fs_file_close(s_->file);
   s_->file = nullptr;
@@ -92,6 +163,30 @@ expected<ext4_image::inode_number> ext4_image::file_writer::finish(std::int64_t 
   if (!ok)
     return std::move(ok).err();
   return s_->ino;
+}
+
+expected<ext4_image::inode_number> ext4_image::file_writer::finish_direct(std::int64_t mtime) {
+  auto& st = *s_;
+  st.open = false;
+  auto& fsys = st.m->fsys;
+  if (!st.partial.empty()) {
+    st.partial.resize(fsys->blocksize, '\0'); // the rest of the last block reads as zeros
+    if (errcode_t rc = st.put_blocks(st.partial.data(), 1))
+      return st.m->fail(fmt::format("writing the last block ({} bytes) of", written_), st.what, rc);
+    st.partial.clear();
+  }
+  blk64_t used = (written_ + fsys->blocksize - 1) / fsys->blocksize;
+  if (written_ < st.declared)
+    // Fewer bytes than declared: the blocks past the end go back.
+    if (errcode_t rc = ext2fs_punch(fsys, st.ino, &st.inode, nullptr, used, ~0ULL))
+      return st.m->fail("freeing the unwritten blocks of", st.what, rc);
+  if (errcode_t rc = ext2fs_inode_size_set(fsys, &st.inode, written_))
+    return st.m->fail(fmt::format("setting the size ({} bytes) of", written_), st.what, rc);
+  st.inode.i_mtime = st.inode.i_atime = clamp_time(mtime);
+  st.inode.i_ctime = st.m->now();
+  if (auto ok = st.m->write_inode(st.ino, st.inode, st.what); !ok)
+    return std::move(ok).err();
+  return st.ino;
 }
 
 expected<ext4_image::inode_number> ext4_image::inode_of(std::string_view path) const {
@@ -155,7 +250,8 @@ expected<ext4_image::inode_number> ext4_image::symlink_in(inode_number dir, std:
 }
 
 expected<ext4_image::file_writer> ext4_image::create_in(inode_number dir, std::string_view name, std::uint32_t mode,
-                                                        std::uint32_t uid, std::uint32_t gid) {
+                                                        std::uint32_t uid, std::uint32_t gid,
+                                                        std::optional<std::uint64_t> size) {
   auto& m = state();
   std::string n(name);
   if (auto ok = m.check_new(dir, n, mode); !ok)
@@ -167,6 +263,37 @@ expected<ext4_image::file_writer> ext4_image::create_in(inode_number dir, std::s
   st->m = &m;
   st->ino = *ino;
   st->what = n;
+  if (size && ext2fs_has_feature_extents(m.fsys->super)) {
+    st->direct = st->open = true;
+    st->declared = *size;
+    auto in = m.read_inode(*ino, n);
+    if (!in)
+      return std::move(in).err();
+    st->inode = *in;
+    blk64_t blocks = (*size + m.fsys->blocksize - 1) / m.fsys->blocksize;
+    if (blocks > 0) {
+      // Within i_size, so that fallocate makes the extents initialised: every block is
+      // written (the last one padded) before anything can read it.
+      if (errcode_t rc = ext2fs_inode_size_set(m.fsys, &st->inode, *size))
+        return m.fail("sizing", n, rc);
+      if (errcode_t rc = ext2fs_fallocate(m.fsys, EXT2_FALLOCATE_FORCE_INIT | EXT2_FALLOCATE_INIT_BEYOND_EOF, *ino,
+                                          &st->inode, ~0ULL, 0, blocks)) {
+        // Not there at all rather than half allocated: what fallocate took goes back.
+        auto err = m.fail(fmt::format("allocating {} bytes for", *size), n, rc);
+        (void)m.write_inode(*ino, st->inode, n);
+        (void)remove_tree_in(dir, n);
+        return err;
+      }
+      if (auto ok = m.write_inode(*ino, st->inode, n); !ok)
+        return std::move(ok).err();
+      if (auto runs = m.runs_of(*ino, st->inode, n); !runs)
+        return std::move(runs).err();
+      else
+        for (const auto& r : *runs)
+          st->runs.push_back({r.lblk, r.pblk, r.len});
+    }
+    return file_writer{std::move(st)};
+  }
   if (errcode_t rc = ext2fs_file_open(m.fsys, *ino, EXT2_FILE_WRITE, &st->file))
     return m.fail("opening", n, rc);
   return file_writer{std::move(st)};

@@ -154,6 +154,52 @@ BOOST_AUTO_TEST_CASE(a_full_image_fails_the_write_with_a_clear_error) {
   BOOST_TEST(r2.out.find("Inode") == std::string::npos, r2.out); // no inode or directory damage
 }
 
+// create_in with a size: the blocks allocated at once and written straight to, in chunks that
+// do not line up with blocks; fewer bytes than declared give the rest back, more are refused.
+BOOST_AUTO_TEST_CASE(a_file_of_known_size_is_allocated_at_once_and_checks_clean) {
+  image_fixture f;
+  std::string body(70'001, '\0');
+  for (std::size_t i = 0; i < body.size(); ++i)
+    body[i] = static_cast<char>('A' + (i * 7) % 53);
+  std::uint64_t free_before = 0;
+  {
+    auto img = f.open_rw();
+    auto root = ok(img.inode_of("/"));
+    free_before = img.free_bytes();
+    auto w = ok(img.create_in(root, "exact", 0640, 0, 0, body.size()));
+    BOOST_TEST(img.free_bytes() <= free_before - body.size()); // allocated before any byte came
+    for (std::size_t off = 0; off < body.size(); off += 4093)
+      ok(w.write(std::string_view(body).substr(off, 4093)));
+    auto ino = ok(w.finish(42));
+    auto st = ok(img.stat(ino));
+    BOOST_TEST(st.size == body.size());
+    BOOST_TEST(st.mode == 0640u);
+
+    auto s = ok(img.create_in(root, "short", 0644, 0, 0, 1 << 20));
+    ok(s.write(std::string_view(body).substr(0, 5000)));
+    ok(s.finish(42));
+
+    auto over = ok(img.create_in(root, "over", 0644, 0, 0, 10));
+    ok(over.write("0123456789"));
+    refused(over.write("x"), errc::bad_request, "an 11th byte");
+
+    auto zero = ok(img.create_in(root, "zero", 0644, 0, 0, 0));
+    ok(zero.finish(42));
+    refused(img.create_in(root, "too-big", 0644, 0, 0, 64u << 20), errc::operation_failed, "more than the image has");
+    ok(img.remove_tree_in(root, "over"));
+    ok(img.close());
+  }
+  require_clean(f.img);
+  auto img = f.open_ro();
+  BOOST_TEST(ok(img.read_file("/exact")) == body);
+  BOOST_TEST(ok(img.read_file("/short")) == body.substr(0, 5000));
+  BOOST_TEST(ok(img.read_file("/zero")).empty());
+  BOOST_TEST(!ok(img.exists("/over")));
+  BOOST_TEST(!ok(img.exists("/too-big")));
+  BOOST_TEST(dstat(f.img, "/short").size == 5000u);
+  BOOST_TEST(dstat(f.img, "/short").blockcount == 16u); // two 4 KiB blocks kept of the 256 allocated
+}
+
 // A directory this image made knows its names without reading its blocks: a name is taken once
 // linked, and free again once renamed away or removed.
 BOOST_AUTO_TEST_CASE(names_in_a_made_directory_follow_renames_and_removals) {
@@ -169,7 +215,7 @@ BOOST_AUTO_TEST_CASE(names_in_a_made_directory_follow_renames_and_removals) {
     refused(img.create_in(d, "moved", 0644, 0, 0), errc::already_exists, "the new name");
     ok(img.mkdir_in(d, "link-with-a-longish-name-0150", 0755, 0, 0, 0));
     ok(img.remove_tree_in(d, "link-with-a-longish-name-0150"));
-    auto w = ok(img.create_in(d, "link-with-a-longish-name-0150", 0644, 0, 0));
+    auto w = ok(img.create_in(d, "link-with-a-longish-name-0150", 0644, 0, 0, 2));
     ok(w.write("ok"));
     ok(w.finish(0));
     ok(img.close());

@@ -115,7 +115,7 @@ public:
       inodes_[e.path] = *ino;
       return {};
     }
-    auto w = img_.create_in(*dir, name, e.git ? 0644 : e.mode, 0, 0);
+    auto w = img_.create_in(*dir, name, e.git ? 0644 : e.mode, 0, 0, e.size);
     if (!w)
       return w.err();
     cur_.emplace(std::move(*w));
@@ -160,7 +160,7 @@ public:
     auto git = dir_of(".git/index");
     if (!git)
       return git.err();
-    auto w = img_.create_in(*git, "index", 0644, 0, 0);
+    auto w = img_.create_in(*git, "index", 0644, 0, 0, encoded->size());
     if (!w)
       return w.err();
     if (auto ok = w->write(*encoded); !ok)
