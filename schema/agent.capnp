@@ -136,4 +136,12 @@ interface Agent {
   # (announced: checked against the free space and inodes before anything is written).
   landWorkspace @8 (guestPath :Text, bytes :UInt64, files :UInt64)
       -> (failure :Failure, landing :WorkspaceLanding);
+  # Lets go of the work disk so that the host can write it (a workspace landed in-process, as
+  # into a stopped VM): synced and unmounted from /root, refused (unavailable) while anything
+  # in the guest uses /root. Until attachWorkDisk, an empty read-only tmpfs holds /root, so
+  # nothing written there in between is lost unseen.
+  releaseWorkDisk @9 () -> (failure :Failure);
+  # Mounts the work disk on /root again, after dropping whatever the guest cached of the
+  # device. Nothing to do when it is mounted.
+  attachWorkDisk @10 () -> (failure :Failure);
 }

@@ -14,6 +14,8 @@ namespace banger::guest {
 struct agent_options {
   /// Whether poweroff may signal PID 1 (false when serving on the host for tests).
   bool allow_poweroff = true;
+  /// Whether releaseWorkDisk/attachWorkDisk may unmount and mount /root (false on the host).
+  bool allow_mounts = true;
   /// When set, exec, writeFile and readFile wait (up to 30 s) until this file exists:
   /// banger-init starts the agent before it sets up eth0, /root and sshd's host keys, so the
   /// host's ping is answered early, and creates the file once the guest is ready for commands

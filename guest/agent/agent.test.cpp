@@ -303,13 +303,19 @@ BOOST_AUTO_TEST_CASE(ports_lists_a_listener) {
   ::close(fd);
 }
 
-BOOST_AUTO_TEST_CASE(stats_are_plausible_and_poweroff_is_refused_on_the_host) {
+BOOST_AUTO_TEST_CASE(stats_are_plausible_and_poweroff_and_mounts_are_refused_on_the_host) {
   auto s = agent().statsRequest().send().wait(io.waitScope).getStats();
   BOOST_TEST(s.getCpuCount() >= 1u);
   BOOST_TEST(s.getMemTotalBytes() > s.getMemAvailableBytes());
   BOOST_TEST(s.getRootTotalBytes() > 0u);
   auto p = agent().poweroffRequest().send().wait(io.waitScope);
   BOOST_TEST(p.getFailure().getCode() == 6); // unavailable
+  // The host's /root is never unmounted or mounted over by a test's agent.
+  auto r = agent().releaseWorkDiskRequest().send().wait(io.waitScope);
+  BOOST_TEST(r.getFailure().getCode() == 6);
+  BOOST_TEST(std::string(r.getFailure().getMessage().cStr()).find("not running in a guest") != std::string::npos);
+  auto a = agent().attachWorkDiskRequest().send().wait(io.waitScope);
+  BOOST_TEST(a.getFailure().getCode() == 6);
 }
 
 BOOST_AUTO_TEST_CASE(dropping_the_process_kills_it) {

@@ -123,6 +123,10 @@ public:
   /// agent_workspace.cpp
   kj::Promise<void> land_workspace_now(LandWorkspaceContext c);
 
+  /// agent_disk.cpp
+  kj::Promise<void> releaseWorkDisk(ReleaseWorkDiskContext c) override;
+  kj::Promise<void> attachWorkDisk(AttachWorkDiskContext c) override;
+
 private:
   /// Mixes `n` bytes into the kernel's pool, credited in full, then has the kernel reseed its
   /// generator from the pool at once (not at its next scheduled reseed). 0 or an errno.

@@ -228,6 +228,7 @@ int agent_main(int argc, char** argv) {
   auto io = kj::setupAsyncIo();
   agent_options opts;
   opts.allow_poweroff = listen_path.empty();
+  opts.allow_mounts = listen_path.empty();
   if (const char* ready = std::getenv("BANGER_READY_FILE"); ready && *ready)
     opts.ready_file = ready;
   if (const char* settings = std::getenv("BANGER_SETTINGS_FILE"); settings && *settings)
