@@ -280,6 +280,22 @@ actors::agent_access agent_pool::access() {
     });
     return r ? expected<void>() : expected<void>(r.err());
   };
+  auto disk_call = [h](bool release) {
+    return [h, release](const std::string& vm, const fs::path& socket) {
+      auto r = call_agent<bool>(h, vm, socket, [release](agent_rpc::Agent::Client& agent) {
+        auto done = [](auto&& res) -> expected<bool> {
+          if (auto ok = failure_of(res); !ok)
+            return ok.err();
+          return true;
+        };
+        return release ? agent.releaseWorkDiskRequest().send().then(done)
+                       : agent.attachWorkDiskRequest().send().then(done);
+      });
+      return r ? expected<void>() : expected<void>(r.err());
+    };
+  };
+  a.release_work_disk = disk_call(true);
+  a.attach_work_disk = disk_call(false);
   // A guest that has just booted answers file reads once its init is done (sshd's host keys are
   // made then: several seconds under TCG), hence the longer bound.
   a.read_file = [h](const std::string& vm, const fs::path& socket, const std::string& path) {

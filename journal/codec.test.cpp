@@ -123,7 +123,8 @@ BOOST_AUTO_TEST_CASE(round_trips_artifact_and_vm_kinds_with_every_field) {
                               workspace_preparing{"/home/me/repo", "/root/repo"},
                               workspace_prepared{"/home/me/repo", "/root/repo", std::string(40, 'c'), "main",
                                                  std::string(64, 'd'), 7, 4096, true},
-                              workspace_prepare_failed{"the work disk is full"}};
+                              workspace_prepare_failed{"the work disk is full"},
+                              workspace_disk_released{}};
   // Every kind but unknown_event and the daemon's and note's (round-tripped above) is here.
   BOOST_TEST(all.size() + 4 == std::variant_size_v<payload>);
   for (const auto& p : all) {

@@ -303,11 +303,20 @@ struct workspace_prepare_failed {
   }
 };
 
-using payload = std::variant<unknown_event, daemon_started, daemon_stopped, note, artifact_started, artifact_stage,
-                             artifact_ready, artifact_failed, artifact_removed, vm_created, vm_configured, vm_starting,
-                             resource_intended, resource_acquired, resource_released, vm_running, vm_start_failed,
-                             vm_stopping, vm_stopped, vm_deleted, vm_command, vm_adopted, vm_deleting, vm_paused,
-                             vm_resumed, workspace_preparing, workspace_prepared, workspace_prepare_failed>;
+/// The running guest let go of its work disk, which the host now writes in-process (while the
+/// workspace_preparing before it has no outcome); the guest mounts it again afterwards.
+struct workspace_disk_released {
+  static constexpr std::string_view kind = "workspace_disk_released";
+  template <class F>
+  friend void inspect(F&, workspace_disk_released&) {}
+};
+
+using payload =
+  std::variant<unknown_event, daemon_started, daemon_stopped, note, artifact_started, artifact_stage, artifact_ready,
+               artifact_failed, artifact_removed, vm_created, vm_configured, vm_starting, resource_intended,
+               resource_acquired, resource_released, vm_running, vm_start_failed, vm_stopping, vm_stopped, vm_deleted,
+               vm_command, vm_adopted, vm_deleting, vm_paused, vm_resumed, workspace_preparing, workspace_prepared,
+               workspace_prepare_failed, workspace_disk_released>;
 
 /// snake_case kind name: "daemon_started", ..., "unknown".
 std::string_view kind_of(const payload& p);

@@ -50,6 +50,7 @@ struct Event {
     workspacePreparing @28 :WorkspacePreparing;
     workspacePrepared @29 :WorkspacePrepared;
     workspacePrepareFailed @30 :WorkspacePrepareFailed;
+    workspaceDiskReleased @31 :WorkspaceDiskReleased;
   }
 }
 
@@ -99,7 +100,8 @@ struct ArtifactRemoved {
 #   start  = vmStarting (resourceIntended resourceAcquired?)* (vmRunning | vmStartFailed)
 #   stop   = vmStopping resourceReleased* vmStopped          (from running or paused)
 #   vmPaused only while running, vmResumed only while paused
-#   workspace = workspacePreparing (workspacePrepared | workspacePrepareFailed)   (while stopped)
+#   workspace = workspacePreparing workspaceDiskReleased? (workspacePrepared | workspacePrepareFailed)
+#               (while stopped, or running; workspaceDiskReleased only while running)
 #   delete = vmDeleting resourceReleased* vmDeleted     (journals before vmDeleting: vmDeleted alone)
 # Every host resource (overlay, work disk, IP lease, tap, NAT rule, VMM process, sockets) is
 # journaled as intent before it is made and as fact once it exists, so recovery knows exactly
@@ -210,6 +212,12 @@ struct WorkspacePrepared {
 struct WorkspacePrepareFailed {
   reason @0 :Text;
 }
+
+# The running guest let go of its work disk (unmounted /root) and the workspace is written
+# into the disk by the host, as into a stopped VM's; the guest mounts it again after the
+# outcome. A restart that finds this without an outcome repairs the disk before the guest
+# mounts it.
+struct WorkspaceDiskReleased {}
 
 # A per-stream snapshot (`snapshots` column family, key = stream id): the folded state of
 # a stream up to and including `version`, encoded by the stream's owner.

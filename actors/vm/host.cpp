@@ -209,11 +209,24 @@ public:
     crash_point("before:", "workspace");
     midway_feed midway(in);
     workspace_feed& feed = crash_point_named("during:workspace") ? midway : in;
-    auto r = s.phase == vm_phase::running ? land_workspace_in_guest(h_, s, guest_path, feed)
-                                          : land_workspace_on_disk(h_, s, guest_path, feed);
+    bool in_guest = s.phase == vm_phase::running && !s.workspace_disk_released;
+    auto r =
+      in_guest ? land_workspace_in_guest(h_, s, guest_path, feed) : land_workspace_on_disk(h_, s, guest_path, feed);
     if (r)
       crash_point("after:", "workspace");
     return r;
+  }
+
+  expected<void> release_work_disk(const vm_state& s, const std::string&) override {
+    if (!h_.agent.release_work_disk)
+      return make_error(errc::unavailable, "no guest agent access (a bug in bangerd)");
+    return h_.agent.release_work_disk(s.name, h_.paths(s).agent_socket());
+  }
+
+  expected<void> attach_work_disk(const vm_state& s, const std::string&) override {
+    if (!h_.agent.attach_work_disk)
+      return make_error(errc::unavailable, "no guest agent access (a bug in bangerd)");
+    return h_.agent.attach_work_disk(s.name, h_.paths(s).agent_socket());
   }
 
   expected<void> repair_work_disk(const vm_state& s, const std::string&) override {

@@ -51,6 +51,10 @@ struct agent_access {
   std::function<expected<std::unique_ptr<workspace::remote_landing>>(
     const std::string& vm, const std::filesystem::path& socket, const workspace::stream_begin& b)>
     land_workspace;
+  /// Has the guest let go of its work disk / mount it again (agent.capnp releaseWorkDisk,
+  /// attachWorkDisk).
+  std::function<expected<void>(const std::string& vm, const std::filesystem::path& socket)> release_work_disk;
+  std::function<expected<void>(const std::string& vm, const std::filesystem::path& socket)> attach_work_disk;
   /// Drops the daemon's connection to the VM's agent (the VMM is going away).
   std::function<void(const std::string& vm)> forget;
 };

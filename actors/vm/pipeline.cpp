@@ -261,7 +261,30 @@ expected<vm_state> run_prepare_workspace(vm_state s, vm_host& host, const record
     report(k, since(t0));
   }
   auto t0 = clock::now();
+  // Under TCG, a guest creates files at about a millisecond each; the host writes the disk in
+  // a fraction of that. So a running guest lends its disk when nothing in it uses /root.
+  if (s.phase == vm_phase::running && host.release_work_disk(s, op)) {
+    auto released = record({journal::workspace_disk_released{}});
+    if (!released) {
+      (void)host.attach_work_disk(s, op);
+      return failed(released.err());
+    }
+    s = std::move(*released);
+  }
   auto landed = host.land_workspace(s, c.guest_path, *feed, op);
+  if (s.workspace_disk_released) {
+    if (auto attached = host.attach_work_disk(s, op); !attached) {
+      auto why = fmt::format("the guest did not mount its work disk again ({}); `banger vm restart {}` mounts it",
+                             attached.err().message, s.name);
+      if (!landed)
+        return failed(make_error(landed.err().code, landed.err().message + "; " + why));
+      auto done = record({journal::workspace_prepared{c.host_path, landed->guest_path, c.head, c.branch, landed->digest,
+                                                      landed->files, landed->bytes, c.include_untracked}});
+      if (!done)
+        return done;
+      return make_error(errc::operation_failed, fmt::format("the workspace landed in VM {}, but {}", s.name, why));
+    }
+  }
   if (!landed)
     return failed(landed.err());
   report("workspace", since(t0));
@@ -276,10 +299,16 @@ expected<vm_state> run_reconcile(vm_state s, vm_host& host, const recorder& reco
     // checked first, then the landing's leftovers go (repair_work_disk).
     std::string why = "interrupted: the daemon stopped while the workspace was written";
     // A running guest's agent was writing (its kernel keeps the disk consistent, and the agent
-    // removes the staging tree of a landing whose daemon went): the disk is the guest's.
-    bool in_guest = s.phase == vm_phase::running || s.phase == vm_phase::paused;
+    // removes the staging tree of a landing whose daemon went): the disk is the guest's. Unless
+    // the guest had let go of it: then this daemon was writing it, and the guest mounts it
+    // only once it is repaired.
+    bool in_guest = (s.phase == vm_phase::running || s.phase == vm_phase::paused) && !s.workspace_disk_released;
     if (auto ok = in_guest ? expected<void>() : host.repair_work_disk(s, op); !ok)
       why += "; the work disk could not be repaired: " + ok.err().message;
+    else if (s.workspace_disk_released && s.phase == vm_phase::running)
+      if (auto attached = host.attach_work_disk(s, op); !attached)
+        why += fmt::format("; the guest did not mount its work disk again ({}); `banger vm restart {}` mounts it",
+                           attached.err().message, s.name);
     for (const auto& r : std::vector<vm_resource>(s.resources))
       if (per_vm(r.kind) && !r.acquired)
         if (host.release(s, r, op)) {

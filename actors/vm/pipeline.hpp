@@ -77,10 +77,16 @@ public:
   virtual std::string adoption_refused(const vm_state& s) = 0;
   /// After delete: removes what is left of the VM's directories (console log, empty dirs).
   virtual void remove_dirs(const vm_state& s) = 0;
-  /// Lands the workspace `feed` brings at `guest_path`: in the stopped VM's work disk (held), or
-  /// through a running VM's agent.
+  /// Lands the workspace `feed` brings at `guest_path`: in the work disk (held) of a stopped VM
+  /// or of a running one whose guest let go of it (s.workspace_disk_released), else through the
+  /// running VM's agent.
   virtual expected<workspace::landed> land_workspace(const vm_state& s, const std::string& guest_path,
                                                      workspace_feed& feed, const std::string& op) = 0;
+  /// Has the running guest let go of its work disk (unmount /root) so that the host can write
+  /// it; fails (the guest keeps it) when anything in the guest uses /root.
+  virtual expected<void> release_work_disk(const vm_state& s, const std::string& op) = 0;
+  /// Has the running guest mount its work disk again (nothing to do when it is mounted).
+  virtual expected<void> attach_work_disk(const vm_state& s, const std::string& op) = 0;
   /// Checks and repairs the work disk after a landing that was cut short (e2fsck), then removes
   /// what the landing at s.workspace_pending_path left; nothing to do when the VM has none.
   virtual expected<void> repair_work_disk(const vm_state& s, const std::string& op) = 0;
@@ -112,10 +118,13 @@ expected<vm_state> run_stop(vm_state s, vm_host& host, bool kill, const recorder
 expected<vm_state> run_recover(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
                                const std::string& op);
 
-/// Lands a workspace in a stopped VM whose workspace_preparing is recorded: makes its work disk
-/// first when it never started (a per-VM resource, recorded as a start records it), then the
-/// stream, then workspace_prepared, or workspace_prepare_failed with the reason (the previous
-/// workspace stays: the landing swaps only a whole tree in).
+/// Lands a workspace in a VM whose workspace_preparing is recorded: makes its work disk first
+/// when it never started (a per-VM resource, recorded as a start records it), then the stream,
+/// then workspace_prepared, or workspace_prepare_failed with the reason (the previous workspace
+/// stays: the landing swaps only a whole tree in). Into a running VM, the guest is first asked
+/// to let go of the disk (workspace_disk_released), so that the host writes it as it writes a
+/// stopped VM's, and to mount it again after; when the guest cannot (/root is in use), the
+/// stream goes through the agent.
 expected<vm_state> run_prepare_workspace(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
                                          const std::string& op, const vm_cmd::prepare_workspace& c,
                                          workspace_feed* feed);

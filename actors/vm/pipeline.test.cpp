@@ -95,12 +95,27 @@ struct fake_host final : vm_host {
     }
     void abort() override {}
   };
-  expected<workspace::landed> land_workspace(const vm_state&, const std::string& guest, workspace_feed& feed,
+  expected<workspace::landed> land_workspace(const vm_state& s, const std::string& guest, workspace_feed& feed,
                                              const std::string&) override {
-    log.push_back("workspace " + guest);
+    log.push_back((s.phase == vm_phase::running && !s.workspace_disk_released ? "agent-workspace " : "workspace ") +
+                  guest);
     counting c;
     c.refuse = fail_at == "workspace";
     return feed.pump(c);
+  }
+  bool disk_busy = false; ///< release_work_disk refuses (/root in use in the guest)
+  bool attach_fails = false;
+  expected<void> release_work_disk(const vm_state&, const std::string&) override {
+    log.push_back("release");
+    if (disk_busy)
+      return make_error(errc::unavailable, "/root is in use in the guest");
+    return {};
+  }
+  expected<void> attach_work_disk(const vm_state&, const std::string&) override {
+    log.push_back("attach");
+    if (attach_fails)
+      return make_error(errc::operation_failed, "mounting /dev/vdb on /root: Structure needs cleaning");
+    return {};
   }
   int repairs = 0;
   expected<void> repair_work_disk(const vm_state&, const std::string&) override {
@@ -475,6 +490,69 @@ BOOST_AUTO_TEST_CASE(a_restart_after_a_cut_short_landing_repairs_the_disk_and_sa
   BOOST_TEST(!w.s.workspace_pending());
   BOOST_TEST(w.s.find(resource_kind::work_disk) == nullptr); // the intent is released
   BOOST_TEST(w.kinds().back() == "workspace_prepare_failed");
+}
+
+// Into a running VM: the guest lends its disk, the host writes it, the guest mounts it again.
+// When /root is in use the stream goes through the agent; a failed mount is said, not hidden.
+BOOST_AUTO_TEST_CASE(a_running_guest_lends_its_disk_for_a_workspace_unless_root_is_in_use) {
+  vm_cmd::prepare_workspace c{"/home/me/repo", "/root/repo", "", ""};
+  auto prepare = [&](world& w) {
+    w.host.log.clear();
+    (void)w.record(*decide_prepare_workspace(w.s, c));
+    return work_of(actors::vm_command(c), w.s, "op", {std::make_shared<fake_feed>()})(w.s, w.host, w.record, w.report);
+  };
+  {
+    world w;
+    BOOST_TEST_REQUIRE(w.start().has_value());
+    auto r = prepare(w);
+    BOOST_TEST_REQUIRE(r.has_value(), (r ? "" : r.err().message));
+    std::vector<std::string> want{"release", "workspace /root/repo", "attach"};
+    BOOST_TEST(w.host.log == want, boost::test_tools::per_element());
+    auto k = w.kinds();
+    std::vector<std::string> tail(k.end() - 3, k.end());
+    std::vector<std::string> events{"workspace_preparing", "workspace_disk_released", "workspace_prepared"};
+    BOOST_TEST(tail == events, boost::test_tools::per_element());
+    BOOST_TEST(!w.s.workspace_disk_released);
+  }
+  {
+    world w;
+    BOOST_TEST_REQUIRE(w.start().has_value());
+    w.host.disk_busy = true;
+    auto r = prepare(w);
+    BOOST_TEST_REQUIRE(r.has_value(), (r ? "" : r.err().message));
+    std::vector<std::string> want{"release", "agent-workspace /root/repo"};
+    BOOST_TEST(w.host.log == want, boost::test_tools::per_element());
+    BOOST_TEST(w.kinds().back() == "workspace_prepared");
+  }
+  {
+    world w;
+    BOOST_TEST_REQUIRE(w.start().has_value());
+    w.host.attach_fails = true;
+    auto r = prepare(w);
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST(r.err().message.find("vm restart t") != std::string::npos, r.err().message);
+    BOOST_TEST(w.kinds().back() == "workspace_prepared"); // it did land: the journal says so
+    BOOST_TEST(w.s.workspace.guest_path == "/root/repo");
+  }
+}
+
+// A daemon that died while it wrote a lent disk: the restart repairs the disk (the guest is not
+// using it), then has the guest mount it again.
+BOOST_AUTO_TEST_CASE(a_restart_after_a_cut_short_landing_on_a_lent_disk_repairs_then_attaches) {
+  world w;
+  BOOST_TEST_REQUIRE(w.start().has_value());
+  vm_cmd::prepare_workspace c{"/home/me/repo", "/root/repo", "", ""};
+  (void)w.record(*decide_prepare_workspace(w.s, c));
+  (void)w.record({workspace_disk_released{}});
+  w.host.log.clear();
+  auto r = run_reconcile(w.s, w.host, w.record, w.report, "op");
+  BOOST_TEST_REQUIRE(r.has_value(), (r ? "" : r.err().message));
+  BOOST_TEST_REQUIRE(w.host.log.size() >= 2u);
+  BOOST_TEST(w.host.log[0] == "repair");
+  BOOST_TEST(w.host.log[1] == "attach");
+  BOOST_TEST(!w.s.workspace_pending());
+  BOOST_TEST(!w.s.workspace_disk_released);
+  BOOST_TEST((w.s.phase == vm_phase::running));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

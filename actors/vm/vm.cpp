@@ -211,12 +211,17 @@ vm_state apply(vm_state s, const journal::stored_event& e) {
                  s.since_ns = e.wall_time_ns;
                },
                [&](const workspace_preparing& v) { s.workspace_pending_path = v.guest_path; },
+               [&](const workspace_disk_released&) { s.workspace_disk_released = true; },
                [&](const workspace_prepared& v) {
                  s.workspace_pending_path.clear();
+                 s.workspace_disk_released = false;
                  s.workspace = {v.host_path, v.guest_path, v.head,         v.branch,           v.digest,
                                 v.files,     v.bytes,      e.wall_time_ns, v.include_untracked};
                },
-               [&](const workspace_prepare_failed&) { s.workspace_pending_path.clear(); },
+               [&](const workspace_prepare_failed&) {
+                 s.workspace_pending_path.clear();
+                 s.workspace_disk_released = false;
+               },
                [](const auto&) {},
              },
              e.body);
@@ -484,6 +489,9 @@ std::string vm_grammar_violation(const vm_state& s, const journal::stored_event&
       [&](const vm_deleting&) -> std::string { return in({vm_phase::stopped}) ? "" : illegal(); },
       [&](const workspace_preparing&) -> std::string {
         return in({vm_phase::stopped, vm_phase::running}) && !s.workspace_pending() ? "" : illegal();
+      },
+      [&](const workspace_disk_released&) -> std::string {
+        return in({vm_phase::running}) && s.workspace_pending() && !s.workspace_disk_released ? "" : illegal();
       },
       [&](const workspace_prepared&) -> std::string { return s.workspace_pending() ? "" : illegal(); },
       [&](const workspace_prepare_failed&) -> std::string { return s.workspace_pending() ? "" : illegal(); },

@@ -101,6 +101,10 @@ struct vm_state {
   /// (pipeline.hpp run_reconcile).
   std::string workspace_pending_path;
   bool workspace_pending() const { return !workspace_pending_path.empty(); }
+  /// That pending workspace is written into the work disk by the host while the running guest
+  /// has let go of it (workspace_disk_released): a restart repairs the disk, then has the guest
+  /// mount it again.
+  bool workspace_disk_released = false;
 
   const vm_resource* find(resource_kind kind) const;
   std::string ip() const; ///< the leased address, empty when none

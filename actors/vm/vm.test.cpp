@@ -392,6 +392,7 @@ BOOST_AUTO_TEST_CASE(the_grammar_allows_workspace_events_and_the_work_disk_only_
   };
   f.must(decide_create(f.s, request()));
   BOOST_TEST(!next(workspace_prepared{}).empty());
+  BOOST_TEST(!next(workspace_disk_released{}).empty()); // a stopped VM's disk is the host's already
   BOOST_TEST(!next(workspace_prepare_failed{}).empty());
   BOOST_TEST(!next(resource_intended{"work_disk", "/x"}).empty());
   BOOST_TEST(next(workspace_preparing{"/h", "/root/w"}).empty());
@@ -408,9 +409,13 @@ BOOST_AUTO_TEST_CASE(the_grammar_allows_workspace_events_and_the_work_disk_only_
   // While running: the preparation, but never a resource (the work disk is there).
   f.must(decide_start(f.s, "k1"));
   f.feed({vm_running{5}});
+  BOOST_TEST(!next(workspace_disk_released{}).empty()); // only for a landing on record
   BOOST_TEST(next(workspace_preparing{"/h", "/root/w"}).empty());
   f.feed({workspace_preparing{"/h", "/root/w"}});
   BOOST_TEST(!next(resource_intended{"work_disk", "/y"}).empty());
+  BOOST_TEST(next(workspace_disk_released{}).empty());
+  f.feed({workspace_disk_released{}});
+  BOOST_TEST(!next(workspace_disk_released{}).empty()); // once
   BOOST_TEST(next(workspace_prepare_failed{"the guest's disk is full"}).empty());
   f.feed({workspace_prepare_failed{"the guest's disk is full"}, vm_paused{}});
   BOOST_TEST(!next(workspace_preparing{"/h", "/root/w"}).empty());

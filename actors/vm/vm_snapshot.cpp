@@ -1,5 +1,5 @@
-// See vm_snapshot.hpp. The encoding (format 4; 1 had no workspace, 2 no include_untracked, 3 no
-// pending_path), every integer an unsigned
+// See vm_snapshot.hpp. The encoding (format 5; 1 had no workspace, 2 no include_untracked, 3 no
+// pending_path, 4 no disk-released flag), every integer an unsigned
 // LEB128 varint unless marked, every string a varint length then its bytes:
 //
 //   +--------+----------------+-------+------+----+-------+---------------+--------+----------------+
@@ -24,7 +24,8 @@
 //   +-------------------------------+---------------+
 //
 // phase is vm_phase's value (absent = 0 ... deleted = 6, paused = 7); acquired is 0 or 1; the
-// workspace flags are 1 (a preparation pending) | 2 (untracked files were shipped). The decoder takes
+// workspace flags are 1 (a preparation pending) | 2 (untracked files were shipped) | 4 (the
+// pending one is written into the disk the running guest let go of). The decoder takes
 // nothing on trust: any other value, a short or long buffer, or a bad checksum refuses the whole.
 #include "actors/vm/vm_snapshot.hpp"
 
@@ -123,7 +124,7 @@ struct reader {
 
 // If this fires, vm_state gained or changed a field: encode it below, and bump vm_snapshot_format.
 #if defined(__x86_64__) && defined(__GLIBCXX__)
-static_assert(sizeof(vm_state) == 528 && sizeof(vm_resource) == 80,
+static_assert(sizeof(vm_state) == 536 && sizeof(vm_resource) == 80,
               "vm_state changed: update snapshot_encode/snapshot_decode and bump vm_snapshot_format");
 #endif
 
@@ -155,7 +156,8 @@ std::string snapshot_encode(const vm_state& s) {
   put_varint(out, w.files);
   put_varint(out, w.bytes);
   put_signed(out, w.prepared_ns);
-  out.push_back(static_cast<char>((s.workspace_pending() ? 1 : 0) | (w.include_untracked ? 2 : 0)));
+  out.push_back(static_cast<char>((s.workspace_pending() ? 1 : 0) | (w.include_untracked ? 2 : 0) |
+                                  (s.workspace_disk_released ? 4 : 0)));
   put_string(out, s.workspace_pending_path);
   auto crc = crc32(out);
   for (int i = 0; i < 4; ++i)
@@ -214,11 +216,14 @@ std::optional<vm_state> snapshot_decode(const vm_state& seed, std::uint64_t vers
   w.bytes = r.varint();
   w.prepared_ns = r.signed_varint();
   auto flags = r.byte();
-  if (flags > 3)
+  if (flags > 7)
     return std::nullopt;
   w.include_untracked = (flags & 2) != 0;
+  s.workspace_disk_released = (flags & 4) != 0;
   s.workspace_pending_path = r.string();
   if (((flags & 1) != 0) != s.workspace_pending()) // the flag says what the path does
+    return std::nullopt;
+  if (s.workspace_disk_released && !s.workspace_pending())
     return std::nullopt;
   if (!r.ok || !r.in.empty() || s.stream_version != version || version == 0)
     return std::nullopt;

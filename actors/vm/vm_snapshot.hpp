@@ -18,7 +18,7 @@
 namespace banger::actors {
 
 /// The one format this build writes and reads; a snapshot in any other is ignored.
-inline constexpr std::uint8_t vm_snapshot_format = 4;
+inline constexpr std::uint8_t vm_snapshot_format = 5;
 
 // snapshot_encode() and snapshot_decode() are declared in vm.hpp, beside vm_state, so every
 // translation unit that folds a vm_state sees them (one fold_stream<vm_state> everywhere).

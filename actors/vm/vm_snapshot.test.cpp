@@ -40,7 +40,8 @@ std::string dump(const vm_state& s) {
   return out +
          fmt::format("] workspace={}|{}|{}|{}|{}|{}|{}|{} pending={}", w.host_path, w.guest_path, w.head, w.branch,
                      w.digest, w.files, w.bytes, w.prepared_ns, s.workspace_pending()) +
-         fmt::format(" untracked={} pending_path={}", w.include_untracked, s.workspace_pending_path);
+         fmt::format(" untracked={} pending_path={} released={}", w.include_untracked, s.workspace_pending_path,
+                     s.workspace_disk_released);
 }
 
 vm_state plain_fold(const journal::journal& j, const std::string& name) {
@@ -166,11 +167,17 @@ struct history {
     case 4: command(pick(2) ? record_of(vm_cmd::stop{}) : record_of(vm_cmd::kill{})); break;
     case 5: command(pick(2) ? record_of(vm_cmd::remove{}) : record_of(vm_cmd::remove_force{})); break;
     case 6:
-      if (s.phase == vm_phase::stopped && pick(2) == 0) {
+      if (!s.workspace_pending() && (s.phase == vm_phase::stopped || s.phase == vm_phase::running) && pick(2) == 0) {
         command(record_of(vm_cmd::prepare_workspace{
           "/home/" + std::to_string(pick(100)), "/root/w" + std::to_string(pick(100)), std::string(40, 'a'), "main"}));
         if (!s.workspace_pending())
           break;
+        if (s.phase == vm_phase::running && pick(2) == 0)
+          emit(journal::workspace_disk_released{});
+        if (pick(3) == 0)
+          break; // left without an outcome (a daemon died there): the snapshot holds it
+      }
+      if (s.workspace_pending()) {
         if (pick(3) == 0)
           emit(journal::workspace_prepare_failed{text()});
         else

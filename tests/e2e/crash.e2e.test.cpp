@@ -246,6 +246,17 @@ BOOST_AUTO_TEST_CASE(a_daemon_killed_during_a_workspace_landing_leaves_a_whole_t
       BOOST_TEST(!info["workspace"]["pending"].get<bool>(), where + ": " + info.dump());
       BOOST_TEST(info["workspace"]["digest"] == before["digest"], where + ": the record moved on");
       verify_journal(w, where);
+      if (phase == "running") {
+        // The running guest had lent its work disk: the restart repaired it and had it mounted.
+        std::vector<std::string> kinds;
+        for (const auto& e : json_lines(w.cli({"events", "--json", "--vm", "wc1"}).out))
+          kinds.push_back(e["kind"].get<std::string>());
+        auto last = std::find(kinds.rbegin(), kinds.rend(), "workspace_preparing");
+        BOOST_TEST_REQUIRE((last != kinds.rend()), where);
+        BOOST_TEST(*(last - 1) == "workspace_disk_released", where);
+        auto mounted = w.cli({"vm", "exec", "wc1", "--", "grep", "-c", " /root ext4 ", "/proc/mounts"});
+        BOOST_TEST(mounted.out == "1\n", where + ": " + mounted.out + mounted.err);
+      }
       if (phase == "stopped") {
         auto fsck = run({"e2fsck", "-fn", (w.sb.state() / "vms" / "wc1" / "work.ext4").string()});
         BOOST_TEST(fsck.exit_code == 0, where + ": " + fsck.out + fsck.err);

@@ -8,6 +8,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "common/process.hpp"
 #include "tests/e2e/vm_world.hpp"
@@ -110,10 +111,29 @@ BOOST_AUTO_TEST_CASE(untracked_files_on_request_a_subdirectory_and_the_journal) 
   BOOST_TEST(in_ws.err.find("warning") == std::string::npos, in_ws.err); // the checkout is as shipped
   BOOST_TEST(w.cli({"vm", "exec", "ws2", "--", "cat", "later.txt"}).out == "prepared later\n");
   BOOST_TEST(w.cli({"vm", "exec", "ws2", "--cwd", "/tmp", "--", "pwd"}).out == "/tmp\n");
-  // Into the running VM, through its agent: the same tree as the work-disk writer made.
+  // Into the running VM: the guest lends its work disk (nothing uses /root), the host writes it.
   auto live = w.cli({"vm", "workspace", "prepare", "ws2", co.repo.string(), "--guest-path", "/root/live"});
   BOOST_TEST_REQUIRE(live.exit_code == 0, live.err);
   BOOST_TEST(live.out.find("prepared ws2: 4 files") == 0u, live.out);
+  auto last_kinds = [&](std::size_t n) {
+    std::vector<std::string> k;
+    for (const auto& e : json_lines(w.cli({"events", "--json", "--vm", "ws2"}).out))
+      k.push_back(e["kind"].get<std::string>());
+    return std::vector<std::string>(k.end() - static_cast<long>(std::min(n, k.size())), k.end());
+  };
+  std::vector<std::string> lent{"workspace_preparing", "workspace_disk_released", "workspace_prepared"};
+  BOOST_TEST(last_kinds(3) == lent, boost::test_tools::per_element());
+  BOOST_TEST(w.cli({"vm", "exec", "ws2", "--", "grep", "-c", " /root ext4 ", "/proc/mounts"}).out == "1\n");
+  // While a process works in /root the guest keeps its disk: the stream goes through the agent.
+  std::thread busy([&] { (void)w.cli({"vm", "exec", "ws2", "--cwd", "/root/live", "--", "sleep", "12"}); });
+  std::this_thread::sleep_for(3s);
+  auto streamed = w.cli({"vm", "workspace", "prepare", "ws2", co.repo.string(), "--guest-path", "/root/streamed"});
+  busy.join();
+  BOOST_TEST_REQUIRE(streamed.exit_code == 0, streamed.err);
+  std::vector<std::string> through_agent{"vm_command", "workspace_preparing", "workspace_prepared"};
+  BOOST_TEST(last_kinds(3) == through_agent, boost::test_tools::per_element());
+  auto again_live = w.cli({"vm", "workspace", "prepare", "ws2", co.repo.string(), "--guest-path", "/root/live"});
+  BOOST_TEST_REQUIRE(again_live.exit_code == 0, again_live.err);
   auto tree = [&](const std::string& dir) {
     auto listed = w.cli({"vm", "exec", "ws2", "--cwd", dir, "--", "sh", "-c",
                          "find . | sort | while read -r f; do [ \"$f\" = ./.git/index ] && continue; "
@@ -127,6 +147,7 @@ BOOST_AUTO_TEST_CASE(untracked_files_on_request_a_subdirectory_and_the_journal) 
   BOOST_TEST(on_disk.find("F ./README 644") != std::string::npos, on_disk);
   BOOST_TEST(on_disk.find("L ./passwd-link /etc/passwd") != std::string::npos, on_disk);
   BOOST_TEST(tree("/root/live") == on_disk);
+  BOOST_TEST(tree("/root/streamed") == on_disk);
   BOOST_TEST(w.cli({"vm", "exec", "ws2", "--", "pwd"}).out == "/root/live\n");
   // A host commit after the preparation: exec says the checkout moved on, and how to re-sync;
   // --auto-prepare re-syncs first, into the running VM.

@@ -72,6 +72,10 @@ struct fake_host : actors::vm_host {
                                              const std::string&) override {
     return make_error(errc::unavailable, "no workspaces in replay's test VMs");
   }
+  expected<void> release_work_disk(const actors::vm_state&, const std::string&) override {
+    return make_error(errc::unavailable, "no workspaces in replay's test VMs");
+  }
+  expected<void> attach_work_disk(const actors::vm_state&, const std::string&) override { return {}; }
   expected<void> repair_work_disk(const actors::vm_state&, const std::string&) override { return {}; }
 };
 
