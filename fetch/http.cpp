@@ -113,6 +113,9 @@ struct body_sink {
   enum class stop { none, over_cap, announced_over_cap, announced_wrong_size, over_expected, write_failed };
   stop why = stop::none;
   int write_errno = 0;
+
+  std::chrono::seconds timeout{0}, deadline{0}; // as transfer() set them
+  bool deadline_passed = false;                 // the whole transfer took the deadline
 };
 
 bool write_all(int fd, const char* p, std::size_t n, int& err) {
@@ -231,11 +234,17 @@ error transfer_error(CURLcode rc, CURL* curl, const body_sink& s, const url_info
   case CURLE_OPERATION_TIMEDOUT: {
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    if (s.deadline_passed)
+      return make_error(errc::unavailable,
+                        fmt::format("download of {} did not finish within {} s (got {}); try again on a faster "
+                                    "link",
+                                    u.url, s.deadline.count(), size_text(s.received)));
     if (status == 0) // no response at all
       return make_error(errc::unavailable,
                         fmt::format("cannot reach {}: {}; check the URL and that the server is up", u.host, detail));
-    return make_error(errc::unavailable, fmt::format("download of {} stalled after {}: {}; try again", u.url,
-                                                     size_text(s.received), detail));
+    return make_error(errc::unavailable,
+                      fmt::format("download of {} stalled after {} (slower than {} bytes/s for {} s): {}; try again",
+                                  u.url, size_text(s.received), min_bytes_per_second, s.timeout.count(), detail));
   }
   case CURLE_PARTIAL_FILE:
     return make_error(errc::operation_failed,
@@ -256,7 +265,7 @@ error transfer_error(CURLcode rc, CURL* curl, const body_sink& s, const url_info
 }
 
 // Runs one GET into `s`.
-expected<void> transfer(const url_info& u, body_sink& s, std::chrono::seconds timeout) {
+expected<void> transfer(const url_info& u, body_sink& s, std::chrono::seconds timeout, std::chrono::seconds deadline) {
   init_curl_once();
   curl_ptr c(curl_easy_init());
   if (!c)
@@ -265,23 +274,29 @@ expected<void> transfer(const url_info& u, body_sink& s, std::chrono::seconds ti
   s.curl = h;
   char errbuf[CURL_ERROR_SIZE] = {};
   long secs = static_cast<long>(timeout.count() > 0 ? timeout.count() : 30);
+  long total = static_cast<long>(deadline.count() > 0 ? deadline.count() : 1800);
+  s.timeout = std::chrono::seconds(secs);
+  s.deadline = std::chrono::seconds(total);
   curl_easy_setopt(h, CURLOPT_URL, u.url.c_str());
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, redirect_protocols(u.url));
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
   curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, secs);
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L); // bytes/s: abort only on a real stall
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, min_bytes_per_second);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, secs);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT, total);
   curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(s.max_bytes));
   curl_easy_setopt(h, CURLOPT_USERAGENT, "banger/" BANGER_VERSION);
   // No CURLOPT_ACCEPT_ENCODING: the cap and the hash apply to exactly the bytes served.
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &on_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+  auto started = std::chrono::steady_clock::now();
   CURLcode rc = curl_easy_perform(h);
+  s.deadline_passed = std::chrono::steady_clock::now() - started >= s.deadline - std::chrono::milliseconds(500);
   if (rc != CURLE_OK)
     return transfer_error(rc, h, s, u, errbuf);
   if (s.announced > 0 && s.received != s.announced) // Defense in depth: curl reports PARTIAL_FILE
@@ -292,6 +307,8 @@ expected<void> transfer(const url_info& u, body_sink& s, std::chrono::seconds ti
 }
 
 } // namespace
+
+const char* redirect_protocols(std::string_view url) { return url.rfind("https://", 0) == 0 ? "https" : "http,https"; }
 
 expected<std::string> check_http_url(std::string_view url) {
   auto u = check_url(url);
@@ -346,7 +363,7 @@ expected<download_result> download(const std::string& url, const fs::path& dest_
   s.progress = &opts.progress;
   s.max_bytes = opts.max_bytes;
   s.expected_size = opts.expected_size;
-  if (auto r = transfer(*u, s, opts.timeout); !r)
+  if (auto r = transfer(*u, s, opts.timeout, opts.deadline); !r)
     return std::move(r).err();
 
   std::string digest = hasher.hex_digest();
@@ -364,7 +381,8 @@ expected<download_result> download(const std::string& url, const fs::path& dest_
   return download_result{std::move(file), std::move(digest), s.received};
 }
 
-expected<std::string> fetch_text(const std::string& url, std::uint64_t max_bytes, std::chrono::seconds timeout) {
+expected<std::string> fetch_text(const std::string& url, std::uint64_t max_bytes, std::chrono::seconds timeout,
+                                 std::chrono::seconds deadline) {
   BANGER_CHECK(max_bytes > 0, "fetch_text: max_bytes must be set");
   auto u = check_url(url);
   if (!u)
@@ -373,7 +391,7 @@ expected<std::string> fetch_text(const std::string& url, std::uint64_t max_bytes
   body_sink s;
   s.text = &text;
   s.max_bytes = max_bytes;
-  if (auto r = transfer(*u, s, timeout); !r)
+  if (auto r = transfer(*u, s, timeout, deadline); !r)
     return std::move(r).err();
   return text;
 }

@@ -49,9 +49,18 @@ struct download_options {
   std::uint64_t max_bytes = 0;                ///< hard cap on the body; must be > 0
   std::optional<std::uint64_t> expected_size; ///< e.g. the catalog's size
   std::optional<std::string> expected_sha256; ///< lowercase hex, e.g. the catalog's sha256
-  std::chrono::seconds timeout{30};           ///< to connect, and how long a transfer may stall
+  std::chrono::seconds timeout{30};           ///< to connect, and how long a transfer may crawl
+  std::chrono::seconds deadline{1800};        ///< the whole transfer, connecting included
   progress_fn progress;                       ///< optional
 };
+
+/// Slower than this, averaged over a download's `timeout`, is a stall: a transfer that trickles
+/// is given up rather than left to run for hours.
+inline constexpr long min_bytes_per_second = 1024;
+
+/// The protocols a redirect from `url` may go to: an https URL is never redirected to plain
+/// http (what TLS vouched for stays vouched for); an http one may move to either.
+const char* redirect_protocols(std::string_view url);
 
 struct download_result {
   staged_file file;   ///< the temp file inside dest_dir; unlinked unless the caller releases it
@@ -62,7 +71,8 @@ struct download_result {
 /// Downloads `url` into a temp file inside `dest_dir` (which must exist), enforcing `opts`.
 /// Errors: errc::bad_request for a URL that is not http(s) or a redirect to another scheme;
 /// errc::not_found for HTTP 404/410 (naming the URL); errc::unavailable "cannot reach HOST: ..."
-/// when the server cannot be reached or stalls, and for HTTP 5xx; errc::operation_failed for a
+/// when the server cannot be reached, when it stalls or crawls (under min_bytes_per_second for
+/// `timeout`), when the whole transfer outlasts `deadline`, and for HTTP 5xx; errc::operation_failed for a
 /// body over the cap, a truncated body, a size or sha256 mismatch, other HTTP errors and local
 /// I/O failures. dest_dir holds nothing new after a failure.
 expected<download_result> download(const std::string& url, const std::filesystem::path& dest_dir,
@@ -71,7 +81,8 @@ expected<download_result> download(const std::string& url, const std::filesystem
 /// GETs a small document (a catalog) into memory, with the same checks as download() bar the
 /// hash and expected size.
 expected<std::string> fetch_text(const std::string& url, std::uint64_t max_bytes,
-                                 std::chrono::seconds timeout = std::chrono::seconds(30));
+                                 std::chrono::seconds timeout = std::chrono::seconds(30),
+                                 std::chrono::seconds deadline = std::chrono::seconds(300));
 
 /// Checks that `url` is an absolute http:// or https:// URL with a host; returns it normalized.
 /// errc::bad_request otherwise.

@@ -384,6 +384,47 @@ BOOST_AUTO_TEST_CASE(stalled_server) {
   expect_error(download(staller.url("k.tar.zst"), kernels, d), errc::unavailable, "stalled");
 }
 
+namespace {
+/// Sends a 1 MB body `chunk` bytes every `every` until done, the client goes or the server stops.
+void trickle(int fd, const std::atomic<bool>& stop, std::size_t chunk, std::chrono::milliseconds every) {
+  if (!send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n"))
+    return;
+  std::string piece(chunk, 'x');
+  for (std::size_t sent = 0; sent < 1000000 && !stop; sent += chunk) {
+    if (!send_all(fd, piece))
+      return;
+    std::this_thread::sleep_for(every);
+  }
+}
+} // namespace
+
+// A server that trickles (here 40 bytes/s) is a stall, not a download to wait hours for: under
+// min_bytes_per_second for the timeout, it is given up and the message says so.
+BOOST_AUTO_TEST_CASE(a_crawling_server_is_given_up) {
+  canned_server crawler([](int fd, const std::atomic<bool>& stop) { trickle(fd, stop, 8, 200ms); });
+  download_options d;
+  d.max_bytes = 1 << 20;
+  d.timeout = 2s;
+  expect_error(download(crawler.url("k.tar.zst"), kernels, d), errc::unavailable, "slower than 1024 bytes/s");
+}
+
+// Fast enough never to stall (20 KB/s), but the whole transfer has a deadline.
+BOOST_AUTO_TEST_CASE(a_download_that_outlasts_its_deadline_ends) {
+  canned_server slow([](int fd, const std::atomic<bool>& stop) { trickle(fd, stop, 2000, 100ms); });
+  download_options d;
+  d.max_bytes = 1 << 20;
+  d.timeout = 2s;
+  d.deadline = 3s;
+  expect_error(download(slow.url("k.tar.zst"), kernels, d), errc::unavailable, "did not finish within 3 s");
+}
+
+BOOST_AUTO_TEST_CASE(https_is_never_redirected_to_http) {
+  // What curl is told (a TLS server with a certificate the test could make curl trust is not
+  // part of this suite; the refusal itself is curl's CURLOPT_REDIR_PROTOCOLS_STR).
+  BOOST_TEST(std::string(redirect_protocols("https://example.invalid/k")) == "https");
+  BOOST_TEST(std::string(redirect_protocols("http://example.invalid/k")) == "http,https");
+}
+
 BOOST_AUTO_TEST_CASE(only_http_and_https) {
   canned_server redirector([](int fd, const std::atomic<bool>&) {
     send_all(fd, "HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\nContent-Length: 0\r\n\r\n");
