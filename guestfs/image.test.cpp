@@ -325,11 +325,13 @@ struct tar_member {
   std::string data_or_target;
 };
 
-/// Writes a gzip'd tar holding `members` (with libarchive: `tar` would refuse the hostile ones).
-void write_tar(const fs::path& path, const std::vector<tar_member>& members) {
+/// Writes a tar holding `members`, gzip'd unless `filter` names another libarchive write filter
+/// (with libarchive: `tar` would refuse the hostile ones).
+void write_tar(const fs::path& path, const std::vector<tar_member>& members,
+               int (*filter)(archive*) = &archive_write_add_filter_gzip) {
   archive* a = archive_write_new();
   archive_write_set_format_pax_restricted(a);
-  archive_write_add_filter_gzip(a);
+  BOOST_REQUIRE(filter(a) == ARCHIVE_OK);
   BOOST_REQUIRE(archive_write_open_filename(a, path.c_str()) == ARCHIVE_OK);
   for (auto& m : members) {
     archive_entry* e = archive_entry_new();
@@ -446,6 +448,42 @@ struct path_prepended {
   path_prepended(const path_prepended&) = delete;
   path_prepended& operator=(const path_prepended&) = delete;
 };
+
+// A tarball is outside input: it is read with the compressions banger names, in-process, and
+// nothing else. libarchive's catch-all would hand an lrzip-framed file to an `lrzip` program on
+// PATH; here a stand-in records whether anything ran it.
+BOOST_AUTO_TEST_CASE(tar_import_reads_named_compressions_in_process_and_runs_no_program) {
+  const std::vector<tar_member> tree{{"etc", 'd', ""}, {"etc/motd", 'f', "hello\n"}};
+  int n = 0;
+  for (auto [name, filter] :
+       {std::pair{"zstd", &archive_write_add_filter_zstd}, std::pair{"xz", &archive_write_add_filter_xz},
+        std::pair{"bzip2", &archive_write_add_filter_bzip2}, std::pair{"none", &archive_write_add_filter_none}}) {
+    BOOST_TEST_CONTEXT(name) {
+      auto tar = tmp.path / fmt::format("c{}.tar", n);
+      write_tar(tar, tree, filter);
+      auto image = fmt::format("c{}", n++);
+      auto m = import_tar_image(image, tar, bins, images / image, {});
+      BOOST_TEST_REQUIRE(m.has_value(), why(m));
+      auto img = ext4_image::open(images / image / "rootfs.ext4", false);
+      BOOST_TEST(*img->read_file("/etc/motd") == "hello\n");
+    }
+  }
+  auto fake = tmp.path / "fakebin";
+  fs::create_directories(fake);
+  auto ran = tmp.path / "a-program-ran";
+  for (const char* prog : {"lrzip", "lzop", "grzip", "lzip", "lz4", "uudecode", "compress", "gzip", "zstd"}) {
+    spit(fake / prog, "#!/bin/sh\ntouch " + ran.string() + "\n", fs::perms(0755));
+  }
+  path_prepended guard(fake);
+  auto lrz = tmp.path / "image.tar.lrz";
+  spit(lrz, std::string("LRZI\0\x06", 6) + std::string(64, '\0'));
+  auto r = import_tar_image("lrz", lrz, bins, images / "lrz", {});
+  BOOST_TEST_REQUIRE(!r.has_value());
+  BOOST_TEST((r.err().code == errc::bad_request), r.err().message);
+  BOOST_TEST(r.err().message.find("gzip, zstd, xz or bzip2") != std::string::npos, r.err().message);
+  BOOST_TEST(!fs::exists(ran));
+  BOOST_TEST(!fs::exists(images / "lrz"));
+}
 
 const std::vector<std::string> debian_packages{"base-files", "busybox", "openssh-server"};
 

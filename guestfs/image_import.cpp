@@ -189,11 +189,21 @@ namespace detail {
 expected<void> extract_tar(const fs::path& tar, const fs::path& tree, const std::string& what, bool as_root,
                            const std::string& stage, const progress_fn& progress) {
   std::unique_ptr<archive, archive_deleter> in(archive_read_new());
-  archive_read_support_filter_all(in.get());
+  // The compressions banger reads, each in-process: libarchive falls back to running an
+  // external program (lrzip, lzop, grzip, ...) for a filter it was built without, and a tarball
+  // is outside input, so a filter it cannot run itself (ARCHIVE_WARN) is refused here, and no
+  // other filter is registered.
+  for (auto [name, add] :
+       {std::pair{"gzip", &archive_read_support_filter_gzip}, std::pair{"zstd", &archive_read_support_filter_zstd},
+        std::pair{"xz", &archive_read_support_filter_xz}, std::pair{"bzip2", &archive_read_support_filter_bzip2}})
+    if (add(in.get()) != ARCHIVE_OK)
+      return make_error(errc::unavailable, fmt::format("{}: this build's libarchive cannot read {} in-process: {}",
+                                                       what, name, archive_text(in.get())));
   archive_read_support_format_tar(in.get());
   if (archive_read_open_filename(in.get(), tar.c_str(), 1 << 20) != ARCHIVE_OK)
     return make_error(errc::bad_request,
-                      fmt::format("{}: cannot read {}: {}", what, tar.string(), archive_text(in.get())));
+                      fmt::format("{}: cannot read {} (a tar archive, uncompressed or gzip, zstd, xz or bzip2): {}",
+                                  what, tar.string(), archive_text(in.get())));
   std::unique_ptr<archive, disk_deleter> out(archive_write_disk_new());
   int flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
               ARCHIVE_EXTRACT_SECURE_NODOTDOT; // names are made absolute below, after normalise_member_name
