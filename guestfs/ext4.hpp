@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/error.hpp"
@@ -160,6 +161,17 @@ public:
   /// writer given more than `size` bytes fails; fewer are fine (the rest is freed at finish).
   expected<file_writer> create_in(inode_number dir, std::string_view name, std::uint32_t mode, std::uint32_t uid,
                                   std::uint32_t gid, std::optional<std::uint64_t> size = std::nullopt);
+
+  /// The entry `name` of directory `dir`, not followed; nothing when there is none.
+  expected<std::optional<inode_info>> lookup_in(inode_number dir, std::string_view name) const;
+  /// The entries of directory `dir` (no "." or ".."), in directory order.
+  expected<std::vector<std::pair<std::string, inode_number>>> entries_in(inode_number dir) const;
+  /// A new name `name` in `dir` for the regular file `target` (a hard link): anything else as
+  /// the target is errc::bad_request, an existing `name` errc::already_exists.
+  expected<void> link_in(inode_number dir, std::string_view name, inode_number target);
+  /// Sets permission bits (07777), owner and mtime of `ino` (a symlink's own).
+  expected<void> set_attrs(inode_number ino, std::uint32_t mode, std::uint32_t uid, std::uint32_t gid,
+                           std::int64_t mtime);
 
   /// Renames entry `from` of directory `dir` to `to` in the same directory; an existing `to` is
   /// errc::already_exists (never replaced).

@@ -299,6 +299,75 @@ expected<ext4_image::file_writer> ext4_image::create_in(inode_number dir, std::s
   return file_writer{std::move(st)};
 }
 
+expected<std::optional<ext4_image::inode_info>> ext4_image::lookup_in(inode_number dir, std::string_view name) const {
+  auto& m = state();
+  if (auto ok = m.check("/", false); !ok)
+    return ok.err();
+  if (auto ok = detail::check_name(name); !ok)
+    return ok.err();
+  std::string n(name);
+  std::optional<inode_info> none;
+  if (auto made = m.made_dirs.find(dir); made != m.made_dirs.end() && !made->second.count(n))
+    return none; // a directory this image made: its names are known
+  auto ino = m.lookup(dir, n, n);
+  if (!ino)
+    return ino.err();
+  if (*ino == 0)
+    return none;
+  auto st = stat(*ino);
+  if (!st)
+    return st.err();
+  return std::optional<inode_info>(*st);
+}
+
+expected<std::vector<std::pair<std::string, ext4_image::inode_number>>> ext4_image::entries_in(inode_number dir) const {
+  auto& m = state();
+  if (auto ok = m.check("/", false); !ok)
+    return ok.err();
+  auto list = m.entries(dir, fmt::format("directory inode {}", dir));
+  if (!list)
+    return list.err();
+  std::vector<std::pair<std::string, inode_number>> out;
+  out.reserve(list->size());
+  for (auto& e : *list)
+    out.emplace_back(std::move(e.name), e.ino);
+  return out;
+}
+
+expected<void> ext4_image::link_in(inode_number dir, std::string_view name, inode_number target) {
+  auto& m = state();
+  std::string n(name);
+  if (auto ok = m.check_new(dir, n, std::nullopt); !ok)
+    return ok;
+  auto in = m.read_inode(target, n);
+  if (!in)
+    return in.err();
+  if (!LINUX_S_ISREG(in->i_mode) || in->i_links_count == 0)
+    return m.refuse(errc::bad_request, n, "a hard link's target must be a regular file");
+  if (in->i_links_count >= EXT2_LINK_MAX)
+    return m.refuse(errc::bad_request, n, fmt::format("its target has {} links already", in->i_links_count));
+  if (errcode_t rc = m.link(dir, n, target, EXT2_FT_REG_FILE))
+    return m.fail("adding the hard link", n, rc);
+  ++in->i_links_count;
+  in->i_ctime = m.now();
+  return m.write_inode(target, *in, n);
+}
+
+expected<void> ext4_image::set_attrs(inode_number ino, std::uint32_t mode, std::uint32_t uid, std::uint32_t gid,
+                                     std::int64_t mtime) {
+  auto& m = state();
+  if (auto ok = m.check("/", true); !ok)
+    return ok;
+  if (auto ok = detail::check_mode(mode); !ok)
+    return ok;
+  auto what = fmt::format("inode {}", ino);
+  return m.update(ino, what, [&](ext2_inode& in) {
+    in.i_mode = static_cast<__u16>((in.i_mode & LINUX_S_IFMT) | mode);
+    set_owner(in, uid, gid);
+    in.i_mtime = clamp_time(mtime);
+  });
+}
+
 expected<void> ext4_image::rename_in(inode_number dir, std::string_view from, std::string_view to) {
   auto& m = state();
   if (auto ok = m.check("/", true); !ok)

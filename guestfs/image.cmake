@@ -1,5 +1,5 @@
 # banger_guestfs_image: guest images (image.hpp): busybox and debootstrap builds, directory and
-# tar imports, verification. Staging and finishing in image.cpp, the builders in image_busybox.cpp
+# tar imports, verification; OCI layers applied into ext4 (layer.hpp, layer.cpp). Staging and finishing in image.cpp, the builders in image_busybox.cpp
 # and image_debootstrap.cpp, imports in image_import.cpp, the debootstrap cache's tar writer in
 # image_cache.cpp, verification in image_verify.cpp.
 find_package(LibArchive REQUIRED)
@@ -11,7 +11,8 @@ add_library(banger_guestfs_image STATIC
   ${CMAKE_CURRENT_LIST_DIR}/image_debootstrap.cpp
   ${CMAKE_CURRENT_LIST_DIR}/image_cache.cpp
   ${CMAKE_CURRENT_LIST_DIR}/image_import.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/image_verify.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/image_verify.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/layer.cpp)
 target_link_libraries(banger_guestfs_image
   PUBLIC banger_common
   PRIVATE banger_guestfs_ext4 banger_guestfs_kernel LibArchive::LibArchive OpenSSL::Crypto
@@ -23,4 +24,11 @@ banger_test(guestfs_image_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/image.test.cpp
   LIBS banger_guestfs_image banger_guestfs_ext4 banger_test_support LibArchive::LibArchive
     nlohmann_json::nlohmann_json
+  LABELS unit)
+
+# Unit tests: OCI layers built in the test with libarchive, applied into real images, read back
+# and checked with e2fsck -fn; the hostile categories each refused.
+banger_test(guestfs_layer_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/layer.test.cpp
+  LIBS banger_guestfs_image banger_guestfs_ext4 banger_test_support LibArchive::LibArchive
   LABELS unit)

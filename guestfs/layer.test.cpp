@@ -1,0 +1,258 @@
+// apply_layer: OCI layers built here with libarchive (pax tar, in memory), applied into real
+// ext4 images, read back with ext4_image and debugfs and checked with `e2fsck -fn`. The
+// changeset rules (replacement, whiteouts, opaque directories, hard links) and the hostile
+// categories, each refused with the entry named and nothing outside the image touched.
+#include <boost/test/unit_test.hpp>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <fmt/format.h>
+
+#include "guestfs/ext4_support.test.hpp"
+#include "guestfs/layer.hpp"
+
+namespace banger::guestfs {
+
+namespace {
+
+using namespace ext4_test;
+
+struct member {
+  std::string name;
+  char type = 'f'; // f file, d dir, l symlink, h hard link, c char device
+  std::string data_or_target;
+  std::uint32_t mode = 0;
+  std::int64_t uid = 0, gid = 0;
+};
+
+/// A pax tar of `members`, in memory.
+std::string tar_of(const std::vector<member>& members) {
+  archive* a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  archive_write_add_filter_none(a);
+  std::vector<char> buf(16 << 20);
+  std::size_t used = 0;
+  BOOST_REQUIRE(archive_write_open_memory(a, buf.data(), buf.size(), &used) == ARCHIVE_OK);
+  for (const auto& m : members) {
+    archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, m.name.c_str());
+    archive_entry_set_uid(e, m.uid);
+    archive_entry_set_gid(e, m.gid);
+    archive_entry_set_mtime(e, 1'700'000'000, 0);
+    switch (m.type) {
+    case 'd':
+      archive_entry_set_filetype(e, AE_IFDIR);
+      archive_entry_set_perm(e, m.mode ? m.mode : 0755);
+      break;
+    case 'l':
+      archive_entry_set_filetype(e, AE_IFLNK);
+      archive_entry_set_perm(e, 0777);
+      archive_entry_set_symlink(e, m.data_or_target.c_str());
+      break;
+    case 'h':
+      archive_entry_set_filetype(e, AE_IFREG);
+      archive_entry_set_perm(e, 0644);
+      archive_entry_set_hardlink(e, m.data_or_target.c_str());
+      break;
+    case 'c':
+      archive_entry_set_filetype(e, AE_IFCHR);
+      archive_entry_set_perm(e, 0600);
+      break;
+    default:
+      archive_entry_set_filetype(e, AE_IFREG);
+      archive_entry_set_perm(e, m.mode ? m.mode : 0644);
+      archive_entry_set_size(e, static_cast<la_int64_t>(m.data_or_target.size()));
+    }
+    BOOST_REQUIRE(archive_write_header(a, e) >= ARCHIVE_WARN); // WARN: a name that is not UTF-8
+    if (m.type == 'f')
+      archive_write_data(a, m.data_or_target.data(), m.data_or_target.size());
+    archive_entry_free(e);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+  return std::string(buf.data(), used);
+}
+
+/// apply_layer over `tar` (an uncompressed tar in memory).
+expected<layer_stats> apply_tar(ext4_image& img, const std::string& tar, const layer_limits& lim = {}) {
+  archive* a = archive_read_new();
+  archive_read_support_format_tar(a);
+  BOOST_REQUIRE(archive_read_open_memory(a, tar.data(), tar.size()) == ARCHIVE_OK);
+  auto r = apply_layer(img, a, "layer 1", lim);
+  archive_read_free(a);
+  return r;
+}
+
+struct layer_fixture {
+  temp_dir dir{"banger-layer"};
+  fs::path img = dir.path / "rootfs.ext4";
+  layer_fixture() { ok(create_image(img, 64u << 20)); }
+  ext4_image open() { return ok(ext4_image::open(img, true, 1'800'000'000)); }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(guestfs_layer)
+
+// Two layers as an image has them: the second changes, replaces and hides what the first left.
+BOOST_AUTO_TEST_CASE(layers_apply_in_order_with_whiteouts_and_type_changes) {
+  layer_fixture f;
+  {
+    auto img = f.open();
+    auto s1 = ok(apply_tar(img, tar_of({
+                                  {"./", 'd', ""},
+                                  {"./etc/", 'd', ""},
+                                  {"./etc/passwd", 'f', "root:x:0:0::/root:/bin/sh\n"},
+                                  {"./usr/bin/ping", 'f', "ELF", 04755, 0, 0},
+                                  {"./usr/bin/ping6", 'h', "./usr/bin/ping"},
+                                  {"./home/u", 'd', "", 0700, 1000, 1000},
+                                  {"./home/u/notes", 'f', "n", 0600, 1000, 1000},
+                                  {"./srv/old", 'd', ""},
+                                  {"./srv/old/a", 'f', "a"},
+                                  {"./srv/keep", 'f', "k"},
+                                  {"./var/lib", 'd', ""},
+                                  {"./var/lib/x", 'f', "x"},
+                                  {"./opt/app", 'l', "/usr/bin/ping"},
+                                  {"./big", 'f', std::string(300'000, 'b')},
+                                  {"./nobody", 'f', "", 0644, 4294967294LL, 4294967294LL},
+                                })));
+    BOOST_TEST(s1.files == 8u);
+    auto s2 = ok(apply_tar(img, tar_of({
+                                  {"./etc/passwd", 'f', "root:x:0:0::/root:/bin/bash\n"}, // replaced
+                                  {"./srv/.wh.old", 'f', ""},                             // hidden
+                                  {"./var/lib/.wh..wh..opq", 'f', ""},                    // emptied...
+                                  {"./var/lib/y", 'f', "y"},                              // ...but for this
+                                  {"./opt/app", 'f', "now a file"},                       // symlink -> file
+                                  {"./big", 'd', ""},                                     // file -> dir
+                                  {"./home/u", 'd', "", 0750, 1000, 1000},                // attrs only
+                                  {"./.wh.nobody", 'f', ""},
+                                  {"./.wh.not-there", 'f', ""},
+                                  {"./none/.wh.deeper", 'f', ""}, // nothing below a missing dir
+                                })));
+    BOOST_TEST(s2.whiteouts == 5u);
+    ok(img.close());
+  }
+  require_clean(f.img);
+  auto img = ok(ext4_image::open(f.img, false));
+  BOOST_TEST(ok(img.read_file("/etc/passwd")) == "root:x:0:0::/root:/bin/bash\n");
+  BOOST_TEST(!ok(img.exists("/srv/old")));
+  BOOST_TEST(ok(img.read_file("/srv/keep")) == "k");
+  BOOST_TEST(!ok(img.exists("/var/lib/x")));
+  BOOST_TEST(ok(img.read_file("/var/lib/y")) == "y");
+  BOOST_TEST(ok(img.read_file("/opt/app")) == "now a file");
+  BOOST_TEST(dstat(f.img, "/big").type == "directory");
+  BOOST_TEST(!ok(img.exists("/nobody")));
+  BOOST_TEST(!ok(img.exists("/none")));
+  BOOST_TEST(ok(img.read_file("/home/u/notes")) == "n"); // a directory over a directory keeps it
+  auto home = dstat(f.img, "/home/u");
+  BOOST_TEST(home.mode == 0750u);
+  BOOST_TEST(home.uid == 1000u);
+  auto ping = dstat(f.img, "/usr/bin/ping");
+  BOOST_TEST(ping.mode == 04755u); // setuid kept
+  BOOST_TEST(debugfs(f.img, "stat /usr/bin/ping").find("Links: 2") != std::string::npos);
+  BOOST_TEST(ok(img.read_file("/usr/bin/ping6")) == "ELF");
+}
+
+BOOST_AUTO_TEST_CASE(whiteouts_in_a_layer_hide_only_lower_layers_whatever_the_order) {
+  layer_fixture f;
+  {
+    auto img = f.open();
+    ok(apply_tar(img, tar_of({{"d/lower", 'f', "l"}, {"d/sub/lower2", 'f', "l2"}, {"gone", 'f', "g"}})));
+    ok(apply_tar(img, tar_of({
+                        {"d/mine", 'f', "m"}, // before the opaque marker
+                        {"d/.wh..wh..opq", 'f', ""},
+                        {"d/sub/mine2", 'f', "m2"}, // below a lower directory, after it
+                        {"gone", 'f', "again"},
+                        {".wh.gone", 'f', ""}, // this layer's own: kept
+                      })));
+    ok(img.close());
+  }
+  require_clean(f.img);
+  auto img = ok(ext4_image::open(f.img, false));
+  BOOST_TEST(ok(img.read_file("/d/mine")) == "m");
+  BOOST_TEST(ok(img.read_file("/d/sub/mine2")) == "m2");
+  BOOST_TEST(!ok(img.exists("/d/lower")));
+  BOOST_TEST(!ok(img.exists("/d/sub/lower2")));
+  BOOST_TEST(ok(img.read_file("/gone")) == "again");
+}
+
+// Each hostile layer is refused, naming the entry; the image's own namespace is all it can
+// touch, so the host's files are never in reach (checked: nothing appears outside the image).
+BOOST_AUTO_TEST_CASE(hostile_layers_are_refused_saying_which_entry) {
+  struct hostile_case {
+    std::string what;
+    std::vector<member> members;
+    std::string why;
+  };
+  const std::vector<hostile_case> hostile{
+    {"dotdot", {{"etc/../../escape", 'f', "x"}}, "\"..\""},
+    {"absolute", {{"/etc/escape", 'f', "x"}}, "absolute"},
+    {"symlink parent, same layer", {{"etc", 'l', "/tmp"}, {"etc/escape", 'f', "x"}}, "is a symlink"},
+    {"symlink parent, relative", {{"up", 'l', "../../.."}, {"up/escape", 'f', "x"}}, "is a symlink"},
+    {"whiteout through a symlink", {{"l", 'l', "/etc"}, {"l/.wh.passwd", 'f', ""}}, "is a symlink"},
+    {"whiteout with content", {{".wh.x", 'f', "data"}}, "empty regular file"},
+    {"malformed whiteout", {{".wh.", 'f', ""}}, "malformed whiteout"},
+    {"malformed whiteout 2", {{".wh..wh.x", 'f', ""}}, "malformed whiteout"},
+    {"hard link out of the tree", {{"shadow", 'h', "../../etc/shadow"}}, "\"..\""},
+    {"hard link absolute", {{"shadow", 'h', "/etc/shadow"}}, "absolute"},
+    {"hard link to nothing", {{"x", 'h', "missing"}}, "not in the image"},
+    {"hard link to a symlink", {{"s", 'l', "t"}, {"x", 'h', "s"}}, "not a regular file"},
+    {"hard link to a directory", {{"d", 'd', ""}, {"x", 'h', "d"}}, "not a regular file"},
+    {"hard link through a symlink", {{"d/f", 'f', "f"}, {"s", 'l', "d"}, {"x", 'h', "s/f"}}, "is a symlink"},
+    {"file under a file", {{"f", 'f', "f"}, {"f/g", 'f', "g"}}, "not a directory"},
+    {"device node", {{"dev/null", 'c', ""}}, "not supported yet"},
+    {"long component", {{std::string(256, 'n'), 'f', ""}}, "over 255"},
+    {"long path", {{std::string(2100, 'a') + "/" + std::string(2100, 'b'), 'f', ""}}, "over 4095"},
+    {"long symlink target", {{"s", 'l', std::string(5000, 't')}}, "symlink target"},
+    {"empty component", {{"a//b", 'f', ""}}, "empty"},
+    {"uid (uid_t)-1", {{"f", 'f', "", 0644, 4294967295LL, 0}}, "outside"},
+    {"uid past 32 bits", {{"f", 'f', "", 0644, 0, 1LL << 40}}, "outside"},
+  };
+  for (const auto& [what, members, why] : hostile) {
+    BOOST_TEST_CONTEXT(what) {
+      layer_fixture f;
+      auto img = f.open();
+      auto r = apply_tar(img, tar_of(members));
+      BOOST_TEST_REQUIRE(!r.has_value());
+      BOOST_TEST((r.err().code == errc::bad_request), r.err().message);
+      BOOST_TEST(r.err().message.find(why) != std::string::npos, r.err().message);
+      BOOST_TEST(r.err().message.find("layer 1") == 0u, r.err().message);
+    }
+  }
+  BOOST_TEST(!fs::exists("/etc/escape"));
+  BOOST_TEST(!fs::exists("/tmp/escape"));
+}
+
+BOOST_AUTO_TEST_CASE(names_are_bytes_and_deep_trees_and_limits_hold) {
+  layer_fixture f;
+  std::string deep;
+  for (int i = 0; i < 200; ++i)
+    deep += "d/";
+  {
+    auto img = f.open();
+    ok(apply_tar(img, tar_of({{"new\nline\x01\xff", 'f', "odd"}, {deep + "leaf", 'f', "deep"}})));
+    // Caps: entries, bytes, depth, each named in the error.
+    auto many = apply_tar(img, tar_of({{"a", 'f', ""}, {"b", 'f', ""}, {"c", 'f', ""}}), layer_limits{2, 1 << 20, 256});
+    BOOST_TEST_REQUIRE(!many.has_value());
+    BOOST_TEST(many.err().message.find("more than 2 entries") != std::string::npos, many.err().message);
+    auto big = apply_tar(img, tar_of({{"big", 'f', std::string(5000, 'x')}}), layer_limits{100, 4096, 256});
+    BOOST_TEST_REQUIRE(!big.has_value());
+    BOOST_TEST(big.err().message.find("4096 bytes") != std::string::npos, big.err().message);
+    auto too_deep = apply_tar(img, tar_of({{deep + "leaf2", 'f', ""}}), layer_limits{100, 1 << 20, 100});
+    BOOST_TEST_REQUIRE(!too_deep.has_value());
+    BOOST_TEST(too_deep.err().message.find("deeper than 100") != std::string::npos, too_deep.err().message);
+    auto empty = ok(apply_tar(img, tar_of({})));
+    BOOST_TEST(empty.entries == 0u);
+    ok(img.close());
+  }
+  auto img = ok(ext4_image::open(f.img, false));
+  auto odd = ok(img.lookup_in(2, "new\nline\x01\xff")); // names are bytes; paths refuse control characters
+  BOOST_TEST_REQUIRE(odd.has_value());
+  BOOST_TEST(odd->size == 3u);
+  BOOST_TEST(ok(img.read_file("/" + deep + "leaf")) == "deep");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+} // namespace banger::guestfs
