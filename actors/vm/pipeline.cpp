@@ -225,6 +225,16 @@ expected<vm_state> run_recover(vm_state s, vm_host& host, const recorder& record
   return s;
 }
 
+namespace {
+
+/// What a guest that did not mount its lent work disk again means for the user.
+std::string not_mounted_again(const vm_state& s, const error& why) {
+  return fmt::format("the guest did not mount its work disk again ({}); `banger vm restart {}` mounts it", why.message,
+                     s.name);
+}
+
+} // namespace
+
 expected<vm_state> run_prepare_workspace(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
                                          const std::string& op, const vm_cmd::prepare_workspace& c,
                                          workspace_feed* feed) {
@@ -272,24 +282,19 @@ expected<vm_state> run_prepare_workspace(vm_state s, vm_host& host, const record
     s = std::move(*released);
   }
   auto landed = host.land_workspace(s, c.guest_path, *feed, op);
-  if (s.workspace_disk_released) {
-    if (auto attached = host.attach_work_disk(s, op); !attached) {
-      auto why = fmt::format("the guest did not mount its work disk again ({}); `banger vm restart {}` mounts it",
-                             attached.err().message, s.name);
-      if (!landed)
-        return failed(make_error(landed.err().code, landed.err().message + "; " + why));
-      auto done = record({journal::workspace_prepared{c.host_path, landed->guest_path, c.head, c.branch, landed->digest,
-                                                      landed->files, landed->bytes, c.include_untracked}});
-      if (!done)
-        return done;
-      return make_error(errc::operation_failed, fmt::format("the workspace landed in VM {}, but {}", s.name, why));
-    }
-  }
+  std::string unmounted; // why the guest did not take its lent disk back
+  if (s.workspace_disk_released)
+    if (auto attached = host.attach_work_disk(s, op); !attached)
+      unmounted = not_mounted_again(s, attached.err());
   if (!landed)
-    return failed(landed.err());
+    return failed(unmounted.empty() ? landed.err()
+                                    : make_error(landed.err().code, landed.err().message + "; " + unmounted));
   report("workspace", since(t0));
-  return record({journal::workspace_prepared{c.host_path, landed->guest_path, c.head, c.branch, landed->digest,
-                                             landed->files, landed->bytes, c.include_untracked}});
+  auto done = record({journal::workspace_prepared{c.host_path, landed->guest_path, c.head, c.branch, landed->digest,
+                                                  landed->files, landed->bytes, c.include_untracked}});
+  if (!done || unmounted.empty())
+    return done;
+  return make_error(errc::operation_failed, fmt::format("the workspace landed in VM {}, but {}", s.name, unmounted));
 }
 
 expected<vm_state> run_reconcile(vm_state s, vm_host& host, const recorder& record, const stage_report& report,
@@ -307,8 +312,7 @@ expected<vm_state> run_reconcile(vm_state s, vm_host& host, const recorder& reco
       why += "; the work disk could not be repaired: " + ok.err().message;
     else if (s.workspace_disk_released && s.phase == vm_phase::running)
       if (auto attached = host.attach_work_disk(s, op); !attached)
-        why += fmt::format("; the guest did not mount its work disk again ({}); `banger vm restart {}` mounts it",
-                           attached.err().message, s.name);
+        why += "; " + not_mounted_again(s, attached.err());
     for (const auto& r : std::vector<vm_resource>(s.resources))
       if (per_vm(r.kind) && !r.acquired)
         if (host.release(s, r, op)) {
