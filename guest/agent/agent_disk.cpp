@@ -2,9 +2,6 @@
 // docs/workspaces.md, "Into a running VM"): /root is unmounted so that the host can write the
 // disk in-process, and mounted again afterwards. While it is let go, an empty read-only tmpfs
 // ("banger-released") holds /root. Runs on banger-agent's one KJ event-loop thread.
-#include <fcntl.h>
-#include <linux/fs.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -13,6 +10,8 @@
 #include <string>
 
 #include "guest/agent/agent_internal.hpp"
+#include "guest/init/cmdline.hpp"
+#include "guest/work_disk.hpp"
 
 namespace banger::guest::detail {
 
@@ -37,27 +36,20 @@ std::optional<mount_entry> root_mount() {
   return found;
 }
 
-/// The work disk's device: banger.work= on the kernel command line, as banger-init reads it.
+/// The work disk's device, as banger-init reads it from the kernel command line.
 std::string work_device() {
   std::ifstream in("/proc/cmdline");
-  std::string word;
-  while (in >> word)
-    if (word.rfind("banger.work=", 0) == 0)
-      return word.substr(12);
-  return "/dev/vdb";
+  std::stringstream text;
+  text << in.rdbuf();
+  return guest::work_device(parse_cmdline(text.str()));
 }
 
-/// Mounts `dev` on /root as banger-init does (guest/init/mounts.cpp), after dropping what the
-/// guest cached of it: the host has written the disk behind this kernel's back. 0 or an errno.
+/// Mounts `dev` on /root as banger-init does, after dropping what the guest cached of it: the
+/// host has written the disk behind this kernel's back. 0 or an errno.
 int mount_work(const std::string& dev) {
-  int fd = ::open(dev.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return errno;
-  int rc = ::ioctl(fd, BLKFLSBUF, 0) == 0 ? 0 : errno;
-  ::close(fd);
-  if (rc)
-    return rc;
-  return ::mount(dev.c_str(), "/root", "ext4", MS_NOATIME, "noinit_itable") == 0 ? 0 : errno;
+  if (int err = flush_device_cache(dev))
+    return err;
+  return mount_work_disk(dev);
 }
 
 } // namespace
@@ -71,8 +63,9 @@ kj::Promise<void> agent_impl::releaseWorkDisk(ReleaseWorkDiskContext c) {
   auto at = root_mount();
   if (at && at->fstype == "tmpfs" && at->source == placeholder)
     return kj::READY_NOW; // let go already
-  if (!at || at->fstype != "ext4" || at->source != work_device()) {
-    fail(f, e_unavailable, "releaseWorkDisk: the work disk (" + work_device() + ") is not what is mounted on /root");
+  auto dev = work_device();
+  if (!at || at->fstype != "ext4" || at->source != dev) {
+    fail(f, e_unavailable, "releaseWorkDisk: the work disk (" + dev + ") is not what is mounted on /root");
     return kj::READY_NOW;
   }
   ::sync();

@@ -2,14 +2,13 @@
 #include "guest/init/mounts.hpp"
 
 #include <cerrno>
-#include <fcntl.h>
-#include <linux/fs.h>
-#include <sys/ioctl.h>
+#include <cstring>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "guest/init/console.hpp"
+#include "guest/work_disk.hpp"
 
 namespace banger::guest::init {
 
@@ -36,9 +35,7 @@ void mount_basics() {
 }
 
 void mount_work(const std::map<std::string, std::string>& args, bool restored) {
-  std::string dev = "/dev/vdb";
-  if (auto it = args.find("banger.work"); it != args.end())
-    dev = it->second;
+  std::string dev = work_device(args);
   if (dev == "none")
     return;
   for (int i = 0; i < 30 && !exists(dev.c_str()); ++i)
@@ -51,17 +48,11 @@ void mount_work(const std::map<std::string, std::string>& args, bool restored) {
   if (restored) {
     // The snapshot's kernel probed its own work disk: drop whatever it cached of that device
     // (the first block, which holds ext4's superblock) before mounting this VM's.
-    int fd = ::open(dev.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || ::ioctl(fd, BLKFLSBUF, 0) != 0)
-      say("flushing " + dev + "'s cache: " + errstr());
-    if (fd >= 0)
-      ::close(fd);
+    if (int err = flush_device_cache(dev))
+      say("flushing " + dev + "'s cache: " + std::strerror(err));
   }
-  // noinit_itable: no ext4lazyinit thread zeroing the unused inode tables in the background
-  // while the VM's first commands run. Work disks are sparse copies of a template, so those
-  // tables already read as zeros; zeroing them only costs guest CPU and disk space.
-  if (::mount(dev.c_str(), "/root", "ext4", MS_NOATIME, "noinit_itable") != 0)
-    say("mount " + dev + " on /root: " + errstr());
+  if (int err = mount_work_disk(dev))
+    say("mount " + dev + " on /root: " + std::strerror(err));
   else
     say("work disk " + dev + " on /root");
 }
