@@ -115,7 +115,6 @@ struct body_sink {
   int write_errno = 0;
 
   std::chrono::seconds timeout{0}, deadline{0}; // as transfer() set them
-  bool deadline_passed = false;                 // the whole transfer took the deadline
 };
 
 bool write_all(int fd, const char* p, std::size_t n, int& err) {
@@ -234,7 +233,9 @@ error transfer_error(CURLcode rc, CURL* curl, const body_sink& s, const url_info
   case CURLE_OPERATION_TIMEDOUT: {
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    if (s.deadline_passed)
+    curl_off_t took_us = 0; // the whole transfer took the deadline: that, not a stall, ended it
+    curl_easy_getinfo(curl, CURLINFO_TOTAL_TIME_T, &took_us);
+    if (std::chrono::microseconds(took_us) >= s.deadline - std::chrono::milliseconds(500))
       return make_error(errc::unavailable,
                         fmt::format("download of {} did not finish within {} s (got {}); try again on a faster "
                                     "link",
@@ -294,9 +295,7 @@ expected<void> transfer(const url_info& u, body_sink& s, std::chrono::seconds ti
   // No CURLOPT_ACCEPT_ENCODING: the cap and the hash apply to exactly the bytes served.
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &on_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
-  auto started = std::chrono::steady_clock::now();
   CURLcode rc = curl_easy_perform(h);
-  s.deadline_passed = std::chrono::steady_clock::now() - started >= s.deadline - std::chrono::milliseconds(500);
   if (rc != CURLE_OK)
     return transfer_error(rc, h, s, u, errbuf);
   if (s.announced > 0 && s.received != s.announced) // Defense in depth: curl reports PARTIAL_FILE
