@@ -3,6 +3,8 @@
 #include "fetch/http.hpp"
 #include "common/check.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <fcntl.h>
@@ -115,7 +117,38 @@ struct body_sink {
   int write_errno = 0;
 
   std::chrono::seconds timeout{0}, deadline{0}; // as transfer() set them
+
+  // http_exchange(): any status is a reply; only a 2xx body goes to fd/text/hasher.
+  http_reply* reply = nullptr;
+  std::uint64_t range_from = 0;
+  bool to_sink = true; // false: the body is an error page, kept (capped) in reply->body
 };
+
+constexpr std::size_t max_error_body = 64 * 1024;
+
+// Where a 2xx body starts for an exchange: a 206 continues at range_from, a 200 to a range
+// request restarts the file and the hash.
+bool start_exchange_body(body_sink& s) {
+  long status = 0;
+  curl_easy_getinfo(s.curl, CURLINFO_RESPONSE_CODE, &status);
+  s.reply->status = status;
+  s.to_sink = status >= 200 && status < 300;
+  if (!s.to_sink || s.range_from == 0)
+    return true;
+  if (status == 206) {
+    s.received = s.range_from;
+    return true;
+  }
+  s.reply->restarted = true;
+  if (s.fd >= 0 && (::ftruncate(s.fd, 0) != 0 || ::lseek(s.fd, 0, SEEK_SET) != 0)) {
+    s.write_errno = errno;
+    s.why = body_sink::stop::write_failed;
+    return false;
+  }
+  if (s.hasher != nullptr)
+    *s.hasher = sha256_hasher();
+  return true;
+}
 
 bool write_all(int fd, const char* p, std::size_t n, int& err) {
   while (n > 0) {
@@ -138,9 +171,11 @@ std::size_t on_body(char* ptr, std::size_t size, std::size_t nmemb, void* userda
   std::size_t n = size * nmemb;
   if (!s.saw_headers) {
     s.saw_headers = true;
+    if (s.reply != nullptr && !start_exchange_body(s))
+      return 0;
     curl_off_t cl = -1;
-    if (curl_easy_getinfo(s.curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK && cl >= 0) {
-      s.announced = static_cast<std::uint64_t>(cl);
+    if (s.to_sink && curl_easy_getinfo(s.curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK && cl >= 0) {
+      s.announced = static_cast<std::uint64_t>(cl) + s.received; // a 206 announces what is left
       // Defense in depth: CURLOPT_MAXFILESIZE_LARGE refuses this before the body too.
       if (s.announced > s.max_bytes) {
         s.why = body_sink::stop::announced_over_cap;
@@ -151,6 +186,11 @@ std::size_t on_body(char* ptr, std::size_t size, std::size_t nmemb, void* userda
         return n == 0 ? 1 : 0;
       }
     }
+  }
+  if (!s.to_sink) {
+    auto& body = s.reply->body;
+    body.append(ptr, std::min(n, max_error_body - std::min(max_error_body, body.size())));
+    return n;
   }
   if (n > s.max_bytes - s.received) {
     s.why = body_sink::stop::over_cap;
@@ -265,8 +305,40 @@ error transfer_error(CURLcode rc, CURL* curl, const body_sink& s, const url_info
   }
 }
 
-// Runs one GET into `s`.
-expected<void> transfer(const url_info& u, body_sink& s, std::chrono::seconds timeout, std::chrono::seconds deadline) {
+// Response headers for an exchange: each response (a redirect's too) starts a fresh map.
+std::size_t on_header(char* ptr, std::size_t size, std::size_t nmemb, void* userdata) {
+  auto& r = *static_cast<http_reply*>(userdata);
+  std::size_t n = size * nmemb;
+  std::string_view line(ptr, n);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
+    line.remove_suffix(1);
+  if (line.starts_with("HTTP/")) {
+    r.headers.clear();
+    return n;
+  }
+  auto colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0)
+    return n;
+  std::string name(line.substr(0, colon));
+  for (auto& c : name)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto value = line.substr(colon + 1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+    value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+    value.remove_suffix(1);
+  r.headers[name] = std::string(value);
+  return n;
+}
+
+struct slist_deleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+
+// Runs one GET into `s` (with `rq`: the exchange's method, headers and range, and no failing on
+// an HTTP error status).
+expected<void> transfer(const url_info& u, body_sink& s, std::chrono::seconds timeout, std::chrono::seconds deadline,
+                        const http_request* rq = nullptr) {
   init_curl_once();
   curl_ptr c(curl_easy_init());
   if (!c)
@@ -285,7 +357,28 @@ expected<void> transfer(const url_info& u, body_sink& s, std::chrono::seconds ti
   curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, redirect_protocols(u.url));
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
-  curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
+  std::unique_ptr<curl_slist, slist_deleter> headers;
+  std::string range;
+  if (rq == nullptr) {
+    curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
+  } else {
+    for (const auto& line : rq->headers) {
+      curl_slist* l = curl_slist_append(headers.get(), line.c_str());
+      if (l == nullptr)
+        throw std::bad_alloc();
+      (void)headers.release();
+      headers.reset(l);
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, s.reply);
+    if (rq->head)
+      curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    if (rq->range_from > 0) {
+      range = fmt::format("{}-", rq->range_from);
+      curl_easy_setopt(h, CURLOPT_RANGE, range.c_str());
+    }
+  }
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, secs);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, min_bytes_per_second);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, secs);
@@ -298,6 +391,17 @@ expected<void> transfer(const url_info& u, body_sink& s, std::chrono::seconds ti
   CURLcode rc = curl_easy_perform(h);
   if (rc != CURLE_OK)
     return transfer_error(rc, h, s, u, errbuf);
+  if (s.reply != nullptr) {
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &s.reply->status);
+    char* final_url = nullptr;
+    if (curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &final_url) == CURLE_OK && final_url != nullptr)
+      s.reply->url = final_url;
+    auto st = s.reply->status;
+    if (st < 200 || st >= 300 || rq->head) {
+      s.to_sink = false;
+      return {};
+    }
+  }
   if (s.announced > 0 && s.received != s.announced) // Defense in depth: curl reports PARTIAL_FILE
     return make_error(errc::operation_failed,
                       fmt::format("download of {} was cut short: got {} of the announced {}; try again", u.url,
@@ -378,6 +482,31 @@ expected<download_result> download(const std::string& url, const fs::path& dest_
   if (::fsync(fd.get()) != 0)
     return make_error(errc::operation_failed, fmt::format("fsync {}: {}", tmpl, errno_text(errno)));
   return download_result{std::move(file), std::move(digest), s.received};
+}
+
+expected<http_reply> http_exchange(const http_request& rq) {
+  BANGER_CHECK(rq.max_bytes > 0, "http_exchange: max_bytes must be set");
+  auto u = check_url(rq.url);
+  if (!u)
+    return std::move(u).err();
+  for (const auto& line : rq.headers)
+    if (line.find_first_of("\r\n") != std::string::npos || line.find(':') == std::string::npos)
+      return make_error(errc::bad_request,
+                        fmt::format("request header {} is not one \"Name: value\" line", quoted(line)));
+  http_reply reply;
+  body_sink s;
+  s.reply = &reply;
+  s.fd = rq.body_fd;
+  s.text = rq.body_fd < 0 ? &reply.body : nullptr;
+  s.hasher = rq.hasher;
+  s.progress = &rq.progress;
+  s.max_bytes = rq.max_bytes;
+  s.range_from = rq.range_from;
+  if (auto r = transfer(*u, s, rq.timeout, rq.deadline, &rq); !r)
+    return std::move(r).err();
+  if (s.to_sink)
+    reply.received = s.received;
+  return reply;
 }
 
 expected<std::string> fetch_text(const std::string& url, std::uint64_t max_bytes, std::chrono::seconds timeout,

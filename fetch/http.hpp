@@ -11,12 +11,18 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "common/error.hpp"
+
+namespace banger {
+class sha256_hasher;
+}
 
 namespace banger::fetch {
 
@@ -83,6 +89,38 @@ expected<download_result> download(const std::string& url, const std::filesystem
 expected<std::string> fetch_text(const std::string& url, std::uint64_t max_bytes,
                                  std::chrono::seconds timeout = std::chrono::seconds(30),
                                  std::chrono::seconds deadline = std::chrono::seconds(300));
+
+/// One request whose HTTP status the caller reads (the registry client: 401 challenges, 206
+/// ranges, 404 for unknown manifests). Same transport rules as download(): http(s) only, at most
+/// 5 redirects, https never redirected to http, the stall limit and the deadline; a custom
+/// Authorization header is not sent on to another host after a redirect (libcurl's rule).
+struct http_request {
+  std::string url;
+  std::vector<std::string> headers; ///< "Name: value", each free of CR and LF
+  bool head = false;                ///< HEAD instead of GET
+  std::uint64_t range_from = 0;     ///< > 0: asks for "Range: bytes=N-"
+  std::uint64_t max_bytes = 0;      ///< cap on a 2xx body (with range_from: on the whole entity); must be > 0
+  std::chrono::seconds timeout{30};
+  std::chrono::seconds deadline{1800};
+  int body_fd = -1;                ///< a 2xx body is written here, else kept in http_reply::body
+  sha256_hasher* hasher = nullptr; ///< fed with a 2xx body's bytes
+  progress_fn progress;            ///< a 2xx body's bytes (from range_from on a 206) and total
+};
+
+struct http_reply {
+  long status = 0;
+  std::string url;                            ///< the URL that answered, after redirects
+  std::map<std::string, std::string> headers; ///< of that response; names lowercase, last value wins
+  std::string body;                           ///< a 2xx body without body_fd, or the first 64 KiB of another
+  std::uint64_t received = 0;                 ///< bytes of a 2xx body, range_from included on a 206
+  /// A 200 to a range request: the server sent the whole entity, so body_fd was truncated to 0
+  /// and the hasher restarted before the first byte.
+  bool restarted = false;
+};
+
+/// Sends `rq`. Transport failures (unreachable, stalled, past the deadline, over the cap, a bad
+/// redirect) are errors as download() words them; any HTTP status is a reply.
+expected<http_reply> http_exchange(const http_request& rq);
 
 /// Checks that `url` is an absolute http:// or https:// URL with a host; returns it normalized.
 /// errc::bad_request otherwise.
