@@ -164,6 +164,9 @@ public:
 
   /// The entry `name` of directory `dir`, not followed; nothing when there is none.
   expected<std::optional<inode_info>> lookup_in(inode_number dir, std::string_view name) const;
+  /// The content of regular file `ino`, or the target of symlink `ino`; anything else is
+  /// errc::conflict, and a file over `max_bytes` errc::bad_request.
+  expected<std::string> read_in(inode_number ino, std::uint64_t max_bytes = 64u << 20) const;
   /// The entries of directory `dir` (no "." or ".."), in directory order.
   expected<std::vector<std::pair<std::string, inode_number>>> entries_in(inode_number dir) const;
   /// A new name `name` in `dir` for the regular file `target` (a hard link): anything else as

@@ -28,6 +28,23 @@ expected<std::string> ext4_image::read_file(std::string_view path, std::uint64_t
   return m.read_content(*ino, max_bytes, path);
 }
 
+expected<std::string> ext4_image::read_in(inode_number ino, std::uint64_t max_bytes) const {
+  auto& m = state();
+  auto guest = fmt::format("inode {}", ino);
+  auto in = m.read_inode(ino, guest);
+  if (!in)
+    return std::move(in).err();
+  if (LINUX_S_ISLNK(in->i_mode)) {
+    if (ext2fs_is_fast_symlink(&*in)) // the target is stored in the inode itself
+      return std::string(reinterpret_cast<const char*>(in->i_block),
+                         std::min<std::size_t>(EXT2_I_SIZE(&*in), sizeof(in->i_block)));
+    return m.read_content(ino, 4096, guest);
+  }
+  if (!LINUX_S_ISREG(in->i_mode))
+    return m.refuse(errc::conflict, guest, fmt::format("is {}, not a regular file or symlink", type_name(in->i_mode)));
+  return m.read_content(ino, max_bytes, guest);
+}
+
 expected<bool> ext4_image::exists(std::string_view path) const {
   auto& m = state();
   if (auto ok = m.check(path, false); !ok)

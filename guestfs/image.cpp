@@ -245,9 +245,8 @@ constexpr std::string_view sshd_dropin = "# Written by banger: root logs in with
                                          "PasswordAuthentication no\n"
                                          "KbdInteractiveAuthentication no\n";
 
-/// Injects banger's guest side into an open rootfs (paths resolved inside the image): the
-/// mount points banger-init needs, /usr/local/sbin/banger-{init,agent}, /sbin/init when the
-/// image has none, and the sshd drop-in when it has sshd.
+} // namespace
+
 expected<void> inject(ext4_image& img, const std::string& agent, const std::string& init) {
   for (auto* d : {"/proc", "/sys", "/dev", "/run"}) {
     auto there = img.exists(d);
@@ -296,14 +295,33 @@ expected<void> inject(ext4_image& img, const std::string& agent, const std::stri
   return img.close();
 }
 
+namespace {
+
 nlohmann::ordered_json to_json(const image_manifest& m) {
   nlohmann::ordered_json files = nlohmann::ordered_json::array();
   for (auto& f : m.files)
     files.push_back({{"name", f.name}, {"sha256", f.sha256}, {"size", f.size}});
-  return {{"name", m.name},         {"source", m.source},
-          {"init", m.init},         {"created_ns", m.created_ns},
-          {"packages", m.packages}, {"packages_sha256", m.packages_sha256},
-          {"files", files}};
+  nlohmann::ordered_json j = {{"name", m.name},         {"source", m.source},
+                              {"init", m.init},         {"created_ns", m.created_ns},
+                              {"packages", m.packages}, {"packages_sha256", m.packages_sha256},
+                              {"files", files}};
+  if (m.oci) {
+    nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+    for (auto& l : m.oci->layers)
+      layers.push_back({{"digest", l.digest}, {"size", l.size}, {"diff_id", l.diff_id}});
+    j["oci"] = {{"reference", m.oci->reference},
+                {"manifest_digest", m.oci->manifest_digest},
+                {"index_digest", m.oci->index_digest},
+                {"platform", m.oci->platform},
+                {"layers", layers}};
+  }
+  if (!m.config.empty())
+    j["config"] = {{"env", m.config.env},
+                   {"working_dir", m.config.working_dir},
+                   {"user", m.config.user},
+                   {"entrypoint", m.config.entrypoint},
+                   {"cmd", m.config.cmd}};
+  return j;
 }
 
 } // namespace
@@ -364,8 +382,10 @@ expected<image_manifest> finish(staging& stage, finish_spec spec, const guest_bi
   if (auto r = create_image(stage.out() / "work-seed.ext4", seed_bytes, *root, content_owner); !r)
     return make_error(r.err().code, fmt::format("image {}: work-seed.ext4: {}", spec.manifest.name, r.err().message));
   report(progress, "work-seed", seed_bytes, seed_bytes);
+  return install(stage, std::move(spec.manifest), dest, progress);
+}
 
-  auto& m = spec.manifest;
+expected<image_manifest> install(staging& stage, image_manifest m, const fs::path& dest, const progress_fn& progress) {
   m.created_ns =
     std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   m.files.clear();

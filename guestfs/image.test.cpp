@@ -8,6 +8,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <cstdlib>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <fstream>
 #include <functional>
@@ -810,6 +811,180 @@ BOOST_AUTO_TEST_CASE(a_cache_that_cannot_be_written_does_not_fail_the_build,
   BOOST_TEST(has_stage(stages, "cache: not written: mkdir " + spec.cache_dir.string()), stage_list(stages));
   check_debian_like_image(images / "deb");
   BOOST_TEST(leftovers("deb").empty());
+}
+
+namespace {
+
+/// One pulled layer as the registry would serve it: the tar compressed with `codec`, and the
+/// sha256 of the uncompressed tar (its diff_id).
+struct built_layer {
+  fs::path blob;
+  layer_codec codec;
+  std::string diff_id;
+};
+
+built_layer make_layer(const fs::path& dir, const std::string& name, const std::vector<tar_member>& members,
+                       layer_codec codec) {
+  auto tar = dir / (name + ".tar");
+  if (members.empty())
+    spit(tar, ""); // a zero-byte layer, as some builders push for a no-op step
+  else
+    write_tar(tar, members, &archive_write_add_filter_none);
+  auto sum = run({"sha256sum", tar.string()});
+  BOOST_TEST_REQUIRE(sum.exit_code == 0, sum.err);
+  built_layer out{tar, codec, "sha256:" + sum.out.substr(0, 64)};
+  if (codec != layer_codec::none) {
+    auto blob = dir / (name + (codec == layer_codec::gzip ? ".tar.gz" : ".tar.zst"));
+    auto r = codec == layer_codec::gzip
+               ? run({"sh", "-c", "gzip -n -c \"$1\" > \"$2\"", "sh", tar.string(), blob.string()})
+               : run({"zstd", "-q", "-f", tar.string(), "-o", blob.string()});
+    BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+    out.blob = blob;
+  }
+  return out;
+}
+
+std::string config_for(const std::vector<built_layer>& layers) {
+  nlohmann::json ids = nlohmann::json::array();
+  for (auto& l : layers)
+    ids.push_back(l.diff_id);
+  nlohmann::json j{
+    {"architecture", "amd64"},
+    {"os", "linux"},
+    {"config",
+     {{"Env", {"PATH=/usr/bin:/bin", "GREETING=hi"}}, {"WorkingDir", "/srv/app"}, {"Cmd", {"sh", "-c", "echo hi"}}}},
+    {"rootfs", {{"type", "layers"}, {"diff_ids", ids}}}};
+  return j.dump();
+}
+
+struct open_layers {
+  std::vector<int> fds;
+  ~open_layers() {
+    for (int fd : fds)
+      ::close(fd);
+  }
+  oci_image_spec spec(const std::string& name, const std::vector<built_layer>& layers, const std::string& config) {
+    oci_image_spec s;
+    s.name = name;
+    s.origin.reference = "127.0.0.1:5000/test/" + name + ":1";
+    s.origin.manifest_digest = "sha256:" + std::string(64, 'f');
+    s.config_json = config;
+    for (auto& l : layers) {
+      int fd = ::open(l.blob.c_str(), O_RDONLY | O_CLOEXEC);
+      BOOST_TEST_REQUIRE(fd >= 0);
+      fds.push_back(fd);
+      s.layers.push_back({fd, l.codec, {"sha256:" + std::string(64, 'e'), fs::file_size(l.blob), ""}});
+    }
+    return s;
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(oci_layers_flatten_into_ext4_with_whiteouts_and_config) {
+  auto dir = tmp.path / "layers";
+  fs::create_directories(dir);
+  std::vector<built_layer> layers{
+    make_layer(dir, "base",
+               {{"etc", 'd', ""},
+                {"etc/hostname", 'f', "base\n"},
+                {"tmp", 'd', ""},
+                {"tmp/gone", 'f', "x"},
+                {"root", 'd', ""},
+                {"root/.profile", 'f', "export A=1\n"},
+                {"etc/ssh", 'd', ""},
+                {"etc/ssh/ssh_host_ed25519_key", 'f', "secret"}},
+               layer_codec::gzip),
+    make_layer(dir, "top",
+               {{"tmp/.wh.gone", 'f', ""}, {"srv", 'd', ""}, {"srv/app", 'd', ""}, {"etc/motd", 'f', "hello\n"}},
+               layer_codec::zstd),
+    make_layer(dir, "empty", {}, layer_codec::none),
+  };
+  open_layers open;
+  auto spec = open.spec("app", layers, config_for(layers));
+  auto dest = images / "app";
+  std::vector<std::string> stages;
+  auto m =
+    build_oci_image(spec, bins, dest, [&](const std::string& s, std::uint64_t, std::uint64_t) { stages.push_back(s); });
+  BOOST_TEST_REQUIRE(m.has_value(), why(m));
+  BOOST_TEST(leftovers("app").empty());
+  BOOST_TEST(!stages.empty());
+  BOOST_TEST(m->source == "registry:127.0.0.1:5000/test/app:1");
+  BOOST_TEST_REQUIRE(m->oci.has_value());
+  BOOST_TEST_REQUIRE(m->oci->layers.size() == 3u);
+  for (std::size_t i = 0; i < layers.size(); ++i)
+    BOOST_TEST(m->oci->layers[i].diff_id == layers[i].diff_id);
+  BOOST_TEST((m->config.env == std::vector<std::string>{"PATH=/usr/bin:/bin", "GREETING=hi"}));
+  BOOST_TEST(m->config.working_dir == "/srv/app");
+  BOOST_TEST((m->config.cmd == std::vector<std::string>{"sh", "-c", "echo hi"}));
+
+  check_injected(dest / "rootfs.ext4");
+  auto img = ext4_image::open(dest / "rootfs.ext4", false);
+  BOOST_TEST_REQUIRE(img.has_value(), why(img));
+  BOOST_TEST(*img->read_file("/etc/hostname") == "base\n");
+  BOOST_TEST(*img->read_file("/etc/motd") == "hello\n");
+  BOOST_TEST(!*img->exists("/tmp/gone"));
+  BOOST_TEST(!*img->exists("/tmp/.wh.gone"));
+  BOOST_TEST(*img->exists("/srv/app"));
+  auto seed = ext4_image::open(dest / "work-seed.ext4", false);
+  BOOST_TEST_REQUIRE(seed.has_value(), why(seed));
+  BOOST_TEST(*seed->read_file("/.profile") == "export A=1\n");
+  auto fsck = run({"e2fsck", "-fn", (dest / "rootfs.ext4").string()});
+  BOOST_TEST(fsck.exit_code == 0, fsck.out << fsck.err);
+
+  // The manifest reads back with what the pull recorded, and its sums hold.
+  check_manifest_sums(dest);
+  auto back = read_image_manifest(dest);
+  BOOST_TEST_REQUIRE(back.has_value(), why(back));
+  BOOST_TEST_REQUIRE(back->oci.has_value());
+  BOOST_TEST(back->oci->reference == "127.0.0.1:5000/test/app:1");
+  BOOST_TEST(back->oci->layers[1].diff_id == layers[1].diff_id);
+  BOOST_TEST(back->config.working_dir == "/srv/app");
+}
+
+BOOST_AUTO_TEST_CASE(oci_layers_that_do_not_match_the_config_leave_nothing) {
+  auto dir = tmp.path / "bad-layers";
+  fs::create_directories(dir);
+  auto good = make_layer(dir, "good", {{"etc", 'd', ""}, {"etc/a", 'f', "a"}}, layer_codec::gzip);
+  auto other = make_layer(dir, "other", {{"etc", 'd', ""}, {"etc/b", 'f', "b"}}, layer_codec::gzip);
+
+  struct bad_case {
+    std::string name;
+    std::vector<built_layer> layers;
+    std::string config;
+    std::string expect; // in the message
+  };
+  auto wrong_id = good;
+  wrong_id.diff_id = other.diff_id;
+  auto mislabelled = good; // gzip bytes served as an uncompressed tar
+  mislabelled.codec = layer_codec::none;
+  auto zstd_label = good; // gzip bytes served as zstd
+  zstd_label.codec = layer_codec::zstd;
+  auto cut = good; // the blob cut short mid-stream
+  cut.blob = dir / "cut.tar.gz";
+  spit(cut.blob, slurp(good.blob).substr(0, fs::file_size(good.blob) / 2));
+  std::vector<bad_case> cases{
+    {"wrongid", {wrong_id}, config_for({wrong_id}), "diff_ids"},
+    {"mislabelled", {mislabelled}, config_for({good}), ""},
+    {"zstdlabel", {zstd_label}, config_for({good}), ""},
+    {"cut", {cut}, config_for({good}), ""},
+    {"count", {good}, config_for({good, other}), "diff_ids"},
+    {"notjson", {good}, "{", ""},
+    {"badenv",
+     {good},
+     R"({"rootfs":{"type":"layers","diff_ids":[")" + good.diff_id + R"("]},"config":{"Env":[1]}})",
+     ""},
+  };
+  for (auto& c : cases) {
+    BOOST_TEST_CONTEXT(c.name) {
+      open_layers open;
+      auto m = build_oci_image(open.spec(c.name, c.layers, c.config), bins, images / c.name, {});
+      BOOST_TEST_REQUIRE(!m.has_value());
+      if (!c.expect.empty())
+        BOOST_TEST(m.err().message.find(c.expect) != std::string::npos, m.err().message);
+      BOOST_TEST(leftovers().empty());
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "common/subprocess.hpp"
+#include "guestfs/ext4.hpp"
 #include "guestfs/image.hpp"
 
 namespace banger::guestfs::detail {
@@ -66,6 +67,17 @@ struct finish_spec {
 /// `dest`.
 expected<image_manifest> finish(staging& stage, finish_spec spec, const guest_binaries& bins,
                                 const std::filesystem::path& dest, const progress_fn& progress);
+
+/// Injects banger's guest side into an open rootfs (paths resolved inside the image): the
+/// mount points banger-init needs, /usr/local/sbin/banger-{init,agent} (`agent`, `init`: their
+/// bytes), /sbin/init when the image has none, and the sshd drop-in when it has sshd; then
+/// closes the image.
+expected<void> inject(ext4_image& img, const std::string& agent, const std::string& init);
+
+/// The last step of every builder: stamps `m` with the time and the sizes and sha256s of
+/// out/rootfs.ext4 and out/work-seed.ext4, writes out/manifest.json and renames out/ to `dest`.
+expected<image_manifest> install(staging& stage, image_manifest m, const std::filesystem::path& dest,
+                                 const progress_fn& progress);
 
 /// `guest_path` (absolute, e.g. "/etc/ssh") resolved inside `tree` the way the guest would:
 /// symlinks in every component are followed with `tree` as the root, so the result never

@@ -15,7 +15,7 @@ namespace banger::guestfs {
 
 namespace fs = std::filesystem;
 
-expected<image_manifest> verify_image_dir(const fs::path& dir) {
+expected<image_manifest> read_image_manifest(const fs::path& dir) {
   auto bad = [&](std::string why) {
     return make_error(errc::bad_request, fmt::format("image directory {}: {}", dir.string(), why));
   };
@@ -55,6 +55,52 @@ expected<image_manifest> verify_image_dir(const fs::path& dir) {
       m.packages.push_back(p.get<std::string>());
     }
   }
+  auto text_list = [&](const nlohmann::json& o, const char* key, std::vector<std::string>& out) {
+    if (!o.contains(key))
+      return true;
+    if (!o[key].is_array())
+      return false;
+    for (auto& v : o[key]) {
+      if (!v.is_string())
+        return false;
+      out.push_back(v.get<std::string>());
+    }
+    return true;
+  };
+  if (j.contains("config")) {
+    auto& c = j["config"];
+    auto wd = c.is_object() ? text_field(c, "working_dir") : std::nullopt;
+    auto user = c.is_object() ? text_field(c, "user") : std::nullopt;
+    if (!wd || !user || !text_list(c, "env", m.config.env) || !text_list(c, "entrypoint", m.config.entrypoint) ||
+        !text_list(c, "cmd", m.config.cmd))
+      return bad("manifest.json has a config that is not {env, working_dir, user, entrypoint, cmd} of text");
+    m.config.working_dir = *wd;
+    m.config.user = *user;
+  }
+  if (j.contains("oci")) {
+    auto& o = j["oci"];
+    oci_origin origin;
+    auto ref = o.is_object() ? text_field(o, "reference") : std::nullopt;
+    auto md = o.is_object() ? text_field(o, "manifest_digest") : std::nullopt;
+    auto id = o.is_object() ? text_field(o, "index_digest") : std::nullopt;
+    auto pf = o.is_object() ? text_field(o, "platform") : std::nullopt;
+    if (!ref || !md || !id || !pf || (o.contains("layers") && !o["layers"].is_array()))
+      return bad("manifest.json has an oci origin that is not {reference, manifest_digest, index_digest, platform, "
+                 "layers} of text");
+    origin.reference = *ref;
+    origin.manifest_digest = *md;
+    origin.index_digest = *id;
+    origin.platform = *pf;
+    if (o.contains("layers"))
+      for (auto& l : o["layers"]) {
+        auto d = l.is_object() ? text_field(l, "digest") : std::nullopt;
+        auto diff = l.is_object() ? text_field(l, "diff_id") : std::nullopt;
+        if (!d || !diff || !l.contains("size") || !l["size"].is_number_unsigned())
+          return bad("manifest.json has an oci layer without a text digest and diff_id and a size");
+        origin.layers.push_back({*d, l["size"].get<std::uint64_t>(), *diff});
+      }
+    m.oci = std::move(origin);
+  }
   for (auto& f : j["files"]) {
     if (!f.is_object())
       return bad("manifest.json has a file entry that is not an object");
@@ -72,7 +118,17 @@ expected<image_manifest> verify_image_dir(const fs::path& dir) {
   for (auto* required : {"rootfs.ext4", "work-seed.ext4"})
     if (!names.count(required))
       return bad(fmt::format("manifest.json does not list {}", required));
-  for (auto& f : m.files) {
+  return m;
+}
+
+expected<image_manifest> verify_image_dir(const fs::path& dir) {
+  auto bad = [&](std::string why) {
+    return make_error(errc::bad_request, fmt::format("image directory {}: {}", dir.string(), why));
+  };
+  auto m = read_image_manifest(dir);
+  if (!m)
+    return m;
+  for (auto& f : m->files) {
     std::error_code ec;
     auto size = fs::file_size(dir / f.name, ec);
     if (ec)
