@@ -3,6 +3,7 @@
 // "[image build] ready in 3.2s: ...".
 #include "cli/artifacts.hpp"
 
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -14,6 +15,9 @@
 #include "cli/client.hpp"
 #include "cli/connection.hpp"
 #include "cli/output.hpp"
+#include "common/process.hpp"
+#include "fetch/oci_reference.hpp"
+#include "fetch/registry_auth.hpp"
 #include "journal/render.hpp"
 
 namespace banger::cli {
@@ -119,10 +123,44 @@ std::string absolute(const std::string& p) {
   return ec ? p : a.lexically_normal().string();
 }
 
+/// Credentials for `registry`: --username with the password on stdin, else the user's docker
+/// config.json ($DOCKER_CONFIG/config.json or ~/.docker/config.json), else none (anonymous).
+expected<std::optional<fetch::credentials>> registry_credentials(const artifact_opts& a, const std::string& registry) {
+  if (!a.username.empty()) {
+    if (!a.password_stdin)
+      return make_error(errc::bad_request, "--username needs --password-stdin (the password is read from standard "
+                                           "input, never taken on the command line)");
+    std::string password;
+    std::getline(std::cin, password);
+    if (!password.empty() && password.back() == '\r')
+      password.pop_back();
+    if (password.empty())
+      return make_error(errc::bad_request, "--password-stdin: standard input held no password");
+    return std::optional<fetch::credentials>(fetch::credentials{a.username, password});
+  }
+  if (a.password_stdin)
+    return make_error(errc::bad_request, "--password-stdin needs --username");
+  fs::path file;
+  if (const char* d = std::getenv("DOCKER_CONFIG"); d != nullptr && *d != '\0')
+    file = fs::path(d) / "config.json";
+  else if (const char* h = std::getenv("HOME"); h != nullptr && *h != '\0')
+    file = fs::path(h) / ".docker" / "config.json";
+  std::error_code ec;
+  if (file.empty() || !fs::exists(file, ec))
+    return std::optional<fetch::credentials>();
+  auto text = read_file(file);
+  if (!text)
+    return std::move(text).err();
+  auto c = fetch::docker_config_credentials(*text, registry);
+  if (!c)
+    return make_error(c.err().code, fmt::format("{}: {}", file.string(), c.err().message));
+  return std::move(*c);
+}
+
 /// Fills the request's source from the options; an error names the flags when not exactly one.
 expected<void> set_source(rpc::ArtifactSource::Builder s, const artifact_opts& a) {
   int n = !a.deb.empty() + !a.apt.empty() + !a.vmlinux.empty() + !a.catalog.empty() + a.busybox + a.debootstrap +
-          !a.dir.empty() + !a.tar.empty();
+          !a.dir.empty() + !a.tar.empty() + !a.reference.empty();
   if (n != 1)
     return make_error(errc::bad_request,
                       a.kernel
@@ -131,6 +169,23 @@ expected<void> set_source(rpc::ArtifactSource::Builder s, const artifact_opts& a
   for (const auto* p : {&a.deb, &a.vmlinux, &a.dir, &a.tar, &a.initrd, &a.modules})
     if (!p->empty() && !fs::exists(*p))
       return make_error(errc::not_found, fmt::format("{} does not exist", *p));
+  if (!a.reference.empty()) {
+    auto ref = fetch::parse_oci_reference(a.reference);
+    if (!ref)
+      return std::move(ref).err();
+    auto g = s.initRegistry();
+    g.setReference(ref->str());
+    g.setPlatform(a.platform);
+    g.setPlainHttp(a.insecure);
+    auto creds = registry_credentials(a, ref->registry);
+    if (!creds)
+      return std::move(creds).err();
+    if (*creds) {
+      g.setUsername((*creds)->username);
+      g.setPassword((*creds)->password);
+    }
+    return {};
+  }
   if (!a.deb.empty())
     s.setDeb(absolute(a.deb));
   else if (!a.apt.empty())
@@ -188,6 +243,27 @@ int build_on(client& c, const output_opts& o, const artifact_opts& a, const std:
 
 } // namespace
 
+std::string default_image_name(const std::string& reference) {
+  std::string repo = reference, tag;
+  if (auto ref = fetch::parse_oci_reference(reference)) {
+    repo = ref->repository;
+    tag = ref->tag;
+  }
+  std::string name = repo.substr(repo.rfind('/') + 1);
+  if (!tag.empty() && tag != "latest")
+    name += "-" + tag;
+  for (auto& c : name) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_')
+      c = '-';
+  }
+  while (!name.empty() && !std::isalnum(static_cast<unsigned char>(name.front())))
+    name.erase(0, 1);
+  if (name.size() > 63)
+    name.resize(63);
+  return name.empty() ? "image" : name;
+}
+
 std::string default_catalog() {
   const char* c = std::getenv("BANGER_CATALOG");
   return c ? c : "";
@@ -215,8 +291,10 @@ int cmd_kernel_export(const dirs& d, const output_opts& o, const std::string& na
 }
 
 int cmd_artifact_build(const dirs& d, const output_opts& o, const artifact_opts& a) {
-  std::string verb =
-    a.kernel ? (a.catalog.empty() ? "import" : "pull") : (a.busybox || a.debootstrap ? "build" : "import");
+  std::string verb = a.kernel ? (a.catalog.empty() ? "import" : "pull")
+                              : (!a.reference.empty()         ? "pull"
+                                 : a.busybox || a.debootstrap ? "build"
+                                                              : "import");
   return with_daemon(d, o, [&](client& c) { return build_on(c, o, a, verb); });
 }
 

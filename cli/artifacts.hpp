@@ -16,8 +16,16 @@ struct artifact_opts {
   bool busybox = false, debootstrap = false;
   std::string suite = "bookworm";
   std::vector<std::string> packages;
+  // image pull
+  std::string reference, platform, username;
+  bool password_stdin = false, insecure = false;
   bool force = false;
 };
+
+/// The local name `image pull REF` gives an image without --name: the repository's last
+/// component, then "-TAG" unless the tag is "latest" ("reg:5000/team/python:3.12" ->
+/// "python-3.12"), lowercased, other characters as '-', at most 63 characters.
+std::string default_image_name(const std::string& reference);
 
 int cmd_artifact_build(const dirs& d, const output_opts& o, const artifact_opts& a);
 int cmd_artifact_list(const dirs& d, const output_opts& o, bool kernel);

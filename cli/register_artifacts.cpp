@@ -96,6 +96,21 @@ void register_artifact_commands(CLI::App& app, parsed_command& p) {
         set_kind();
         p.action = [&](const dirs& d) { return cmd_artifact_build(d, p.out, art); };
       });
+      auto* pull = grp->add_subcommand("pull", "Pull an image from an OCI registry, straight into ext4");
+      pull->add_option("reference", art.reference, "[REGISTRY/]REPOSITORY[:TAG][@sha256:DIGEST]")->required();
+      pull->add_option("--name", art.name, "Local image name (default: from the reference, e.g. python-3.12)");
+      pull->add_option("--platform", art.platform, "OS/ARCH[/VARIANT] to pick from a multi-platform image")
+        ->default_str("linux/amd64");
+      pull->add_option("--username", art.username, "Registry user (the password comes from --password-stdin)");
+      pull->add_flag("--password-stdin", art.password_stdin, "Read the registry password from standard input");
+      pull->add_flag("--insecure-registry", art.insecure, "Plain HTTP, no TLS (a registry on your own host)");
+      pull->add_flag("--json", p.out.json, "Print JSON");
+      pull->callback([&, set_kind] {
+        set_kind();
+        if (art.name.empty())
+          art.name = default_image_name(art.reference);
+        p.action = [&](const dirs& d) { return cmd_artifact_build(d, p.out, art); };
+      });
       auto* imp = grp->add_subcommand("import", "Import an image from a directory tree or a tar file");
       imp->add_option("name", art.name, "Image name")->required();
       imp->add_option("--dir", art.dir, "A root filesystem tree");

@@ -74,6 +74,16 @@ expected<actors::artifact_source> source_of(rpc::ArtifactSource::Reader r) {
     s.kind = t::catalog;
     s.url = r.getCatalog();
     break;
+  case rpc::ArtifactSource::REGISTRY: {
+    auto g = r.getRegistry();
+    s.kind = t::registry;
+    s.reference = g.getReference();
+    s.platform = g.getPlatform();
+    s.plain_http = g.getPlainHttp();
+    s.username = g.getUsername();
+    s.password = g.getPassword();
+    break;
+  }
   default: return make_error(errc::bad_request, "unknown artifact source (a newer banger client?)");
   }
   return s;

@@ -80,6 +80,13 @@ struct ArtifactSource {
     dir @8 :Text;          # image: a directory tree
     tar @9 :Text;          # image: a tar file (plain, gzip, xz, zstd)
     catalog @10 :Text;     # kernel: the catalog URL to pull the bundle named like the kernel from
+    registry :group {      # image: pulled from an OCI registry
+      reference @11 :Text;   # [REGISTRY/]REPOSITORY[:TAG][@sha256:DIGEST]
+      platform @12 :Text;    # "os/arch[/variant]"; empty: the host's
+      plainHttp @13 :Bool;   # the registry was named insecure: http://, no TLS
+      username @14 :Text;    # credentials the CLI read (docker config.json or the command line);
+      password @15 :Text;    # used for this pull only, never journaled
+    }
   }
 }
 

@@ -25,7 +25,8 @@ struct artifact_store {
   std::filesystem::path state;     ///< the daemon's state dir
   std::filesystem::path agent_bin; ///< static banger-agent, injected into images
   std::filesystem::path init_bin;  ///< static banger-init
-  std::filesystem::path cache;     ///< the daemon's cache dir (debootstrap trees live in cache/debootstrap)
+  std::filesystem::path cache;     ///< the daemon's cache dir: debootstrap trees in cache/debootstrap,
+                                   ///< registry blobs in cache/blobs (fetch/blob_cache.hpp)
 
   std::filesystem::path kind_dir(artifact_kind k) const {
     return state / (k == artifact_kind::kernel ? "kernels" : "images");
@@ -39,7 +40,7 @@ struct artifact_store {
 /// Where an artifact comes from. `key()` names it ("deb:/x.deb", "busybox", ...): two requests
 /// with the same key for the same name share one job.
 struct artifact_source {
-  enum class type { deb, apt, vmlinux, catalog, busybox, debootstrap, dir, tar };
+  enum class type { deb, apt, vmlinux, catalog, busybox, debootstrap, dir, tar, registry };
   type kind = type::busybox;
   std::string path;                  ///< deb, vmlinux, dir, tar
   std::string initrd;                ///< vmlinux: optional initramfs to use as is
@@ -48,6 +49,10 @@ struct artifact_source {
   std::string url;                   ///< catalog: the catalog's URL (the entry is named like the kernel)
   std::string suite = "bookworm";    ///< debootstrap
   std::vector<std::string> packages; ///< debootstrap extras
+  std::string reference;             ///< registry: an image reference (oci_reference's grammar)
+  std::string platform;              ///< registry: "os/arch[/variant]"; empty: the host's
+  bool plain_http = false;           ///< registry: named insecure (http://, no TLS)
+  std::string username, password;    ///< registry: credentials; never part of key() or a journal
   std::string key() const;
 };
 
