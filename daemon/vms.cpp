@@ -13,6 +13,7 @@
 #include "daemon/artifacts.hpp"
 #include "daemon/bridge.hpp"
 #include "daemon/progress.hpp"
+#include "guestfs/image.hpp"
 #include "journal/journal.hpp"
 #include "schema/fields_capnp.hpp"
 #include "workspace/file_sync.hpp"
@@ -131,9 +132,32 @@ kj::Promise<void> with_progress(Params p, actors::vm_request& rq) {
   return kj::mv(loop);
 }
 
-/// Runs the exec through the VM's agent; without a cwd, in `workspace` when it is not "".
-kj::Promise<void> exec_in(daemon_context& ctx, const std::string& op, const std::string& name,
-                          const std::string& workspace,
+/// Where and with what environment a command runs when the caller does not say: in the VM's
+/// workspace, else in its image's WorkingDir; with the image's Env under the caller's.
+struct exec_defaults {
+  std::string workspace;
+  std::string working_dir;
+  std::vector<std::string> env;
+};
+
+/// The VM's exec defaults: its workspace, and what a pulled image's config asks for (read from
+/// the image version's manifest; an image without a config, or one that cannot be read, adds
+/// nothing).
+exec_defaults defaults_of(const daemon_context& ctx, const vm_state& st) {
+  exec_defaults d;
+  d.workspace = st.workspace.guest_path;
+  if (st.image.empty() || st.image_version.empty())
+    return d;
+  auto m = guestfs::read_image_manifest(ctx.paths.state / "images" / st.image / st.image_version);
+  if (m) {
+    d.working_dir = m->config.working_dir;
+    d.env = m->config.env;
+  }
+  return d;
+}
+
+/// Runs the exec through the VM's agent with `defaults` where the call left things unsaid.
+kj::Promise<void> exec_in(daemon_context& ctx, const std::string& op, const std::string& name, exec_defaults defaults,
                           capnp::CallContext<DaemonRpc::VmExecParams, DaemonRpc::VmExecResults> c);
 void ssh_target_of(daemon_context& ctx, const std::string& op, const std::string& name, const vm_state& st,
                    DaemonRpc::VmSshTargetResults::Builder res);
@@ -247,19 +271,18 @@ kj::Promise<void> vm_exec(daemon_context& ctx, const std::string& op,
       fail(c.getResults(), st.err(), op);
       return kj::READY_NOW;
     }
-    return exec_in(ctx, op, name, st->workspace.guest_path, c);
+    return exec_in(ctx, op, name, defaults_of(ctx, *st), c);
   });
 }
 
 namespace {
 
-kj::Promise<void> exec_in(daemon_context& ctx, const std::string& op, const std::string& name,
-                          const std::string& workspace,
+kj::Promise<void> exec_in(daemon_context& ctx, const std::string& op, const std::string& name, exec_defaults defaults,
                           capnp::CallContext<DaemonRpc::VmExecParams, DaemonRpc::VmExecResults> c) {
   auto socket = actors::paths_of(ctx.host, name).agent_socket();
   ctx.log.info(op, "vm {}: exec {}", name, std::string(c.getParams().getSpec().getArgv()[0]));
   return ctx.agents->get(name, socket)
-    .then([c, op, name, workspace](expected<agent_rpc::Agent::Client> a) mutable -> kj::Promise<void> {
+    .then([c, op, name, defaults](expected<agent_rpc::Agent::Client> a) mutable -> kj::Promise<void> {
       if (!a) {
         fail(c.getResults(), a.err(), op);
         return kj::READY_NOW;
@@ -267,9 +290,21 @@ kj::Promise<void> exec_in(daemon_context& ctx, const std::string& op, const std:
       auto params = c.getParams();
       auto req = a->execRequest();
       req.setSpec(params.getSpec());
+      const auto& workspace = defaults.workspace;
       std::string cwd = params.getSpec().getCwd();
       if (cwd.empty() && !workspace.empty())
         req.getSpec().setCwd(workspace); // a VM with a workspace: commands start in it
+      else if (cwd.empty() && !defaults.working_dir.empty())
+        req.getSpec().setCwd(defaults.working_dir);
+      if (!defaults.env.empty()) { // the image's Env first: the caller's entries override it
+        auto given = params.getSpec().getEnv();
+        auto env = req.getSpec().initEnv(static_cast<unsigned>(defaults.env.size() + given.size()));
+        unsigned i = 0;
+        for (const auto& kv : defaults.env)
+          env.set(i++, kv);
+        for (auto kv : given)
+          env.set(i++, kv);
+      }
       // A command in the workspace goes through mise when the guest has it (the agent decides).
       if (!workspace.empty() && (cwd.empty() || cwd == workspace || cwd.rfind(workspace + "/", 0) == 0))
         req.getSpec().setWorkspace(workspace);
