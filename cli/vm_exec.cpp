@@ -332,10 +332,8 @@ int cmd_vm_run(const dirs& d, const vm_run_opts& r) {
   vm_exec_opts e = r.exec;
   if (auto ok = check_exec_opts(e); !ok)
     return report(ok.err(), o);
-  if (e.argv.empty()) {
-    e.argv = {"sh", "-l"};
+  if (e.argv.empty()) // the daemon runs the image's Entrypoint + Cmd, or a login shell
     e.tty = ::isatty(STDIN_FILENO) == 1;
-  }
   auto say = [&](const std::string& line) {
     if (!r.quiet)
       std::cerr << "[vm run] " << line << "\n" << std::flush;

@@ -132,12 +132,14 @@ kj::Promise<void> with_progress(Params p, actors::vm_request& rq) {
   return kj::mv(loop);
 }
 
-/// Where and with what environment a command runs when the caller does not say: in the VM's
-/// workspace, else in its image's WorkingDir; with the image's Env under the caller's.
+/// What runs, where and with what environment when the caller does not say: the image's
+/// Entrypoint + Cmd, else a login shell; in the VM's workspace, else in its image's WorkingDir;
+/// with the image's Env under the caller's.
 struct exec_defaults {
   std::string workspace;
   std::string working_dir;
   std::vector<std::string> env;
+  std::vector<std::string> command{"sh", "-l"};
 };
 
 /// The VM's exec defaults: its workspace, and what a pulled image's config asks for (read from
@@ -152,6 +154,10 @@ exec_defaults defaults_of(const daemon_context& ctx, const vm_state& st) {
   if (m) {
     d.working_dir = m->config.working_dir;
     d.env = m->config.env;
+    if (!m->config.entrypoint.empty() || !m->config.cmd.empty()) {
+      d.command = m->config.entrypoint;
+      d.command.insert(d.command.end(), m->config.cmd.begin(), m->config.cmd.end());
+    }
   }
   return d;
 }
@@ -262,8 +268,8 @@ kj::Promise<void> vm_exec(daemon_context& ctx, const std::string& op,
                           capnp::CallContext<DaemonRpc::VmExecParams, DaemonRpc::VmExecResults> c) {
   auto p = c.getParams();
   std::string name = p.getName();
-  if (!p.hasSpec() || p.getSpec().getArgv().size() == 0) {
-    fail(c.getResults(), make_error(errc::bad_request, "nothing to run: give a command"), op);
+  if (!p.hasSpec()) { // an empty argv is fine: it runs the image's default command
+    fail(c.getResults(), make_error(errc::bad_request, "nothing to run: no exec spec"), op);
     return kj::READY_NOW;
   }
   return running_vm(ctx, name).then([&ctx, c, op, name](expected<vm_state> st) mutable -> kj::Promise<void> {
@@ -280,7 +286,9 @@ namespace {
 kj::Promise<void> exec_in(daemon_context& ctx, const std::string& op, const std::string& name, exec_defaults defaults,
                           capnp::CallContext<DaemonRpc::VmExecParams, DaemonRpc::VmExecResults> c) {
   auto socket = actors::paths_of(ctx.host, name).agent_socket();
-  ctx.log.info(op, "vm {}: exec {}", name, std::string(c.getParams().getSpec().getArgv()[0]));
+  auto given_argv = c.getParams().getSpec().getArgv();
+  ctx.log.info(op, "vm {}: exec {}", name,
+               given_argv.size() ? std::string(given_argv[0]) : "(the image's default command)");
   return ctx.agents->get(name, socket)
     .then([c, op, name, defaults](expected<agent_rpc::Agent::Client> a) mutable -> kj::Promise<void> {
       if (!a) {
@@ -290,6 +298,11 @@ kj::Promise<void> exec_in(daemon_context& ctx, const std::string& op, const std:
       auto params = c.getParams();
       auto req = a->execRequest();
       req.setSpec(params.getSpec());
+      if (params.getSpec().getArgv().size() == 0) { // no command given: the image's, or a shell
+        auto argv = req.getSpec().initArgv(static_cast<unsigned>(defaults.command.size()));
+        for (unsigned i = 0; i < defaults.command.size(); ++i)
+          argv.set(i, defaults.command[i]);
+      }
       const auto& workspace = defaults.workspace;
       std::string cwd = params.getSpec().getCwd();
       if (cwd.empty() && !workspace.empty())

@@ -255,8 +255,8 @@ expected<std::string> pull_image(const artifact_store& store, const std::string&
   auto m = guestfs::build_oci_image(spec, bins, out, progress);
   if (!m)
     return std::move(m).err();
-  return fmt::format("{} {} ({} layers, {} downloaded)", ref->str(), img->manifest_digest.substr(0, 19),
-                     img->layers.size(), human_bytes(fetched));
+  return fmt::format("{} {} ({} layer{}, {} downloaded)", ref->str(), img->manifest_digest.substr(0, 19),
+                     img->layers.size(), img->layers.size() == 1 ? "" : "s", human_bytes(fetched));
 }
 
 } // namespace
