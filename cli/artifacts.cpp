@@ -15,7 +15,9 @@
 #include "cli/client.hpp"
 #include "cli/connection.hpp"
 #include "cli/output.hpp"
+#include "common/config.hpp"
 #include "common/process.hpp"
+#include "common/text.hpp"
 #include "fetch/oci_reference.hpp"
 #include "fetch/registry_auth.hpp"
 #include "journal/render.hpp"
@@ -121,6 +123,17 @@ std::string absolute(const std::string& p) {
   std::error_code ec;
   auto a = fs::absolute(p, ec);
   return ec ? p : a.lexically_normal().string();
+}
+
+/// Whether config.toml's [images] insecure_registries names the registry of `reference`.
+expected<bool> insecure_registry(const dirs& d, const std::string& reference) {
+  auto ref = fetch::parse_oci_reference(reference);
+  if (!ref)
+    return false; // set_source reports the reference
+  auto cfg = load_config(d.config / "config.toml");
+  if (!cfg)
+    return cfg.err();
+  return cfg->images.insecure(ref->registry);
 }
 
 /// Credentials for `registry`: --username with the password on stdin, else the user's docker
@@ -290,7 +303,14 @@ int cmd_kernel_export(const dirs& d, const output_opts& o, const std::string& na
   });
 }
 
-int cmd_artifact_build(const dirs& d, const output_opts& o, const artifact_opts& a) {
+int cmd_artifact_build(const dirs& d, const output_opts& o, const artifact_opts& opts) {
+  auto a = opts;
+  if (!a.reference.empty()) {
+    auto insecure = insecure_registry(d, a.reference);
+    if (!insecure)
+      return report(insecure.err(), o);
+    a.insecure = a.insecure || *insecure;
+  }
   std::string verb = a.kernel ? (a.catalog.empty() ? "import" : "pull")
                               : (!a.reference.empty()         ? "pull"
                                  : a.busybox || a.debootstrap ? "build"

@@ -54,6 +54,45 @@ BOOST_AUTO_TEST_CASE(file_sync_tables) {
   BOOST_TEST(!no_mode->file_sync[0].mode.has_value());
 }
 
+BOOST_AUTO_TEST_CASE(images_table) {
+  auto d = parse_config("", "c");
+  BOOST_TEST_REQUIRE(d.has_value());
+  BOOST_TEST(d->images.insecure_registries.empty());
+  BOOST_TEST(d->images.max_layer_entries == 1'000'000u);
+  auto c = parse_config("nat = true\n[images]\ninsecure_registries = [\"localhost:5000\", \"10.0.0.1\",]\n"
+                        "max_layer_bytes = 1_048_576\nmax_layer_entries = 50\nmax_rootfs_bytes = 4096\n"
+                        "[[file_sync]]\nhost = \"~/a\"\nguest = \"/root/a\"\n",
+                        "c");
+  BOOST_TEST_REQUIRE(c.has_value(), (c ? "" : c.err().message));
+  BOOST_TEST(c->nat);
+  BOOST_TEST(c->images.insecure_registries == (std::vector<std::string>{"localhost:5000", "10.0.0.1"}));
+  BOOST_TEST(c->images.insecure("localhost:5000"));
+  BOOST_TEST(!c->images.insecure("localhost:5001"));
+  BOOST_TEST(c->images.max_layer_bytes == 1048576u);
+  BOOST_TEST(c->images.max_layer_entries == 50u);
+  BOOST_TEST(c->images.max_rootfs_bytes == 4096u);
+  BOOST_TEST(c->file_sync.size() == 1u);
+  auto empty = parse_config("[images]\ninsecure_registries = []\n", "c");
+  BOOST_TEST_REQUIRE(empty.has_value());
+  BOOST_TEST(empty->images.insecure_registries.empty());
+
+  auto why = [](std::string_view text) {
+    auto r = parse_config(text, "c");
+    return r ? std::string("(accepted)") : r.err().message;
+  };
+  BOOST_TEST(why("[images]\nmax_layer_bytes = -1\n").find("c:2: max_layer_bytes takes a positive integer") !=
+             std::string::npos);
+  BOOST_TEST(why("[images]\nmax_layer_entries = 0\n").find("positive integer") != std::string::npos);
+  BOOST_TEST(why("[images]\nmax_layer_bytes = 99999999999999999999999\n").find("positive integer") !=
+             std::string::npos);
+  BOOST_TEST(why("[images]\ninsecure_registries = \"localhost:5000\"\n").find("array") != std::string::npos);
+  BOOST_TEST(why("[images]\ninsecure_registries = [\"a/b\"]\n").find("is not a registry") != std::string::npos);
+  BOOST_TEST(why("[images]\ninsecure_registries = [localhost]\n").find("quoted string") != std::string::npos);
+  BOOST_TEST(why("[images]\nnat = true\n").find("unknown key `nat` in [images]") != std::string::npos);
+  BOOST_TEST(why("[images]\n[images]\n").find("c:2: [images] appears twice") != std::string::npos);
+  BOOST_TEST(why("[image]\n").find("unknown table `[image]`") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(file_sync_errors) {
   auto why = [](std::string_view text) {
     auto c = parse_config(text, "c");

@@ -211,6 +211,7 @@ int main(int argc, char** argv) {
     actors::artifact_deps art{
       journal->get(), &writer,
       actors::artifact_store{d->state, self_dir / "banger-agent", self_dir / "banger-init", d->cache}};
+    art.store.pulls = config->images;
     actors::registry_config kinds;
     for (auto k : {actors::artifact_kind::kernel, actors::artifact_kind::image})
       kinds.kinds[std::string(actors::to_string(k))] = [art, k](caf::actor_system& s, const std::string& name) {

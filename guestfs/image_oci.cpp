@@ -65,7 +65,7 @@ public:
     }
     if (static_cast<std::uint64_t>(n) > max_out_ - std::min(max_out_, out_bytes_)) {
       err_ = make_error(errc::bad_request, fmt::format("{}: uncompresses to more than {} bytes (the cap on a layer, "
-                                                       "images.max_layer_bytes)",
+                                                       "max_layer_bytes in config.toml's [images])",
                                                        what_, max_out_));
       failed_ = true;
       return -1;
@@ -537,7 +537,7 @@ expected<image_manifest> build_oci_image(const oci_image_spec& spec, const guest
       if (bytes >= spec.max_rootfs_bytes || attempt == 3)
         return make_error(errc::bad_request,
                           fmt::format("image {}: the layers do not fit in {} (the cap on a pulled image's root "
-                                      "filesystem, images.max_rootfs_bytes)",
+                                      "filesystem, max_rootfs_bytes in config.toml's [images])",
                                       spec.name, human_bytes(bytes)));
       bytes *= 2;
       continue; // the staging directory goes with `stage`

@@ -36,7 +36,8 @@ public:
       if (rc < ARCHIVE_WARN)
         return make_error(errc::bad_request, fmt::format("{}: reading the layer: {}", what_, text_of(in)));
       if (++st_.entries > lim_.max_entries)
-        return make_error(errc::bad_request, fmt::format("{}: more than {} entries (the cap on a layer's entries)",
+        return make_error(errc::bad_request, fmt::format("{}: more than {} entries (the cap on a layer's entries, "
+                                                         "max_layer_entries in config.toml's [images])",
                                                          what_, lim_.max_entries));
       const char* raw = archive_entry_pathname(e);
       if (auto ok = one(in, e, raw ? std::string(raw) : std::string(), buf); !ok)
@@ -296,8 +297,9 @@ private:
       return refuse(raw, "a negative size");
     auto bytes = static_cast<std::uint64_t>(size);
     if (bytes > lim_.max_bytes || st_.bytes + bytes > lim_.max_bytes)
-      return refuse(
-        raw, fmt::format("the layer's files would pass {} bytes (the cap on a layer's content)", lim_.max_bytes));
+      return refuse(raw, fmt::format("the layer's files would pass {} bytes (the cap on a layer's content, "
+                                     "max_layer_bytes in config.toml's [images])",
+                                     lim_.max_bytes));
     auto w = img_.create_in(*dir, base, mode, u, g, bytes);
     if (!w)
       return w.err();

@@ -234,6 +234,9 @@ expected<std::string> pull_image(const artifact_store& store, const std::string&
 
   guestfs::oci_image_spec spec;
   spec.name = name;
+  spec.max_entries_per_layer = store.pulls.max_layer_entries;
+  spec.max_layer_bytes = store.pulls.max_layer_bytes;
+  spec.max_rootfs_bytes = store.pulls.max_rootfs_bytes;
   spec.config_json = std::move(*config);
   spec.origin.reference = ref->str();
   spec.origin.manifest_digest = img->manifest_digest;
