@@ -101,7 +101,15 @@ expected<cached_blob> blob_cache::get(const blob_descriptor& d, const fetch_fn& 
   if (::fstat(part.get(), &st) != 0)
     return io_error("stat", partial_path, errno);
   auto have = static_cast<std::uint64_t>(st.st_size);
-  if (auto r = fetch(part.get(), have); !r) {
+  auto r = fetch(part.get(), have);
+  if (!r && have > 0 && r.err().code == errc::operation_failed) {
+    // The resumed whole is not the blob: the partial held wrong bytes. Once more from nothing.
+    if (::ftruncate(part.get(), 0) != 0 || ::lseek(part.get(), 0, SEEK_SET) != 0)
+      return io_error("truncate", partial_path, errno);
+    have = 0;
+    r = fetch(part.get(), 0);
+  }
+  if (!r) {
     if (r.err().code != errc::unavailable) // broken off: keep it to resume; anything else: never reuse
       ::unlink(partial_path.c_str());
     return std::move(r).err();

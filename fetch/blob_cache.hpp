@@ -46,7 +46,8 @@ public:
 
   /// Blob `d`, verified, open: from the cache, or fetched with `fetch` (at most one fetch per
   /// digest at a time, here or in another process). A fetch that breaks off (errc::unavailable)
-  /// leaves its partial file to be resumed; any other failure removes it.
+  /// leaves its partial file to be resumed; a resumed fetch whose whole does not verify
+  /// (errc::operation_failed) is run once more from nothing; any other failure removes it.
   expected<cached_blob> get(const blob_descriptor& d, const fetch_fn& fetch);
 
   /// Removes every blob and partial download no pull is using; with `dry_run`, only counts them.
