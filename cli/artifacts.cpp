@@ -379,6 +379,42 @@ int cmd_artifact_show(const dirs& d, const output_opts& o, bool kernel, const st
     for (auto v : i.getVersions())
       fmt::print("  {} {}  {}  {}  {}\n", v.getId() == i.getCurrent() ? "*" : " ", v.getId().cStr(),
                  journal::format_time(v.getCreatedNs()), mib(v.getBytes()), v.getSummary().cStr());
+    if (!manifest.is_discarded() && manifest.contains("oci") && manifest["oci"].is_object()) {
+      const auto& oci = manifest["oci"];
+      fmt::print("  pulled from  {}\n", oci.value("reference", ""));
+      fmt::print("  digest       {}\n", oci.value("manifest_digest", ""));
+      if (!oci.value("index_digest", "").empty())
+        fmt::print("  index        {}\n", oci.value("index_digest", ""));
+      fmt::print("  platform     {}\n", oci.value("platform", "").empty() ? "-" : oci.value("platform", ""));
+      if (oci.contains("layers") && oci["layers"].is_array()) {
+        std::uint64_t total = 0;
+        for (const auto& l : oci["layers"])
+          total += l.value("size", std::uint64_t{0});
+        fmt::print("  layers       {} ({} compressed)\n", oci["layers"].size(), human_bytes(total));
+        for (const auto& l : oci["layers"])
+          fmt::print("    {}  {:>10}\n", l.value("digest", ""), human_bytes(l.value("size", std::uint64_t{0})));
+      }
+    }
+    if (!manifest.is_discarded() && manifest.contains("config") && manifest["config"].is_object()) {
+      const auto& cfg = manifest["config"];
+      auto words = [](const json& a) {
+        std::string out;
+        if (a.is_array())
+          for (const auto& w : a)
+            if (w.is_string())
+              out += (out.empty() ? "" : " ") + quoted(w.get<std::string>());
+        return out.empty() ? std::string("-") : out;
+      };
+      fmt::print("  entrypoint   {}\n  cmd          {}\n", words(cfg.value("entrypoint", json::array())),
+                 words(cfg.value("cmd", json::array())));
+      fmt::print("  working dir  {}\n", cfg.value("working_dir", "").empty() ? "-" : cfg.value("working_dir", ""));
+      if (!cfg.value("user", "").empty())
+        fmt::print("  user         {}\n", cfg.value("user", ""));
+      if (cfg.contains("env") && cfg["env"].is_array())
+        for (const auto& e : cfg["env"])
+          if (e.is_string())
+            fmt::print("  env          {}\n", quoted(e.get<std::string>()));
+    }
     if (!manifest.is_discarded() && manifest.contains("files")) {
       fmt::print("  files\n");
       for (const auto& f : manifest["files"])

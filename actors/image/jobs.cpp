@@ -12,6 +12,7 @@
 #include "common/process.hpp"
 #include "common/sha256.hpp"
 #include "common/subprocess.hpp"
+#include "common/text.hpp"
 #include "fetch/blob_cache.hpp"
 #include "fetch/bundle.hpp"
 #include "fetch/catalog.hpp"
@@ -110,12 +111,6 @@ expected<std::uint64_t> manifest_bytes(const fs::path& manifest) {
   return total;
 }
 
-std::string human_bytes(std::uint64_t b) {
-  if (b >= (1ull << 30))
-    return fmt::format("{:.1f} GiB", static_cast<double>(b) / (1ull << 30));
-  return fmt::format("{:.1f} MiB", static_cast<double>(b) / (1ull << 20));
-}
-
 /// --vmlinux: the file as given (converted to a PVH ELF when it is a convertible bzImage), an
 /// initramfs as given or built from a modules directory, and a manifest like kernel_dir's.
 expected<std::string> import_vmlinux(const std::string& name, const artifact_source& s, const fs::path& dest,
@@ -210,6 +205,21 @@ expected<std::string> pull_image(const artifact_store& store, const std::string&
   auto config = client.fetch_small_blob(img->config);
   if (!config)
     return std::move(config).err();
+  if (img->platform.empty()) {
+    // The reference named one manifest: its platform is the config's, and must be the one asked for.
+    auto c = json::parse(*config, nullptr, false);
+    std::string os = c.is_object() && c.value("os", json()).is_string() ? c["os"].get<std::string>() : "";
+    std::string arch =
+      c.is_object() && c.value("architecture", json()).is_string() ? c["architecture"].get<std::string>() : "";
+    if (!os.empty() && !arch.empty()) {
+      if (os != platform.os || arch != platform.architecture)
+        return make_error(errc::bad_request,
+                          fmt::format("{} is an image for {}/{}, not {}; pick another tag{}", ref->str(), quoted(os),
+                                      quoted(arch), platform.str(),
+                                      s.platform.empty() ? " (or --platform to pull it anyway)" : ""));
+      img->platform = os + "/" + arch;
+    }
+  }
 
   fetch::blob_cache cache(store.cache / "blobs");
   std::vector<fetch::cached_blob> blobs;
