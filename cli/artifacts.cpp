@@ -441,6 +441,36 @@ int cmd_artifact_remove(const dirs& d, const output_opts& o, bool kernel, const 
   });
 }
 
+int cmd_image_cache_prune(const dirs& d, const output_opts& o, bool dry_run) {
+  return with_daemon(d, o, [&](client& c) {
+    auto req = c.conn().daemon.imageCachePruneRequest();
+    req.setDryRun(dry_run);
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = req.send().wait(c.conn().io.waitScope);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (failed(r.getError()))
+      return report(from_rpc(r.getError()), o);
+    if (o.json) {
+      std::cout << json{{"dry_run", dry_run},    {"blobs", r.getBlobs()}, {"partials", r.getPartials()},
+                        {"bytes", r.getBytes()}, {"busy", r.getBusy()},   {"seconds", secs}}
+                     .dump()
+                << "\n";
+      return 0;
+    }
+    auto n = r.getBlobs() + r.getPartials();
+    std::string what = fmt::format("{} across {} blob{}", human_bytes(r.getBytes()), n, n == 1 ? "" : "s");
+    if (r.getPartials() > 0)
+      what += fmt::format(" ({} of them broken-off downloads)", r.getPartials());
+    if (dry_run)
+      fmt::print("would free {}\n", what);
+    else
+      fmt::print("freed {} in {:.1f}s\n", what, secs);
+    if (r.getBusy() > 0)
+      fmt::print("kept {} blob{} a running pull is using\n", r.getBusy(), r.getBusy() == 1 ? "" : "s");
+    return 0;
+  });
+}
+
 int cmd_setup(const dirs& d, const output_opts& o) {
   return with_daemon(d, o, [&](client& c) {
     struct step {

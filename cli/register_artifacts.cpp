@@ -1,5 +1,5 @@
 // The kernel and image commands (register.hpp): kernel import|pull|export-bundle|list|show|rm,
-// image build|import|list|show|rm, and setup (the default kernel and image).
+// image build|pull|import|list|show|rm|cache prune, and setup (the default kernel and image).
 #include <CLI/CLI.hpp>
 
 #include "cli/artifacts.hpp"
@@ -30,11 +30,15 @@ Examples:
   banger image build tiny --busybox
   banger image build dev --debootstrap --packages build-essential,python3
   banger image import mine --tar ./rootfs.tar.zst
-  banger image list)";
+  banger image pull registry.example:5000/team/python:3.12      # as image "python-3.12"
+  banger vm run --image registry.example:5000/team/python:3.12 -- python3 -V   # pulls on first use
+  banger image list
+  banger image cache prune --dry-run)";
 
 struct artifact_options {
   artifact_opts art;
   std::string art_name, export_file;
+  bool dry_run = false;
 };
 
 } // namespace
@@ -111,6 +115,12 @@ void register_artifact_commands(CLI::App& app, parsed_command& p) {
           art.name = default_image_name(art.reference);
         p.action = [&](const dirs& d) { return cmd_artifact_build(d, p.out, art); };
       });
+      auto* cache = grp->add_subcommand("cache", "The cache of registry blobs that pulls share");
+      cache->require_subcommand(1);
+      auto* prune = cache->add_subcommand("prune", "Remove cached registry blobs no running pull is using");
+      prune->add_flag("--dry-run", st.dry_run, "Only say what would be freed");
+      prune->add_flag("--json", p.out.json, "Print JSON");
+      prune->callback([&] { p.action = [&](const dirs& d) { return cmd_image_cache_prune(d, p.out, st.dry_run); }; });
       auto* imp = grp->add_subcommand("import", "Import an image from a directory tree or a tar file");
       imp->add_option("name", art.name, "Image name")->required();
       imp->add_option("--dir", art.dir, "A root filesystem tree");

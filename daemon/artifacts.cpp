@@ -17,6 +17,7 @@
 #include "common/process.hpp"
 #include "daemon/bridge.hpp"
 #include "daemon/progress.hpp"
+#include "fetch/blob_cache.hpp"
 #include "journal/journal.hpp"
 
 namespace banger::daemon {
@@ -259,6 +260,29 @@ artifact_remove(daemon_context& ctx, const std::string& op,
       }
       ctx.log.info(op, "{} {} removed (version {})", actors::to_string(k), name, r->result.version_id);
       c.getResults().setRemoved(r->result.version_id);
+    });
+}
+
+kj::Promise<void>
+image_cache_prune(daemon_context& ctx, const std::string& op,
+                  capnp::CallContext<rpc::Daemon::ImageCachePruneParams, rpc::Daemon::ImageCachePruneResults> c) {
+  bool dry_run = c.getParams().getDryRun();
+  fs::path dir = ctx.paths.cache / "blobs";
+  return run_blocking(*ctx.system, [dir, dry_run] { return fetch::blob_cache(dir).prune(dry_run); })
+    .then([&ctx, c, op, dry_run](expected<fetch::prune_report> r) mutable {
+      auto res = c.getResults();
+      if (!r) {
+        auto e = r.err();
+        e.op_id = op;
+        set_error(res.initError(), e);
+        return;
+      }
+      ctx.log.info(op, "image cache prune{}: {} blobs, {} partial downloads, {} bytes; {} in use, kept",
+                   dry_run ? " (dry run)" : "", r->blobs, r->partials, r->bytes, r->busy);
+      res.setBlobs(r->blobs);
+      res.setPartials(r->partials);
+      res.setBytes(r->bytes);
+      res.setBusy(r->busy);
     });
 }
 

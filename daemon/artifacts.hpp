@@ -30,6 +30,10 @@ artifact_remove(daemon_context& ctx, const std::string& op,
                 capnp::CallContext<rpc::Daemon::ArtifactRemoveParams, rpc::Daemon::ArtifactRemoveResults> c);
 
 kj::Promise<void>
+image_cache_prune(daemon_context& ctx, const std::string& op,
+                  capnp::CallContext<rpc::Daemon::ImageCachePruneParams, rpc::Daemon::ImageCachePruneResults> c);
+
+kj::Promise<void>
 kernel_export(daemon_context& ctx, const std::string& op,
               capnp::CallContext<rpc::Daemon::KernelExportParams, rpc::Daemon::KernelExportResults> c);
 

@@ -261,6 +261,11 @@ public:
     return entered ? vm_workspace_prepare(ctx_, *entered, c) : kj::READY_NOW;
   }
 
+  kj::Promise<void> imageCachePrune(ImageCachePruneContext c) override {
+    auto entered = enter("imageCachePrune", c);
+    return entered ? image_cache_prune(ctx_, *entered, c) : kj::READY_NOW;
+  }
+
   kj::Promise<void> kernelExport(KernelExportContext c) override {
     auto entered = enter("kernelExport", c);
     if (!entered)

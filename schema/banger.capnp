@@ -238,6 +238,11 @@ interface Daemon {
   # Writes the owner's synced files (workspace/file_sync.hpp, read by the CLI) into the running
   # VM `name` through its agent, as root. `kept`: the keepExisting files left as they were.
   vmSyncFiles @21 (name :Text, files :List(SyncedFile)) -> (error :Error, written :UInt32, kept :List(Text));
+
+  # Removes every registry blob and broken-off download in the blob cache that no running pull
+  # holds (those are `busy`, kept); with `dryRun`, only counts them. Images already pulled do
+  # not need their blobs: a later pull of the same layers downloads them again.
+  imageCachePrune @22 (dryRun :Bool) -> (error :Error, blobs :UInt64, partials :UInt64, bytes :UInt64, busy :UInt64);
 }
 
 struct SyncedFile {
