@@ -225,8 +225,10 @@ expected<void> set_source(rpc::ArtifactSource::Builder s, const artifact_opts& a
   return {};
 }
 
-/// One build over an open connection; prints the outcome. Returns the exit code.
-int build_on(client& c, const output_opts& o, const artifact_opts& a, const std::string& verb) {
+/// One build over an open connection; prints the outcome (on stderr with `summary_to_stderr`,
+/// for a pull made on the way to a VM whose stdout is the command's). Returns the exit code.
+int build_on(client& c, const output_opts& o, const artifact_opts& a, const std::string& verb,
+             bool summary_to_stderr = false) {
   auto req = c.conn().daemon.artifactBuildRequest();
   req.setKind(rpc_kind(a.kernel));
   req.setName(a.name);
@@ -248,8 +250,9 @@ int build_on(client& c, const output_opts& o, const artifact_opts& a, const std:
     std::cout << j.dump() << "\n";
   } else {
     auto v = r.getVersion();
-    fmt::print("[{}] ready in {:.1f}s: {} {} version {} ({}){}\n", label, secs, kind_name(a.kernel), a.name,
-               v.getId().cStr(), v.getSummary().cStr(), r.getJoined() ? " — joined a build already running" : "");
+    fmt::print(summary_to_stderr ? stderr : stdout, "[{}] ready in {:.1f}s: {} {} version {} ({}){}\n", label, secs,
+               kind_name(a.kernel), a.name, v.getId().cStr(), v.getSummary().cStr(),
+               r.getJoined() ? " — joined a build already running" : "");
   }
   return 0;
 }
@@ -316,6 +319,52 @@ int cmd_artifact_build(const dirs& d, const output_opts& o, const artifact_opts&
                                  : a.busybox || a.debootstrap ? "build"
                                                               : "import");
   return with_daemon(d, o, [&](client& c) { return build_on(c, o, a, verb); });
+}
+
+bool is_image_reference(const std::string& image) { return image.find_first_of("/:@") != std::string::npos; }
+
+expected<std::string> image_for_vm(client& c, const dirs& d, const std::string& image, const std::string& label,
+                                   bool quiet) {
+  if (!is_image_reference(image))
+    return image;
+  auto ref = fetch::parse_oci_reference(image);
+  if (!ref)
+    return make_error(ref.err().code, fmt::format("--image {}: {}", quoted(image), ref.err().message));
+  std::string source = "registry:" + ref->str();
+  auto req = c.conn().daemon.artifactListRequest();
+  req.setKind(rpc::ArtifactKind::IMAGE);
+  auto r = req.send().wait(c.conn().io.waitScope);
+  if (failed(r.getError()))
+    return from_rpc(r.getError());
+  std::string name = default_image_name(ref->str());
+  for (auto i : r.getItems()) {
+    rpc::ArtifactVersion::Reader v;
+    if (find_current(i, v) && v.getSource() == source)
+      return std::string(i.getName());
+  }
+  for (auto i : r.getItems()) {
+    rpc::ArtifactVersion::Reader v;
+    if (i.getName() == name && find_current(i, v))
+      return make_error(errc::conflict,
+                        fmt::format("--image {}: the local image \"{}\" comes from {}, not from that reference; pull "
+                                    "it under another name (`banger image pull {} --name NAME`) and use --image NAME",
+                                    ref->str(), name, v.getSource().cStr(), ref->str()));
+  }
+  // Pull on first use, with the same progress as `image pull`.
+  auto insecure = insecure_registry(d, ref->str());
+  if (!insecure)
+    return insecure.err();
+  artifact_opts a;
+  a.kernel = false;
+  a.name = name;
+  a.reference = ref->str();
+  a.insecure = *insecure;
+  output_opts o;
+  if (!quiet)
+    std::cerr << fmt::format("[{}] no local image from {} yet: pulling it as \"{}\"\n", label, ref->str(), name);
+  if (build_on(c, o, a, "pull", true) != 0)
+    return make_error(errc::operation_failed, fmt::format("pulling {} failed (above); no VM was made", ref->str()));
+  return name;
 }
 
 int cmd_artifact_list(const dirs& d, const output_opts& o, bool kernel) {

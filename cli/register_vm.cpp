@@ -89,7 +89,9 @@ void register_vm_commands(CLI::App& app, parsed_command& p) {
     "N>0");
   auto add_create_options = [&](CLI::App* cmd, vm_create_opts& c) {
     cmd->add_option("--name", c.name, "VM name (default: generated)")->check(name_check);
-    cmd->add_option("--image", c.image, "Image (default: \"default\")");
+    cmd->add_option("--image", c.image,
+                    "Image name, or a registry reference (REGISTRY/REPO:TAG, pulled on first use; default: "
+                    "\"default\")");
     cmd->add_option("--kernel", c.kernel, "Kernel (default: \"default\")");
     cmd->add_option("--vcpu", c.vcpus, "vCPUs (default: 1)")->check(at_least_one);
     cmd->add_option("--memory", c.memory_mib, "Memory in MiB (default: 512)")->check(at_least_one);

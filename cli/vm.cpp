@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/artifacts.hpp"
 #include "cli/output.hpp"
 #include "cli/vm_rpc.hpp"
 #include "schema/fields_capnp.hpp"
@@ -116,10 +117,13 @@ int cmd_vm_create(const dirs& d, const output_opts& o, const vm_create_opts& c) 
   if (!home)
     return report(home.err(), o);
   return with_daemon(d, o, [&](client& cl) {
+    auto image = image_for_vm(cl, d, c.image, "vm create", o.json);
+    if (!image)
+      return report(image.err(), o);
     auto req = cl.conn().daemon.vmCreateRequest();
     auto s = req.initSpec();
     s.setName(c.name);
-    s.setImage(c.image);
+    s.setImage(*image);
     s.setKernel(c.kernel);
     s.setVcpus(c.vcpus);
     s.setMemoryMib(c.memory_mib);

@@ -19,6 +19,7 @@
 
 #include <kj/async-unix.h>
 
+#include "cli/artifacts.hpp"
 #include "cli/output.hpp"
 #include "cli/vm_rpc.hpp"
 #include "common/process.hpp"
@@ -367,12 +368,16 @@ int cmd_vm_run(const dirs& d, const vm_run_opts& r) {
                      })
                      .eagerlyEvaluate(nullptr);
 
+    // A registry reference is pulled on first use, before any VM exists.
+    auto image = image_for_vm(c, d, r.create.image, "vm run", r.quiet);
+    if (!image)
+      return report(image.err(), o);
     // Create and start. An interrupt does not cancel it: the VM is cleaned up once it exists.
     auto t0 = std::chrono::steady_clock::now();
     auto req = c.conn().daemon.vmCreateRequest();
     auto s = req.initSpec();
     s.setName(r.create.name);
-    s.setImage(r.create.image);
+    s.setImage(*image);
     s.setKernel(r.create.kernel);
     s.setVcpus(r.create.vcpus);
     s.setMemoryMib(r.create.memory_mib);
