@@ -1,5 +1,6 @@
-// Kernel and image commands; see artifacts.hpp. Progress: on a TTY one line rewritten in place
-// ("[image build] rootfs 12.0/64.0 MiB"), elsewhere one line per stage; then
+// Kernel and image commands; see artifacts.hpp. Progress (progress_printer): on a TTY one line
+// rewritten in place ("[image pull] download 1/3 (28.1 MiB) [####......] 6.0/40.2 MiB 9.8 MiB/s
+// ETA 3s"), elsewhere one line per stage, with --json JSON lines on stderr; then
 // "[image build] ready in 3.2s: ...".
 #include "cli/artifacts.hpp"
 
@@ -34,53 +35,91 @@ const char* kind_name(bool kernel) { return kernel ? "kernel" : "image"; }
 
 std::string mib(std::uint64_t b) { return fmt::format("{:.1f} MiB", static_cast<double>(b) / (1 << 20)); }
 
+/// Progress of a build or pull. On a terminal, one line rewritten in place: the stage, a bar
+/// and done/total when the total is known, the rate and an ETA. Elsewhere, one plain line per
+/// stage as it ends (its bytes and rate). With --json, JSON lines on stderr for scripts:
+/// {"stage", "done", "total", "rate", "eta_s"}, at most four a second and at every new stage.
 class progress_printer final : public rpc::Progress::Server {
 public:
-  progress_printer(std::string label, bool quiet) : label_(std::move(label)), tty_(use_colour(2)), quiet_(quiet) {}
+  progress_printer(std::string label, bool json) : label_(std::move(label)), tty_(use_colour(2)), json_(json) {}
   ~progress_printer() {
     if (tty_ && drawn_)
       std::cerr << "\r\x1b[K" << std::flush;
   }
 
   kj::Promise<void> update(UpdateContext c) override {
-    if (quiet_)
-      return kj::READY_NOW;
     auto p = c.getParams();
     std::string stage = p.getStage();
-    std::string amount;
-    if (p.getTotal() > 0)
-      amount = fmt::format(" {}/{}", mib(p.getDone()), mib(p.getTotal()));
-    else if (p.getDone() > 0)
-      amount = " " + mib(p.getDone());
+    std::uint64_t done = p.getDone(), total = p.getTotal();
     auto now = std::chrono::steady_clock::now();
-    if (stage == last_stage_ && p.getDone() > 0) {
-      double secs = std::chrono::duration<double>(now - stage_start_).count();
-      if (secs > 0.2)
-        amount += fmt::format(" ({}/s)", mib(static_cast<std::uint64_t>(static_cast<double>(p.getDone()) / secs)));
+    bool new_stage = stage != stage_;
+    if (new_stage) {
+      if (!json_ && !tty_)
+        finish_stage(now);
+      stage_ = stage;
+      stage_start_ = now;
+      start_done_ = done;
     }
-    if (tty_) {
-      std::cerr << "\r\x1b[K[" << label_ << "] " << stage << amount << std::flush;
+    done_ = done;
+    double secs = std::chrono::duration<double>(now - stage_start_).count();
+    double rate = secs > 0.2 && done > start_done_ ? static_cast<double>(done - start_done_) / secs : 0;
+    double eta = rate > 0 && total > done ? static_cast<double>(total - done) / rate : -1;
+    if (json_) {
+      if (!new_stage && now - last_json_ < std::chrono::milliseconds(250))
+        return kj::READY_NOW;
+      last_json_ = now;
+      json j = {{"event", "progress"}, {"label", label_}, {"stage", stage}, {"done", done}, {"total", total}};
+      if (rate > 0)
+        j["rate"] = static_cast<std::uint64_t>(rate);
+      if (eta >= 0)
+        j["eta_s"] = static_cast<std::uint64_t>(eta + 0.5);
+      std::cerr << j.dump() << "\n" << std::flush;
+    } else if (tty_) {
+      std::string line = fmt::format("[{}] {}", label_, stage);
+      if (total > 0) {
+        constexpr int width = 20;
+        auto filled = static_cast<int>(width * std::min(1.0, static_cast<double>(done) / static_cast<double>(total)));
+        line += fmt::format(" [{}{}] {}/{}", std::string(filled, '#'), std::string(width - filled, '.'), mib(done),
+                            mib(total));
+      } else if (done > 0) {
+        line += " " + mib(done);
+      }
+      if (rate > 0)
+        line += fmt::format(" {}/s", mib(static_cast<std::uint64_t>(rate)));
+      if (eta >= 0)
+        line += fmt::format(" ETA {:.0f}s", eta);
+      std::cerr << "\r\x1b[K" << line << std::flush;
       drawn_ = true;
-    } else if (stage != last_stage_) {
-      if (!last_stage_.empty() && last_stage_ != "done")
-        std::cerr << fmt::format("[{}] {} done in {:.1f}s\n", label_, last_stage_,
-                                 std::chrono::duration<double>(now - stage_start_).count());
-      stage_start_ = now;
-    }
-    if (stage != last_stage_) {
-      last_stage_ = stage;
-      stage_start_ = now;
     }
     return kj::READY_NOW;
   }
 
 private:
+  /// The plain line for the stage that just ended.
+  void finish_stage(std::chrono::steady_clock::time_point now) {
+    if (stage_.empty() || stage_ == "done")
+      return;
+    double secs = std::chrono::duration<double>(now - stage_start_).count();
+    std::string bytes;
+    if (done_ > start_done_) {
+      auto moved = done_ - start_done_;
+      bytes = fmt::format(" ({}", mib(moved));
+      if (secs > 0.05)
+        bytes += fmt::format(", {}/s", mib(static_cast<std::uint64_t>(static_cast<double>(moved) / secs)));
+      bytes += ")";
+    }
+    std::cerr << fmt::format("[{}] {} done in {:.1f}s{}\n", label_, stage_, secs, bytes);
+    stage_.clear();
+  }
+
   std::string label_;
   bool tty_;
-  bool quiet_;
+  bool json_;
   bool drawn_ = false;
-  std::string last_stage_;
+  std::string stage_;
+  std::uint64_t start_done_ = 0, done_ = 0;
   std::chrono::steady_clock::time_point stage_start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_json_{};
 };
 
 json version_json(rpc::ArtifactVersion::Reader v) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <unistd.h>
 
 #include <archive.h>
@@ -53,6 +54,9 @@ public:
   }
   layer_stream(const layer_stream&) = delete;
   layer_stream& operator=(const layer_stream&) = delete;
+
+  /// Called with the blob bytes read so far, after each read.
+  void on_read(std::function<void(std::uint64_t)> f) { on_read_ = std::move(f); }
 
   /// The next uncompressed chunk: bytes, 0 at the end, -1 on an error (then error() says it).
   ssize_t next(const void** buf) {
@@ -110,6 +114,8 @@ private:
       in_len_ = static_cast<std::size_t>(n);
       in_eof_ = n == 0;
       in_total_ += in_len_;
+      if (on_read_ && n > 0)
+        on_read_(in_total_);
       return true;
     }
   }
@@ -219,6 +225,7 @@ private:
   bool frame_done_ = false;
   sha256_hasher hasher_;
   banger::error err_;
+  std::function<void(std::uint64_t)> on_read_;
 };
 
 la_ssize_t read_cb(archive* a, void* data, const void** buf) {
@@ -472,7 +479,9 @@ expected<apply_outcome> apply_all(ext4_image& img, const oci_image_spec& spec, c
                         fmt::format("{}: not a tar stream: {}", what,
                                     archive_error_string(a.get()) ? archive_error_string(a.get()) : "unreadable"));
     }
-    detail::report(progress, fmt::format("layer {}/{}", i + 1, spec.layers.size()), done, total);
+    auto stage = fmt::format("layer {}/{}", i + 1, spec.layers.size());
+    detail::report(progress, stage, done, total);
+    stream.on_read([&](std::uint64_t n) { detail::report(progress, stage, done + n, total); });
     layer_limits lim;
     lim.max_entries = spec.max_entries_per_layer;
     lim.max_bytes = spec.max_layer_bytes;

@@ -228,7 +228,7 @@ expected<std::string> pull_image(const artifact_store& store, const std::string&
     total += l.size;
   for (std::size_t i = 0; i < img->layers.size(); ++i) {
     const auto& d = img->layers[i];
-    auto stage = fmt::format("download {}/{}", i + 1, img->layers.size());
+    auto stage = fmt::format("download {}/{} ({})", i + 1, img->layers.size(), human_bytes(d.size));
     progress(stage, before, total);
     auto blob = cache.get(d, [&](int fd, std::uint64_t have) {
       return client.fetch_blob(

@@ -41,9 +41,9 @@ struct images {
       fs::create_directories(root / "srv" / "app");
       std::ofstream(root / "srv" / "app" / "greeting") << "hello from the registry\n";
     });
-    layout.configure("app", {"--config.env", "PATH=/bin:/usr/bin", "--config.env", "GREETING=hi",
-                             "--config.workingdir", "/srv/app", "--config.cmd", "sh", "--config.cmd", "-c",
-                             "--config.cmd", "echo from-cmd in $(pwd) with $GREETING"});
+    layout.configure("app", {"--config.env", "PATH=/bin:/usr/bin", "--config.env", "GREETING=hi", "--config.workingdir",
+                             "/srv/app", "--config.cmd", "sh", "--config.cmd", "-c", "--config.cmd",
+                             "echo from-cmd in $(pwd) with $GREETING"});
     layout.add_layer("base", "other", [](const fs::path& root) {
       fs::create_directories(root / "etc");
       std::ofstream(root / "etc" / "other") << "b\n";
@@ -119,6 +119,9 @@ BOOST_AUTO_TEST_CASE(pull_a_tag_show_it_and_pull_it_again_by_digest) {
   BOOST_TEST_REQUIRE(p.exit_code == 0, p.err);
   BOOST_TEST(p.out.find("image app-v1 version") != std::string::npos, p.out);
   BOOST_TEST(p.out.find("2 layers") != std::string::npos, p.out);
+  // Not on a terminal: a plain line per stage, the layer's size in the download's.
+  BOOST_TEST(p.err.find("[image pull] download 1/2 (") != std::string::npos, p.err);
+  BOOST_TEST(p.err.find("[image pull] layer 2/2 done in") != std::string::npos, p.err);
   auto s = show(w, "app-v1");
   auto oci = s["manifest"]["oci"];
   std::string digest = im.layout.digest_of("app");
@@ -147,6 +150,14 @@ BOOST_AUTO_TEST_CASE(pull_a_tag_show_it_and_pull_it_again_by_digest) {
   auto d = w.cli({"image", "pull", pinned, "--insecure-registry", "--name", "app-pinned", "--json"});
   BOOST_TEST_REQUIRE(d.exit_code == 0, d.err);
   auto dj = json::parse(d.out);
+  // --json: progress events on stderr, one JSON object a line.
+  bool flatten_seen = false;
+  for (const auto& e : json_lines(d.err)) {
+    BOOST_TEST(e["event"] == "progress");
+    if (e["stage"].get<std::string>().rfind("layer ", 0) == 0 && e["total"].get<std::uint64_t>() > 0)
+      flatten_seen = true;
+  }
+  BOOST_TEST(flatten_seen, d.err);
   BOOST_TEST(dj["name"] == "app-pinned");
   BOOST_TEST(dj["versions"][0]["summary"].get<std::string>().find("0 B downloaded") != std::string::npos, d.out);
   for (const auto& l : want)
@@ -175,8 +186,8 @@ BOOST_AUTO_TEST_CASE(http_basic_with_flags_and_with_dockers_config_json) {
 
   auto piped = [&](const std::string& password, const std::string& name) {
     std::string joined;
-    for (const auto& a : w.command({"image", "pull", ref, "--insecure-registry", "--name", name, "--username",
-                                    "tester", "--password-stdin"}))
+    for (const auto& a : w.command(
+           {"image", "pull", ref, "--insecure-registry", "--name", name, "--username", "tester", "--password-stdin"}))
       joined += "'" + a + "' ";
     return run({"/bin/sh", "-c", "printf '%s\\n' '" + password + "' | " + joined}, w.sb.env, 120s);
   };
@@ -244,10 +255,12 @@ BOOST_AUTO_TEST_CASE(two_pulls_sharing_a_layer_download_it_once) {
   reg.push(im.layout, "other", "team/b:1");
   prune_cache(w);
   auto before = reg.requests().size();
-  auto a = std::async(std::launch::async,
-                      [&] { return w.cli({"image", "pull", reg.host() + "/team/a:1", "--insecure-registry"}); });
-  auto b = std::async(std::launch::async,
-                      [&] { return w.cli({"image", "pull", reg.host() + "/team/b:1", "--insecure-registry"}); });
+  auto a = std::async(std::launch::async, [&] {
+    return w.cli({"image", "pull", reg.host() + "/team/a:1", "--insecure-registry"});
+  });
+  auto b = std::async(std::launch::async, [&] {
+    return w.cli({"image", "pull", reg.host() + "/team/b:1", "--insecure-registry"});
+  });
   auto ra = a.get(), rb = b.get();
   BOOST_TEST_REQUIRE(ra.exit_code == 0, ra.err);
   BOOST_TEST_REQUIRE(rb.exit_code == 0, rb.err);
@@ -305,8 +318,7 @@ BOOST_AUTO_TEST_CASE(cache_prune_frees_blobs_and_a_pull_during_prunes_completes)
   BOOST_TEST(dj["bytes"] == on_disk);
   BOOST_TEST(fs::file_size(blob_dir(w) / "sha256" / im.base_layer().substr(7)) > 0u);
   auto human = w.cli({"image", "cache", "prune", "--dry-run"});
-  BOOST_TEST(human.out.find("would free " + human_bytes(on_disk) + " across 2 blobs") != std::string::npos,
-             human.out);
+  BOOST_TEST(human.out.find("would free " + human_bytes(on_disk) + " across 2 blobs") != std::string::npos, human.out);
   auto done = w.cli({"image", "cache", "prune"});
   BOOST_TEST_REQUIRE(done.exit_code == 0, done.err);
   BOOST_TEST(done.out.find("freed " + human_bytes(on_disk) + " across 2 blobs in ") != std::string::npos, done.out);

@@ -58,7 +58,9 @@ struct oci_layout {
   nlohmann::json blob(const std::string& digest) const {
     return nlohmann::json::parse(slurp(path / "blobs" / "sha256" / digest.substr(7)));
   }
-  std::filesystem::path blob_path(const std::string& digest) const { return path / "blobs" / "sha256" / digest.substr(7); }
+  std::filesystem::path blob_path(const std::string& digest) const {
+    return path / "blobs" / "sha256" / digest.substr(7);
+  }
   /// The digest index.json gives `tag`.
   std::string digest_of(const std::string& tag) const {
     auto index = nlohmann::json::parse(slurp(path / "index.json"));
@@ -83,9 +85,11 @@ struct oci_layout {
                       {"size", std::filesystem::file_size(blob_path(d))},
                       {"platform", {{"architecture", arch}, {"os", "linux"}}}});
     }
-    std::string body =
-      nlohmann::json{{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.index.v1+json"}, {"manifests", list}}
-        .dump();
+    std::string body = nlohmann::json{
+      {"schemaVersion", 2},
+      {"mediaType", "application/vnd.oci.image.index.v1+json"},
+      {"manifests",
+       list}}.dump();
     std::string digest = "sha256:" + sha256_hex(body);
     std::ofstream(blob_path(digest), std::ios::binary) << body;
     auto index = nlohmann::json::parse(slurp(path / "index.json"));
@@ -118,18 +122,19 @@ struct test_registry {
   int pid = -1;
 
   test_registry(std::vector<std::string> ns_exec, int port_, std::string user_ = {}, std::string password_ = {})
-      : exec(std::move(ns_exec)), port(port_), user(std::move(user_)), password(std::move(password_)) {
+    : exec(std::move(ns_exec)), port(port_), user(std::move(user_)), password(std::move(password_)) {
     std::string auth;
     if (!user.empty()) {
       auto h = run({"/usr/bin/htpasswd", "-Bbn", user, password});
       require_ok(h, "htpasswd");
       std::ofstream(dir.path / "htpasswd") << h.out;
-      auth = fmt::format("auth:\n  htpasswd:\n    realm: banger-test\n    path: {}\n", (dir.path / "htpasswd").string());
+      auth =
+        fmt::format("auth:\n  htpasswd:\n    realm: banger-test\n    path: {}\n", (dir.path / "htpasswd").string());
     }
-    std::ofstream(dir.path / "config.yml") << fmt::format(
-      "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n"
-      "    rootdirectory: {}\n  delete:\n    enabled: true\n{}http:\n  addr: 127.0.0.1:{}\n",
-      (dir.path / "data").string(), auth, port);
+    std::ofstream(dir.path / "config.yml")
+      << fmt::format("version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n"
+                     "    rootdirectory: {}\n  delete:\n    enabled: true\n{}http:\n  addr: 127.0.0.1:{}\n",
+                     (dir.path / "data").string(), auth, port);
     auto argv = exec;
     argv.insert(argv.end(), {"/usr/bin/docker-registry", "serve", (dir.path / "config.yml").string()});
     pid = spawn(argv, {}, dir.path);
