@@ -307,6 +307,15 @@ expected<job_result> run_artifact_job(const artifact_store& store, artifact_kind
   fs::create_directories(name_dir, ec);
   if (ec)
     return make_error(errc::operation_failed, fmt::format("mkdir {}: {}", name_dir.string(), ec.message()));
+  // A first version that fails leaves no name directory either: declared before the staging
+  // directory, this runs after it is gone, and remove() takes only an empty directory.
+  struct remove_if_empty {
+    fs::path dir;
+    ~remove_if_empty() {
+      std::error_code ignored;
+      fs::remove(dir, ignored);
+    }
+  } name_guard{name_dir};
   staging stage{name_dir / (".staging-" + random_suffix())};
   fs::create_directory(stage.root, ec);
   if (ec)
