@@ -342,6 +342,30 @@ BOOST_AUTO_TEST_CASE(cache_prune_frees_blobs_and_a_pull_during_prunes_completes)
   remove_images(w, {"app-1", "raced"});
 }
 
+BOOST_AUTO_TEST_CASE(a_cap_in_config_toml_refuses_a_pull_naming_itself_and_leaves_nothing) {
+  auto& w = the_world();
+  auto& im = the_images();
+  test_registry reg(w.ns.exec(), 5007);
+  reg.push(im.layout, "app", "team/app:capped");
+  // The daemon reads the caps when it starts.
+  BOOST_TEST_REQUIRE(w.cli({"daemon", "stop"}).exit_code == 0);
+  fs::create_directories(w.config_file().parent_path());
+  std::ofstream(w.config_file()) << "[images]\nmax_layer_entries = 5\n";
+  auto p = w.cli({"image", "pull", reg.host() + "/team/app:capped", "--insecure-registry"});
+  fs::remove(w.config_file());
+  BOOST_TEST(w.cli({"daemon", "stop"}).exit_code == 0);
+  BOOST_TEST(p.exit_code == 1);
+  BOOST_TEST(p.err.find("more than 5 entries") != std::string::npos, p.err);
+  BOOST_TEST(p.err.find("max_layer_entries in config.toml's [images]") != std::string::npos, p.err);
+  BOOST_TEST(!has_image(w, "app-capped"));
+  BOOST_TEST(!fs::exists(w.sb.state() / "images" / "app-capped"), "a staging directory was left");
+  // The cache holds verified blobs only, each under its own digest.
+  for (const auto& e : fs::directory_iterator(blob_dir(w) / "sha256"))
+    BOOST_TEST(sha256_hex(slurp(e.path())) == e.path().filename().string());
+  for (const auto& e : fs::directory_iterator(blob_dir(w) / "partial"))
+    BOOST_TEST(e.path().extension() == ".lock", e.path());
+}
+
 BOOST_AUTO_TEST_CASE(vm_run_pulls_on_first_use_and_runs_entrypoint_and_cmd) {
   auto& w = the_world();
   auto& im = the_images();
