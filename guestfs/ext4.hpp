@@ -117,8 +117,13 @@ public:
     std::uint32_t mode = 0; ///< permission bits (07777)
     std::uint32_t uid = 0, gid = 0;
     std::uint64_t size = 0;
-    std::int64_t mtime = 0, ctime = 0; ///< seconds; this writer stores no nanoseconds
+    std::int64_t mtime = 0, ctime = 0;            ///< seconds; this writer stores no nanoseconds
+    std::uint32_t format = 0;                     ///< the S_IFMT bits (S_IFREG, S_IFCHR, S_IFIFO, ...)
+    std::uint32_t rdev_major = 0, rdev_minor = 0; ///< a device node's number
   };
+
+  /// What mknod_in makes. Inodes only: the guest opens them, the host never does.
+  enum class node_kind { char_device, block_device, fifo };
 
   /// The inode of the entry at `path`, not following a symlink there; errc::not_found when
   /// there is none.
@@ -161,6 +166,19 @@ public:
   /// writer given more than `size` bytes fails; fewer are fine (the rest is freed at finish).
   expected<file_writer> create_in(inode_number dir, std::string_view name, std::uint32_t mode, std::uint32_t uid,
                                   std::uint32_t gid, std::optional<std::uint64_t> size = std::nullopt);
+
+  /// A new device node or fifo `name` in `dir` (device numbers: major < 4096, minor < 2^20, as
+  /// Linux encodes them; ignored for a fifo).
+  expected<inode_number> mknod_in(inode_number dir, std::string_view name, node_kind kind, std::uint32_t mode,
+                                  std::uint32_t uid, std::uint32_t gid, std::uint32_t major, std::uint32_t minor,
+                                  std::int64_t mtime);
+  /// Sets extended attribute `name` ("user.*", "security.*" such as security.capability, or
+  /// "trusted.*"; 1-255 bytes) of `ino` to `value` (at most 65536 bytes), replacing one of the
+  /// same name; errc::bad_request for another namespace, errc::operation_failed when the
+  /// inode's attributes do not fit (ext4 keeps them in the inode and one block).
+  expected<void> set_xattr(inode_number ino, std::string_view name, std::string_view value);
+  /// Extended attribute `name` of `ino`; nothing when it has none of that name.
+  expected<std::optional<std::string>> get_xattr(inode_number ino, std::string_view name) const;
 
   /// The entry `name` of directory `dir`, not followed; nothing when there is none.
   expected<std::optional<inode_info>> lookup_in(inode_number dir, std::string_view name) const;

@@ -217,6 +217,123 @@ expected<ext4_image::inode_info> ext4_image::stat(inode_number ino) const {
   out.size = EXT2_I_SIZE(&*in);
   out.mtime = in->i_mtime;
   out.ctime = in->i_ctime;
+  out.format = in->i_mode & LINUX_S_IFMT;
+  if (LINUX_S_ISCHR(in->i_mode) || LINUX_S_ISBLK(in->i_mode)) {
+    if (in->i_block[0] != 0) { // the old encoding: 8-bit major and minor
+      out.rdev_major = (in->i_block[0] >> 8) & 0xff;
+      out.rdev_minor = in->i_block[0] & 0xff;
+    } else {
+      std::uint32_t d = in->i_block[1];
+      out.rdev_major = (d & 0xfff00) >> 8;
+      out.rdev_minor = (d & 0xff) | ((d >> 12) & 0xfff00);
+    }
+  }
+  return out;
+}
+
+expected<ext4_image::inode_number> ext4_image::mknod_in(inode_number dir, std::string_view name, node_kind kind,
+                                                        std::uint32_t mode, std::uint32_t uid, std::uint32_t gid,
+                                                        std::uint32_t major, std::uint32_t minor, std::int64_t mtime) {
+  auto& m = state();
+  std::string n(name);
+  if (auto ok = m.check_new(dir, n, mode); !ok)
+    return std::move(ok).err();
+  bool device = kind != node_kind::fifo;
+  if (device && (major >= 4096 || minor >= (1u << 20)))
+    return m.refuse(
+      errc::bad_request, name,
+      fmt::format("device number {}:{} is outside what Linux encodes (major < 4096, minor < 1048576)", major, minor));
+  std::uint16_t fmt_bits = kind == node_kind::char_device    ? LINUX_S_IFCHR
+                           : kind == node_kind::block_device ? LINUX_S_IFBLK
+                                                             : LINUX_S_IFIFO;
+  int ft = kind == node_kind::char_device    ? EXT2_FT_CHRDEV
+           : kind == node_kind::block_device ? EXT2_FT_BLKDEV
+                                             : EXT2_FT_FIFO;
+  ext2_ino_t ino = 0;
+  if (errcode_t rc = ext2fs_new_inode(m.fsys, dir, fmt_bits | 0600, nullptr, &ino))
+    return m.fail("allocating an inode for", n, rc);
+  if (errcode_t rc = m.link(dir, n, ino, ft))
+    return m.fail("adding the directory entry for", n, rc);
+  ext2fs_inode_alloc_stats2(m.fsys, ino, +1, 0);
+  ext2_inode in{};
+  in.i_mode = static_cast<__u16>(fmt_bits | mode);
+  detail::set_owner(in, uid, gid);
+  in.i_links_count = 1;
+  in.i_ctime = m.now();
+  in.i_atime = in.i_mtime = clamp_time(mtime);
+  if (device) { // as Linux writes i_block for a device: the old encoding when it fits, else the new
+    if (major < 256 && minor < 256)
+      in.i_block[0] = (major << 8) | minor;
+    else
+      in.i_block[1] = (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
+  }
+  if (errcode_t rc = ext2fs_write_new_inode(m.fsys, ino, &in))
+    return m.fail("writing the new inode of", n, rc);
+  return ino;
+}
+
+namespace {
+
+expected<void> check_xattr_name(std::string_view name) {
+  bool known = name.starts_with("user.") || name.starts_with("security.") || name.starts_with("trusted.");
+  if (!known || name.size() > 255 || name.find('\0') != std::string_view::npos)
+    return make_error(errc::bad_request,
+                      fmt::format("extended attribute {}: only user.*, security.* and trusted.* names of at most 255 "
+                                  "bytes are written",
+                                  printable(name)));
+  return {};
+}
+
+} // namespace
+
+expected<void> ext4_image::set_xattr(inode_number ino, std::string_view name, std::string_view value) {
+  auto& m = state();
+  if (auto ok = m.check("/", true); !ok)
+    return ok;
+  if (auto ok = check_xattr_name(name); !ok)
+    return ok;
+  auto what = fmt::format("inode {}", ino);
+  if (value.size() > 65536)
+    return m.refuse(errc::bad_request, what,
+                    fmt::format("extended attribute {} holds {} bytes (at most 65536)", printable(name), value.size()));
+  ext2_xattr_handle* h = nullptr;
+  if (errcode_t rc = ext2fs_xattrs_open(m.fsys, ino, &h))
+    return m.fail("opening the extended attributes of", what, rc);
+  errcode_t rc = ext2fs_xattrs_read(h);
+  std::string key(name);
+  if (!rc)
+    rc = ext2fs_xattr_set(h, key.c_str(), value.data(), value.size());
+  errcode_t closed = ext2fs_xattrs_close(&h);
+  if (rc || closed)
+    return m.fail(fmt::format("setting extended attribute {} of", printable(name)).c_str(), what, rc ? rc : closed);
+  return {};
+}
+
+expected<std::optional<std::string>> ext4_image::get_xattr(inode_number ino, std::string_view name) const {
+  auto& m = state();
+  if (auto ok = m.check("/", false); !ok)
+    return std::move(ok).err();
+  auto what = fmt::format("inode {}", ino);
+  ext2_xattr_handle* h = nullptr;
+  if (errcode_t rc = ext2fs_xattrs_open(m.fsys, ino, &h))
+    return m.fail("opening the extended attributes of", what, rc);
+  errcode_t rc = ext2fs_xattrs_read(h);
+  void* value = nullptr;
+  size_t len = 0;
+  std::string key(name);
+  std::optional<std::string> out;
+  if (!rc) {
+    rc = ext2fs_xattr_get(h, key.c_str(), &value, &len);
+    if (rc == EXT2_ET_EA_KEY_NOT_FOUND) {
+      rc = 0;
+    } else if (!rc) {
+      out = std::string(static_cast<const char*>(value), len);
+      ext2fs_free_mem(&value);
+    }
+  }
+  ext2fs_xattrs_close(&h);
+  if (rc)
+    return m.fail("reading the extended attributes of", what, rc);
   return out;
 }
 
@@ -449,13 +566,25 @@ expected<void> ext4_image::remove_tree_in(inode_number dir, std::string_view nam
       cur->i_ctime = m.now();
       return m.write_inode(i, *cur, nm);
     }
-    if (!(LINUX_S_ISLNK(cur->i_mode) && ext2fs_is_fast_symlink(&*cur))) {
+    // An attribute block (xattrs that did not fit in the inode) is shared by reference count.
+    if (blk64_t ea = ext2fs_file_acl_block(m.fsys, &*cur); ea != 0) {
+      __u32 left = 0;
+      if (errcode_t rc = ext2fs_adjust_ea_refcount3(m.fsys, ea, nullptr, -1, &left, i))
+        return m.fail("releasing the attribute block of", nm, rc);
+      if (left == 0)
+        ext2fs_block_alloc_stats2(m.fsys, ea, -1);
+      ext2fs_file_acl_block_set(m.fsys, &*cur, 0);
+    }
+    bool special = LINUX_S_ISCHR(cur->i_mode) || LINUX_S_ISBLK(cur->i_mode) || LINUX_S_ISFIFO(cur->i_mode) ||
+                   LINUX_S_ISSOCK(cur->i_mode); // no blocks: i_block holds a device number, if anything
+    if (!special && !(LINUX_S_ISLNK(cur->i_mode) && ext2fs_is_fast_symlink(&*cur))) {
       if (errcode_t rc = ext2fs_punch(m.fsys, i, &*cur, nullptr, 0, ~0ULL))
         return m.fail("freeing the blocks of", nm, rc);
       auto again = m.read_inode(i, nm);
       if (!again)
         return std::move(again).err();
       cur = std::move(again);
+      ext2fs_file_acl_block_set(m.fsys, &*cur, 0); // released above
     }
     cur->i_links_count = 0;
     cur->i_dtime = m.now();

@@ -1,6 +1,7 @@
 // See layer.hpp.
 #include "guestfs/layer.hpp"
 
+#include <algorithm>
 #include <archive.h>
 #include <archive_entry.h>
 #include <fmt/format.h>
@@ -217,10 +218,12 @@ private:
       return whiteout(*comps, raw, e);
     auto type = archive_entry_filetype(e);
     const char* hardlink = archive_entry_hardlink(e);
-    if (!hardlink && type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK)
-      return refuse(raw, "device nodes, fifos and sockets in layers are not supported yet");
-    if (archive_entry_xattr_count(e) > 0)
-      return refuse(raw, "extended attributes in layers are not supported yet");
+    bool node = type == AE_IFCHR || type == AE_IFBLK || type == AE_IFIFO;
+    if (!hardlink && type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK && !node)
+      return refuse(raw, "a socket or an entry of unknown type (tar cannot carry sockets)");
+    auto xattrs = xattrs_of(e, raw);
+    if (!xattrs)
+      return xattrs.err();
     auto uid = archive_entry_uid(e), gid = archive_entry_gid(e);
     if (uid < 0 || gid < 0 || uid > 0xfffffffeLL || gid > 0xfffffffeLL)
       return refuse(raw, fmt::format("uid {} / gid {} is outside 0..4294967294", uid, gid));
@@ -264,8 +267,11 @@ private:
     }
     if (type == AE_IFDIR) {
       made_.insert(path);
-      if (*there && (*there)->type == entry_type::directory)
-        return img_.set_attrs((*there)->ino, mode, u, g, mtime); // its contents stay
+      if (*there && (*there)->type == entry_type::directory) { // its contents stay
+        if (auto ok = img_.set_attrs((*there)->ino, mode, u, g, mtime); !ok)
+          return ok;
+        return set_xattrs((*there)->ino, *xattrs, raw);
+      }
       if (*there) {
         forget(path);
         if (auto ok = img_.remove_tree_in(*dir, base); !ok)
@@ -275,7 +281,7 @@ private:
       if (!made)
         return made.err();
       dirs_[path] = *made;
-      return {};
+      return set_xattrs(*made, *xattrs, raw);
     }
     if (*there) { // a file or symlink replaces whatever was there, never writing through it
       forget(path);
@@ -290,7 +296,18 @@ private:
       auto made = img_.symlink_in(*dir, base, target, u, g, mtime);
       if (!made)
         return refuse(raw, made.err().message);
-      return {};
+      return set_xattrs(*made, *xattrs, raw);
+    }
+    if (node) {
+      auto kind = type == AE_IFCHR   ? ext4_image::node_kind::char_device
+                  : type == AE_IFBLK ? ext4_image::node_kind::block_device
+                                     : ext4_image::node_kind::fifo;
+      auto made = img_.mknod_in(*dir, base, kind, mode, u, g, static_cast<std::uint32_t>(archive_entry_rdevmajor(e)),
+                                static_cast<std::uint32_t>(archive_entry_rdevminor(e)), mtime);
+      if (!made)
+        return refuse(raw, made.err().message);
+      ++st_.nodes;
+      return set_xattrs(*made, *xattrs, raw);
     }
     auto size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
     if (size < 0)
@@ -316,10 +333,49 @@ private:
     }
     if (got != bytes)
       return refuse(raw, fmt::format("{} bytes of content where its header says {}", got, bytes));
-    if (auto ok = w->finish(mtime); !ok)
-      return ok.err();
+    auto ino = w->finish(mtime);
+    if (!ino)
+      return ino.err();
     ++st_.files;
     st_.bytes += bytes;
+    return set_xattrs(*ino, *xattrs, raw);
+  }
+
+  using xattr_list = std::vector<std::pair<std::string, std::string>>;
+
+  /// The entry's extended attributes, checked: a known namespace (ext4_image::set_xattr), at
+  /// most max_xattrs of them and 64 KiB each.
+  expected<xattr_list> xattrs_of(archive_entry* e, const std::string& raw) const {
+    xattr_list out;
+    if (archive_entry_xattr_reset(e) == 0)
+      return out;
+    const char* name = nullptr;
+    const void* value = nullptr;
+    size_t size = 0;
+    while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+      std::string n = name ? name : "";
+      // A pax header may carry one attribute twice (SCHILY.xattr and LIBARCHIVE.xattr): the
+      // later one is the entry's.
+      auto same = std::find_if(out.begin(), out.end(), [&](const auto& x) { return x.first == n; });
+      if (same != out.end())
+        out.erase(same);
+      else if (out.size() == max_xattrs)
+        return refuse(raw, fmt::format("more than {} extended attributes", max_xattrs));
+      if (!n.starts_with("user.") && !n.starts_with("security.") && !n.starts_with("trusted."))
+        return refuse(
+          raw, fmt::format("extended attribute {}: only user.*, security.* and trusted.* are applied", quoted(n, 80)));
+      if (n.size() > 255 || size > 65536)
+        return refuse(raw, fmt::format("extended attribute {} is too long", quoted(n, 80)));
+      out.emplace_back(std::move(n), std::string(static_cast<const char*>(value), size));
+    }
+    return out;
+  }
+
+  expected<void> set_xattrs(ino_t32 ino, const xattr_list& xs, const std::string& raw) {
+    for (const auto& [n, v] : xs)
+      if (auto ok = img_.set_xattr(ino, n, v); !ok)
+        return refuse(raw, ok.err().message);
+    st_.xattrs += xs.size();
     return {};
   }
 

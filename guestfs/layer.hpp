@@ -14,8 +14,13 @@
 // symlink or not a directory (no entry goes through a symlink an earlier entry or layer made);
 // malformed whiteouts (`.wh.` alone, `.wh..`, other `.wh..wh.` names) and whiteouts with
 // content; hard links to anything but a regular file already in the image (never through a
-// symlink); symlink targets the image cannot hold; more entries or bytes than the limits. Not
-// yet (refused as unsupported): device nodes, fifos and sockets, and extended attributes.
+// symlink); symlink targets the image cannot hold; more entries or bytes than the limits;
+// sockets; extended attributes outside user.*, security.* and trusted.* (system.* would be ACLs
+// and other kernel-interpreted data), more than max_xattrs on an entry, or over 64 KiB.
+//
+// Device nodes and fifos become inodes of the image (the guest's; the host never opens them),
+// and extended attributes, security.capability among them, are written as the layer has them.
+// uid/gid are the layer's, whoever runs the pull.
 #pragma once
 
 #include <cstdint>
@@ -35,8 +40,11 @@ struct layer_limits {
 };
 
 struct layer_stats {
-  std::uint64_t entries = 0, files = 0, bytes = 0, whiteouts = 0;
+  std::uint64_t entries = 0, files = 0, bytes = 0, whiteouts = 0, nodes = 0, xattrs = 0;
 };
+
+/// Extended attributes applied to one entry, at most.
+inline constexpr std::size_t max_xattrs = 64;
 
 /// Applies the layer `in` reads (positioned before its first header) onto the root of `img`.
 /// `what` names the layer in messages ("layer 2 (sha256:...)"). On failure the image is in

@@ -20,10 +20,12 @@ using namespace ext4_test;
 
 struct member {
   std::string name;
-  char type = 'f'; // f file, d dir, l symlink, h hard link, c char device
+  char type = 'f'; // f file, d dir, l symlink, h hard link, c/b char/block device, p fifo
   std::string data_or_target;
   std::uint32_t mode = 0;
   std::int64_t uid = 0, gid = 0;
+  unsigned major = 0, minor = 0;                           // c and b
+  std::vector<std::pair<std::string, std::string>> xattrs; // name, value
 };
 
 /// A pax tar of `members`, in memory.
@@ -56,14 +58,23 @@ std::string tar_of(const std::vector<member>& members) {
       archive_entry_set_hardlink(e, m.data_or_target.c_str());
       break;
     case 'c':
-      archive_entry_set_filetype(e, AE_IFCHR);
-      archive_entry_set_perm(e, 0600);
+    case 'b':
+      archive_entry_set_filetype(e, m.type == 'c' ? AE_IFCHR : AE_IFBLK);
+      archive_entry_set_perm(e, m.mode ? m.mode : 0600);
+      archive_entry_set_rdevmajor(e, m.major);
+      archive_entry_set_rdevminor(e, m.minor);
+      break;
+    case 'p':
+      archive_entry_set_filetype(e, AE_IFIFO);
+      archive_entry_set_perm(e, m.mode ? m.mode : 0644);
       break;
     default:
       archive_entry_set_filetype(e, AE_IFREG);
       archive_entry_set_perm(e, m.mode ? m.mode : 0644);
       archive_entry_set_size(e, static_cast<la_int64_t>(m.data_or_target.size()));
     }
+    for (const auto& [n, v] : m.xattrs)
+      archive_entry_xattr_add_entry(e, n.c_str(), v.data(), v.size());
     BOOST_REQUIRE(archive_write_header(a, e) >= ARCHIVE_WARN); // WARN: a name that is not UTF-8
     if (m.type == 'f')
       archive_write_data(a, m.data_or_target.data(), m.data_or_target.size());
@@ -201,7 +212,18 @@ BOOST_AUTO_TEST_CASE(hostile_layers_are_refused_saying_which_entry) {
     {"hard link to a directory", {{"d", 'd', ""}, {"x", 'h', "d"}}, "not a regular file"},
     {"hard link through a symlink", {{"d/f", 'f', "f"}, {"s", 'l', "d"}, {"x", 'h', "s/f"}}, "is a symlink"},
     {"file under a file", {{"f", 'f', "f"}, {"f/g", 'f', "g"}}, "not a directory"},
-    {"device node", {{"dev/null", 'c', ""}}, "not supported yet"},
+    {"device number out of range", {{"dev/x", 'c', "", 0600, 0, 0, 5000, 1}}, "outside what Linux encodes"},
+    {"system.* xattr", {{"f", 'f', "", 0644, 0, 0, 0, 0, {{"system.posix_acl_access", "x"}}}}, "only user.*"},
+    {"xattr flood",
+     {{"f", 'f', "", 0644, 0, 0, 0, 0,
+       [] {
+         std::vector<std::pair<std::string, std::string>> many;
+         for (std::size_t i = 0; i <= max_xattrs; ++i)
+           many.emplace_back(fmt::format("user.x{}", i), "v");
+         return many;
+       }()}},
+     "more than 64 extended attributes"},
+    {"huge xattr", {{"f", 'f', "", 0644, 0, 0, 0, 0, {{"user.big", std::string(70000, 'v')}}}}, "too long"},
     {"long component", {{std::string(256, 'n'), 'f', ""}}, "over 255"},
     {"long path", {{std::string(2100, 'a') + "/" + std::string(2100, 'b'), 'f', ""}}, "over 4095"},
     {"long symlink target", {{"s", 'l', std::string(5000, 't')}}, "symlink target"},
@@ -222,6 +244,72 @@ BOOST_AUTO_TEST_CASE(hostile_layers_are_refused_saying_which_entry) {
   }
   BOOST_TEST(!fs::exists("/etc/escape"));
   BOOST_TEST(!fs::exists("/tmp/escape"));
+}
+
+// Device nodes and fifos are the guest's inodes, xattrs (security.capability among them) are
+// kept; debugfs reads them back independently, and removing them in a later layer frees what
+// they held (an attribute block included): e2fsck stays clean.
+BOOST_AUTO_TEST_CASE(device_nodes_fifos_and_xattrs_become_the_images_own) {
+  layer_fixture f;
+  // A file capability as setcap writes it (VFS_CAP_REVISION_2, cap_net_raw permitted+effective).
+  std::string cap("\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 20);
+  std::string big(3000, 'b'); // cannot fit in the inode: an attribute block
+  {
+    auto img = f.open();
+    auto r = apply_tar(img, tar_of({{"dev", 'd', ""},
+                                    {"dev/null", 'c', "", 0666, 0, 0, 1, 3},
+                                    {"dev/sda", 'b', "", 0660, 0, 6, 8, 0},
+                                    {"dev/wide", 'c', "", 0600, 0, 0, 300, 70000},
+                                    {"run", 'd', ""},
+                                    {"run/initctl", 'p', "", 0600},
+                                    {"bin", 'd', "", 0755, 0, 0, 0, 0, {{"user.dir-note", "d"}}},
+                                    {"bin/ping", 'f', "ELF", 04755, 0, 0, 0, 0, {{"security.capability", cap}}},
+                                    {"bin/fat", 'f', "x", 0644, 0, 0, 0, 0, {{"user.big", big}}}}));
+    BOOST_TEST_REQUIRE(r.has_value(), (r ? "" : r.err().message));
+    BOOST_TEST(r->nodes == 4u);
+    BOOST_TEST(r->xattrs == 3u);
+    auto info = [&](const char* p) { return ok(img.stat(ok(img.inode_of(p)))); };
+    BOOST_TEST(info("/dev/null").format == 0020000u); // S_IFCHR
+    BOOST_TEST(info("/dev/null").rdev_major == 1u);
+    BOOST_TEST(info("/dev/null").rdev_minor == 3u);
+    BOOST_TEST(info("/dev/null").mode == 0666u);
+    BOOST_TEST(info("/dev/sda").format == 0060000u); // S_IFBLK
+    BOOST_TEST(info("/dev/sda").gid == 6u);
+    BOOST_TEST(info("/dev/wide").rdev_major == 300u);
+    BOOST_TEST(info("/dev/wide").rdev_minor == 70000u);
+    BOOST_TEST(info("/run/initctl").format == 0010000u); // S_IFIFO
+    BOOST_TEST(info("/bin/ping").mode == 04755u);
+    BOOST_TEST(ok(img.get_xattr(ok(img.inode_of("/bin/ping")), "security.capability")).value_or("") == cap);
+    BOOST_TEST(ok(img.get_xattr(ok(img.inode_of("/bin")), "user.dir-note")).value_or("") == "d");
+    BOOST_TEST(ok(img.get_xattr(ok(img.inode_of("/bin/fat")), "user.big")).value_or("") == big);
+    BOOST_TEST(!ok(img.get_xattr(ok(img.inode_of("/bin/ping")), "user.absent")).has_value());
+    ok(img.close());
+  }
+  require_clean(f.img);
+  // An independent reader: debugfs decodes the same device numbers and finds the attributes.
+  auto null_stat = debugfs(f.img, "stat /dev/null");
+  BOOST_TEST(null_stat.find("character special") != std::string::npos, null_stat);
+  BOOST_TEST(null_stat.find("Device major/minor number: 01:03") != std::string::npos, null_stat);
+  auto wide = debugfs(f.img, "stat /dev/wide");
+  BOOST_TEST(wide.find("Device major/minor number: 300:70000") != std::string::npos, wide);
+  auto xattrs = debugfs(f.img, "ea_list /bin/ping");
+  BOOST_TEST(xattrs.find("security.capability") != std::string::npos, xattrs);
+
+  // A second layer removes them all: nothing they held stays allocated.
+  {
+    auto img = f.open();
+    auto r = apply_tar(img, tar_of({{"dev/.wh.wide", 'f', ""},
+                                    {"dev/.wh.null", 'f', ""},
+                                    {"run/.wh.initctl", 'f', ""},
+                                    {"bin/.wh.fat", 'f', ""},
+                                    {"bin/ping", 'f', "plain"}}));
+    BOOST_TEST_REQUIRE(r.has_value(), (r ? "" : r.err().message));
+    BOOST_TEST(!ok(img.exists("/dev/null")));
+    BOOST_TEST(!ok(img.exists("/bin/fat")));
+    BOOST_TEST(!ok(img.get_xattr(ok(img.inode_of("/bin/ping")), "security.capability")).has_value());
+    ok(img.close());
+  }
+  require_clean(f.img);
 }
 
 BOOST_AUTO_TEST_CASE(names_are_bytes_and_deep_trees_and_limits_hold) {
