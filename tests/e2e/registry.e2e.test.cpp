@@ -176,7 +176,7 @@ BOOST_AUTO_TEST_CASE(pull_a_tag_show_it_and_pull_it_again_by_digest) {
 BOOST_AUTO_TEST_CASE(http_basic_with_flags_and_with_dockers_config_json) {
   auto& w = the_world();
   auto& im = the_images();
-  test_registry reg(w.ns.exec(), 5001, "tester", "s3cret");
+  test_registry reg(w.ns.exec(), 5001, registry_auth::basic);
   reg.push(im.layout, "other", "team/private:1");
   std::string ref = reg.host() + "/team/private:1";
 
@@ -210,6 +210,44 @@ BOOST_AUTO_TEST_CASE(http_basic_with_flags_and_with_dockers_config_json) {
   BOOST_TEST_REQUIRE(cfg.exit_code == 0, cfg.err);
   BOOST_TEST(image_file(w, "priv-config", "/etc/other") == "b\n");
   remove_images(w, {"priv-flags", "priv-config"});
+}
+
+BOOST_AUTO_TEST_CASE(bearer_tokens_from_a_token_server) {
+  auto& w = the_world();
+  auto& im = the_images();
+  test_registry reg(w.ns.exec(), 5008, registry_auth::bearer, BANGER_SOURCE_DIR);
+  reg.push(im.layout, "other", "team/tokened:1");
+  std::string ref = reg.host() + "/team/tokened:1";
+
+  // Anonymous: the token server grants nothing, and the registry refuses.
+  auto anon = w.cli({"image", "pull", ref, "--insecure-registry", "--name", "tok-anon"});
+  BOOST_TEST(anon.exit_code == 1);
+  BOOST_TEST(anon.err.find("refused access") != std::string::npos, anon.err);
+  BOOST_TEST(!has_image(w, "tok-anon"));
+
+  auto with = [&](const std::string& password, const std::string& name) {
+    std::string joined;
+    for (const auto& a : w.command(
+           {"image", "pull", ref, "--insecure-registry", "--name", name, "--username", reg.user, "--password-stdin"}))
+      joined += "'" + a + "' ";
+    return run({"/bin/sh", "-c", "printf '%s\\n' '" + password + "' | " + joined}, w.sb.env, 120s);
+  };
+  auto wrong = with("guess", "tok-wrong");
+  BOOST_TEST(wrong.exit_code == 1);
+  BOOST_TEST(wrong.err.find("the credentials were refused") != std::string::npos, wrong.err);
+  BOOST_TEST(!has_image(w, "tok-wrong"));
+
+  auto before = reg.token_log();
+  auto right = with(reg.password, "tok");
+  BOOST_TEST_REQUIRE(right.exit_code == 0, right.err);
+  BOOST_TEST(image_file(w, "tok", "/etc/other") == "b\n");
+  // One token for the pull's scope, reused for the manifest and every blob.
+  auto log = reg.token_log().substr(before.size());
+  std::size_t asked = 0;
+  for (std::size_t at = 0; (at = log.find("token tester repository:team/tokened:pull", at)) != std::string::npos; ++at)
+    ++asked;
+  BOOST_TEST(asked == 1u, log);
+  remove_images(w, {"tok"});
 }
 
 BOOST_AUTO_TEST_CASE(an_index_gives_the_host_platform_or_the_one_asked_for) {

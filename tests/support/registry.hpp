@@ -1,8 +1,8 @@
 // Test support for registry pulls (issue #13): OCI image layouts built from local trees with
 // umoci, and a real registry (Debian's docker-registry) serving plain HTTP on 127.0.0.1 inside
-// a network namespace the test made, anonymous or with HTTP Basic (htpasswd), images pushed
-// to it with skopeo. Its access log (Apache style, one line per request) is how a test sees
-// what a pull asked for. Header-only; tests include it.
+// a network namespace the test made, anonymous, with HTTP Basic (htpasswd) or with Bearer
+// tokens from tests/support/token_server.py, images pushed to it with skopeo. Its access log (Apache style, one line
+// per request) is how a test sees what a pull asked for. Header-only; tests include it.
 #pragma once
 
 #include <csignal>
@@ -113,46 +113,74 @@ inline void add_busybox(const std::filesystem::path& rootfs) {
       fs::create_symlink("busybox", rootfs / "bin" / applet);
 }
 
+/// How a test registry wants to be asked.
+enum class registry_auth {
+  anonymous,
+  basic,  ///< HTTP Basic against an htpasswd file
+  bearer, ///< the token flow: tests/support/token_server.py on port + 100 issues the tokens
+};
+
 /// docker-registry on 127.0.0.1:`port` in the namespace `exec` enters; stopped on destruction.
+/// `source_dir`: the project's sources (for the token server).
 struct test_registry {
   temp_dir dir{"banger-registry"};
   std::vector<std::string> exec;
   int port;
-  std::string user, password; ///< non-empty: HTTP Basic required
-  int pid = -1;
+  registry_auth auth;
+  std::string user = "tester", password = "s3cret"; ///< accepted with basic and bearer
+  int pid = -1, token_pid = -1;
 
-  test_registry(std::vector<std::string> ns_exec, int port_, std::string user_ = {}, std::string password_ = {})
-    : exec(std::move(ns_exec)), port(port_), user(std::move(user_)), password(std::move(password_)) {
-    std::string auth;
-    if (!user.empty()) {
+  test_registry(std::vector<std::string> ns_exec, int port_, registry_auth auth_ = registry_auth::anonymous,
+                const std::filesystem::path& source_dir = {})
+    : exec(std::move(ns_exec)), port(port_), auth(auth_) {
+    std::string auth_yaml;
+    if (auth == registry_auth::basic) {
       auto h = run({"/usr/bin/htpasswd", "-Bbn", user, password});
       require_ok(h, "htpasswd");
       std::ofstream(dir.path / "htpasswd") << h.out;
-      auth =
+      auth_yaml =
         fmt::format("auth:\n  htpasswd:\n    realm: banger-test\n    path: {}\n", (dir.path / "htpasswd").string());
+    } else if (auth == registry_auth::bearer) {
+      auto key = dir.path / "token.key", cert = dir.path / "token.crt";
+      require_ok(run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key.string(),
+                      "-out", cert.string(), "-days", "2", "-subj", "/CN=banger-test-token"}),
+                 "openssl req");
+      std::filesystem::create_directories(dir.path / "token");
+      auto argv = exec;
+      argv.insert(argv.end(), {"/usr/bin/python3", (source_dir / "tests/support/token_server.py").string(),
+                               std::to_string(port + 100), key.string(), cert.string(), "banger-test",
+                               "banger-test-issuer", user, password});
+      token_pid = spawn(argv, {}, dir.path / "token");
+      auth_yaml = fmt::format("auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: banger-test\n"
+                              "    issuer: banger-test-issuer\n    rootcertbundle: {}\n",
+                              port + 100, cert.string());
     }
     std::ofstream(dir.path / "config.yml")
       << fmt::format("version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n"
                      "    rootdirectory: {}\n  delete:\n    enabled: true\n{}http:\n  addr: 127.0.0.1:{}\n",
-                     (dir.path / "data").string(), auth, port);
+                     (dir.path / "data").string(), auth_yaml, port);
     auto argv = exec;
     argv.insert(argv.end(), {"/usr/bin/docker-registry", "serve", (dir.path / "config.yml").string()});
     pid = spawn(argv, {}, dir.path);
-    bool up = eventually(
-      [&] {
-        auto probe = exec;
-        probe.insert(probe.end(), {"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url() + "/v2/"});
-        auto r = run(probe, {}, std::chrono::seconds(5));
-        return r.out == "200" || r.out == "401";
-      },
-      std::chrono::seconds(20));
-    BOOST_TEST_REQUIRE(up, "docker-registry did not answer: " + slurp(dir.path / "spawn.err"));
+    auto answers = [&](const std::string& url) {
+      auto probe = exec;
+      probe.insert(probe.end(), {"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url});
+      auto r = run(probe, {}, std::chrono::seconds(5));
+      return r.out == "200" || r.out == "401";
+    };
+    BOOST_TEST_REQUIRE(eventually([&] { return answers(url() + "/v2/"); }, std::chrono::seconds(20)),
+                       "docker-registry did not answer: " + slurp(dir.path / "spawn.err"));
+    if (auth == registry_auth::bearer)
+      BOOST_TEST_REQUIRE(eventually([&] { return answers(fmt::format("http://127.0.0.1:{}/token", port + 100)); },
+                                    std::chrono::seconds(20)),
+                         "the token server did not answer: " + slurp(dir.path / "token" / "spawn.err"));
   }
   ~test_registry() {
-    if (pid > 0) {
-      ::kill(pid, SIGTERM);
-      ::waitpid(pid, nullptr, 0);
-    }
+    for (int p : {pid, token_pid})
+      if (p > 0) {
+        ::kill(p, SIGTERM);
+        ::waitpid(p, nullptr, 0);
+      }
   }
   test_registry(const test_registry&) = delete;
   test_registry& operator=(const test_registry&) = delete;
@@ -165,7 +193,7 @@ struct test_registry {
             std::vector<std::string> extra = {}) {
     auto argv = exec;
     argv.insert(argv.end(), {"/usr/bin/skopeo", "copy", "-q", "--dest-tls-verify=false"});
-    if (!user.empty())
+    if (auth != registry_auth::anonymous)
       argv.insert(argv.end(), {"--dest-creds", user + ":" + password});
     if (all)
       argv.push_back("--all");
@@ -197,6 +225,9 @@ struct test_registry {
     }
     return out;
   }
+  /// The token server's log: "token <user or -> <scope>" per scope asked for, "token refused".
+  std::string token_log() const { return slurp(dir.path / "token" / "spawn.out"); }
+
   /// GET requests after the first `skip` log entries whose path ends in blobs/`digest`.
   std::vector<request> blob_gets(const std::string& digest, std::size_t skip = 0) const {
     std::vector<request> out;
