@@ -987,6 +987,75 @@ BOOST_AUTO_TEST_CASE(oci_layers_that_do_not_match_the_config_leave_nothing) {
   }
 }
 
+// The caps a pull is held to (config.toml's [images]) stop a decompression bomb as it inflates,
+// a declared size past the cap before any of it is read, and an entry flood as it is read,
+// each naming its cap; nothing is left.
+BOOST_AUTO_TEST_CASE(oci_layer_caps_stop_bombs_and_floods) {
+  auto dir = tmp.path / "capped-layers";
+  fs::create_directories(dir);
+  // A bomb whose headers declare nothing much: a tiny tar, then 48 MiB of zero blocks (valid
+  // end-of-archive padding) that gzip makes about 48 KiB.
+  auto bomb_tar = dir / "bomb.tar";
+  write_tar(bomb_tar, {{"small", 'f', "s"}}, &archive_write_add_filter_none);
+  { std::ofstream(bomb_tar, std::ios::app | std::ios::binary) << std::string(48u << 20, '\0'); }
+  auto sum = run({"sha256sum", bomb_tar.string()});
+  BOOST_TEST_REQUIRE(sum.exit_code == 0, sum.err);
+  BOOST_TEST_REQUIRE(run({"sh", "-c", "gzip -n -c \"$1\" > \"$1.gz\"", "sh", bomb_tar.string()}).exit_code == 0);
+  built_layer bomb{fs::path(bomb_tar.string() + ".gz"), layer_codec::gzip, "sha256:" + sum.out.substr(0, 64)};
+  BOOST_TEST(fs::file_size(bomb.blob) < (1u << 20));
+  auto big = make_layer(dir, "big", {{"zeros", 'f', std::string(12u << 20, '\0')}}, layer_codec::gzip);
+  {
+    open_layers open;
+    auto spec = open.spec("bomb", {bomb}, config_for({bomb}));
+    spec.max_layer_bytes = 8u << 20;
+    auto m = build_oci_image(spec, bins, images / "bomb", {});
+    BOOST_TEST_REQUIRE(!m.has_value());
+    BOOST_TEST(m.err().message.find("uncompresses to more than 8388608 bytes") != std::string::npos, m.err().message);
+    BOOST_TEST(m.err().message.find("max_layer_bytes") != std::string::npos, m.err().message);
+    BOOST_TEST(leftovers().empty());
+  }
+  {
+    open_layers open;
+    auto spec = open.spec("big", {big}, config_for({big}));
+    spec.max_layer_bytes = 8u << 20;
+    auto m = build_oci_image(spec, bins, images / "big", {});
+    BOOST_TEST_REQUIRE(!m.has_value());
+    BOOST_TEST(m.err().message.find("entry \"zeros\": the layer's files would pass 8388608 bytes") != std::string::npos,
+               m.err().message);
+    BOOST_TEST(leftovers().empty());
+  }
+  std::vector<tar_member> many;
+  for (int i = 0; i < 40; ++i)
+    many.push_back({fmt::format("f{}", i), 'f', "x"});
+  auto flood = make_layer(dir, "flood", many, layer_codec::zstd);
+  {
+    open_layers open;
+    auto spec = open.spec("bomb", {bomb}, config_for({bomb}));
+    spec.max_layer_bytes = 8u << 20;
+    auto m = build_oci_image(spec, bins, images / "bomb", {});
+    BOOST_TEST_REQUIRE(!m.has_value());
+    BOOST_TEST(m.err().message.find("uncompresses to more than 8388608 bytes") != std::string::npos, m.err().message);
+    BOOST_TEST(m.err().message.find("max_layer_bytes") != std::string::npos, m.err().message);
+    BOOST_TEST(leftovers().empty());
+  }
+  {
+    open_layers open;
+    auto spec = open.spec("flood", {flood}, config_for({flood}));
+    spec.max_entries_per_layer = 25;
+    auto m = build_oci_image(spec, bins, images / "flood", {});
+    BOOST_TEST_REQUIRE(!m.has_value());
+    BOOST_TEST(m.err().message.find("more than 25 entries") != std::string::npos, m.err().message);
+    BOOST_TEST(m.err().message.find("max_layer_entries") != std::string::npos, m.err().message);
+    BOOST_TEST(leftovers().empty());
+  }
+  { // under the caps, the same layers are fine
+    open_layers open;
+    auto m =
+      build_oci_image(open.spec("fine", {bomb, big, flood}, config_for({bomb, big, flood})), bins, images / "fine", {});
+    BOOST_TEST_REQUIRE(m.has_value(), why(m));
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 } // namespace banger::guestfs
