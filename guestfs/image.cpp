@@ -247,7 +247,48 @@ constexpr std::string_view sshd_dropin = "# Written by banger: root logs in with
 
 } // namespace
 
-expected<void> inject(ext4_image& img, const std::string& agent, const std::string& init) {
+namespace {
+
+/// Writes host file `host` as `dir`/`name` in the image (replacing an entry of that name),
+/// streamed in 1 MiB pieces: the static guest binaries are 13 MiB each, and a pull holds no
+/// whole file in memory.
+expected<void> copy_in(ext4_image& img, std::string_view dir, const std::string& name, const fs::path& host,
+                       std::uint32_t mode) {
+  unique_fd fd(::open(host.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd)
+    return sys_error("open", host, errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0)
+    return sys_error("stat", host, errno);
+  auto parent = img.inode_of(dir);
+  if (!parent)
+    return std::move(parent).err();
+  if (auto r = img.remove_tree_in(*parent, name); !r)
+    return r;
+  auto w = img.create_in(*parent, name, mode, 0, 0, static_cast<std::uint64_t>(st.st_size));
+  if (!w)
+    return std::move(w).err();
+  std::vector<char> buf(1 << 20);
+  for (;;) {
+    auto n = ::read(fd.get(), buf.data(), buf.size());
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return sys_error("read", host, errno);
+    if (n == 0)
+      break;
+    if (auto r = w->write(std::string_view(buf.data(), static_cast<std::size_t>(n))); !r)
+      return r;
+  }
+  auto done = w->finish(std::time(nullptr));
+  if (!done)
+    return std::move(done).err();
+  return {};
+}
+
+} // namespace
+
+expected<void> inject(ext4_image& img, const guest_binaries& bins) {
   for (auto* d : {"/proc", "/sys", "/dev", "/run"}) {
     auto there = img.exists(d);
     if (!there)
@@ -266,10 +307,10 @@ expected<void> inject(ext4_image& img, const std::string& agent, const std::stri
   }
   if (auto r = img.mkdir_p("/usr/local/sbin", 0755, 0, 0); !r)
     return r;
-  if (auto r = img.write_file("/usr/local/sbin/banger-init", init, 0755, 0, 0); !r)
-    return r;
-  if (auto r = img.write_file("/usr/local/sbin/banger-agent", agent, 0755, 0, 0); !r)
-    return r;
+  if (auto r = copy_in(img, "/usr/local/sbin", "banger-init", bins.init, 0755); !r)
+    return make_error(r.err().code, fmt::format("banger-init: {}", r.err().message));
+  if (auto r = copy_in(img, "/usr/local/sbin", "banger-agent", bins.agent, 0755); !r)
+    return make_error(r.err().code, fmt::format("banger-agent: {}", r.err().message));
   auto has_init = img.exists("/sbin/init");
   if (!has_init)
     return std::move(has_init).err();
@@ -326,6 +367,18 @@ nlohmann::ordered_json to_json(const image_manifest& m) {
 
 } // namespace
 
+expected<std::uint64_t> guest_binaries_size(const guest_binaries& bins) {
+  std::uint64_t total = 0;
+  for (auto [what, p] : {std::pair{"banger-agent", &bins.agent}, std::pair{"banger-init", &bins.init}}) {
+    std::error_code ec;
+    auto n = fs::file_size(*p, ec);
+    if (ec)
+      return make_error(errc::not_found, fmt::format("{}: {}: {}", what, p->string(), ec.message()));
+    total += n;
+  }
+  return total;
+}
+
 void report(const progress_fn& progress, const std::string& stage, std::uint64_t done, std::uint64_t total) {
   if (progress)
     progress(stage, done, total);
@@ -333,12 +386,9 @@ void report(const progress_fn& progress, const std::string& stage, std::uint64_t
 
 expected<image_manifest> finish(staging& stage, finish_spec spec, const guest_binaries& bins, const fs::path& dest,
                                 const progress_fn& progress) {
-  auto agent = slurp(bins.agent);
-  if (!agent)
-    return make_error(agent.err().code, fmt::format("banger-agent: {}", agent.err().message));
-  auto init = slurp(bins.init);
-  if (!init)
-    return make_error(init.err().code, fmt::format("banger-init: {}", init.err().message));
+  auto binaries = guest_binaries_size(bins);
+  if (!binaries)
+    return std::move(binaries).err();
   auto tree = stage.tree();
   if (::chmod(tree.c_str(), 0755) != 0) // mkfs -d gives the image root the tree's mode
     return sys_error("chmod", tree, errno);
@@ -351,7 +401,7 @@ expected<image_manifest> finish(staging& stage, finish_spec spec, const guest_bi
   auto rootfs = stage.out() / "rootfs.ext4";
   auto rootfs_bytes = spec.rootfs_bytes;
   if (rootfs_bytes == 0)
-    rootfs_bytes = tree_bytes(tree) * 13 / 10 + 256 * mib + agent->size() + init->size();
+    rootfs_bytes = tree_bytes(tree) * 13 / 10 + 256 * mib + *binaries;
   rootfs_bytes = round_up(rootfs_bytes, 4096);
   report(progress, "rootfs", 0, rootfs_bytes);
   if (auto r = create_image(rootfs, rootfs_bytes, tree, content_owner); !r)
@@ -360,7 +410,7 @@ expected<image_manifest> finish(staging& stage, finish_spec spec, const guest_bi
     auto img = ext4_image::open(rootfs, true);
     if (!img)
       return std::move(img).err();
-    if (auto r = inject(*img, *agent, *init); !r)
+    if (auto r = inject(*img, bins); !r)
       return make_error(r.err().code,
                         fmt::format("image {}: injecting banger-init/agent: {}", spec.manifest.name, r.err().message));
   }

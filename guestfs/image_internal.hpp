@@ -69,10 +69,13 @@ expected<image_manifest> finish(staging& stage, finish_spec spec, const guest_bi
                                 const std::filesystem::path& dest, const progress_fn& progress);
 
 /// Injects banger's guest side into an open rootfs (paths resolved inside the image): the
-/// mount points banger-init needs, /usr/local/sbin/banger-{init,agent} (`agent`, `init`: their
-/// bytes), /sbin/init when the image has none, and the sshd drop-in when it has sshd; then
-/// closes the image.
-expected<void> inject(ext4_image& img, const std::string& agent, const std::string& init);
+/// mount points banger-init needs, /usr/local/sbin/banger-{init,agent} (copied from `bins` in
+/// pieces, never whole in memory), /sbin/init when the image has none, and the sshd drop-in
+/// when it has sshd; then closes the image.
+expected<void> inject(ext4_image& img, const guest_binaries& bins);
+
+/// The bytes of banger-agent and banger-init together (what an image must leave room for).
+expected<std::uint64_t> guest_binaries_size(const guest_binaries& bins);
 
 /// The last step of every builder: stamps `m` with the time and the sizes and sha256s of
 /// out/rootfs.ext4 and out/work-seed.ext4, writes out/manifest.json and renames out/ to `dest`.

@@ -509,12 +509,9 @@ expected<apply_outcome> apply_all(ext4_image& img, const oci_image_spec& spec, c
 
 expected<image_manifest> build_oci_image(const oci_image_spec& spec, const guest_binaries& bins, const fs::path& dest,
                                          const progress_fn& progress) {
-  auto agent = banger::read_file(bins.agent);
-  if (!agent)
-    return make_error(agent.err().code, fmt::format("banger-agent: {}", agent.err().message));
-  auto init = banger::read_file(bins.init);
-  if (!init)
-    return make_error(init.err().code, fmt::format("banger-init: {}", init.err().message));
+  auto binaries = detail::guest_binaries_size(bins);
+  if (!binaries)
+    return std::move(binaries).err();
   auto cfg = parse_config(spec.config_json);
   if (!cfg)
     return std::move(cfg).err();
@@ -526,7 +523,7 @@ expected<image_manifest> build_oci_image(const oci_image_spec& spec, const guest
   std::uint64_t declared = 0;
   for (auto& l : spec.layers)
     declared += declared_size(l);
-  std::uint64_t bytes = declared * 3 / 2 + 128 * mib + agent->size() + init->size();
+  std::uint64_t bytes = declared * 3 / 2 + 128 * mib + *binaries;
   for (int attempt = 0;; ++attempt) {
     bytes = std::min(spec.max_rootfs_bytes, (bytes + 4095) / 4096 * 4096);
     auto stage = detail::staging::begin(dest);
@@ -562,7 +559,7 @@ expected<image_manifest> build_oci_image(const oci_image_spec& spec, const guest
             if (auto r = img->remove_tree_in(*ssh, n); !r)
               return std::move(r).err();
     }
-    if (auto r = detail::inject(*img, *agent, *init); !r)
+    if (auto r = detail::inject(*img, bins); !r)
       return make_error(r.err().code,
                         fmt::format("image {}: injecting banger-init/agent: {}", spec.name, r.err().message));
     image_manifest m;
