@@ -93,6 +93,17 @@ bool has_image(world& w, const std::string& name) {
   return false;
 }
 
+/// `image pull REF --insecure-registry --name NAME --username USER --password-stdin`, `password`
+/// piped to it.
+run_result pull_with_password(world& w, const std::string& ref, const std::string& name, const std::string& user,
+                              const std::string& password) {
+  std::string joined;
+  for (const auto& a :
+       w.command({"image", "pull", ref, "--insecure-registry", "--name", name, "--username", user, "--password-stdin"}))
+    joined += "'" + a + "' ";
+  return run({"/bin/sh", "-c", "printf '%s\\n' '" + password + "' | " + joined}, w.sb.env, 120s);
+}
+
 void remove_images(world& w, std::initializer_list<const char*> names) {
   for (const char* n : names)
     w.cli({"image", "rm", n});
@@ -184,18 +195,11 @@ BOOST_AUTO_TEST_CASE(http_basic_with_flags_and_with_dockers_config_json) {
   BOOST_TEST(anon.exit_code == 1);
   BOOST_TEST(anon.err.find("needs a user name and password") != std::string::npos, anon.err);
 
-  auto piped = [&](const std::string& password, const std::string& name) {
-    std::string joined;
-    for (const auto& a : w.command(
-           {"image", "pull", ref, "--insecure-registry", "--name", name, "--username", "tester", "--password-stdin"}))
-      joined += "'" + a + "' ";
-    return run({"/bin/sh", "-c", "printf '%s\\n' '" + password + "' | " + joined}, w.sb.env, 120s);
-  };
-  auto wrong = piped("guess", "priv-wrong");
+  auto wrong = pull_with_password(w, ref, "priv-wrong", reg.user, "guess");
   BOOST_TEST(wrong.exit_code == 1);
   BOOST_TEST(wrong.err.find("refused") != std::string::npos, wrong.err);
   BOOST_TEST(!has_image(w, "priv-wrong"));
-  auto right = piped("s3cret", "priv-flags");
+  auto right = pull_with_password(w, ref, "priv-flags", reg.user, reg.password);
   BOOST_TEST_REQUIRE(right.exit_code == 0, right.err);
   BOOST_TEST(image_file(w, "priv-flags", "/etc/other") == "b\n");
 
@@ -225,20 +229,13 @@ BOOST_AUTO_TEST_CASE(bearer_tokens_from_a_token_server) {
   BOOST_TEST(anon.err.find("refused access") != std::string::npos, anon.err);
   BOOST_TEST(!has_image(w, "tok-anon"));
 
-  auto with = [&](const std::string& password, const std::string& name) {
-    std::string joined;
-    for (const auto& a : w.command(
-           {"image", "pull", ref, "--insecure-registry", "--name", name, "--username", reg.user, "--password-stdin"}))
-      joined += "'" + a + "' ";
-    return run({"/bin/sh", "-c", "printf '%s\\n' '" + password + "' | " + joined}, w.sb.env, 120s);
-  };
-  auto wrong = with("guess", "tok-wrong");
+  auto wrong = pull_with_password(w, ref, "tok-wrong", reg.user, "guess");
   BOOST_TEST(wrong.exit_code == 1);
   BOOST_TEST(wrong.err.find("the credentials were refused") != std::string::npos, wrong.err);
   BOOST_TEST(!has_image(w, "tok-wrong"));
 
   auto before = reg.token_log();
-  auto right = with(reg.password, "tok");
+  auto right = pull_with_password(w, ref, "tok", reg.user, reg.password);
   BOOST_TEST_REQUIRE(right.exit_code == 0, right.err);
   BOOST_TEST(image_file(w, "tok", "/etc/other") == "b\n");
   // One token for the pull's scope, reused for the manifest and every blob.

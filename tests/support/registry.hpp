@@ -11,7 +11,8 @@
 #include <sstream>
 #include <sys/wait.h>
 
-#include <boost/test/unit_test.hpp>
+#include <stdexcept>
+
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
@@ -22,7 +23,8 @@
 namespace banger::test {
 
 inline void require_ok(const run_result& r, const std::string& what) {
-  BOOST_TEST_REQUIRE(r.exit_code == 0, what + ": " + r.out + r.err);
+  if (r.exit_code != 0)
+    throw std::runtime_error(what + ": " + r.out + r.err);
 }
 
 /// An OCI image layout (umoci's) in a temp dir, images in it made tag by tag.
@@ -67,8 +69,7 @@ struct oci_layout {
     for (const auto& m : index["manifests"])
       if (m.value("annotations", nlohmann::json::object()).value("org.opencontainers.image.ref.name", "") == tag)
         return m["digest"];
-    BOOST_FAIL("no tag " + tag + " in the layout");
-    return "";
+    throw std::runtime_error("no tag " + tag + " in the layout");
   }
   /// The layer descriptors of image `tag`, lowest first.
   std::vector<nlohmann::json> layers_of(const std::string& tag) const {
@@ -168,12 +169,12 @@ struct test_registry {
       auto r = run(probe, {}, std::chrono::seconds(5));
       return r.out == "200" || r.out == "401";
     };
-    BOOST_TEST_REQUIRE(eventually([&] { return answers(url() + "/v2/"); }, std::chrono::seconds(20)),
-                       "docker-registry did not answer: " + slurp(dir.path / "spawn.err"));
-    if (auth == registry_auth::bearer)
-      BOOST_TEST_REQUIRE(eventually([&] { return answers(fmt::format("http://127.0.0.1:{}/token", port + 100)); },
-                                    std::chrono::seconds(20)),
-                         "the token server did not answer: " + slurp(dir.path / "token" / "spawn.err"));
+    if (!eventually([&] { return answers(url() + "/v2/"); }, std::chrono::seconds(20)))
+      throw std::runtime_error("docker-registry did not answer: " + slurp(dir.path / "spawn.err"));
+    if (auth == registry_auth::bearer &&
+        !eventually([&] { return answers(fmt::format("http://127.0.0.1:{}/token", port + 100)); },
+                    std::chrono::seconds(20)))
+      throw std::runtime_error("the token server did not answer: " + slurp(dir.path / "token" / "spawn.err"));
   }
   ~test_registry() {
     for (int p : {pid, token_pid})
