@@ -6,7 +6,10 @@
 #include <sstream>
 #include <thread>
 
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
+
+#include "tests/support/kernel_cache.hpp"
 
 namespace banger::bench {
 
@@ -155,6 +158,25 @@ void world::teardown() {
   }
   for (const auto& q : our_qemus()) // Defense in depth: never leave a guest running.
     ::kill(std::atoi(q.c_str()), SIGKILL);
+}
+
+double build_default_artifacts(world& w) {
+  const char* cache = std::getenv("BANGER_TEST_CACHE");
+  w.env["XDG_CACHE_HOME"] = std::string(cache && *cache ? cache : "/var/cache/banger-test") + "/xdg-cache";
+  auto deb = banger::test::cloud_kernel_deb();
+  auto direct = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> argv{(w.bin / "banger").string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto t = run_timed(argv, w.env, 1800s);
+    if (t.r.exit_code != 0)
+      fail(fmt::format("`banger {}` exited {}:\n{}", fmt::join(args, " "), t.r.exit_code, tail(t.r.out)));
+    return t;
+  };
+  direct({"kernel", "import", "default", "--deb", deb.path.string()});
+  direct({"image", "build", "default", "--busybox"});
+  auto debimg = direct({"image", "build", "deb", "--debootstrap"});
+  direct({"daemon", "stop"});
+  return debimg.secs;
 }
 
 } // namespace banger::bench

@@ -96,4 +96,11 @@ struct world {
   void teardown();
 };
 
+/// What the guest benches set up first, in `w`'s state with its cache dir set to the test
+/// cache ($BANGER_TEST_CACHE/xdg-cache, where the debootstrap tree is kept across runs): kernel
+/// "default" (the cached Debian cloud kernel), image "default" (busybox) and image "deb"
+/// (debootstrap), built by a daemon outside the namespace (debootstrap needs Debian's mirror),
+/// which is stopped after. Returns the seconds the debootstrap build took.
+double build_default_artifacts(world& w);
+
 } // namespace banger::bench

@@ -220,28 +220,13 @@ void report(const repo_figures& f) {
 
 int bench(const config& cfg, const fs::path& bin) {
   world w(bin);
-  // The debootstrap tree is cached across runs, as the e2e tests cache it.
-  const char* cache = std::getenv("BANGER_TEST_CACHE");
-  w.env["XDG_CACHE_HOME"] = std::string(cache && *cache ? cache : "/var/cache/banger-test") + "/xdg-cache";
   fmt::print("bench-workspace: {} runs; sandbox {}, netns {}; load {}\n", cfg.runs, w.root.path.string(), w.ns.name,
              loadavg());
   std::fflush(stdout);
 
-  auto deb = banger::test::cloud_kernel_deb();
-  // A daemon outside the namespace builds the debootstrap image (Debian's mirror), then stops.
-  auto direct = [&](const std::vector<std::string>& args) {
-    std::vector<std::string> argv{(bin / "banger").string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto t = run_timed(argv, w.env, 1800s);
-    if (t.r.exit_code != 0)
-      fail(fmt::format("`banger {}` exited {}:\n{}", fmt::join(args, " "), t.r.exit_code, tail(t.r.out)));
-    return t;
-  };
-  direct({"kernel", "import", "default", "--deb", deb.path.string()});
-  direct({"image", "build", "default", "--busybox"});
-  auto debimg = direct({"image", "build", "deb", "--debootstrap"});
-  direct({"daemon", "stop"});
-  fmt::print("  setup: debootstrap image in {:.1f} s\n", debimg.secs);
+  auto deb = banger::test::cloud_kernel_deb(); // for the results line
+  auto debootstrap_secs = build_default_artifacts(w);
+  fmt::print("  setup: debootstrap image in {:.1f} s\n", debootstrap_secs);
   w.must({"vm", "run", "--rm", "--", "true"}, 600s); // the shape's boot snapshot
   w.must({"vm", "create", "--name", "bb-ws"}, 600s);
   w.must({"vm", "create", "--name", "bb-plain"}, 600s);
