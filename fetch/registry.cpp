@@ -238,6 +238,14 @@ std::string registry_client::base() const {
   return fmt::format("{}://{}/v2/", opts_.plain_http ? "http" : "https", ref_.api_host());
 }
 
+error registry_client::blob_mismatch(const blob_descriptor& d, std::uint64_t got_size, const std::string& got_digest,
+                                     std::string_view outcome) const {
+  return make_error(errc::operation_failed,
+                    fmt::format("blob {} from {} arrived as {} bytes hashing to {}, but the manifest names {} bytes "
+                                "with that digest; {}",
+                                d.digest, ref_.registry, got_size, got_digest, d.size, outcome));
+}
+
 error registry_client::http_error(const http_reply& r, const std::string& what) const {
   // The distribution spec's error body: {"errors": [{"code": ..., "message": ...}]}.
   std::string detail;
@@ -435,10 +443,7 @@ expected<std::string> registry_client::fetch_small_blob(const blob_descriptor& d
     return http_error(*r, fmt::format("blob {}", d.digest));
   auto digest = "sha256:" + sha256_hex(r->body);
   if (r->body.size() != d.size || digest != d.digest)
-    return make_error(errc::operation_failed,
-                      fmt::format("blob {} from {} is {} bytes with digest {}, not the {} bytes the manifest says; "
-                                  "nothing was used",
-                                  d.digest, ref_.registry, r->body.size(), digest, d.size));
+    return blob_mismatch(d, r->body.size(), digest, "nothing was used");
   return std::move(r->body);
 }
 
@@ -483,10 +488,7 @@ expected<void> registry_client::fetch_blob(const blob_descriptor& d, int fd, std
   }
   auto digest = "sha256:" + hasher.hex_digest();
   if (total != d.size || digest != d.digest)
-    return make_error(errc::operation_failed,
-                      fmt::format("blob {} from {} is {} bytes with digest {}, not the {} bytes the manifest says; "
-                                  "it was discarded",
-                                  d.digest, ref_.registry, total, digest, d.size));
+    return blob_mismatch(d, total, digest, "it was discarded");
   return {};
 }
 

@@ -121,6 +121,8 @@ private:
   expected<std::pair<std::string, std::string>> fetch_manifest(const std::string& ref_part,
                                                                std::string_view expect_digest);
   error http_error(const http_reply& r, const std::string& what) const;
+  error blob_mismatch(const blob_descriptor& d, std::uint64_t got_size, const std::string& got_digest,
+                      std::string_view outcome) const;
 
   oci_reference ref_;
   registry_options opts_;
