@@ -247,6 +247,81 @@ BOOST_AUTO_TEST_CASE(bearer_tokens_from_a_token_server) {
   remove_images(w, {"tok"});
 }
 
+BOOST_AUTO_TEST_CASE(docker_schema2_manifest_lists_and_zstd_layers) {
+  auto& w = the_world();
+  auto& im = the_images();
+  test_registry reg(w.ns.exec(), 5009);
+  reg.push(im.layout, "app", "team/docker:1", false, {"--format", "v2s2"});
+  reg.push(im.layout, "multi", "team/dlist:1", true, {"--format", "v2s2"});
+  reg.push(im.layout, "app", "team/zstd:1", false, {"--dest-compress-format", "zstd"});
+
+  auto d = w.cli({"image", "pull", reg.host() + "/team/docker:1", "--insecure-registry", "--name", "dock"});
+  BOOST_TEST_REQUIRE(d.exit_code == 0, d.err);
+  BOOST_TEST(image_file(w, "dock", "/srv/app/greeting") == "hello from the registry\n");
+  BOOST_TEST(show(w, "dock")["manifest"]["config"]["working_dir"] == "/srv/app");
+
+  auto l = w.cli({"image", "pull", reg.host() + "/team/dlist:1", "--insecure-registry", "--name", "dlist", "--platform",
+                  "linux/arm64"});
+  BOOST_TEST_REQUIRE(l.exit_code == 0, l.err);
+  BOOST_TEST(image_file(w, "dlist", "/etc/arch") == "arm64");
+
+  auto z = w.cli({"image", "pull", reg.host() + "/team/zstd:1", "--insecure-registry", "--name", "zst"});
+  BOOST_TEST_REQUIRE(z.exit_code == 0, z.err);
+  BOOST_TEST(image_file(w, "zst", "/srv/app/greeting") == "hello from the registry\n");
+  remove_images(w, {"dock", "dlist", "zst"});
+}
+
+// A registry that serves other bytes than the digests it names (a tampered store, a broken
+// mirror): every blob is refused as it arrives, no image is made and the cache keeps nothing
+// unverified.
+BOOST_AUTO_TEST_CASE(a_registry_serving_wrong_bytes_is_refused_leaving_nothing) {
+  auto& w = the_world();
+  auto& im = the_images();
+  test_registry reg(w.ns.exec(), 5010);
+  reg.push(im.layout, "other", "team/tampered:1");
+  std::string ref = reg.host() + "/team/tampered:1";
+  auto stored = [&](const std::string& digest) {
+    return reg.dir.path / "data/docker/registry/v2/blobs/sha256" / digest.substr(7, 2) / digest.substr(7) / "data";
+  };
+  auto manifest_digest = im.layout.digest_of("other");
+  auto manifest = im.layout.blob(manifest_digest);
+  struct tamper_case {
+    std::string what, digest, expect;
+  };
+  std::vector<tamper_case> cases{
+    {"a layer", manifest["layers"][1]["digest"], "hashing to"},
+    {"the config", manifest["config"]["digest"], "hashing to"},
+    {"the manifest", manifest_digest, "but the registry says"},
+  };
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT(c.what) {
+      prune_cache(w);
+      auto path = stored(c.digest);
+      auto original = slurp(path);
+      BOOST_TEST_REQUIRE(!original.empty());
+      auto bad = original;
+      bad[bad.size() / 2] = static_cast<char>(bad[bad.size() / 2] ^ 0x20); // same size, other bytes
+      std::ofstream(path, std::ios::binary | std::ios::trunc) << bad;
+      auto p = w.cli({"image", "pull", ref, "--insecure-registry", "--name", "tampered"});
+      std::ofstream(path, std::ios::binary | std::ios::trunc) << original;
+      BOOST_TEST_MESSAGE(c.what << " tampered: " << p.err);
+      BOOST_TEST(p.exit_code == 1);
+      BOOST_TEST(p.err.find(c.expect) != std::string::npos, p.err);
+      BOOST_TEST(!has_image(w, "tampered"));
+      BOOST_TEST(!fs::exists(w.sb.state() / "images" / "tampered"));
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(blob_dir(w) / "sha256", ec))
+        BOOST_TEST(sha256_hex(slurp(e.path())) == e.path().filename().string());
+      for (const auto& e : fs::directory_iterator(blob_dir(w) / "partial", ec))
+        BOOST_TEST(e.path().extension() == ".lock", e.path());
+    }
+  }
+  // Restored, the same pull succeeds.
+  auto good = w.cli({"image", "pull", ref, "--insecure-registry", "--name", "tampered"});
+  BOOST_TEST_REQUIRE(good.exit_code == 0, good.err);
+  remove_images(w, {"tampered"});
+}
+
 BOOST_AUTO_TEST_CASE(an_index_gives_the_host_platform_or_the_one_asked_for) {
   auto& w = the_world();
   auto& im = the_images();
