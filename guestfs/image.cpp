@@ -194,17 +194,6 @@ std::uint64_t tree_bytes(const fs::path& tree) {
   return total;
 }
 
-namespace {
-
-expected<std::string> slurp(const fs::path& path) {
-  auto r = banger::read_file(path);
-  if (!r)
-    return std::move(r).err();
-  return std::move(*r);
-}
-
-} // namespace
-
 expected<void> write_host_file(const fs::path& path, std::string_view bytes, mode_t mode) {
   unique_fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode));
   if (!fd)

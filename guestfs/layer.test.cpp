@@ -24,8 +24,8 @@ struct member {
   std::string data_or_target;
   std::uint32_t mode = 0;
   std::int64_t uid = 0, gid = 0;
-  unsigned major = 0, minor = 0;                           // c and b
-  std::vector<std::pair<std::string, std::string>> xattrs; // name, value
+  unsigned major = 0, minor = 0;                             // c and b
+  std::vector<std::pair<std::string, std::string>> xattrs{}; // name, value
 };
 
 /// A pax tar of `members`, in memory.

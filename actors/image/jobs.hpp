@@ -28,7 +28,7 @@ struct artifact_store {
   std::filesystem::path init_bin;  ///< static banger-init
   std::filesystem::path cache;     ///< the daemon's cache dir: debootstrap trees in cache/debootstrap,
                                    ///< registry blobs in cache/blobs (fetch/blob_cache.hpp)
-  images_config pulls;             ///< config.toml's [images]: the caps a pull is held to
+  images_config pulls{};           ///< config.toml's [images]: the caps a pull is held to
 
   std::filesystem::path kind_dir(artifact_kind k) const {
     return state / (k == artifact_kind::kernel ? "kernels" : "images");
