@@ -184,6 +184,18 @@ BOOST_AUTO_TEST_CASE(pull_a_tag_show_it_and_pull_it_again_by_digest) {
   remove_images(w, {"app-v1", "app-pinned"});
 }
 
+// TLS is verified: a registry whose certificate nobody vouches for is refused, saying why.
+BOOST_AUTO_TEST_CASE(a_registry_with_an_untrusted_certificate_is_refused) {
+  auto& w = the_world();
+  test_registry reg(w.ns.exec(), 5011, registry_auth::anonymous, {}, true);
+  auto before = reg.requests().size(); // the fixture's own readiness probe
+  auto p = w.cli({"image", "pull", reg.host() + "/team/app:1", "--name", "untrusted"});
+  BOOST_TEST(p.exit_code == 1);
+  BOOST_TEST(p.err.find("certificate") != std::string::npos, p.err);
+  BOOST_TEST(!has_image(w, "untrusted"));
+  BOOST_TEST(reg.requests().size() == before); // no request got through the handshake
+}
+
 BOOST_AUTO_TEST_CASE(http_basic_with_flags_and_with_dockers_config_json) {
   auto& w = the_world();
   auto& im = the_images();

@@ -131,10 +131,20 @@ struct test_registry {
   std::string user = "tester", password = "s3cret"; ///< accepted with basic and bearer
   int pid = -1, token_pid = -1;
 
+  bool tls = false; ///< HTTPS with a self-signed certificate no client trusts
+
   test_registry(std::vector<std::string> ns_exec, int port_, registry_auth auth_ = registry_auth::anonymous,
-                const std::filesystem::path& source_dir = {})
-    : exec(std::move(ns_exec)), port(port_), auth(auth_) {
-    std::string auth_yaml;
+                const std::filesystem::path& source_dir = {}, bool tls_ = false)
+    : exec(std::move(ns_exec)), port(port_), auth(auth_), tls(tls_) {
+    std::string auth_yaml, tls_yaml;
+    if (tls) {
+      auto key = dir.path / "tls.key", cert = dir.path / "tls.crt";
+      require_ok(
+        run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key.string(), "-out",
+             cert.string(), "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"}),
+        "openssl req (tls)");
+      tls_yaml = fmt::format("  tls:\n    certificate: {}\n    key: {}\n", cert.string(), key.string());
+    }
     if (auth == registry_auth::basic) {
       auto h = run({"/usr/bin/htpasswd", "-Bbn", user, password});
       require_ok(h, "htpasswd");
@@ -158,14 +168,14 @@ struct test_registry {
     }
     std::ofstream(dir.path / "config.yml")
       << fmt::format("version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n"
-                     "    rootdirectory: {}\n  delete:\n    enabled: true\n{}http:\n  addr: 127.0.0.1:{}\n",
-                     (dir.path / "data").string(), auth_yaml, port);
+                     "    rootdirectory: {}\n  delete:\n    enabled: true\n{}http:\n  addr: 127.0.0.1:{}\n{}",
+                     (dir.path / "data").string(), auth_yaml, port, tls_yaml);
     auto argv = exec;
     argv.insert(argv.end(), {"/usr/bin/docker-registry", "serve", (dir.path / "config.yml").string()});
     pid = spawn(argv, {}, dir.path);
     auto answers = [&](const std::string& url) {
       auto probe = exec;
-      probe.insert(probe.end(), {"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url});
+      probe.insert(probe.end(), {"/usr/bin/curl", "-s", "-k", "-o", "/dev/null", "-w", "%{http_code}", url});
       auto r = run(probe, {}, std::chrono::seconds(5));
       return r.out == "200" || r.out == "401";
     };
@@ -187,7 +197,7 @@ struct test_registry {
   test_registry& operator=(const test_registry&) = delete;
 
   std::string host() const { return fmt::format("127.0.0.1:{}", port); }
-  std::string url() const { return "http://" + host(); }
+  std::string url() const { return (tls ? "https://" : "http://") + host(); }
 
   /// skopeo copy of the layout's `tag` to REPO:TAG here (`all`: an index with its images).
   void push(const oci_layout& l, const std::string& tag, const std::string& repo_tag, bool all = false,
