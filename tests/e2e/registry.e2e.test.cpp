@@ -161,6 +161,20 @@ BOOST_AUTO_TEST_CASE(pull_a_tag_show_it_and_pull_it_again_by_digest) {
   auto d = w.cli({"image", "pull", pinned, "--insecure-registry", "--name", "app-pinned", "--json"});
   BOOST_TEST_REQUIRE(d.exit_code == 0, d.err);
   auto dj = json::parse(d.out);
+  // On a terminal (script(1) gives the CLI one): one line redrawn in place, with a bar.
+  {
+    std::string joined;
+    for (const auto& a : w.command({"image", "pull", ref, "--insecure-registry", "--name", "app-tty"}))
+      joined += "'" + a + "' ";
+    auto env = w.sb.env;
+    env["NO_COLOR"] = ""; // unset: progress on a terminal is drawn
+    auto tty = run({"/usr/bin/script", "-qec", joined, "/dev/null"}, env, 120s);
+    BOOST_TEST_REQUIRE(tty.exit_code == 0, tty.out + tty.err);
+    BOOST_TEST(tty.out.find("\r\x1b[K[image pull] layer 1/2 [") != std::string::npos, tty.out);
+    BOOST_TEST(tty.out.find("[image pull] layer 2/2 done") == std::string::npos, tty.out); // no plain lines
+    BOOST_TEST(tty.out.find("####################] ") != std::string::npos, tty.out);      // a full bar
+    remove_images(w, {"app-tty"});
+  }
   // --json: progress events on stderr, one JSON object a line.
   bool flatten_seen = false;
   for (const auto& e : json_lines(d.err)) {
