@@ -160,6 +160,19 @@ void world::teardown() {
     ::kill(std::atoi(q.c_str()), SIGKILL);
 }
 
+int parse_runs(int argc, char** argv, int runs, const char* usage) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--runs" && i + 1 < argc)
+      runs = std::stoi(argv[++i]);
+    else
+      fail(usage);
+  }
+  if (runs <= 0)
+    fail("--runs must be positive");
+  return runs;
+}
+
 double build_default_artifacts(world& w) {
   const char* cache = std::getenv("BANGER_TEST_CACHE");
   w.env["XDG_CACHE_HOME"] = std::string(cache && *cache ? cache : "/var/cache/banger-test") + "/xdg-cache";

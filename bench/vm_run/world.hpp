@@ -96,6 +96,9 @@ struct world {
   void teardown();
 };
 
+/// `--runs N` as the only argument (default `runs`); fails with `usage` on anything else.
+int parse_runs(int argc, char** argv, int runs, const char* usage);
+
 /// What the guest benches set up first, in `w`'s state with its cache dir set to the test
 /// cache ($BANGER_TEST_CACHE/xdg-cache, where the debootstrap tree is kept across runs): kernel
 /// "default" (the cached Debian cloud kernel), image "default" (busybox) and image "deb"

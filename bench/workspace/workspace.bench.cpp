@@ -44,19 +44,7 @@ struct config {
   int runs = 3;
 };
 
-config parse(int argc, char** argv) {
-  config c;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--runs" && i + 1 < argc)
-      c.runs = std::stoi(argv[++i]);
-    else
-      fail("usage: bench-workspace [--runs N]");
-  }
-  if (c.runs <= 0)
-    fail("--runs must be positive");
-  return c;
-}
+config parse(int argc, char** argv) { return {parse_runs(argc, argv, 3, "usage: bench-workspace [--runs N]")}; }
 
 std::string q(const std::string& s) { return "'" + s + "'"; }
 
