@@ -31,6 +31,13 @@ inline constexpr std::size_t max_guest_name = 255;
 /// a path over max_guest_path bytes. Bytes >= 0x80 (UTF-8) are accepted.
 expected<void> validate_guest_path(std::string_view path);
 
+/// Extended attributes ext4_image writes: a name in user.*, security.* (file capabilities) or
+/// trusted.*, at most max_xattr_name bytes; a value of at most max_xattr_value bytes. system.*
+/// is refused (ACLs and other data the kernel interprets). errc::bad_request otherwise.
+inline constexpr std::size_t max_xattr_name = 255;
+inline constexpr std::size_t max_xattr_value = 65536;
+expected<void> validate_xattr(std::string_view name, std::size_t value_size);
+
 enum class entry_type : std::uint8_t { regular, directory, symlink, other };
 
 /// One directory entry as list() reports it. `mode` holds the permission bits only (07777).
@@ -172,10 +179,9 @@ public:
   expected<inode_number> mknod_in(inode_number dir, std::string_view name, node_kind kind, std::uint32_t mode,
                                   std::uint32_t uid, std::uint32_t gid, std::uint32_t major, std::uint32_t minor,
                                   std::int64_t mtime);
-  /// Sets extended attribute `name` ("user.*", "security.*" such as security.capability, or
-  /// "trusted.*"; 1-255 bytes) of `ino` to `value` (at most 65536 bytes), replacing one of the
-  /// same name; errc::bad_request for another namespace, errc::operation_failed when the
-  /// inode's attributes do not fit (ext4 keeps them in the inode and one block).
+  /// Sets extended attribute `name` of `ino` to `value` (validate_xattr's rules), replacing one
+  /// of the same name; errc::operation_failed when the inode's attributes do not fit (ext4
+  /// keeps them in the inode and one block).
   expected<void> set_xattr(inode_number ino, std::string_view name, std::string_view value);
   /// Extended attribute `name` of `ino`; nothing when it has none of that name.
   expected<std::optional<std::string>> get_xattr(inode_number ino, std::string_view name) const;

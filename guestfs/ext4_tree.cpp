@@ -272,30 +272,26 @@ expected<ext4_image::inode_number> ext4_image::mknod_in(inode_number dir, std::s
   return ino;
 }
 
-namespace {
-
-expected<void> check_xattr_name(std::string_view name) {
+expected<void> validate_xattr(std::string_view name, std::size_t value_size) {
   bool known = name.starts_with("user.") || name.starts_with("security.") || name.starts_with("trusted.");
-  if (!known || name.size() > 255 || name.find('\0') != std::string_view::npos)
+  if (!known || name.size() > max_xattr_name || name.find('\0') != std::string_view::npos)
     return make_error(errc::bad_request,
-                      fmt::format("extended attribute {}: only user.*, security.* and trusted.* names of at most 255 "
+                      fmt::format("extended attribute {}: only user.*, security.* and trusted.* names of at most {} "
                                   "bytes are written",
-                                  printable(name)));
+                                  printable(name.substr(0, 80)), max_xattr_name));
+  if (value_size > max_xattr_value)
+    return make_error(errc::bad_request, fmt::format("extended attribute {} is too long: {} bytes (at most {})",
+                                                     printable(name), value_size, max_xattr_value));
   return {};
 }
-
-} // namespace
 
 expected<void> ext4_image::set_xattr(inode_number ino, std::string_view name, std::string_view value) {
   auto& m = state();
   if (auto ok = m.check("/", true); !ok)
     return ok;
-  if (auto ok = check_xattr_name(name); !ok)
+  if (auto ok = validate_xattr(name, value.size()); !ok)
     return ok;
   auto what = fmt::format("inode {}", ino);
-  if (value.size() > 65536)
-    return m.refuse(errc::bad_request, what,
-                    fmt::format("extended attribute {} holds {} bytes (at most 65536)", printable(name), value.size()));
   ext2_xattr_handle* h = nullptr;
   if (errcode_t rc = ext2fs_xattrs_open(m.fsys, ino, &h))
     return m.fail("opening the extended attributes of", what, rc);

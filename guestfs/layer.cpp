@@ -343,8 +343,7 @@ private:
 
   using xattr_list = std::vector<std::pair<std::string, std::string>>;
 
-  /// The entry's extended attributes, checked: a known namespace (ext4_image::set_xattr), at
-  /// most max_xattrs of them and 64 KiB each.
+  /// The entry's extended attributes, checked: validate_xattr's rules, at most max_xattrs.
   expected<xattr_list> xattrs_of(archive_entry* e, const std::string& raw) const {
     xattr_list out;
     if (archive_entry_xattr_reset(e) == 0)
@@ -361,11 +360,8 @@ private:
         out.erase(same);
       else if (out.size() == max_xattrs)
         return refuse(raw, fmt::format("more than {} extended attributes", max_xattrs));
-      if (!n.starts_with("user.") && !n.starts_with("security.") && !n.starts_with("trusted."))
-        return refuse(
-          raw, fmt::format("extended attribute {}: only user.*, security.* and trusted.* are applied", quoted(n, 80)));
-      if (n.size() > 255 || size > 65536)
-        return refuse(raw, fmt::format("extended attribute {} is too long", quoted(n, 80)));
+      if (auto ok = validate_xattr(n, size); !ok) // before any write, so a refused entry makes nothing
+        return refuse(raw, ok.err().message);
       out.emplace_back(std::move(n), std::string(static_cast<const char*>(value), size));
     }
     return out;
