@@ -296,24 +296,6 @@ actors::agent_access agent_pool::access() {
   };
   a.release_work_disk = disk_call(true);
   a.attach_work_disk = disk_call(false);
-  // A guest that has just booted answers file reads once its init is done (sshd's host keys are
-  // made then: several seconds under TCG), hence the longer bound.
-  a.read_file = [h](const std::string& vm, const fs::path& socket, const std::string& path) {
-    return call_agent<std::string>(
-      h, vm, socket,
-      [path](agent_rpc::Agent::Client& agent) {
-        auto req = agent.readFileRequest();
-        req.setPath(path);
-        req.setMaxBytes(64 * 1024);
-        return req.send().then([](auto&& res) -> expected<std::string> {
-          if (auto ok = failure_of(res); !ok)
-            return ok.err();
-          auto d = res.getData();
-          return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
-        });
-      },
-      60s);
-  };
   a.listening = [h](const std::string& vm, const fs::path& socket, std::uint16_t port) {
     return call_agent<bool>(h, vm, socket, [port](agent_rpc::Agent::Client& agent) {
       return agent.portsRequest().send().then([port](auto&& res) -> expected<bool> {

@@ -85,11 +85,10 @@ struct fake_driver final : vmm::driver {
   }
 };
 
-/// The agent as a recorder: configure and poweroff calls, files and listening answers.
+/// The agent as a recorder: configure and poweroff calls and listening answers.
 struct fake_agent {
   std::vector<std::string> calls;
-  std::map<std::string, std::string> files; ///< guest path -> content (absent: not_found)
-  int listening_after = 0;                  ///< listening() answers true from this call on
+  int listening_after = 0; ///< listening() answers true from this call on
   int listening_calls = 0;
   std::string settings, entropy;
   std::int64_t clock_ns = 0;
@@ -106,13 +105,6 @@ struct fake_agent {
       if (!poweroff_works)
         return make_error(errc::unavailable, "fake agent: no");
       return {};
-    };
-    a.read_file = [this](const std::string&, const std::filesystem::path&,
-                         const std::string& path) -> expected<std::string> {
-      auto it = files.find(path);
-      if (it == files.end())
-        return make_error(errc::not_found, path);
-      return it->second;
     };
     a.listening = [this](const std::string&, const std::filesystem::path&, std::uint16_t port) -> expected<bool> {
       calls.push_back("listening " + std::to_string(port));

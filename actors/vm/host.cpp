@@ -138,7 +138,9 @@ public:
   }
 
   expected<void> post_start(const vm_state& s, const std::string&) override {
-    auto r = wait_ssh_ready(h_.agent, {h_.cfg.known_hosts, h_.cfg.agent_timeout}, s.name, h_.paths(s).agent_socket());
+    auto p = h_.paths(s);
+    auto r =
+      wait_ssh_ready(h_.agent, {h_.cfg.known_hosts, h_.cfg.agent_timeout}, s.name, p.host_key_pub(), p.agent_socket());
     crash_point("after:", "post_start");
     return r;
   }

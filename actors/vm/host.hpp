@@ -35,10 +35,6 @@ struct agent_access {
     wait_ready;
   /// Asks the guest to sync and power off (returns before the power goes).
   std::function<expected<void>(const std::string& vm, const std::filesystem::path& socket)> poweroff;
-  /// A small file from the guest.
-  std::function<expected<std::string>(const std::string& vm, const std::filesystem::path& socket,
-                                      const std::string& path)>
-    read_file;
   /// Whether something in the guest listens on TCP `port`.
   std::function<expected<bool>(const std::string& vm, const std::filesystem::path& socket, std::uint16_t port)>
     listening;
@@ -85,6 +81,9 @@ struct vm_paths {
   std::filesystem::path overlay() const { return state_dir / "overlay.qcow2"; }
   std::filesystem::path work_disk() const { return state_dir / "work.ext4"; }
   std::filesystem::path console_log() const { return state_dir / "console.log"; }
+  /// The public half of the host key written into the work disk (guest_protocol.hpp), the
+  /// daemon's own copy for known_hosts; absent when the image has no sshd.
+  std::filesystem::path host_key_pub() const { return state_dir / "ssh_host_ed25519_key.pub"; }
   std::filesystem::path qmp_socket() const { return runtime_dir / "qmp.sock"; }
   std::filesystem::path agent_socket() const { return runtime_dir / "agent.sock"; }
 };

@@ -1,7 +1,8 @@
 // The real vm_host against fakes of its collaborators (fake_driver.test.hpp): the dispatch of
 // each resource kind to its handler (what each makes, asks the network for and releases),
 // shutdown's ladder, adoption and liveness, and what a delete leaves. No QEMU, no helper; the
-// disks are left to disks.test.cpp, which makes real ones.
+// disks are left to disks.test.cpp, which makes real ones, except the host key the work disk
+// gets here.
 #include <boost/test/unit_test.hpp>
 
 #include <csignal>
@@ -9,7 +10,10 @@
 
 #include "actors/vm/fake_driver.test.hpp"
 #include "actors/vm/known_hosts.hpp"
+#include "common/guest_protocol.hpp"
 #include "common/process.hpp"
+#include "common/subprocess.hpp"
+#include "guestfs/ext4.hpp"
 #include "tests/support/proc.hpp"
 
 using namespace banger;
@@ -214,19 +218,89 @@ BOOST_AUTO_TEST_CASE(shutdown_asks_the_guest_first_then_the_power_button_then_qu
   }
 }
 
-BOOST_AUTO_TEST_CASE(post_start_puts_the_guests_host_key_in_known_hosts) {
+BOOST_AUTO_TEST_CASE(post_start_puts_the_vms_host_key_in_known_hosts) {
   world w;
-  w.agent.files["/etc/ssh/ssh_host_ed25519_key.pub"] = "ssh-ed25519 AAAAC3Nza root@web\n";
-  BOOST_TEST_REQUIRE(w.host->post_start(w.s, "op").has_value());
-  BOOST_TEST(*read_file(w.cfg.known_hosts) == "web.vm ssh-ed25519 AAAAC3Nza\n");
-  // A delete removes the VM's dirs and its line.
   auto p = paths_of(w.cfg, "web");
   fs::create_directories(p.state_dir);
   fs::create_directories(p.runtime_dir);
+  std::ofstream(p.host_key_pub()) << "ssh-ed25519 AAAAC3Nza web\n";
+  BOOST_TEST_REQUIRE(w.host->post_start(w.s, "op").has_value());
+  BOOST_TEST(*read_file(w.cfg.known_hosts) == "web.vm ssh-ed25519 AAAAC3Nza\n");
+  // A delete removes the VM's dirs and its line.
   w.host->remove_dirs(w.s);
   BOOST_TEST(!fs::exists(p.state_dir));
   BOOST_TEST(!fs::exists(p.runtime_dir));
   BOOST_TEST(*read_file(w.cfg.known_hosts) == "");
+}
+
+BOOST_AUTO_TEST_CASE(a_work_disk_gets_a_host_key_of_its_own_when_the_image_runs_sshd) {
+  auto keygen = find_program("ssh-keygen");
+  if (!keygen || !find_program("resize2fs")) {
+    BOOST_TEST_MESSAGE("skipped: needs ssh-keygen and resize2fs (openssh-client, e2fsprogs)");
+    return;
+  }
+  world w;
+  auto image = [&](const std::string& name, bool sshd) {
+    auto v = w.cfg.images / name / "v1";
+    fs::create_directories(v);
+    for (const char* f : {"rootfs.ext4", "work-seed.ext4"})
+      BOOST_TEST_REQUIRE(guestfs::create_image(v / f, 16u << 20).has_value());
+    if (sshd) {
+      auto im = guestfs::ext4_image::open(v / "rootfs.ext4", true);
+      BOOST_TEST_REQUIRE(im.has_value());
+      BOOST_TEST_REQUIRE(im->mkdir_p("/usr/sbin", 0755, 0, 0).has_value());
+      BOOST_TEST_REQUIRE(im->write_file("/usr/sbin/sshd", "#!/bin/sh\n", 0755, 0, 0).has_value());
+      BOOST_TEST_REQUIRE(im->close().has_value());
+    }
+  };
+  image("deb", true);
+  image("busybox", false);
+  w.s.image = "deb";
+  w.s.disk_mib = 16;
+  BOOST_TEST_REQUIRE(w.host->acquire(w.s, resource_kind::work_disk, "op").has_value());
+  auto p = paths_of(w.cfg, "web");
+  auto pub = read_file(p.host_key_pub());
+  BOOST_TEST_REQUIRE(pub.has_value());
+  BOOST_TEST(pub->starts_with("ssh-ed25519 "));
+  // The private half is in the disk, root's and 0600, and it is the key of that public half.
+  std::string key;
+  {
+    auto disk = guestfs::ext4_image::open(p.work_disk(), false);
+    BOOST_TEST_REQUIRE(disk.has_value());
+    auto path = "/" + std::string(guest_protocol::work_disk_host_key);
+    auto ino = disk->inode_of(path);
+    BOOST_TEST_REQUIRE(ino.has_value(), (ino ? "" : ino.err().message));
+    auto st = disk->stat(*ino);
+    BOOST_TEST_REQUIRE(st.has_value());
+    BOOST_TEST((st->mode & 07777) == 0600u);
+    BOOST_TEST(st->uid == 0u);
+    auto text = disk->read_file(path);
+    BOOST_TEST_REQUIRE(text.has_value());
+    key = *text;
+  }
+  auto file = w.dir.path / "key";
+  std::ofstream(file) << key;
+  fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write);
+  auto y = test::run({keygen->string(), "-y", "-f", file.string()});
+  BOOST_TEST(y.out == *pub, y.err);
+  // Once in known_hosts (post_start), from that copy.
+  fs::create_directories(p.runtime_dir);
+  BOOST_TEST_REQUIRE(w.host->post_start(w.s, "op").has_value());
+  BOOST_TEST(*read_file(w.cfg.known_hosts) == "web.vm " + host_key_of(*pub) + "\n");
+
+  // Another VM gets another key; one whose image has no sshd gets none.
+  vm_state db = w.s;
+  db.name = "db";
+  BOOST_TEST_REQUIRE(w.host->acquire(db, resource_kind::work_disk, "op").has_value());
+  BOOST_TEST(*read_file(paths_of(w.cfg, "db").host_key_pub()) != *pub);
+  vm_state box = w.s;
+  box.name = "box";
+  box.image = "busybox";
+  BOOST_TEST_REQUIRE(w.host->acquire(box, resource_kind::work_disk, "op").has_value());
+  BOOST_TEST(!fs::exists(paths_of(w.cfg, "box").host_key_pub()));
+  auto disk = guestfs::ext4_image::open(paths_of(w.cfg, "box").work_disk(), false);
+  BOOST_TEST_REQUIRE(disk.has_value());
+  BOOST_TEST(!*disk->exists("/" + std::string(guest_protocol::work_disk_host_key_dir)));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

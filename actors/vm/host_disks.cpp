@@ -4,11 +4,14 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <fmt/core.h>
 
 #include "actors/vm/host_internal.hpp"
+#include "common/guest_protocol.hpp"
 #include "common/process.hpp"
+#include "common/ssh_key.hpp"
 #include "common/subprocess.hpp"
 #include "guestfs/ext4.hpp"
 #include "workspace/land_ext4.hpp"
@@ -25,6 +28,49 @@ expected<void> remove_file(const fs::path& p) {
   if (ec)
     return make_error(errc::operation_failed, fmt::format("remove {}: {}", p.string(), ec.message()));
   return {};
+}
+
+/// `text` as the whole of `p` (through a temporary name beside it, renamed over).
+expected<void> replace_file(const fs::path& p, std::string_view text, mode_t mode) {
+  auto tmp = p.string() + ".tmp";
+  unique_fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode));
+  if (!fd || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
+      ::rename(tmp.c_str(), p.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return make_error(errc::operation_failed, fmt::format("write {}: {}", p.string(), std::strerror(err)));
+  }
+  return {};
+}
+
+/// When the VM's image runs sshd: a fresh host key for the VM, made here at native speed (not by
+/// ssh-keygen in the guest, under TCG), the private half into the work disk where banger-init
+/// starts sshd with it, the public half beside the disk for known_hosts.
+expected<void> give_host_key(const host_env& h, const vm_state& s) {
+  auto p = h.paths(s);
+  auto rootfs = guestfs::ext4_image::open(h.image_dir(s) / "rootfs.ext4", false);
+  if (!rootfs)
+    return rootfs.err();
+  auto sshd = rootfs->exists("/usr/sbin/sshd");
+  if (!sshd)
+    return sshd.err();
+  if (!*sshd)
+    return remove_file(p.host_key_pub());
+  auto key = generate_ed25519_key(s.name);
+  if (!key)
+    return key.err();
+  auto disk = guestfs::ext4_image::open(p.work_disk(), true);
+  if (!disk)
+    return disk.err();
+  std::string dir = "/" + std::string(guest_protocol::work_disk_host_key_dir);
+  if (auto ok = disk->mkdir_p(dir, 0700, 0, 0); !ok)
+    return ok;
+  if (auto ok = disk->write_file("/" + std::string(guest_protocol::work_disk_host_key), key->private_key, 0600, 0, 0);
+      !ok)
+    return ok;
+  if (auto ok = disk->close(); !ok)
+    return ok;
+  return replace_file(p.host_key_pub(), key->public_key, 0644);
 }
 
 } // namespace
@@ -87,6 +133,8 @@ expected<step_result> resource_handler<resource_kind::work_disk>::make(const hos
         make_work_disk(h.templates(), s.image, s.image_version, s.disk_mib, h.cfg.ssh_public_key, p.work_disk());
       !ok)
     return ok.err();
+  if (auto ok = give_host_key(h, s); !ok)
+    return make_error(ok.err().code, "the VM's ssh host key: " + ok.err().message);
   return step_result{p.work_disk().string(), fmt::format("{} MiB", s.disk_mib)};
 }
 

@@ -6,21 +6,28 @@
 #include <fmt/core.h>
 
 #include "actors/vm/known_hosts.hpp"
+#include "common/process.hpp"
 
 namespace banger::actors {
 
 expected<void> wait_ssh_ready(const agent_access& agent, const ssh_ready_config& cfg, const std::string& vm,
-                              const std::filesystem::path& agent_socket) {
-  if (!agent.read_file || cfg.known_hosts.empty())
+                              const std::filesystem::path& host_key_pub, const std::filesystem::path& agent_socket) {
+  if (cfg.known_hosts.empty())
     return {};
-  auto pub = agent.read_file(vm, agent_socket, "/etc/ssh/ssh_host_ed25519_key.pub");
-  if (!pub)
+  std::error_code ec;
+  if (!std::filesystem::exists(host_key_pub, ec))
     return {}; // no sshd in this image: `vm ssh` will say so
-  // Only a well-formed key line reaches known_hosts; anything else is left out (then `vm ssh`
-  // says the VM has no host key on record).
-  if (auto key = host_key_of(*pub); !key.empty())
-    if (auto ok = update_known_hosts(cfg.known_hosts, vm + ".vm", key); !ok)
-      return ok;
+  auto pub = read_file(host_key_pub);
+  if (!pub)
+    return pub.err();
+  // The daemon's own copy of the key it gave the guest: nothing the guest says reaches the file.
+  auto key = host_key_of(*pub);
+  if (key.empty())
+    return make_error(
+      errc::internal,
+      fmt::format("{} does not hold an ssh public key; delete the VM and create it again", host_key_pub.string()));
+  if (auto ok = update_known_hosts(cfg.known_hosts, vm + ".vm", key); !ok)
+    return ok;
   // The image has sshd: ready means `vm ssh` works, so wait for it to listen (it starts beside
   // the agent and takes a few seconds under TCG).
   if (!agent.listening)

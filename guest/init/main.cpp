@@ -9,8 +9,8 @@
 //   3. brings networking up from banger.ip= (else ip=) with plain ioctls (lo, the device's
 //      address and netmask, a default route) while a child mounts the work disk (banger.work=,
 //      default /dev/vdb) at /root
-//   4. starts sshd when the image has one, generating host keys on first boot (images carry
-//      none, so no two VMs share keys)
+//   4. starts sshd when the image has one, with the host key the host wrote into the work disk
+//      (else the image's, generated on first boot when it has none)
 //   5. creates its ready file; restarts sshd or the agent if either dies
 //   6. reaps every zombie; on SIGUSR2/SIGTERM/SIGINT/SIGUSR1 or the ACPI power button (KEY_POWER
 //      on /dev/input/event*) it stops everything, syncs, unmounts and powers off.
@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
   for (int s : {SIGCHLD, SIGUSR1, SIGUSR2, SIGTERM, SIGINT, SIGPWR})
     sigaddset(&wanted, s);
   int sfd = ::signalfd(-1, &wanted, SFD_CLOEXEC | SFD_NONBLOCK);
-  for (auto& s : services()) { // sshd, after its host keys are made (the host reads them next)
+  for (auto& s : services()) { // sshd, once the work disk (holding its host key) is mounted
     s.pid = start(s);
     svcs.push_back(std::move(s));
   }

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/guest_protocol.hpp"
 #include "guest/agent/entry.hpp"
 #include "guest/init/console.hpp"
 #include "guest/init/settings.hpp"
@@ -86,22 +87,30 @@ pid_t start(const service& s) { return s.in_process ? fork_agent() : spawn(s.arg
 
 std::vector<service> services() {
   std::vector<service> out;
-  if (exists("/usr/sbin/sshd")) {
-    ::mkdir("/run/sshd", 0755);
-    bool have_keys = false;
-    if (DIR* d = ::opendir("/etc/ssh")) {
-      while (dirent* e = ::readdir(d))
-        if (std::strncmp(e->d_name, "ssh_host_", 9) == 0)
-          have_keys = true;
-      ::closedir(d);
-    }
-    if (!have_keys) {
-      say("generating ssh host keys for this VM");
-      if (run_and_wait({"/usr/bin/ssh-keygen", "-A"}) != 0)
-        say("ssh-keygen -A failed; sshd will not start");
-    }
-    out.push_back({"sshd", {"/usr/sbin/sshd", "-D", "-e"}, -1, 0});
+  if (!exists("/usr/sbin/sshd"))
+    return out;
+  ::mkdir("/run/sshd", 0755);
+  // The host made this VM's key and wrote it into the work disk (mounted on /root by now).
+  std::string key = "/root/" + std::string(banger::guest_protocol::work_disk_host_key);
+  if (exists(key.c_str())) {
+    out.push_back({"sshd", {"/usr/sbin/sshd", "-D", "-e", "-h", key}, -1, 0});
+    return out;
   }
+  // No key from the host (a VM without a work disk, or created by an older banger): the image's
+  // own keys, made here on first boot when it has none.
+  bool have_keys = false;
+  if (DIR* d = ::opendir("/etc/ssh")) {
+    while (dirent* e = ::readdir(d))
+      if (std::strncmp(e->d_name, "ssh_host_", 9) == 0)
+        have_keys = true;
+    ::closedir(d);
+  }
+  if (!have_keys) {
+    say("generating ssh host keys for this VM");
+    if (run_and_wait({"/usr/bin/ssh-keygen", "-A"}) != 0)
+      say("ssh-keygen -A failed; sshd will not start");
+  }
+  out.push_back({"sshd", {"/usr/sbin/sshd", "-D", "-e"}, -1, 0});
   return out;
 }
 

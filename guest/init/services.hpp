@@ -1,5 +1,5 @@
 // banger-init's services: banger-agent (forked from this binary) and sshd when the image has one
-// (its host keys generated on first boot), started with a clean environment and the console as
+// (with the host key the host wrote into the work disk), started with a clean environment and the console as
 // stdout and stderr, restarted a second after they die, and reaped with every other zombie.
 // Runs in PID 1; the services run in its children.
 #pragma once
@@ -20,7 +20,7 @@ struct service {
 };
 
 /// Where init says the guest is ready for commands; the agent (started before eth0, /root and
-/// sshd's host keys are set up, so the host's first ping is answered early) holds exec,
+/// sshd are set up, so the host's first ping is answered early) holds exec,
 /// writeFile and readFile until it exists. Every service gets its path as BANGER_READY_FILE.
 inline constexpr const char* ready_file = "/run/banger-init.ready";
 
@@ -33,8 +33,9 @@ pid_t fork_agent();
 /// Starts `s` (forks the agent, or execs its argv in a child); the pid, or -1.
 pid_t start(const service& s);
 
-/// The image's services besides the agent: sshd when /usr/sbin/sshd exists (its host keys
-/// generated first when /etc/ssh has none).
+/// The image's services besides the agent: sshd when /usr/sbin/sshd exists, with the work
+/// disk's host key (guest_protocol.hpp) when there is one, else the image's keys (generated
+/// first when /etc/ssh has none). Called once /root is mounted.
 std::vector<service> services();
 
 /// Reaps every zombie; a service that exited is marked for a restart in 1 s unless `stopping`.

@@ -461,9 +461,22 @@ BOOST_AUTO_TEST_CASE(ssh_with_a_debootstrap_image) {
   BOOST_TEST(w.cli({"vm", "ssh", "sh1", "--", "sh", "-c", "exit 42"}).exit_code == 42);
   auto words = w.cli({"vm", "ssh", "sh1", "--", "printf", "%s|", "a b", "it's", "$HOME"});
   BOOST_TEST(words.out == "a b|it's|$HOME|", words.err);
-  // The host key is the VM's own (verified against banger's known_hosts, not trusted on first use).
+  // The host key is the VM's own (verified against banger's known_hosts, not trusted on first
+  // use): the one the daemon made and wrote into the work disk, recorded from its own copy. The
+  // guest made none (no ssh-keygen -A).
   auto kh = slurp(w.sb.state() / "ssh" / "known_hosts");
-  BOOST_TEST(kh.find("sh1.vm ssh-ed25519 ") != std::string::npos, kh);
+  auto pub = slurp(w.sb.state() / "vms" / "sh1" / "ssh_host_ed25519_key.pub");
+  BOOST_TEST_REQUIRE(pub.starts_with("ssh-ed25519 "), pub);
+  BOOST_TEST(kh.find("sh1.vm " + pub.substr(0, pub.rfind(' ')) + "\n") != std::string::npos, kh << "\n" << pub);
+  auto keys = w.cli({"vm", "exec", "sh1", "--", "sh", "-c", "ls /etc/ssh | grep -c ^ssh_host_ || true"});
+  BOOST_TEST(keys.out == "0\n", keys.out << keys.err);
+  BOOST_TEST(slurp(w.sb.state() / "vms" / "sh1" / "console.log").find("generating ssh host keys") == std::string::npos);
+  // The key is the VM's for its life: a cold boot after a stop serves the same one.
+  BOOST_TEST_REQUIRE(w.cli({"vm", "stop", "sh1"}).exit_code == 0);
+  BOOST_TEST_REQUIRE(w.cli({"vm", "start", "sh1"}, 300s).exit_code == 0);
+  BOOST_TEST(slurp(w.sb.state() / "ssh" / "known_hosts") == kh);
+  auto again = w.cli({"vm", "ssh", "sh1", "--", "hostname"});
+  BOOST_TEST(again.out == "sh1\n", again.err);
   // A busybox VM has no sshd: a clear refusal.
   BOOST_TEST_REQUIRE(w.cli({"vm", "create", "--name", "sh2"}).exit_code == 0);
   auto no = w.cli({"vm", "ssh", "sh2", "--", "true"});
