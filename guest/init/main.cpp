@@ -1,6 +1,6 @@
 // banger-init: PID 1 of banger guests (images may opt for their own init instead).
 //   1. mounts proc, sys, dev, devpts, shm, run, tmp; sets the hostname (banger.hostname=, else
-//      the ip= hostname)
+//      the ip= hostname), also on /etc/hosts' 127.0.1.1 line
 //   2. starts banger-agent first (linked in: forked, not exec'd); it holds commands until step 5.
 //      With banger.await (a boot snapshot's template) it then brings lo and eth0 up without an
 //      address and waits: the host snapshots the guest there, and each VM restored from the

@@ -12,10 +12,12 @@
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "guest/init/cmdline.hpp"
 #include "guest/init/console.hpp"
+#include "guest/init/hosts.hpp"
 
 namespace banger::guest::init {
 
@@ -124,6 +126,41 @@ void set_mac(const std::map<std::string, std::string>& args) {
   write_small("/proc/sys/net/ipv6/conf/eth0/disable_ipv6", "0");
 }
 
+namespace {
+
+/// The name on /etc/hosts' 127.0.1.1 line (hosts.hpp), through a temporary file renamed over
+/// (the rootfs is the VM's own overlay). Best effort: a failure is a console line.
+void hosts_entry(const std::string& name) {
+  constexpr const char* path = "/etc/hosts";
+  std::string text;
+  if (int fd = ::open(path, O_RDONLY | O_CLOEXEC); fd >= 0) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || st.st_size > (1 << 20)) {
+      ::close(fd);
+      say("/etc/hosts: not given this VM's name (unreadable or over 1 MiB)");
+      return;
+    }
+    text.resize(static_cast<std::size_t>(st.st_size));
+    ssize_t n = ::read(fd, text.data(), text.size());
+    ::close(fd);
+    text.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  }
+  auto want = hosts_with_name(text, name);
+  if (want == text)
+    return;
+  constexpr const char* tmp = "/etc/.hosts.banger";
+  int fd = ::open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  bool ok = fd >= 0 && ::write(fd, want.data(), want.size()) == static_cast<ssize_t>(want.size());
+  if (fd >= 0)
+    ::close(fd);
+  if (!ok || ::rename(tmp, path) != 0) {
+    say(std::string("/etc/hosts: ") + errstr());
+    ::unlink(tmp);
+  }
+}
+
+} // namespace
+
 void hostname(const std::map<std::string, std::string>& args) {
   std::string name;
   if (auto it = args.find("banger.hostname"); it != args.end())
@@ -131,8 +168,11 @@ void hostname(const std::map<std::string, std::string>& args) {
   else if (auto ip = args.find("banger.ip"); ip != args.end() || (ip = args.find("ip")) != args.end())
     if (auto cfg = parse_ip(ip->second))
       name = cfg->hostname;
-  if (!name.empty() && ::sethostname(name.c_str(), name.size()) != 0)
+  if (name.empty())
+    return;
+  if (::sethostname(name.c_str(), name.size()) != 0)
     say("sethostname " + name + ": " + errstr());
+  hosts_entry(name);
 }
 
 } // namespace banger::guest::init

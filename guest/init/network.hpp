@@ -21,7 +21,8 @@ void link_up_without_identity();
 /// After a restore: eth0 takes the VM's own MAC (banger.mac=), then IPv6 comes back on it.
 void set_mac(const std::map<std::string, std::string>& args);
 
-/// sethostname from banger.hostname=, else the hostname field of banger.ip= (else ip=).
+/// sethostname from banger.hostname=, else the hostname field of banger.ip= (else ip=), and the
+/// name on /etc/hosts' 127.0.1.1 line (hosts.hpp).
 void hostname(const std::map<std::string, std::string>& args);
 
 } // namespace banger::guest::init

@@ -463,7 +463,7 @@ BOOST_AUTO_TEST_CASE(ssh_with_a_debootstrap_image) {
   BOOST_TEST(words.out == "a b|it's|$HOME|", words.err);
   // The host key is the VM's own (verified against banger's known_hosts, not trusted on first
   // use): the one the daemon made and wrote into the work disk, recorded from its own copy. The
-  // guest made none (no ssh-keygen -A).
+  // guest made none (no ssh-keygen -A), and it knows its own name.
   auto kh = slurp(w.sb.state() / "ssh" / "known_hosts");
   auto pub = slurp(w.sb.state() / "vms" / "sh1" / "ssh_host_ed25519_key.pub");
   BOOST_TEST_REQUIRE(pub.starts_with("ssh-ed25519 "), pub);
@@ -471,6 +471,8 @@ BOOST_AUTO_TEST_CASE(ssh_with_a_debootstrap_image) {
   auto keys = w.cli({"vm", "exec", "sh1", "--", "sh", "-c", "ls /etc/ssh | grep -c ^ssh_host_ || true"});
   BOOST_TEST(keys.out == "0\n", keys.out << keys.err);
   BOOST_TEST(slurp(w.sb.state() / "vms" / "sh1" / "console.log").find("generating ssh host keys") == std::string::npos);
+  auto named = w.cli({"vm", "exec", "sh1", "--", "getent", "hosts", "sh1"});
+  BOOST_TEST(named.out == "127.0.1.1       sh1\n", named.out << named.err);
   // The key is the VM's for its life: a cold boot after a stop serves the same one.
   BOOST_TEST_REQUIRE(w.cli({"vm", "stop", "sh1"}).exit_code == 0);
   BOOST_TEST_REQUIRE(w.cli({"vm", "start", "sh1"}, 300s).exit_code == 0);
