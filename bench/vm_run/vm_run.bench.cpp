@@ -2,20 +2,23 @@
 // tests never assert on wall time). Everything happens in one run, in a private banger world: a
 // temporary XDG sandbox and a network namespace this bench creates (the daemon autostarts in it;
 // its root helper makes the bridge and taps there; the namespace has no route out). Then:
-//   0. `kernel import default --deb <Debian cloud kernel>` and `image build default --busybox`,
-//      then one `vm run --rm -- true`: the shape's first, which builds its boot snapshot
+//   0. the kernel ("default", the cached Debian cloud kernel), the busybox image ("default") and
+//      the debootstrap image ("deb", README's default), built by build_default_artifacts;
+//   then for each of the two images:
+//   1. its shape's first `vm run --rm --image IMG -- true`, which builds its boot snapshot
 //      (docs/boot-snapshots.md; none with --no-boot-snapshots, which sets boot_snapshots = false);
-//   1. raw baseline: the imported kernel dir's vmlinux + initrd.img and a copy of the image's
-//      rootfs.ext4 holding /bench-init (echo a marker, busybox poweroff -f), booted with
-//      init=/bench-init by tests/support's microvm_argv (memory set to banger's default) on a
-//      fresh qcow2 overlay (no network device, no work disk, no agent port); QEMU start -> exit,
-//      and QEMU start -> the marker on the console;
-//   2. `banger vm run --rm -- true`, around the CLI process, with the time each of its stderr
-//      lines arrived, so a run splits into create+boot / exec / stop+delete. Steps 1 and 2
-//      alternate (--runs times each, one guest at a time) so both see the same host load;
-//   3. `banger vm create --name bench-N` (--runs times), its "ready in" and stage lines, then
+//   2. raw baseline: the imported kernel dir's vmlinux + initrd.img and a sparse copy of the
+//      image's rootfs.ext4 holding /bench-init (echo a marker, power off: busybox poweroff -f,
+//      or sysrq's on Debian), booted with init=/bench-init by tests/support's microvm_argv
+//      (memory set to banger's default) on a fresh qcow2 overlay (no network device, no work
+//      disk, no agent port); QEMU start -> exit, and QEMU start -> the marker on the console;
+//      interleaved with `banger vm run --rm --image IMG -- true`, around the CLI process, with the
+//      time each of its stderr lines arrived, so a run splits into create+boot / exec /
+//      stop+delete (--runs times each, one guest at a time, so both see the same host load);
+//      the target: the run at most 1.0 s;
+//   3. `banger vm create --name bench-N` (busybox, --runs times), its "ready in" and stage lines, then
 //      `banger vm delete --force bench-N`;
-//   4. --parallel concurrent `vm run --rm -- true`, wall time until all exit.
+//   4. --parallel concurrent `vm run --rm -- true` (busybox), wall time until all exit.
 // Then the daemon is stopped and leaks are looked for: QEMU processes naming the sandbox, bgt*
 // links in the namespace, entries under STATE/banger/vms and RUNTIME/banger/vms.
 //
@@ -110,9 +113,16 @@ void must_ok(banger::expected<void> r, const std::string& what) {
     fail(what + ": " + r.err().message);
 }
 
-constexpr const char* bench_init = "#!/usr/bin/busybox sh\n"
-                                   "echo BENCH-UP\n"
-                                   "exec /usr/bin/busybox poweroff -f\n";
+/// The raw baseline's init: a marker on the console, then power off at once (busybox's
+/// poweroff -f; on Debian, the kernel's sysrq power-off, the same reboot(2) underneath).
+constexpr const char* busybox_bench_init = "#!/usr/bin/busybox sh\n"
+                                           "echo BENCH-UP\n"
+                                           "exec /usr/bin/busybox poweroff -f\n";
+constexpr const char* debian_bench_init = "#!/bin/sh\n"
+                                          "echo BENCH-UP\n"
+                                          "mount -t proc proc /proc\n"
+                                          "echo o > /proc/sysrq-trigger\n"
+                                          "sleep 60\n";
 
 /// The raw baseline: QEMU start -> exit (`total`) and QEMU start -> the marker /bench-init
 /// echoes on the console (`to_init`, polled every 5 ms), booting the rootfs copy.
@@ -120,17 +130,20 @@ struct raw_times {
   std::vector<double> total, to_init;
 };
 
-/// A copy of the image's rootfs holding /bench-init (images are immutable), in DIR/raw.
-fs::path raw_rootfs(const world& w, const fs::path& rootfs) {
-  auto dir = w.root.path / "raw";
+/// A sparse copy of an image's rootfs holding /bench-init (images are immutable), in DIR/`sub`;
+/// `needs` is a program the script runs, checked first.
+fs::path raw_rootfs(const world& w, const fs::path& rootfs, const std::string& sub, const char* script,
+                    const char* needs) {
+  auto dir = w.root.path / sub;
   fs::create_directories(dir);
   auto copy = dir / "rootfs.ext4";
-  fs::copy_file(rootfs, copy);
+  if (auto cp = banger::test::run({"/bin/cp", "--sparse=always", rootfs.string(), copy.string()}); cp.exit_code != 0)
+    fail("copy " + rootfs.string() + ": " + cp.err);
   {
     auto im = must_ok(banger::guestfs::ext4_image::open(copy, true), "open the rootfs copy " + copy.string());
-    if (!must_ok(im.exists("/usr/bin/busybox"), "look for /usr/bin/busybox"))
-      fail("the busybox image has no /usr/bin/busybox: " + rootfs.string());
-    must_ok(im.write_file("/bench-init", bench_init, 0755, 0, 0), "write /bench-init");
+    if (!must_ok(im.exists(needs), std::string("look for ") + needs))
+      fail(fmt::format("the image has no {}: {}", needs, rootfs.string()));
+    must_ok(im.write_file("/bench-init", script, 0755, 0, 0), "write /bench-init");
     must_ok(im.close(), "close the rootfs copy");
   }
   return copy;
@@ -189,6 +202,58 @@ void raw_boot(int i, const config& cfg, const fs::path& kdir, const fs::path& co
   }
 }
 
+/// One image's figures: its shape's first `vm run`, raw boots of its rootfs and `vm run`s.
+struct image_series {
+  std::string image;
+  double first = 0;
+  raw_times raw;
+  run_split runs;
+};
+
+image_series series_of(world& w, const config& cfg, const std::string& image, const fs::path& kdir, unsigned memory_mib,
+                       bool kvm, const char* bench_init, const char* needs) {
+  image_series out{image, 0, {}, {}};
+  auto idir = version_dir(w.state() / "images" / image, {"rootfs.ext4"});
+  std::vector<std::string> run{"vm", "run", "--rm", "--image", image, "--", "true"};
+  out.first = w.must(run, 300s).secs;
+  fmt::print("  image {}: first vm run of the shape: {:.2f} s{}\n", image, out.first,
+             cfg.boot_snapshots ? " (boots the boot snapshot's template, then restores it)" : "");
+  std::fflush(stdout);
+  auto copy = raw_rootfs(w, idir / "rootfs.ext4", "raw-" + image, bench_init, needs);
+  for (int i = 1; i <= cfg.runs; ++i) {
+    raw_boot(i, cfg, kdir, copy, memory_mib, kvm, out.raw);
+    auto t = w.must(run, 180s);
+    add_run(out.runs, t);
+    fmt::print("  image {}: vm run {}/{}: {:.2f} s\n", image, i, cfg.runs, t.secs);
+    std::fflush(stdout);
+  }
+  fs::remove(copy);
+  return out;
+}
+
+/// The figures of one series, as bench() prints them.
+void print_series(const image_series& x, const config& cfg, double target_s) {
+  double raw_m = median(x.raw.total), run_m = median(x.runs.total);
+  fmt::print("  image {}:\n", x.image);
+  fmt::print("  raw QEMU microvm boot -> poweroff   median {:6.2f} s   ({})\n", raw_m, samples(x.raw.total));
+  fmt::print("    QEMU start -> /bench-init runs    median {:6.2f} s   ({})\n", median(x.raw.to_init),
+             samples(x.raw.to_init));
+  fmt::print("  first vm run of the shape                   {:6.2f} s{}\n", x.first,
+             cfg.boot_snapshots ? "   (boots the boot snapshot's template)" : "");
+  fmt::print("  vm run --rm -- true                 median {:6.2f} s   ({}){}; target <= {:.1f} s{}\n", run_m,
+             samples(x.runs.total),
+             cfg.boot_snapshots ? ", restored from the boot snapshot" : ", booted (--no-boot-snapshots)", target_s,
+             run_m <= target_s ? "" : "  ABOVE TARGET");
+  fmt::print("    CLI start -> ready                median {:6.2f} s\n", median(x.runs.to_ready));
+  fmt::print("    exec `true`                       median {:6.2f} s\n", median(x.runs.exec));
+  fmt::print("    stop/delete                       median {:6.2f} s\n", median(x.runs.stop_delete));
+  fmt::print("    deleted -> CLI exit               median {:6.2f} s\n", median(x.runs.after));
+  fmt::print("    create/start stages (medians):\n");
+  print_stages(x.runs.stages, "      ");
+  fmt::print("  ratio vm run / raw                  {:6.2f}     (target <= 1.15){}\n", run_m / raw_m,
+             run_m / raw_m <= 1.15 ? "" : "  ABOVE TARGET");
+}
+
 int bench(const config& cfg, const fs::path& bin) {
   world w(bin);
   fs::create_directories(w.root.path / "config" / "banger");
@@ -198,37 +263,24 @@ int bench(const config& cfg, const fs::path& bin) {
              cfg.parallel, w.root.path.string(), w.ns.name, loadavg());
   std::fflush(stdout);
 
-  // 0. The kernel and the busybox image (the first call autostarts the daemon in the namespace).
+  // 0. The kernel, the busybox image ("default") and the debootstrap image ("deb", README's
+  // default), built outside the namespace (debootstrap needs Debian's mirror).
   auto deb = banger::test::cloud_kernel_deb();
   if (deb.path.empty() || !fs::exists(deb.path))
     fail("no cached Debian cloud kernel .deb (apt-get download failed?); see tests/support/kernel_cache.hpp");
-  auto kimport = w.must({"kernel", "import", "default", "--deb", deb.path.string()}, 600s);
-  auto ibuild = w.must({"image", "build", "default", "--busybox"}, 600s);
-  fmt::print("  setup: kernel import {:.1f} s ({}), image build --busybox {:.1f} s\n", kimport.secs, deb.version,
-             ibuild.secs);
+  auto setup0 = steady::now();
+  auto debootstrap_secs = build_default_artifacts(w);
+  fmt::print("  setup: kernel import, busybox and debootstrap images {:.1f} s (debootstrap {:.1f} s)\n",
+             seconds_since(setup0), debootstrap_secs);
   auto kdir = version_dir(w.state() / "kernels" / "default", {"vmlinux", "initrd.img"});
-  auto idir = version_dir(w.state() / "images" / "default", {"rootfs.ext4"});
-  constexpr unsigned memory_mib = 512; // banger's default VM shape: 1 vCPU, 512 MiB
-
-  // The first VM of its shape: with boot snapshots, it boots the snapshot's template first.
-  auto first = w.must({"vm", "run", "--rm", "--", "true"}, 300s);
-  fmt::print("  first vm run of the shape: {:.2f} s{}\n", first.secs,
-             cfg.boot_snapshots ? " (boots the boot snapshot's template, then restores it)" : "");
-  std::fflush(stdout);
-
-  // 1 and 2, interleaved (raw boot i, then vm run i) so that both see the same host load: the
-  // host is shared and its load drifts over a run.
+  constexpr unsigned memory_mib = 512;        // banger's default VM shape: 1 vCPU, 512 MiB
   const bool kvm = banger::vmm::kvm_usable(); // banger's accel=auto picks KVM only then
-  auto copy = raw_rootfs(w, idir / "rootfs.ext4");
-  raw_times raw;
-  run_split seq;
-  for (int i = 1; i <= cfg.runs; ++i) {
-    raw_boot(i, cfg, kdir, copy, memory_mib, kvm, raw);
-    auto t = w.must({"vm", "run", "--rm", "--", "true"}, 180s);
-    add_run(seq, t);
-    fmt::print("  vm run {}/{}: {:.2f} s\n", i, cfg.runs, t.secs);
-    std::fflush(stdout);
-  }
+
+  // 1 and 2 for each image: its first VM of the shape (with boot snapshots, it boots the
+  // snapshot's template first), then raw boots and `vm run`s interleaved (raw boot i, then vm
+  // run i) so that both see the same host load: the host is shared and its load drifts.
+  auto bb = series_of(w, cfg, "default", kdir, memory_mib, kvm, busybox_bench_init, "/usr/bin/busybox");
+  auto db = series_of(w, cfg, "deb", kdir, memory_mib, kvm, debian_bench_init, "/bin/sh");
 
   // 3. create-to-ready, then delete.
   std::vector<double> create_wall, create_ready, delete_wall;
@@ -273,26 +325,12 @@ int bench(const config& cfg, const fs::path& bin) {
   w.stop_daemon();
   auto leaks = w.leaks();
 
-  double raw_m = median(raw.total), run_m = median(seq.total);
   fmt::print("\nbench-vm-run results ({} {}, {}, 1 vCPU, {} MiB; load at the end {})\n", deb.package, deb.version,
              kvm ? "KVM" : "TCG", memory_mib, loadavg());
-  fmt::print("  raw QEMU microvm boot -> poweroff   median {:6.2f} s   ({})\n", raw_m, samples(raw.total));
-  fmt::print("    QEMU start -> /bench-init runs    median {:6.2f} s   ({})\n", median(raw.to_init),
-             samples(raw.to_init));
-  fmt::print("    (same vmlinux + initrd.img, qcow2 overlay on a copy of the image's rootfs, init=/bench-init;\n"
-             "     no network device, no work disk, no agent port)\n");
-  fmt::print("  first vm run of the shape                   {:6.2f} s{}\n", first.secs,
-             cfg.boot_snapshots ? "   (boots the boot snapshot's template)" : "");
-  fmt::print("  vm run --rm -- true                 median {:6.2f} s   ({}){}\n", run_m, samples(seq.total),
-             cfg.boot_snapshots ? ", restored from the boot snapshot" : ", booted (--no-boot-snapshots)");
-  fmt::print("    CLI start -> ready                median {:6.2f} s\n", median(seq.to_ready));
-  fmt::print("    exec `true`                       median {:6.2f} s\n", median(seq.exec));
-  fmt::print("    stop/delete                       median {:6.2f} s\n", median(seq.stop_delete));
-  fmt::print("    deleted -> CLI exit               median {:6.2f} s\n", median(seq.after));
-  fmt::print("    create/start stages (medians):\n");
-  print_stages(seq.stages, "      ");
-  fmt::print("  ratio vm run / raw                  {:6.2f}     (target <= 1.15){}\n", run_m / raw_m,
-             run_m / raw_m <= 1.15 ? "" : "  ABOVE TARGET");
+  fmt::print("  (raw: the same vmlinux + initrd.img, qcow2 overlay on a copy of the image's rootfs,\n"
+             "   init=/bench-init; no network device, no work disk, no agent port)\n");
+  print_series(bb, cfg, 1.0);
+  print_series(db, cfg, 1.0);
   fmt::print("  vm create (create-to-ready)         median {:6.2f} s   ({}); reported ready in median {:.2f} s\n",
              median(create_wall), samples(create_wall), median(create_ready));
   fmt::print("    stages (medians):\n");
