@@ -209,6 +209,24 @@ void register_vm_commands(CLI::App& app, parsed_command& p) {
   vssh->add_option("command", ssh_command, "A remote command, after --");
   vssh->footer("Examples:\n  banger vm ssh web\n  banger vm ssh web -- sh -c 'exit 42'; echo $?   # 42");
   vssh->callback([&] { p.action = [&](const dirs& d) { return cmd_vm_ssh(d, vm_name, ssh_command); }; });
+  auto& ping_count = p.keep<unsigned>();
+  auto& ping_interval_ms = p.keep<unsigned>();
+  ping_count = 3;
+  ping_interval_ms = 200;
+  auto* vping = vm->add_subcommand("ping", "Ping a running VM's agent through the daemon (round trip times)");
+  vping->add_option("name", vm_name, "VM name")->required();
+  vping->add_option("-c,--count", ping_count, "How many pings (default: 3)")->check(CLI::PositiveNumber);
+  vping->add_option("-i,--interval", ping_interval_ms, "Milliseconds between pings (default: 200)");
+  vping->add_flag("--json", p.out.json, "Print one JSON object");
+  vping->callback([&] {
+    p.action = [&](const dirs& d) {
+      return cmd_vm_ping(d, p.out, vm_name, ping_count, std::chrono::milliseconds(ping_interval_ms));
+    };
+  });
+  auto* vhealth = vm->add_subcommand("health", "Is a VM healthy: running, and its agent answering (exit 1 if not)");
+  vhealth->add_option("name", vm_name, "VM name")->required();
+  vhealth->add_flag("--json", p.out.json, "Print JSON");
+  vhealth->callback([&] { p.action = [&](const dirs& d) { return cmd_vm_health(d, p.out, vm_name); }; });
   auto* vws = vm->add_subcommand("workspace", "A VM's workspace: a git checkout shipped into it (docs/workspaces.md)");
   vws->require_subcommand(1);
   auto& ws_opts = p.keep<workspace_opts>();

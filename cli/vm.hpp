@@ -142,5 +142,15 @@ expected<int> exec_captured(client& c, const std::string& vm, const std::vector<
 /// Replaces this process with ssh (execvp) on success; returns only on failure.
 int cmd_vm_ssh(const dirs& d, const std::string& name, const std::vector<std::string>& command);
 int cmd_vm_run(const dirs& d, const vm_run_opts& r);
+/// `count` pings of the VM's agent through the daemon, `interval` apart: each round trip, then
+/// ping_summary's line (or one JSON object). Fails on the first ping that does not answer.
+int cmd_vm_ping(const dirs& d, const output_opts& o, const std::string& name, unsigned count,
+                std::chrono::milliseconds interval);
+/// Healthy: the VM is running and its agent answers a ping (vmPing's 5 s bound); exit 0, else 1
+/// with the reason.
+int cmd_vm_health(const dirs& d, const output_opts& o, const std::string& name);
+
+/// "N replies: min A / median B / max C ms" of round trips in microseconds.
+std::string ping_summary(std::vector<std::uint64_t> rtt_us);
 
 } // namespace banger::cli

@@ -1,4 +1,4 @@
-// Unit tests of the pure parts of the vm commands (vm.hpp): names, env, ages, shell quoting
+// Unit tests of the pure parts of the vm commands (vm.hpp): names, env, ping summaries, ages, shell quoting
 // (checked by a real /bin/sh), the ssh command line, the list table, and the JSON of a VmInfo
 // built in memory and converted as the commands convert it.
 #include <cstdio>
@@ -80,6 +80,13 @@ BOOST_AUTO_TEST_CASE(env_needs_key_and_equals) {
     BOOST_TEST(validate_env(ok).has_value(), ok);
   for (const char* bad : {"A", "=1", "1A=2", "A-B=1", ""})
     BOOST_TEST(!validate_env(bad).has_value(), bad);
+}
+
+BOOST_AUTO_TEST_CASE(ping_summaries_give_min_median_max) {
+  BOOST_TEST(ping_summary({}) == "no replies");
+  BOOST_TEST(ping_summary({1500}) == "1 reply: min 1.50 / median 1.50 / max 1.50 ms");
+  BOOST_TEST(ping_summary({3000, 1000, 2000}) == "3 replies: min 1.00 / median 2.00 / max 3.00 ms");
+  BOOST_TEST(ping_summary({4000, 1000, 2000, 3000}) == "4 replies: min 1.00 / median 2.50 / max 4.00 ms");
 }
 
 BOOST_AUTO_TEST_CASE(ages_use_one_unit) {

@@ -256,6 +256,11 @@ public:
     return entered ? vm_sync_files(ctx_, *entered, c) : kj::READY_NOW;
   }
 
+  kj::Promise<void> vmPing(VmPingContext c) override {
+    auto entered = enter("vmPing", c);
+    return entered ? vm_ping(ctx_, *entered, c) : kj::READY_NOW;
+  }
+
   kj::Promise<void> vmWorkspacePrepare(VmWorkspacePrepareContext c) override {
     auto entered = enter("vmWorkspacePrepare", c);
     return entered ? vm_workspace_prepare(ctx_, *entered, c) : kj::READY_NOW;

@@ -513,4 +513,41 @@ kj::Promise<expected<vm_state>> vm_request_to(daemon_context& ctx, const std::st
 
 void fill_vm_info(rpc::VmInfo::Builder b, const daemon_context& ctx, const vm_state& s) { fill_info(b, ctx, s); }
 
+kj::Promise<void> vm_ping(daemon_context& ctx, const std::string& op,
+                          capnp::CallContext<DaemonRpc::VmPingParams, DaemonRpc::VmPingResults> c) {
+  std::string name = c.getParams().getName();
+  return running_vm(ctx, name).then([&ctx, c, op, name](expected<vm_state> st) mutable -> kj::Promise<void> {
+    if (!st) {
+      fail(c.getResults(), st.err(), op);
+      return kj::READY_NOW;
+    }
+    auto socket = actors::paths_of(ctx.host, name).agent_socket();
+    return ctx.agents->get(name, socket)
+      .then([&ctx, c, op, name](expected<agent_rpc::Agent::Client> a) mutable -> kj::Promise<void> {
+        if (!a) {
+          fail(c.getResults(), a.err(), op);
+          return kj::READY_NOW;
+        }
+        auto t0 = std::chrono::steady_clock::now(); // the ping alone, not the connection
+        auto ping = a->pingRequest().send().then([c, t0](auto&& r) mutable {
+          auto rtt = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+          auto res = c.getResults();
+          res.setVersion(r.getVersion());
+          res.setUptimeMs(r.getUptimeMs());
+          res.setHostname(r.getHostname());
+          res.setRttUs(static_cast<std::uint64_t>(rtt.count()));
+        });
+        return ctx.agents->timer()
+          .timeoutAfter(5 * kj::SECONDS, kj::mv(ping))
+          .catch_([c, op, name](kj::Exception&& e) mutable {
+            fail(c.getResults(),
+                 make_error(errc::unavailable, fmt::format("VM {}'s agent did not answer a ping: {}; see `banger vm "
+                                                           "logs {}`",
+                                                           name, e.getDescription().cStr(), name)),
+                 op);
+          });
+      });
+  });
+}
+
 } // namespace banger::daemon

@@ -39,5 +39,7 @@ kj::Promise<void> vm_ssh_target(daemon_context& ctx, const std::string& op,
                                 capnp::CallContext<DaemonRpc::VmSshTargetParams, DaemonRpc::VmSshTargetResults> c);
 kj::Promise<void> vm_sync_files(daemon_context& ctx, const std::string& op,
                                 capnp::CallContext<DaemonRpc::VmSyncFilesParams, DaemonRpc::VmSyncFilesResults> c);
+kj::Promise<void> vm_ping(daemon_context& ctx, const std::string& op,
+                          capnp::CallContext<DaemonRpc::VmPingParams, DaemonRpc::VmPingResults> c);
 
 } // namespace banger::daemon

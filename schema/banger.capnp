@@ -243,6 +243,11 @@ interface Daemon {
   # holds (those are `busy`, kept); with `dryRun`, only counts them. Images already pulled do
   # not need their blobs: a later pull of the same layers downloads them again.
   imageCachePrune @22 (dryRun :Bool) -> (error :Error, blobs :UInt64, partials :UInt64, bytes :UInt64, busy :UInt64);
+
+  # One ping of the running VM `name`'s agent over the daemon's connection to it: what the agent
+  # answers and the round trip daemon <-> guest in microseconds. An agent that does not answer
+  # within 5 s is `unavailable`.
+  vmPing @23 (name :Text) -> (error :Error, version :Text, uptimeMs :UInt64, hostname :Text, rttUs :UInt64);
 }
 
 struct SyncedFile {

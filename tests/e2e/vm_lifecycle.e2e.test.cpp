@@ -6,6 +6,7 @@
 //
 // After each case: no VM left unless the case keeps one on purpose, no tap in the namespace, no
 // QEMU process of this sandbox, no VM directory.
+#include <csignal>
 #include <sys/wait.h>
 #include <thread>
 
@@ -287,6 +288,48 @@ BOOST_AUTO_TEST_CASE(pause_and_resume) {
   BOOST_TEST(resumed == 1u);
   auto v = w.sb.replay({"verify", "--journal", (w.sb.state() / "journal").string()});
   BOOST_TEST(v.exit_code == 0, v.out + v.err);
+}
+
+BOOST_AUTO_TEST_CASE(ping_and_health) {
+  auto& w = the_world();
+  BOOST_TEST_REQUIRE(w.cli({"vm", "create", "--name", "hp1"}).exit_code == 0);
+  auto ping = w.cli({"vm", "ping", "hp1", "--count", "2", "--interval", "10", "--json"});
+  BOOST_TEST_REQUIRE(ping.exit_code == 0, ping.err);
+  auto p = nlohmann::json::parse(ping.out);
+  BOOST_TEST(p["hostname"] == "hp1");
+  BOOST_TEST(p["version"] == BANGER_VERSION);
+  BOOST_TEST(p["rtt_ms"].size() == 2u);
+  BOOST_TEST(p["rtt_ms"][0].get<double>() > 0);
+  BOOST_TEST(p["uptime_ms"].get<std::uint64_t>() > 0u);
+  auto text = w.cli({"vm", "ping", "hp1", "-c", "1"});
+  BOOST_TEST_MESSAGE("vm ping: " << text.out);
+  BOOST_TEST(text.out.find("hp1: banger-agent \"" BANGER_VERSION "\" (hostname \"hp1\"") == 0, text.out);
+  BOOST_TEST(text.out.find("\n1 reply: min ") != std::string::npos, text.out);
+  auto h = w.cli({"vm", "health", "hp1"});
+  BOOST_TEST(h.exit_code == 0, h.err);
+  BOOST_TEST(h.out.find("hp1: healthy: the agent answered in ") == 0, h.out);
+  // A guest that stops answering (its VMM frozen from outside, so banger still thinks it runs):
+  // unhealthy after vmPing's bound, and ping fails.
+  int pid = nlohmann::json::parse(w.cli({"vm", "show", "hp1", "--json"}).out)["pid"].get<int>();
+  BOOST_TEST_REQUIRE(::kill(pid, SIGSTOP) == 0);
+  auto hung = w.cli({"vm", "health", "hp1", "--json"});
+  ::kill(pid, SIGCONT);
+  BOOST_TEST(hung.exit_code == 1, hung.out << hung.err);
+  auto hj = nlohmann::json::parse(hung.out);
+  BOOST_TEST(hj["healthy"] == false);
+  BOOST_TEST(hj["state"] == "running");
+  BOOST_TEST(hj["reason"].get<std::string>().find("did not answer a ping") != std::string::npos, hj.dump());
+  BOOST_TEST(w.cli({"vm", "health", "hp1"}).exit_code == 0); // answering again
+  BOOST_TEST_REQUIRE(w.cli({"vm", "stop", "hp1"}).exit_code == 0);
+  auto stopped = w.cli({"vm", "health", "hp1"});
+  BOOST_TEST(stopped.exit_code == 1);
+  BOOST_TEST(stopped.out == "hp1: unhealthy: it is stopped (`banger vm start hp1`)\n", stopped.out);
+  auto no_ping = w.cli({"vm", "ping", "hp1"});
+  BOOST_TEST(no_ping.exit_code != 0);
+  BOOST_TEST(no_ping.err.find("hp1") != std::string::npos, no_ping.err);
+  BOOST_TEST(w.cli({"vm", "health", "nosuch"}).exit_code == 1);
+  BOOST_TEST(w.cli({"vm", "delete", "hp1"}).exit_code == 0);
+  BOOST_TEST(w.leaks() == "");
 }
 
 BOOST_AUTO_TEST_CASE(a_daemon_restart_keeps_running_vms) {
