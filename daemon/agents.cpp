@@ -301,8 +301,8 @@ actors::agent_access agent_pool::access() {
       return agent.portsRequest().send().then([port](auto&& res) -> expected<bool> {
         if (auto ok = failure_of(res); !ok)
           return ok.err();
-        for (auto p : res.getPorts())
-          if (p.getPort() == port)
+        for (auto p : res.getPorts()) // TCP only: the agent lists bound UDP sockets too
+          if (p.getPort() == port && std::string_view(p.getProtocol().cStr()).starts_with("tcp"))
             return true;
         return false;
       });

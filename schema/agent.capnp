@@ -48,7 +48,7 @@ interface Process {
 }
 
 struct Port {
-  protocol @0 :Text;    # "tcp" or "tcp6"
+  protocol @0 :Text;    # "tcp", "tcp6", "udp" or "udp6" (TCP: listening; UDP: bound, not connected)
   address @1 :Text;     # the listening address, e.g. "0.0.0.0", "::"
   port @2 :UInt16;
   process @3 :Text;     # "pid/comm" of the owner when it can be found, else empty

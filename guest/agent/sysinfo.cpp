@@ -67,7 +67,8 @@ std::optional<std::string> decode_address(std::string_view hex, bool v6) {
 
 } // namespace
 
-std::vector<listening_port> parse_proc_net_tcp(std::string_view text, bool v6) {
+std::vector<listening_port> parse_proc_net(std::string_view text, std::string_view protocol) {
+  const bool v6 = protocol.ends_with('6'), udp = protocol.starts_with("udp");
   std::vector<listening_port> out;
   std::istringstream in{std::string(text)};
   std::string line;
@@ -77,7 +78,7 @@ std::vector<listening_port> parse_proc_net_tcp(std::string_view text, bool v6) {
     std::string sl, local, remote, state, queues, timer, retr, uid, timeout, inode;
     if (!(f >> sl >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >> inode))
       continue;
-    if (state != "0A")
+    if (udp ? state != "07" || !remote.ends_with(":0000") : state != "0A")
       continue;
     auto colon = local.find(':');
     if (colon == std::string::npos)
@@ -87,7 +88,7 @@ std::vector<listening_port> parse_proc_net_tcp(std::string_view text, bool v6) {
     if (!addr || port_hex.size() != 4)
       continue;
     listening_port p;
-    p.protocol = v6 ? "tcp6" : "tcp";
+    p.protocol = std::string(protocol);
     p.address = *addr;
     p.port = static_cast<std::uint16_t>(std::stoul(port_hex, nullptr, 16));
     p.inode = std::stoull(inode);
@@ -98,9 +99,9 @@ std::vector<listening_port> parse_proc_net_tcp(std::string_view text, bool v6) {
 
 std::vector<listening_port> list_listening_ports() {
   std::vector<listening_port> ports;
-  for (bool v6 : {false, true})
-    if (auto t = slurp(v6 ? "/proc/net/tcp6" : "/proc/net/tcp")) {
-      auto more = parse_proc_net_tcp(*t, v6);
+  for (const char* protocol : {"tcp", "tcp6", "udp", "udp6"})
+    if (auto t = slurp(std::string("/proc/net/") + protocol)) {
+      auto more = parse_proc_net(*t, protocol);
       ports.insert(ports.end(), more.begin(), more.end());
     }
   std::map<std::uint64_t, listening_port*> by_inode;

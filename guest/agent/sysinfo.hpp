@@ -13,17 +13,19 @@
 namespace banger::guest {
 
 struct listening_port {
-  std::string protocol; ///< "tcp" or "tcp6"
+  std::string protocol; ///< "tcp", "tcp6", "udp" or "udp6"
   std::string address;  ///< "0.0.0.0", "127.0.0.1", "::", ...
   std::uint16_t port = 0;
   std::uint64_t inode = 0;
   std::string process; ///< "pid/comm", filled by list_listening_ports
 };
 
-/// Parses /proc/net/tcp or /proc/net/tcp6 text; keeps sockets in state LISTEN (0A).
-std::vector<listening_port> parse_proc_net_tcp(std::string_view text, bool v6);
+/// Parses /proc/net/{tcp,tcp6,udp,udp6} text (`protocol` names which): TCP sockets in state
+/// LISTEN (0A), UDP sockets bound and not connected (state 07, no remote port).
+std::vector<listening_port> parse_proc_net(std::string_view text, std::string_view protocol);
 
-/// Listening TCP ports of the whole system, with the owning process where /proc/*/fd shows it.
+/// Listening TCP and bound UDP ports of the whole system, with the owning process where
+/// /proc/*/fd shows it.
 std::vector<listening_port> list_listening_ports();
 
 struct system_stats {

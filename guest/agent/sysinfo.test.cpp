@@ -14,7 +14,7 @@ BOOST_AUTO_TEST_CASE(tcp_listeners_decoded_in_host_byte_order) {
     "   1: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 99 1 0 100 0 0 10 0\n"
     "   2: 0100007F:1F90 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 555 1 0 20 4 30 10 "
     "-1\n";
-  auto ports = parse_proc_net_tcp(text, false);
+  auto ports = parse_proc_net(text, "tcp");
   BOOST_REQUIRE(ports.size() == 2u);
   BOOST_TEST(ports[0].address == "127.0.0.1");
   BOOST_TEST(ports[0].port == 8080);
@@ -33,13 +33,37 @@ BOOST_AUTO_TEST_CASE(tcp6_listeners) {
     "00:00000000 00000000     0        0 777 1 0 100 0 0 10 0\n"
     "   1: 00000000000000000000000001000000:1538 00000000000000000000000000000000:0000 0A 00000000:00000000 "
     "00:00000000 00000000     0        0 778 1 0 100 0 0 10 0\n";
-  auto ports = parse_proc_net_tcp(text, true);
+  auto ports = parse_proc_net(text, "tcp6");
   BOOST_REQUIRE(ports.size() == 2u);
   BOOST_TEST(ports[0].address == "::");
   BOOST_TEST(ports[0].port == 22);
   BOOST_TEST(ports[1].address == "::1");
   BOOST_TEST(ports[1].port == 5432);
   BOOST_TEST(ports[1].protocol == "tcp6");
+}
+
+BOOST_AUTO_TEST_CASE(bound_udp_sockets_but_not_connected_ones) {
+  // 0.0.0.0:5353 bound; 10.0.0.2:40000 connected to 10.0.0.1:53; [::]:123 bound.
+  const char* v4 = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode "
+                   "ref pointer drops\n"
+                   "  1: 00000000:14E9 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4321 2 0 "
+                   "0\n"
+                   "  2: 0200000A:9C40 0100000A:0035 01 00000000:00000000 00:00000000 00000000     0        0 4322 2 0 "
+                   "0\n";
+  auto ports = parse_proc_net(v4, "udp");
+  BOOST_REQUIRE(ports.size() == 1u);
+  BOOST_TEST(ports[0].protocol == "udp");
+  BOOST_TEST(ports[0].port == 5353);
+  BOOST_TEST(ports[0].inode == 4321u);
+  const char* v6 = "  sl  local_address                         remote_address                        st tx_queue "
+                   "rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n"
+                   "   0: 00000000000000000000000000000000:007B 00000000000000000000000000000000:0000 07 "
+                   "00000000:00000000 00:00000000 00000000     0        0 999 2 0 0\n";
+  ports = parse_proc_net(v6, "udp6");
+  BOOST_REQUIRE(ports.size() == 1u);
+  BOOST_TEST(ports[0].address == "::");
+  BOOST_TEST(ports[0].port == 123);
+  BOOST_TEST(ports[0].protocol == "udp6");
 }
 
 BOOST_AUTO_TEST_CASE(meminfo_in_bytes) {
