@@ -37,7 +37,7 @@ void register_daemon_commands(CLI::App& app, parsed_command& p);
 /// kernel import|pull|export-bundle|list|show|rm, image build|import|list|show|rm, setup.
 void register_artifact_commands(CLI::App& app, parsed_command& p);
 /// vm create|start|stop|restart|kill|pause|resume|delete|list|show|set|prune|logs|exec|ssh|ping|health|
-/// run, ps.
+/// ports|run, ps.
 void register_vm_commands(CLI::App& app, parsed_command& p);
 
 } // namespace banger::cli

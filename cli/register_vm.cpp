@@ -227,6 +227,13 @@ void register_vm_commands(CLI::App& app, parsed_command& p) {
   vhealth->add_option("name", vm_name, "VM name")->required();
   vhealth->add_flag("--json", p.out.json, "Print JSON");
   vhealth->callback([&] { p.action = [&](const dirs& d) { return cmd_vm_health(d, p.out, vm_name); }; });
+  auto& ports_no_probe = p.keep<bool>();
+  ports_no_probe = false;
+  auto* vports = vm->add_subcommand("ports", "A running VM's listening TCP and bound UDP ports, web servers as URLs");
+  vports->add_option("name", vm_name, "VM name")->required();
+  vports->add_flag("--no-probe", ports_no_probe, "Do not ask TCP ports for HTTP(S)");
+  vports->add_flag("--json", p.out.json, "Print a JSON array");
+  vports->callback([&] { p.action = [&](const dirs& d) { return cmd_vm_ports(d, p.out, vm_name, !ports_no_probe); }; });
   auto* vws = vm->add_subcommand("workspace", "A VM's workspace: a git checkout shipped into it (docs/workspaces.md)");
   vws->require_subcommand(1);
   auto& ws_opts = p.keep<workspace_opts>();

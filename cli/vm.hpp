@@ -153,4 +153,34 @@ int cmd_vm_health(const dirs& d, const output_opts& o, const std::string& name);
 /// "N replies: min A / median B / max C ms" of round trips in microseconds.
 std::string ping_summary(std::vector<std::uint64_t> rtt_us);
 
+/// One socket as the guest's agent lists it (rpc Agent.Port).
+struct guest_port {
+  std::string protocol; ///< "tcp", "tcp6", "udp", "udp6"
+  std::string address;
+  std::uint16_t port = 0;
+  std::string process; ///< "pid/comm", guest text; may be empty
+};
+
+/// One row of `vm ports`: the sockets of one protocol, port and process, IPv4 and IPv6 merged.
+struct port_row {
+  std::string protocol; ///< "tcp" or "udp"
+  std::uint16_t port = 0;
+  std::vector<std::string> addresses; ///< as listed, IPv4 first
+  std::string process;
+  bool from_host = false; ///< bound to an address other than loopback: the host can reach it
+  std::string url;        ///< "http://IP:PORT/" or "https://..." when a probe answered
+};
+
+/// Merges `ports` into rows (tcp6 into tcp, udp6 into udp; one row per protocol, port and
+/// process), sorted by protocol, then port.
+std::vector<port_row> merge_ports(const std::vector<guest_port>& ports);
+/// PROTO PORT ADDRESS PROCESS URL, columns sized to fit; guest text is quoted when it is not
+/// plain printable ASCII.
+std::string ports_table(const std::vector<port_row>& rows);
+std::string ports_json(const std::vector<port_row>& rows);
+
+/// The VM's listening TCP and bound UDP sockets (vmPorts); unless `probe` is off, each TCP port
+/// the host can reach is asked for HTTP, then HTTPS, and shown as a URL when it answers.
+int cmd_vm_ports(const dirs& d, const output_opts& o, const std::string& name, bool probe);
+
 } // namespace banger::cli

@@ -89,6 +89,39 @@ BOOST_AUTO_TEST_CASE(ping_summaries_give_min_median_max) {
   BOOST_TEST(ping_summary({4000, 1000, 2000, 3000}) == "4 replies: min 1.00 / median 2.50 / max 4.00 ms");
 }
 
+BOOST_AUTO_TEST_CASE(ports_merge_ipv4_and_ipv6_and_say_what_the_host_reaches) {
+  std::vector<guest_port> listed{{"tcp6", "::", 22, "90/sshd"},           {"tcp", "0.0.0.0", 22, "90/sshd"},
+                                 {"udp", "0.0.0.0", 5353, "7/avahi"},     {"tcp", "127.0.0.1", 5432, "55/postgres"},
+                                 {"tcp6", "::1", 5432, "55/postgres"},    {"tcp", "0.0.0.0", 8080, ""},
+                                 {"tcp", "0.0.0.0", 8080, "12/a\x1b[2Jb"}};
+  auto rows = merge_ports(listed);
+  BOOST_TEST_REQUIRE(rows.size() == 5u);
+  BOOST_TEST(rows[0].protocol == "tcp");
+  BOOST_TEST(rows[0].port == 22);
+  BOOST_TEST((rows[0].addresses == std::vector<std::string>{"0.0.0.0", "::"}));
+  BOOST_TEST(rows[0].from_host);
+  BOOST_TEST(rows[1].port == 5432);
+  BOOST_TEST((rows[1].addresses == std::vector<std::string>{"127.0.0.1", "::1"}));
+  BOOST_TEST(!rows[1].from_host);
+  BOOST_TEST(rows[2].port == 8080); // two processes on one port: two rows
+  BOOST_TEST(rows[3].port == 8080);
+  BOOST_TEST(rows[4].protocol == "udp");
+  rows[0].url = "http://10.0.0.2:22/";
+  auto table = ports_table(rows);
+  BOOST_TEST(table.find("PROTO  PORT  ADDRESS") == 0, table);
+  BOOST_TEST(table.find("\ntcp    22    0.0.0.0,::     90/sshd         http://10.0.0.2:22/\n") != std::string::npos,
+             table);
+  BOOST_TEST(table.find("(guest only)") != std::string::npos, table);
+  BOOST_TEST(table.find('\x1b') == std::string::npos, table); // guest text cannot drive the terminal
+  BOOST_TEST(table.find("\"12/a\\x1b[2Jb\"") != std::string::npos, table);
+  auto j = nlohmann::json::parse(ports_json(rows));
+  BOOST_TEST(j.size() == 5u);
+  BOOST_TEST(j[0]["url"] == "http://10.0.0.2:22/");
+  BOOST_TEST(j[1]["url"].is_null());
+  BOOST_TEST(j[1]["from_host"] == false);
+  BOOST_TEST(j[4]["addresses"][0] == "0.0.0.0");
+}
+
 BOOST_AUTO_TEST_CASE(ages_use_one_unit) {
   std::int64_t now = 1'700'000'000 * sec;
   BOOST_TEST(format_age(0, now) == "-");

@@ -261,6 +261,11 @@ public:
     return entered ? vm_ping(ctx_, *entered, c) : kj::READY_NOW;
   }
 
+  kj::Promise<void> vmPorts(VmPortsContext c) override {
+    auto entered = enter("vmPorts", c);
+    return entered ? vm_ports(ctx_, *entered, c) : kj::READY_NOW;
+  }
+
   kj::Promise<void> vmWorkspacePrepare(VmWorkspacePrepareContext c) override {
     auto entered = enter("vmWorkspacePrepare", c);
     return entered ? vm_workspace_prepare(ctx_, *entered, c) : kj::READY_NOW;

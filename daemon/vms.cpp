@@ -513,40 +513,67 @@ kj::Promise<expected<vm_state>> vm_request_to(daemon_context& ctx, const std::st
 
 void fill_vm_info(rpc::VmInfo::Builder b, const daemon_context& ctx, const vm_state& s) { fill_info(b, ctx, s); }
 
+namespace {
+
+/// `call(agent)` on the running VM `name`'s agent, over the daemon's connection, bounded at
+/// 5 s; a missing VM, a failed connection, an exception or silence (`what` names the call) is
+/// the RPC's error.
+template <class Context, class F>
+kj::Promise<void> on_agent(daemon_context& ctx, const std::string& op, const std::string& name, const char* what,
+                           Context c, F call) {
+  return running_vm(ctx, name).then(
+    [&ctx, c, op, name, what, call](expected<vm_state> st) mutable -> kj::Promise<void> {
+      if (!st) {
+        fail(c.getResults(), st.err(), op);
+        return kj::READY_NOW;
+      }
+      auto socket = actors::paths_of(ctx.host, name).agent_socket();
+      return ctx.agents->get(name, socket)
+        .then([&ctx, c, op, name, what, call](expected<agent_rpc::Agent::Client> a) mutable -> kj::Promise<void> {
+          if (!a) {
+            fail(c.getResults(), a.err(), op);
+            return kj::READY_NOW;
+          }
+          return ctx.agents->timer()
+            .timeoutAfter(5 * kj::SECONDS, call(*a, c))
+            .catch_([c, op, name, what](kj::Exception&& e) mutable {
+              fail(c.getResults(),
+                   make_error(errc::unavailable,
+                              fmt::format("VM {}'s agent did not answer {}: {}; see `banger vm logs {}`", name, what,
+                                          e.getDescription().cStr(), name)),
+                   op);
+            });
+        });
+    });
+}
+
+} // namespace
+
 kj::Promise<void> vm_ping(daemon_context& ctx, const std::string& op,
                           capnp::CallContext<DaemonRpc::VmPingParams, DaemonRpc::VmPingResults> c) {
   std::string name = c.getParams().getName();
-  return running_vm(ctx, name).then([&ctx, c, op, name](expected<vm_state> st) mutable -> kj::Promise<void> {
-    if (!st) {
-      fail(c.getResults(), st.err(), op);
-      return kj::READY_NOW;
-    }
-    auto socket = actors::paths_of(ctx.host, name).agent_socket();
-    return ctx.agents->get(name, socket)
-      .then([&ctx, c, op, name](expected<agent_rpc::Agent::Client> a) mutable -> kj::Promise<void> {
-        if (!a) {
-          fail(c.getResults(), a.err(), op);
-          return kj::READY_NOW;
-        }
-        auto t0 = std::chrono::steady_clock::now(); // the ping alone, not the connection
-        auto ping = a->pingRequest().send().then([c, t0](auto&& r) mutable {
-          auto rtt = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
-          auto res = c.getResults();
-          res.setVersion(r.getVersion());
-          res.setUptimeMs(r.getUptimeMs());
-          res.setHostname(r.getHostname());
-          res.setRttUs(static_cast<std::uint64_t>(rtt.count()));
-        });
-        return ctx.agents->timer()
-          .timeoutAfter(5 * kj::SECONDS, kj::mv(ping))
-          .catch_([c, op, name](kj::Exception&& e) mutable {
-            fail(c.getResults(),
-                 make_error(errc::unavailable, fmt::format("VM {}'s agent did not answer a ping: {}; see `banger vm "
-                                                           "logs {}`",
-                                                           name, e.getDescription().cStr(), name)),
-                 op);
-          });
-      });
+  return on_agent(ctx, op, name, "a ping", c, [](agent_rpc::Agent::Client& agent, auto call) {
+    auto t0 = std::chrono::steady_clock::now(); // the ping alone, not the connection
+    return agent.pingRequest().send().then([call, t0](auto&& r) mutable {
+      auto rtt = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+      auto res = call.getResults();
+      res.setVersion(r.getVersion());
+      res.setUptimeMs(r.getUptimeMs());
+      res.setHostname(r.getHostname());
+      res.setRttUs(static_cast<std::uint64_t>(rtt.count()));
+    });
+  });
+}
+
+kj::Promise<void> vm_ports(daemon_context& ctx, const std::string& op,
+                           capnp::CallContext<DaemonRpc::VmPortsParams, DaemonRpc::VmPortsResults> c) {
+  std::string name = c.getParams().getName();
+  return on_agent(ctx, op, name, "a ports call", c, [op](agent_rpc::Agent::Client& agent, auto call) {
+    return agent.portsRequest().send().then([call, op](auto&& r) mutable {
+      if (auto ok = failure_of(r); !ok)
+        return fail(call.getResults(), ok.err(), op);
+      call.getResults().setPorts(r.getPorts());
+    });
   });
 }
 

@@ -41,5 +41,7 @@ kj::Promise<void> vm_sync_files(daemon_context& ctx, const std::string& op,
                                 capnp::CallContext<DaemonRpc::VmSyncFilesParams, DaemonRpc::VmSyncFilesResults> c);
 kj::Promise<void> vm_ping(daemon_context& ctx, const std::string& op,
                           capnp::CallContext<DaemonRpc::VmPingParams, DaemonRpc::VmPingResults> c);
+kj::Promise<void> vm_ports(daemon_context& ctx, const std::string& op,
+                           capnp::CallContext<DaemonRpc::VmPortsParams, DaemonRpc::VmPortsResults> c);
 
 } // namespace banger::daemon

@@ -524,4 +524,28 @@ expected<std::string> fetch_text(const std::string& url, std::uint64_t max_bytes
   return text;
 }
 
+std::optional<long> probe_http(const std::string& url, std::chrono::milliseconds limit) {
+  if (!check_url(url))
+    return std::nullopt;
+  init_curl_once();
+  curl_ptr c(curl_easy_init());
+  if (!c)
+    return std::nullopt;
+  auto ms = static_cast<long>(limit.count());
+  curl_easy_setopt(c.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c.get(), CURLOPT_NOBODY, 1L);
+  curl_easy_setopt(c.get(), CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(c.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c.get(), CURLOPT_TIMEOUT_MS, ms);
+  curl_easy_setopt(c.get(), CURLOPT_CONNECTTIMEOUT_MS, ms);
+  curl_easy_setopt(c.get(), CURLOPT_SSL_VERIFYPEER, 0L);
+  curl_easy_setopt(c.get(), CURLOPT_SSL_VERIFYHOST, 0L);
+  curl_easy_setopt(c.get(), CURLOPT_PROXY, ""); // a guest's port, never through a proxy
+  long status = 0;
+  if (curl_easy_perform(c.get()) != CURLE_OK ||
+      curl_easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status <= 0)
+    return std::nullopt;
+  return status;
+}
+
 } // namespace banger::fetch

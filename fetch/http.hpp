@@ -122,6 +122,12 @@ struct http_reply {
 /// redirect) are errors as download() words them; any HTTP status is a reply.
 expected<http_reply> http_exchange(const http_request& rq);
 
+/// Whether something answers HTTP at `url` (http:// or https://): one HEAD, no redirects
+/// followed, nothing read but the status line, within `limit`. For `vm ports`, which asks
+/// whether a guest's port is a web server: the certificate is not checked (dev servers sign
+/// their own) and nothing from the reply is used beyond the status. The status, or nothing.
+std::optional<long> probe_http(const std::string& url, std::chrono::milliseconds limit);
+
 /// Checks that `url` is an absolute http:// or https:// URL with a host; returns it normalized.
 /// errc::bad_request otherwise.
 expected<std::string> check_http_url(std::string_view url);

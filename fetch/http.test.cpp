@@ -22,6 +22,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "common/sha256.hpp"
+#include "common/subprocess.hpp"
 #include "fetch/bundle.hpp"
 #include "fetch/catalog.hpp"
 #include "fetch/pull.hpp"
@@ -444,6 +445,57 @@ BOOST_AUTO_TEST_CASE(redirect_loops_end) {
   download_options d;
   d.max_bytes = 1 << 20;
   expect_error(download(looper.url("k.tar.zst"), kernels, d), errc::operation_failed, "redirects");
+}
+
+BOOST_AUTO_TEST_CASE(probe_http_says_whether_a_port_speaks_http) {
+  canned_server web([](int fd, const std::atomic<bool>&) {
+    send_all(fd, "HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n");
+  });
+  BOOST_TEST(probe_http(web.url(""), 2s).value_or(0) == 302); // the redirect is not followed
+  canned_server other([](int fd, const std::atomic<bool>&) { send_all(fd, "SSH-2.0-OpenSSH_9.2\r\n"); });
+  BOOST_TEST(!probe_http(other.url(""), 2s).has_value());
+  // TLS asked of a plain HTTP server fails; a closed port and a non-http URL are no.
+  BOOST_TEST(!probe_http("https" + web.url("").substr(4), 2s).has_value());
+  int port = 0;
+  ::close(listen_loopback(port)); // bound once, now closed
+  BOOST_TEST(!probe_http("http://127.0.0.1:" + std::to_string(port) + "/", 2s).has_value());
+  BOOST_TEST(!probe_http("file:///etc/passwd", 2s).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(probe_http_takes_a_self_signed_https_server) {
+  auto openssl = find_program("openssl");
+  if (!openssl) {
+    BOOST_TEST_MESSAGE("skipped: openssl is not installed");
+    return;
+  }
+  auto dir = tmp.path / "tls";
+  fs::create_directories(dir);
+  auto key = dir / "key.pem", cert = dir / "cert.pem";
+  auto made =
+    test::run({openssl->string(), "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+               "-subj", "/CN=dev.local", "-days", "1", "-keyout", key.string(), "-out", cert.string()});
+  BOOST_TEST_REQUIRE(made.exit_code == 0, made.err);
+  int port = free_port();
+  std::string script = "import http.server, ssl\n"
+                       "s = http.server.HTTPServer(('127.0.0.1', " +
+                       std::to_string(port) +
+                       "), http.server.SimpleHTTPRequestHandler)\n"
+                       "c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+                       "c.load_cert_chain('" +
+                       cert.string() + "', '" + key.string() +
+                       "')\n"
+                       "s.socket = c.wrap_socket(s.socket, server_side=True)\n"
+                       "s.serve_forever()\n";
+  int pid = test::spawn({"python3", "-c", script}, {}, dir);
+  for (int i = 0; i < 200 && !port_open(port); ++i)
+    std::this_thread::sleep_for(50ms);
+  auto url = "https://127.0.0.1:" + std::to_string(port) + "/";
+  auto tls = probe_http(url, 3s);
+  auto plain = probe_http("http://127.0.0.1:" + std::to_string(port) + "/", 3s);
+  ::kill(pid, SIGTERM);
+  ::waitpid(pid, nullptr, 0);
+  BOOST_TEST(tls.value_or(0) == 200); // a certificate nobody trusts: still a web server
+  BOOST_TEST(!plain.has_value());     // plain HTTP to a TLS port is no answer
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -248,6 +248,9 @@ interface Daemon {
   # answers and the round trip daemon <-> guest in microseconds. An agent that does not answer
   # within 5 s is `unavailable`.
   vmPing @23 (name :Text) -> (error :Error, version :Text, uptimeMs :UInt64, hostname :Text, rttUs :UInt64);
+  # The running VM `name`'s listening TCP and bound UDP sockets, as its agent reads them from
+  # /proc (one entry per socket: IPv4 and IPv6 separately; `process` is guest text).
+  vmPorts @24 (name :Text) -> (error :Error, ports :List(Agent.Port));
 }
 
 struct SyncedFile {

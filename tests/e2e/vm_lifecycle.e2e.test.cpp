@@ -332,6 +332,43 @@ BOOST_AUTO_TEST_CASE(ping_and_health) {
   BOOST_TEST(w.leaks() == "");
 }
 
+BOOST_AUTO_TEST_CASE(ports_lists_sockets_and_finds_web_servers) {
+  auto& w = the_world();
+  BOOST_TEST_REQUIRE(w.cli({"vm", "create", "--name", "pt1"}).exit_code == 0);
+  // A web server for the host, one for the guest only, and a UDP server (busybox's udhcpd, on lo
+  // so that it answers nobody on the bridge).
+  auto up = w.cli({"vm", "exec", "pt1", "--", "sh", "-c",
+                   "mkdir -p /root/www && echo hi > /root/www/index.html && httpd -p 8080 -h /root/www && "
+                   "httpd -p 127.0.0.1:9000 -h /root/www && "
+                   "printf 'interface lo\\nstart 127.0.9.10\\nend 127.0.9.20\\nlease_file /tmp/leases\\n' > /tmp/u.conf"
+                   " && touch /tmp/leases && udhcpd -S /tmp/u.conf && sleep 0.5"});
+  BOOST_TEST_REQUIRE(up.exit_code == 0, up.err);
+  auto r = w.cli({"vm", "ports", "pt1", "--json"});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  auto rows = nlohmann::json::parse(r.out);
+  auto ip = nlohmann::json::parse(w.cli({"vm", "show", "pt1", "--json"}).out)["ip"].get<std::string>();
+  auto find = [&](const std::string& proto, int port) {
+    for (const auto& row : rows)
+      if (row["protocol"] == proto && row["port"] == port)
+        return row;
+    return nlohmann::json();
+  };
+  auto web = find("tcp", 8080), local = find("tcp", 9000), dhcp = find("udp", 67);
+  BOOST_TEST_REQUIRE(!web.is_null(), r.out);
+  BOOST_TEST(web["url"] == "http://" + ip + ":8080/", r.out);
+  BOOST_TEST(web["process"].get<std::string>().ends_with("/httpd"), r.out);
+  BOOST_TEST_REQUIRE(!local.is_null(), r.out);
+  BOOST_TEST(local["from_host"] == false);
+  BOOST_TEST(local["url"].is_null());
+  BOOST_TEST(!dhcp.is_null(), r.out);
+  // The agent's own virtio-serial is no socket; nothing else listens on TCP in a busybox guest.
+  auto table = w.cli({"vm", "ports", "pt1", "--no-probe"});
+  BOOST_TEST(table.out.find("PROTO  PORT") == 0, table.out);
+  BOOST_TEST(table.out.find("http://") == std::string::npos, table.out);
+  BOOST_TEST(w.cli({"vm", "delete", "--force", "pt1"}).exit_code == 0);
+  BOOST_TEST(w.leaks() == "");
+}
+
 BOOST_AUTO_TEST_CASE(a_daemon_restart_keeps_running_vms) {
   auto& w = the_world();
   BOOST_TEST_REQUIRE(w.cli({"vm", "create", "--name", "dr1"}).exit_code == 0);
